@@ -1,0 +1,82 @@
+// The resolved form of one model in a model file (DESIGN §2), after validation and defaults.
+// The JSON Schema in ./schema.ts describes the file format; this is what the engine consumes.
+
+export type TaskKind = 'language-model' | 'classification' | 'forecast' | 'copy' | 'adding';
+
+export interface DataConfig {
+  /** path relative to the model file (already resolved to absolute by the loader), or `builtin:<name>` */
+  source: string;
+  /** the source as written in the file */
+  sourceAsWritten: string;
+  tokens: 'char' | 'word';
+  /**
+   * none: the text as is.
+   * letters: d2l's rule: per line, every run of non-letters becomes one space, strip, lower-case;
+   *          lines are then joined without a separator.
+   */
+  preprocess: 'none' | 'letters';
+  /** tokens seen fewer times become <unk> (0 keeps every token) */
+  minFrequency: number;
+  sequenceLength: number;
+  /** fraction of the token stream held out at its end for validation, 0 ≤ v < 1 */
+  validation: number;
+  /** sequential: d2l's seq_data_iter_sequential; random: seq_data_iter_random */
+  partition: 'sequential' | 'random';
+}
+
+export interface LayerConfig {
+  type: 'lstm' | 'gru';
+  hidden: number;
+  /** initial forget-gate bias added to PyTorch's default init (0 = PyTorch default) */
+  forgetBias: number;
+  peepholes: boolean;
+  coupledGates: boolean;
+  gateActivation: 'sigmoid' | 'hard-sigmoid';
+  bidirectional: boolean;
+}
+
+export interface ModelSection {
+  /** 0 = one-hot input, else the embedding size */
+  embedding: number;
+  layers: LayerConfig[];
+  /** dropout between stacked layers and before the output layer */
+  dropout: number;
+}
+
+export interface OptimizerConfig {
+  type: 'sgd' | 'momentum' | 'adam' | 'adamw';
+  learningRate: number;
+  momentum: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  weightDecay: number;
+}
+
+export interface TrainConfig {
+  /** exactly one of epochs / steps is set after defaults */
+  epochs?: number;
+  steps?: number;
+  batchSize: number;
+  optimizer: OptimizerConfig;
+  /** global gradient-norm clipping threshold; 0 = off */
+  clipNorm: number;
+  seed: number;
+  device: 'auto' | 'cuda' | 'cpu';
+  /** carry (h, c) across sequential minibatches (truncated BPTT); reset each epoch */
+  carryState: boolean;
+  /** optimizer steps per session.run (K) */
+  stepsPerRun: number;
+}
+
+export interface ModelConfig {
+  name: string;
+  task: TaskKind;
+  data: DataConfig;
+  model: ModelSection;
+  train: TrainConfig;
+  /** where the model was read from */
+  file: string;
+  /** 1-based line of the model document's first key (CodeLens anchor) */
+  line: number;
+}

@@ -1,0 +1,153 @@
+// The LSTM recurrence as a composite op: forward Scan over time whose body is the cell built from
+// primitives, backward reverse Scan over the (linear) recurrence of dh, dc. Everything that does not
+// depend on the recurrence runs outside the scans as batched ops over all T steps.
+//
+// Legend: T = time, B = batch, I = input, H = hidden, G = 4H.
+// Internal gate order: i, f, o, g (the three sigmoid gates first, then the candidate g), so one
+// Sigmoid covers [B, 3H]. PyTorch's order is i, f, g, o; checkpoints convert at the boundary
+// (see GATE_PERM in ../train/checkpoint.ts).
+//
+// Equations (per step t, PyTorch's nn.LSTM):
+//   pre = x_t·W_ihᵀ + b_ih + b_hh + h_{t−1}·W_hhᵀ      [B, G]
+//   i, f, o = σ(pre_i), σ(pre_f), σ(pre_o);  g = tanh(pre_g)
+//   c_t = f ⊙ c_{t−1} + i ⊙ g;  h_t = o ⊙ tanh(c_t)
+//
+// The input projection x·W_ihᵀ + b is not part of the composite: the caller computes XW for all
+// steps at once (a Gather for one-hot input, else one GEMM) and differentiates it with the
+// ordinary rules. The composite's inputs are XW, W_hh, h0, c0; its differentiable outputs are
+// hs, hT, cT. It also returns what backward needs and what the gate views show: the sigmoid gates
+// S = [i f o] and g per step, and the cell states cs.
+
+import { Graph, Value } from '../onnx/builder';
+import { Ops } from '../onnx/ops';
+
+export interface LstmForward {
+  /** [T, B, H] hidden states h_1..h_T */
+  hs: Value;
+  /** [B, H] */
+  hT: Value;
+  /** [B, H] */
+  cT: Value;
+  /** [T, B, H] cell states c_1..c_T */
+  cs: Value;
+  /** [T, B, 3H] sigmoid gates i, f, o */
+  S: Value;
+  /** [T, B, H] candidate g = tanh(pre_g) */
+  gc: Value;
+}
+
+/**
+ * Emits one LSTM layer's recurrence.
+ * @param xw [T, B, G] input pre-activations (x·W_ihᵀ + b_ih + b_hh) in internal gate order
+ * @param whh [G, H] recurrent weights in internal gate order
+ * @param h0 [B, H]
+ * @param c0 [B, H]
+ */
+export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: Value): LstmForward {
+  const [T, B, G] = xw.shape;
+  const H = whh.shape[1] as number;
+  if (G !== 4 * H) throw new Error(`lstm: XW has ${G} gate columns, expected 4·${H}`);
+  let fwd!: LstmForward;
+  g.composite('lstm', () => {
+    // ---- forward scan: state (h, c), scan input xw_t ------------------------------------------
+    const body = g.subgraph('lstm_cell');
+    const bo = new Ops(body);
+    const h = body.input(body.freshName('h'), xw.dtype, [B, H]);
+    const c = body.input(body.freshName('c'), xw.dtype, [B, H]);
+    const xwt = body.input(body.freshName('xw_t'), xw.dtype, [B, G]);
+    const pre = bo.Gemm(h, whh, xwt, { transB: 1 }); // [B, G]
+    const [sPre, gPre] = bo.Split(pre, 1, [3 * H, H]);
+    const s = bo.Sigmoid(sPre); // [B, 3H] = i f o
+    const gg = bo.Tanh(gPre); // [B, H]
+    const [i, f, o] = bo.Split(s, 1, [H, H, H]);
+    const cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
+    const hn = bo.Mul(o, bo.Tanh(cn));
+    body.output(hn);
+    body.output(cn);
+    body.output(hn); // scan outputs: copies of the new states, and the gates for backward
+    body.output(cn);
+    body.output(s);
+    body.output(gg);
+    const op = new Ops(g);
+    const [hT, cT, hs, cs, S, gc] = op.Scan(body, [h0, c0], [xw]);
+    fwd = { hs, hT, cT, cs, S, gc };
+    return {
+      inputs: [xw, whh, h0, c0],
+      outputs: [hs, hT, cT],
+      backward: (gb, [dhs, dhT, dcT], needs) => lstmBackward(gb, { xw, whh, h0, c0 }, fwd, dhs, dhT, dcT, needs),
+    };
+  });
+  return fwd;
+}
+
+/**
+ * Backward of the recurrence. With dh_t = dH_t + dpre_{t+1}·W_hh the per-step recurrence is
+ *   dc_t   = dc_{t+1} ⊙ f_{t+1} + dh_t ⊙ A_t,          A_t = o ⊙ (1 − tanh²c_t)
+ *   dpre_t = [dc_t, dc_t, dh_t, dc_t] ⊙ Coef_t,         Coef_t = [g·i(1−i), c_{t−1}·f(1−f), tanh c_t·o(1−o), i(1−g²)]
+ * which is linear in (dh, dc); A, Coef and f are computed for all steps before the scan. The
+ * reverse scan carries (dpre_t, dc_t ⊙ f_t) and emits dpre_t; the weight gradient
+ * dW_hh = Σ_t dpre_tᵀ·h_{t−1} is one GEMM after it, dh0 = dpre_1·W_hh and dc0 = dc_1 ⊙ f_1.
+ */
+function lstmBackward(
+  g: Graph,
+  x: { xw: Value; whh: Value; h0: Value; c0: Value },
+  fwd: LstmForward,
+  dhs: Value | null,
+  dhT: Value | null,
+  dcT: Value | null,
+  needs: (v: Value) => boolean,
+): (Value | null)[] {
+  const op = new Ops(g);
+  const [T, B, G] = x.xw.shape as number[];
+  const H = G / 4;
+  const dt = x.xw.dtype;
+  const one = op.c(dt, 1);
+  const zeros = (shape: number[]) => op.ConstantOfShape(shape, dt, 0);
+
+  // per-step coefficients, batched over T ------------------------------------------------------
+  const [i, f, o] = op.Split(fwd.S, 2, [H, H, H]); // [T, B, H] each
+  const gg = fwd.gc;
+  const tc = op.Tanh(fwd.cs); // [T, B, H]
+  const prev = (first: Value, seq: Value) => // [first; seq_1..seq_{T-1}]   [T, B, H]
+    T > 1 ? op.Concat([op.Unsqueeze(first, [0]), op.Slice(seq, [0], [T - 1], [0])], 0) : op.Unsqueeze(first, [0]);
+  const cPrev = prev(x.c0, fwd.cs);
+  const dsig = (s: Value) => op.Mul(s, op.Sub(one, s)); // σ' written with σ
+  const A = op.Mul(o, op.Sub(one, op.Mul(tc, tc))); // [T, B, H]
+  const coef = op.Concat(
+    [op.Mul(gg, dsig(i)), op.Mul(cPrev, dsig(f)), op.Mul(tc, dsig(o)), op.Mul(i, op.Sub(one, op.Mul(gg, gg)))],
+    2,
+  ); // [T, B, G]
+
+  // dL/dh_t from above, with dhT folded into the last step
+  let dH = dhs ?? zeros([T, B, H]);
+  if (dhT) {
+    const last = T > 1 ? op.Concat([zeros([T - 1, B, H]), op.Unsqueeze(dhT, [0])], 0) : op.Unsqueeze(dhT, [0]);
+    dH = op.Add(dH, last);
+  }
+
+  // reverse scan: state (dpre_{t+1} [B,G], dc_{t+1}⊙f_{t+1} [B,H]), inputs dH_t, A_t, Coef_t, f_t
+  const body = g.subgraph('lstm_cell_grad');
+  const bo = new Ops(body);
+  const dpreNext = body.input(body.freshName('dpre_next'), dt, [B, G]);
+  const dcfNext = body.input(body.freshName('dcf_next'), dt, [B, H]);
+  const dHt = body.input(body.freshName('dH_t'), dt, [B, H]);
+  const At = body.input(body.freshName('A_t'), dt, [B, H]);
+  const coefT = body.input(body.freshName('coef_t'), dt, [B, G]);
+  const ft = body.input(body.freshName('f_t'), dt, [B, H]);
+  const dh = bo.Gemm(dpreNext, x.whh, dHt); // dh_t = dpre_{t+1}·W_hh + dH_t   [B, H]
+  const dc = bo.Add(dcfNext, bo.Mul(dh, At)); // [B, H]
+  const dpre = bo.Mul(bo.Concat([dc, dc, dh, dc], 1), coefT); // [B, G]
+  body.output(dpre);
+  body.output(bo.Mul(dc, ft));
+  body.output(dpre);
+  const [dpre1, dc0, dPre] = op.Scan(body, [zeros([B, G]), dcT ?? zeros([B, H])], [dH, A, coef, f], {
+    reverseInputs: true,
+    reverseOutputs: true,
+  }); // dPre [T, B, G] in forward time order
+
+  const dWhh = needs(x.whh)
+    ? op.Gemm(op.Reshape(dPre, [T * B, G]), op.Reshape(prev(x.h0, fwd.hs), [T * B, H]), null, { transA: 1 }) // [G, H]
+    : null;
+  const dh0 = needs(x.h0) ? op.MatMul(dpre1, x.whh) : null; // [B, H]
+  return [dPre, dWhh, dh0, needs(x.c0) ? dc0 : null];
+}
