@@ -17,6 +17,8 @@ import {
   encodeModel,
 } from './proto';
 
+export type { Dim };
+
 export const OPSET = 18;
 export const IR_VERSION = 8;
 

@@ -1,0 +1,341 @@
+// The `gatelab` command (DESIGN §3). Training runs in a forked trainer process (the same one the
+// extension uses); progress goes to stderr, the result as one JSON line to stdout. Exit status: 0 ok,
+// 2 bad model file / arguments / data (message names file, line and key; no stack trace), 1 runtime
+// failure.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs, ParseArgsConfig } from 'node:util';
+import { formatProblem, isUserError, UserError, UserErrors } from '../engine/errors';
+import { loadModelFile } from '../engine/config/load';
+import { TrainerProcess } from '../engine/runtime/client';
+import { defaultRunsDir, newRunId } from '../engine/train/runrecord';
+import { computeGradients, sampleFromCheckpoint } from '../engine/train/oneshot';
+import { doctorReport } from '../engine/runtime/doctor';
+import type { FromWorker, Summary } from '../shared/protocol';
+
+const VERSION: string = (() => {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
+  } catch {
+    return 'dev';
+  }
+})();
+
+const USAGE = `gatelab ${VERSION} — train and inspect LSTM sequence models
+
+usage:
+  gatelab train FILE [--model NAME] [--steps N | --epochs N] [--device auto|cpu|cuda]
+                     [--init W.safetensors] [--save W.safetensors] [--metrics M.jsonl] [--quiet]
+  gatelab grad FILE --init W.safetensors --batch B.json --out G.safetensors [--model NAME]
+  gatelab sample FILE --init W.safetensors [--prefix TEXT] [--length N] [--temperature T] [--model NAME]
+  gatelab doctor
+
+  train    trains the model; progress on stderr, a one-line JSON summary on stdout;
+           the run is recorded in .gatelab/runs/ beside the model file
+  grad     loss and gradient of every parameter for one explicit batch (no update)
+  sample   generated text on stdout (temperature 0 = greedy)
+  doctor   which execution providers load here and, if CUDA does not, why
+
+exit status: 0 ok, 2 bad model file or arguments, 1 runtime failure`;
+
+type Opts = ParseArgsConfig['options'];
+
+function parse(args: string[], options: NonNullable<Opts>, command: string) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    const m = /'(--?[\w-]+)/.exec(msg);
+    throw new UserError(msg, { key: m?.[1] ?? command }, `see \`gatelab ${command} --help\``);
+  }
+}
+
+function positiveInt(v: string | undefined, key: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`expected a positive integer, got "${v}"`, { key });
+  return n;
+}
+
+function number(v: string | undefined, key: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new UserError(`expected a number ≥ ${min}, got "${v}"`, { key });
+  return n;
+}
+
+function oneFile(positionals: string[], command: string): string {
+  if (positionals.length === 0) throw new UserError('missing the model file', { key: 'FILE' }, `usage: gatelab ${command} FILE ...`);
+  if (positionals.length > 1) throw new UserError(`unexpected argument "${positionals[1]}"`, { key: positionals[1] }, `usage: gatelab ${command} FILE ...`);
+  return path.resolve(positionals[0]);
+}
+
+function required(v: string | undefined, key: string, what: string): string {
+  if (v === undefined || v === '') throw new UserError(`${key} is required`, { key }, what);
+  return v;
+}
+
+function fmtDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return '?';
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+function fmtRate(x: number): string {
+  return x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
+}
+
+async function train(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      model: { type: 'string' },
+      steps: { type: 'string' },
+      epochs: { type: 'string' },
+      device: { type: 'string' },
+      init: { type: 'string' },
+      save: { type: 'string' },
+      metrics: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      threads: { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      'no-record': { type: 'boolean', default: false },
+    },
+    'train',
+  );
+  const file = oneFile(positionals, 'train');
+  const steps = positiveInt(values.steps as string | undefined, '--steps');
+  const epochs = positiveInt(values.epochs as string | undefined, '--epochs');
+  if (steps !== undefined && epochs !== undefined) throw new UserError('give --steps or --epochs, not both', { key: '--steps' });
+  const device = values.device as string | undefined;
+  if (device !== undefined && !['auto', 'cpu', 'cuda'].includes(device))
+    throw new UserError(`unknown device "${device}"`, { key: '--device' }, 'use auto, cpu or cuda');
+  const init = values.init ? path.resolve(values.init as string) : undefined;
+  if (init && !fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
+  // validate the model file here, so a bad file fails before a process is forked
+  const cfg = loadModelFile(file, values.model as string | undefined);
+  const quiet = values.quiet as boolean;
+  const runDir = values['no-record'] ? undefined : path.join(defaultRunsDir(file), newRunId(cfg.name));
+  const tty = process.stderr.isTTY && !quiet;
+  let lastLine = 0;
+  let started: Extract<FromWorker, { type: 'started' }> | undefined;
+  let latestLoss = NaN;
+  let tps = 0;
+  const err = (s: string) => {
+    if (tty) process.stderr.write('\r\x1b[K');
+    process.stderr.write(s + '\n');
+  };
+
+  const onMessage = (m: FromWorker) => {
+    if (quiet && m.type !== 'error') return;
+    switch (m.type) {
+      case 'started':
+        started = m;
+        err(
+          `training ${m.model} on ${m.device}${m.deviceReason ? ` (${m.deviceReason})` : ''}: ${m.parameters.toLocaleString('en-US')} parameters, ` +
+            `vocabulary ${m.vocabulary}, ${m.epochs} epoch${m.epochs === 1 ? '' : 's'} × ${m.stepsPerEpoch} steps` +
+            (runDir ? `\nrun record: ${path.relative(process.cwd(), runDir)}` : ''),
+        );
+        break;
+      case 'progress': {
+        latestLoss = m.losses[m.losses.length - 1];
+        tps = m.tokensPerSecond;
+        const line = `step ${m.step}/${started?.totalSteps ?? '?'}  epoch ${m.epoch}  loss ${latestLoss.toFixed(4)}  ${fmtRate(tps)} tok/s  ${fmtDuration(m.elapsedMs)} elapsed, ${fmtDuration(m.remainingMs)} left`;
+        if (tty) process.stderr.write('\r\x1b[K' + line);
+        else if (Date.now() - lastLine > 10_000) {
+          process.stderr.write(line + '\n');
+          lastLine = Date.now();
+        }
+        break;
+      }
+      case 'epoch':
+        err(
+          `epoch ${m.epoch}/${started?.epochs ?? '?'}  step ${m.step}  train loss ${m.trainLoss.toFixed(4)} ppl ${m.trainPerplexity?.toFixed(2)}` +
+            (m.validLoss !== undefined ? `  valid loss ${m.validLoss.toFixed(4)} ppl ${m.validPerplexity?.toFixed(2)}` : '') +
+            `  ${fmtRate(tps)} tok/s  ${fmtDuration(m.elapsedMs)}`,
+        );
+        break;
+      case 'sample':
+        err(`sample: ${m.text}`);
+        break;
+      case 'log':
+        if (m.level !== 'debug') err(`${m.level === 'info' ? '' : m.level + ': '}${m.message}`);
+        break;
+      case 'checkpoint':
+      case 'done':
+        break;
+      case 'error':
+        break;
+    }
+  };
+
+  const proc = new TrainerProcess(
+    {
+      modelFile: file,
+      modelName: values.model as string | undefined,
+      steps,
+      epochs,
+      device: device as 'auto' | 'cpu' | 'cuda' | undefined,
+      init,
+      save: values.save ? path.resolve(values.save as string) : undefined,
+      metrics: values.metrics ? path.resolve(values.metrics as string) : undefined,
+      threads: positiveInt(values.threads as string | undefined, '--threads'),
+      checkpointEvery: number(values['checkpoint-every'] as string | undefined, '--checkpoint-every', 0),
+    },
+    onMessage,
+    { runDir },
+  );
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      err('stopping after the current steps (press Ctrl+C again to kill the trainer)…');
+      void proc.stop();
+    } else proc.kill();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const outcome = await proc.finished;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  if (outcome.type === 'done') {
+    process.stdout.write(JSON.stringify(orderSummary(outcome.summary)) + '\n');
+    return 0;
+  }
+  if (outcome.kind === 'user') {
+    process.stderr.write(`gatelab: ${formatProblem(outcome.message, outcome.where ?? {}, outcome.hint)}\n`);
+    return 2;
+  }
+  process.stderr.write(`gatelab: error: ${outcome.message}\n`);
+  if (process.env.GATELAB_DEBUG && outcome.stack) process.stderr.write(outcome.stack + '\n');
+  return 1;
+}
+
+/** The summary with the contract's keys first. */
+function orderSummary(s: Summary): Record<string, unknown> {
+  const { model, device, steps, trainLoss, validLoss, perplexity, accuracy, tokensPerSecond, ...rest } = s;
+  return {
+    model,
+    device,
+    steps,
+    trainLoss,
+    validLoss,
+    ...(perplexity !== undefined ? { perplexity } : {}),
+    ...(accuracy !== undefined ? { accuracy } : {}),
+    tokensPerSecond,
+    ...rest,
+  };
+}
+
+async function grad(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { init: { type: 'string' }, batch: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' } },
+    'grad',
+  );
+  const file = oneFile(positionals, 'grad');
+  const init = path.resolve(required(values.init as string, '--init', 'give the weights: --init W.safetensors'));
+  const batch = path.resolve(required(values.batch as string, '--batch', 'give the batch: --batch B.json'));
+  const out = path.resolve(required(values.out as string, '--out', 'give the output file: --out G.safetensors'));
+  if (!fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
+  const r = await computeGradients({ modelFile: file, modelName: values.model as string | undefined, init, batch, out });
+  process.stdout.write(JSON.stringify({ loss: r.loss, out, tensors: r.tensors }) + '\n');
+  return 0;
+}
+
+async function sample(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      init: { type: 'string' },
+      prefix: { type: 'string' },
+      length: { type: 'string' },
+      temperature: { type: 'string' },
+      model: { type: 'string' },
+      seed: { type: 'string' },
+      device: { type: 'string' },
+    },
+    'sample',
+  );
+  const file = oneFile(positionals, 'sample');
+  const init = path.resolve(required(values.init as string, '--init', 'give the weights: --init W.safetensors'));
+  if (!fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
+  const text = await sampleFromCheckpoint({
+    modelFile: file,
+    modelName: values.model as string | undefined,
+    init,
+    prefix: values.prefix as string | undefined,
+    length: positiveInt(values.length as string | undefined, '--length') ?? 200,
+    temperature: number(values.temperature as string | undefined, '--temperature', 0) ?? 1,
+    seed: values.seed !== undefined ? Number(values.seed) : Date.now() % 1e9,
+  });
+  process.stdout.write(text + '\n');
+  return 0;
+}
+
+async function doctor(args: string[]): Promise<number> {
+  const { values } = parse(args, { json: { type: 'boolean', default: false } }, 'doctor');
+  const report = await doctorReport();
+  if (values.json) process.stdout.write(JSON.stringify(report) + '\n');
+  else process.stdout.write(report.text + '\n');
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (!command || command === 'help' || command === '--help' || command === '-h') {
+      process.stdout.write(USAGE + '\n');
+      return command ? 0 : 2;
+    }
+    if (command === '--version' || command === '-v') {
+      process.stdout.write(VERSION + '\n');
+      return 0;
+    }
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    switch (command) {
+      case 'train':
+        return await train(rest);
+      case 'grad':
+        return await grad(rest);
+      case 'sample':
+        return await sample(rest);
+      case 'doctor':
+        return await doctor(rest);
+      case 'predict':
+      case 'export':
+      case 'bench':
+        throw new UserError(`\`gatelab ${command}\` is not available in this version`, { key: command }, 'see `gatelab help` for the commands this version has');
+      default:
+        throw new UserError(`unknown command "${command}"`, { key: command }, 'commands: train, grad, sample, doctor');
+    }
+  } catch (e) {
+    if (isUserError(e)) {
+      const text = e instanceof UserErrors ? e.format() : e.format();
+      process.stderr.write(`gatelab: ${text.split('\n').join('\ngatelab: ')}\n`);
+      return 2;
+    }
+    process.stderr.write(`gatelab: error: ${(e as Error)?.message ?? e}\n`);
+    if (process.env.GATELAB_DEBUG) process.stderr.write(`${(e as Error)?.stack}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`gatelab: error: ${e?.message ?? e}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

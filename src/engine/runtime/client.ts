@@ -1,0 +1,95 @@
+// Parent side of the trainer process: forks dist/worker.js, sends the job, delivers the worker's
+// messages to a callback, and stops it (a `stop` message, then SIGKILL after a grace period). A
+// worker that dies without a final message is reported as a runtime error, never thrown at the
+// parent, so the extension host survives any trainer crash.
+
+import { ChildProcess, fork } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { DoneMessage, ErrorMessage, FromWorker, ToWorker, TrainJob } from '../../shared/protocol';
+
+export interface WorkerOptions {
+  /** path of the bundled worker (default: worker.js next to this bundle) */
+  workerScript?: string;
+  /** ms between the stop message and SIGKILL (default 10 s) */
+  graceMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** extra arguments to node (e.g. --max-old-space-size) */
+  execArgv?: string[];
+  /** the trainer writes its run record here */
+  runDir?: string;
+}
+
+export type Outcome = DoneMessage | ErrorMessage;
+
+/** Locates dist/worker.js from a bundle in dist/ or from the sources in src/engine/runtime. */
+export function defaultWorkerScript(): string {
+  const candidates = [path.join(__dirname, 'worker.js'), path.resolve(__dirname, '../../../dist/worker.js')];
+  return candidates.find((f) => fs.existsSync(f)) ?? candidates[0];
+}
+
+export class TrainerProcess {
+  readonly child: ChildProcess;
+  readonly finished: Promise<Outcome>;
+  private outcome?: Outcome;
+  private killTimer?: NodeJS.Timeout;
+  private stderr = '';
+
+  constructor(job: TrainJob & { runDir?: string }, onMessage: (m: FromWorker) => void, o: WorkerOptions = {}) {
+    const script = o.workerScript ?? defaultWorkerScript();
+    this.child = fork(script, [], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      env: o.env ?? process.env,
+      execArgv: o.execArgv ?? [],
+      serialization: 'json',
+    });
+    this.child.stderr?.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-8000);
+    });
+    this.finished = new Promise<Outcome>((resolve) => {
+      this.child.on('message', (m: FromWorker) => {
+        if (m.type === 'done' || m.type === 'error') this.outcome = m;
+        onMessage(m);
+      });
+      this.child.on('error', (e) => {
+        if (!this.outcome) this.outcome = { type: 'error', kind: 'runtime', message: `trainer process: ${e.message}` };
+      });
+      this.child.on('exit', (code, signal) => {
+        if (this.killTimer) clearTimeout(this.killTimer);
+        if (!this.outcome) {
+          const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+          const tail = this.stderr.trim().split('\n').slice(-5).join('\n');
+          this.outcome = { type: 'error', kind: 'runtime', message: `the trainer process ${why} before finishing${tail ? `:\n${tail}` : ''}` };
+          onMessage(this.outcome);
+        }
+        resolve(this.outcome);
+      });
+    });
+    this.send({ type: 'train', job: { ...job, ...(o.runDir ? { runDir: o.runDir } : {}) } as TrainJob });
+    this.graceMs = o.graceMs ?? 10_000;
+  }
+
+  private readonly graceMs: number;
+
+  private send(m: ToWorker): void {
+    if (this.child.connected) this.child.send(m);
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Asks the trainer to stop with a checkpoint; kills it if it has not exited after the grace period. */
+  stop(graceMs = this.graceMs): Promise<Outcome> {
+    if (this.running) {
+      this.send({ type: 'stop' });
+      if (!this.killTimer) this.killTimer = setTimeout(() => this.kill(), graceMs);
+    }
+    return this.finished;
+  }
+
+  /** Ends the trainer at once (checkpoints are atomic: the last complete one survives). */
+  kill(): void {
+    if (this.running) this.child.kill('SIGKILL');
+  }
+}

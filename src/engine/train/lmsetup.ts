@@ -1,0 +1,142 @@
+// What a language-model run needs besides the graph: the architecture resolved from the model file
+// (rejecting variants the engine does not have yet, at their key), the checkpoint metadata that
+// carries the vocabulary, and the check that a checkpoint fits the model file.
+
+import * as path from 'node:path';
+import { ModelConfig } from '../config/types';
+import { whereOf } from '../config/load';
+import { UserError, UserErrors } from '../errors';
+import { LmSpec, ParamInfo } from '../nn/lm';
+import { DType } from '../onnx/proto';
+import { Vocab, TextOptions } from '../data/text';
+import { Checkpoint, FloatData } from './checkpoint';
+
+/** Rejects what this engine cannot train yet, naming the key. */
+export function checkSupported(cfg: ModelConfig): void {
+  const no = (key: string, what: string, hint?: string): never => {
+    throw new UserError(`${what} is not supported yet`, whereOf(cfg, key), hint);
+  };
+  if (cfg.task !== 'language-model') no('task', `task "${cfg.task}"`, 'use task: language-model');
+  cfg.model.layers.forEach((l, k) => {
+    const at = `model.layers.${k}`;
+    if (l.type !== 'lstm') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm');
+    if (l.peepholes) no(`${at}.peepholes`, 'peepholes', 'set peepholes: false');
+    if (l.coupledGates) no(`${at}.coupledGates`, 'coupledGates', 'set coupledGates: false');
+    if (l.gateActivation !== 'sigmoid') no(`${at}.gateActivation`, `gateActivation "${l.gateActivation}"`, 'use sigmoid');
+    if (l.bidirectional) no(`${at}.bidirectional`, 'a bidirectional language model', 'set bidirectional: false');
+  });
+  if (cfg.model.dropout > 0) no('model.dropout', 'dropout', 'set dropout: 0');
+}
+
+export function lmSpecOf(cfg: ModelConfig, vocab: number, dtype: DType): LmSpec {
+  return { vocab, embedding: cfg.model.embedding, hidden: cfg.model.layers.map((l) => l.hidden), dtype };
+}
+
+export function textOptionsOf(cfg: ModelConfig): TextOptions {
+  return { tokens: cfg.data.tokens, preprocess: cfg.data.preprocess, minFrequency: cfg.data.minFrequency };
+}
+
+// ---- checkpoint metadata ------------------------------------------------------------------------
+
+export const META = {
+  vocab: 'gatelab.vocab',
+  tokens: 'gatelab.tokens',
+  preprocess: 'gatelab.preprocess',
+  model: 'gatelab.model',
+  task: 'gatelab.task',
+  step: 'gatelab.step',
+  architecture: 'gatelab.architecture',
+} as const;
+
+export function lmMetadata(cfg: ModelConfig, vocab: Vocab, step: number): Record<string, string> {
+  return {
+    [META.model]: cfg.name,
+    [META.task]: cfg.task,
+    [META.vocab]: JSON.stringify(vocab.tokens),
+    [META.tokens]: cfg.data.tokens,
+    [META.preprocess]: cfg.data.preprocess,
+    [META.step]: String(step),
+    [META.architecture]: JSON.stringify(cfg.model),
+  };
+}
+
+/** The vocabulary stored in a checkpoint, if it has one. */
+export function vocabFromMetadata(meta: Record<string, string>, file: string): Vocab | undefined {
+  const raw = meta[META.vocab];
+  if (raw === undefined) return undefined;
+  let tokens: unknown;
+  try {
+    tokens = JSON.parse(raw);
+  } catch {
+    tokens = undefined;
+  }
+  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string'))
+    throw new UserError(`metadata "${META.vocab}" is not a JSON list of strings`, { file, key: META.vocab }, 'remove the entry or save the checkpoint again');
+  return new Vocab(tokens as string[]);
+}
+
+/**
+ * Checks that a checkpoint holds exactly the parameters the model file describes, with their
+ * shapes; a mismatch names both files, the tensor and the model-file key that sets the size.
+ */
+export function checkCheckpointFits(ck: Checkpoint, expected: ParamInfo[], ckFile: string, cfg: ModelConfig): void {
+  const rel = (f: string) => path.relative(process.cwd(), f) || f;
+  const keyFor = (name: string): string => {
+    const m = /_l(\d+)/.exec(name);
+    if (m) return `model.layers.${m[1]}.hidden`;
+    if (name.startsWith('embedding')) return 'model.embedding';
+    return 'model';
+  };
+  const problems: UserError[] = [];
+  for (const p of expected) {
+    const t = ck.params.get(p.name);
+    if (!t) {
+      const why =
+        p.name === 'embedding.weight'
+          ? ' (the model file asks for an embedding; the checkpoint has one-hot input)'
+          : '';
+      problems.push(
+        new UserError(
+          `checkpoint ${rel(ckFile)} has no tensor ${p.name}, which model "${cfg.name}" needs${why}`,
+          whereOf(cfg, keyFor(p.name)),
+          'use a checkpoint saved from this model file, or change the model file to match it',
+        ),
+      );
+    } else if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+      problems.push(
+        new UserError(
+          `checkpoint ${rel(ckFile)}: ${p.name} has shape [${t.shape.join(', ')}] but model "${cfg.name}" expects [${p.shape.join(', ')}]`,
+          whereOf(cfg, keyFor(p.name)),
+          'the hidden sizes, layer count, embedding and vocabulary must match the checkpoint',
+        ),
+      );
+    }
+  }
+  const known = new Set(expected.map((p) => p.name));
+  for (const name of ck.params.keys()) {
+    if (!known.has(name))
+      problems.push(
+        new UserError(
+          `checkpoint ${rel(ckFile)} has tensor ${name}, which model "${cfg.name}" does not have`,
+          whereOf(cfg, keyFor(name)),
+          name.startsWith('embedding') ? 'set model.embedding to the checkpoint\'s embedding size' : 'the layer count must match the checkpoint',
+        ),
+      );
+  }
+  if (problems.length === 1) throw problems[0];
+  if (problems.length > 1) throw new UserErrors(problems);
+}
+
+/** Vocabulary size of a language-model checkpoint: the rows of fc.weight (DESIGN §3). */
+export function checkpointVocabSize(ck: Checkpoint, ckFile: string): number {
+  const fc = ck.params.get('fc.weight');
+  if (!fc || fc.shape.length !== 2)
+    throw new UserError(`checkpoint has no 2-d tensor fc.weight`, { file: ckFile, key: 'fc.weight' }, 'a language-model checkpoint needs fc.weight [vocabulary, hidden]');
+  return fc.shape[0];
+}
+
+/** Converts checkpoint tensors to the dtype a program runs in. */
+export function asDtype(data: FloatData, dtype: 'float32' | 'float64'): FloatData {
+  if (dtype === 'float32') return data instanceof Float32Array ? data : Float32Array.from(data);
+  return data instanceof Float64Array ? data : Float64Array.from(data);
+}

@@ -1,0 +1,105 @@
+// Short jobs that need no trainer process: `gatelab grad` (loss and every gradient of one explicit
+// batch, float64, no update) and `gatelab sample` (text from a checkpoint).
+
+import * as ort from 'onnxruntime-node';
+import { loadModelFile } from '../config/load';
+import { UserError } from '../errors';
+import { readTokenBatch, timeMajor } from '../data/batchjson';
+import { loadTextCorpus, Vocab } from '../data/text';
+import { lmParams } from '../nn/lm';
+import { chooseDevice } from '../runtime/device';
+import { buildGradProgram } from './program';
+import { Checkpoint, FloatData, loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { asDtype, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, textOptionsOf, vocabFromMetadata } from './lmsetup';
+import { LmSampler, sampleText } from './sample';
+import { whereOf } from '../config/load';
+
+export interface GradRequest {
+  modelFile: string;
+  modelName?: string;
+  init: string;
+  batch: string;
+  out: string;
+}
+
+/**
+ * Loss and gradients for one batch. Parameter shapes come from the checkpoint (vocabulary = rows
+ * of fc.weight), the architecture from the model file; the data source is not read. The output
+ * holds the checkpoint's tensor names (PyTorch gate order) in the checkpoint's dtype, plus `loss`.
+ */
+export async function computeGradients(req: GradRequest): Promise<{ loss: number; tensors: number }> {
+  const cfg = loadModelFile(req.modelFile, req.modelName);
+  checkSupported(cfg);
+  const ck = loadCheckpoint(req.init);
+  const V = checkpointVocabSize(ck, req.init);
+  const spec = lmSpecOf(cfg, V, 'float64');
+  const expected = lmParams(spec);
+  checkCheckpointFits(ck, expected, req.init, cfg);
+  const batch = readTokenBatch(req.batch, V);
+  const { B, T } = batch;
+  const prog = buildGradProgram({ lm: spec, B, T });
+  const session = await ort.InferenceSession.create(prog.graph.encode(), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const p of prog.params) feeds[`p.${p.name}`] = new ort.Tensor('float64', asDtype(ck.params.get(p.name)!.data, 'float64'), p.shape);
+  spec.hidden.forEach((H, k) => {
+    feeds[`h.l${k}`] = new ort.Tensor('float64', new Float64Array(B * H), [B, H]);
+    feeds[`c.l${k}`] = new ort.Tensor('float64', new Float64Array(B * H), [B, H]);
+  });
+  feeds.x = new ort.Tensor('int64', timeMajor(batch.inputs), [T, B]);
+  feeds.y = new ort.Tensor('int64', timeMajor(batch.targets), [T, B]);
+  const r = await session.run(feeds);
+  await session.release();
+  const f32 = ck.params.get('fc.weight')!.data instanceof Float32Array;
+  const conv = (d: Float64Array): FloatData => (f32 ? Float32Array.from(d) : d);
+  const loss = (r.loss.data as Float64Array)[0];
+  const out: Checkpoint = { params: new Map(), metadata: { 'gatelab.kind': 'gradients', 'gatelab.batch': `${B}x${T}` } };
+  for (const p of prog.params) out.params.set(p.name, { shape: p.shape, data: conv(r[`d.${p.name}`].data as Float64Array) });
+  out.params.set('loss', { shape: [], data: conv(Float64Array.of(loss)) });
+  saveCheckpoint(req.out, out);
+  return { loss, tensors: prog.params.length };
+}
+
+export interface SampleRequest {
+  modelFile: string;
+  modelName?: string;
+  init: string;
+  prefix?: string;
+  length: number;
+  temperature: number;
+  seed?: number;
+  device?: 'auto' | 'cpu' | 'cuda';
+}
+
+/** Generated text from a checkpoint; the vocabulary comes from its metadata, else from the data. */
+export async function sampleFromCheckpoint(req: SampleRequest): Promise<string> {
+  const cfg = loadModelFile(req.modelFile, req.modelName);
+  checkSupported(cfg);
+  const ck = loadCheckpoint(req.init);
+  const opts = textOptionsOf(cfg);
+  let vocab: Vocab | undefined = vocabFromMetadata(ck.metadata, req.init);
+  let firstIds: Int32Array | undefined;
+  if (!vocab || req.prefix === undefined) {
+    const corpus = loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, vocab);
+    vocab ??= corpus.vocab;
+    firstIds = corpus.ids.subarray(0, 15);
+  }
+  const V = checkpointVocabSize(ck, req.init);
+  if (V !== vocab.size)
+    throw new UserError(
+      `checkpoint ${req.init} has a vocabulary of ${V} tokens (rows of fc.weight) but the model's data gives ${vocab.size}`,
+      whereOf(cfg, 'data.source'),
+      'sample with the data the checkpoint was trained on',
+    );
+  const spec = lmSpecOf(cfg, V, 'float32');
+  checkCheckpointFits(ck, lmParams(spec), req.init, cfg);
+  const params = new Map([...ck.params].map(([k, v]) => [k, { shape: v.shape, data: asDtype(v.data, 'float32') }]));
+  const sampler = await LmSampler.create(spec, params, chooseDevice(req.device ?? 'cpu'));
+  let prefix = req.prefix;
+  if (prefix === undefined) {
+    const toks = Array.from(firstIds!, (i) => vocab!.tokens[i]);
+    prefix = opts.tokens === 'char' ? toks.join('').replace(/\s+\S*$/, '') || toks.join('') : toks.slice(0, 3).join(' ');
+  }
+  const text = await sampleText(sampler, vocab, opts, { prefix, length: req.length, temperature: req.temperature, seed: req.seed });
+  await sampler.release();
+  return text;
+}

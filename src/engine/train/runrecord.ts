@@ -1,0 +1,88 @@
+// A run's record on disk: `.gatelab/runs/<id>/` beside the model file (or where the parent says).
+//
+//   run.json            what ran and how it ended (rewritten atomically on every change of status)
+//   model.gatelab.yaml  the model document as it was when the run started
+//   metrics.jsonl       one JSON object per step ({"step",...}) and per epoch ({"epoch",...}), appended
+//   samples.jsonl       generated samples, appended
+//   model.safetensors   the latest good checkpoint (atomic)
+//
+// Readers skip a torn last line of a .jsonl file, so a killed trainer never corrupts a record.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../util/fsx';
+import type { Summary } from '../../shared/protocol';
+
+export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'stopped';
+
+export interface RunRecord {
+  id: string;
+  model: string;
+  modelFile: string;
+  modelLine: number;
+  task: string;
+  status: RunStatus;
+  started: string;
+  finished?: string;
+  device?: string;
+  deviceReason?: string;
+  pid?: number;
+  checkpoint?: string;
+  summary?: Summary;
+  error?: string;
+  /** the train-section overrides given on the command line or by the host */
+  overrides?: Record<string, unknown>;
+}
+
+export const RUN_FILES = {
+  record: 'run.json',
+  model: 'model.gatelab.yaml',
+  metrics: 'metrics.jsonl',
+  samples: 'samples.jsonl',
+  checkpoint: 'model.safetensors',
+} as const;
+
+/** `20261124-153012-timemachine-char-3f9a` */
+export function newRunId(model: string, now = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  const stamp = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+  const safe = model.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 40);
+  return `${stamp}-${safe}-${Math.floor(Math.random() * 0x10000).toString(16).padStart(4, '0')}`;
+}
+
+/** The default runs folder for a model file. */
+export function defaultRunsDir(modelFile: string): string {
+  return path.join(path.dirname(modelFile), '.gatelab', 'runs');
+}
+
+export function writeRunRecord(dir: string, rec: RunRecord): void {
+  writeFileAtomic(path.join(dir, RUN_FILES.record), JSON.stringify(rec, null, 2) + '\n');
+}
+
+export function readRunRecord(dir: string): RunRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, RUN_FILES.record), 'utf8')) as RunRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses a .jsonl file, skipping blank and torn lines. */
+export function readJsonLines<T = unknown>(file: string): T[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: T[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as T);
+    } catch {
+      // a torn last line from a killed writer
+    }
+  }
+  return out;
+}

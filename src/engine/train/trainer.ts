@@ -1,0 +1,416 @@
+// The trainer loop of a language model: data → K-step training programs → progress, validation,
+// checkpoints, samples. It runs inside the worker process (runtime/worker.ts) and talks to its
+// parent only through `emit` (protocol messages) and `shouldStop`.
+//
+// Per epoch (d2l's train_epoch_ch8): new minibatches (sequential: a random offset and the state
+// carried between consecutive batches, reset at the epoch start; random: fresh state per batch),
+// run in chunks of K steps that never cross an epoch, then the validation loss of the held-out tail.
+// A non-finite loss stops the run naming the step; the last good weights are kept.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { loadModelFile, whereOf } from '../config/load';
+import { ModelConfig } from '../config/types';
+import { UserError } from '../errors';
+import { loadTextCorpus, Vocab } from '../data/text';
+import { Batch, randomEpoch, sequentialEpoch, splitTail, validationBatches, batchesPerEpoch } from '../data/batches';
+import { initParams } from '../nn/init';
+import { Rng } from '../util/rng';
+import { appendLine } from '../util/fsx';
+import { chooseDevice, createSession, DeviceChoice } from '../runtime/device';
+import { buildEvalProgram, buildTrainProgram } from './program';
+import { Checkpoint, FloatData, loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { checkCheckpointFits, checkSupported, lmMetadata, lmSpecOf, textOptionsOf, vocabFromMetadata, asDtype } from './lmsetup';
+import { LmSampler, sampleText } from './sample';
+import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
+import type { FromWorker, Summary, TrainJob } from '../../shared/protocol';
+
+export interface TrainHooks {
+  emit(m: FromWorker): void;
+  shouldStop(): boolean;
+}
+
+export interface TrainRequest extends TrainJob {
+  /** write the run record here (run.json, metrics, checkpoint, samples) */
+  runDir?: string;
+}
+
+/** A failure during training after it started: carries the step and the last good checkpoint. */
+export class TrainingFailure extends Error {
+  constructor(
+    message: string,
+    readonly step: number,
+    readonly checkpoint?: string,
+  ) {
+    super(message);
+  }
+}
+
+type Params = Map<string, { shape: number[]; data: FloatData }>;
+
+const DTYPE = 'float32' as const;
+
+function resolveConfig(job: TrainRequest): ModelConfig {
+  const cfg = loadModelFile(job.modelFile, job.modelName);
+  if (job.steps !== undefined) {
+    cfg.train.steps = job.steps;
+    cfg.train.epochs = undefined;
+  } else if (job.epochs !== undefined) {
+    cfg.train.epochs = job.epochs;
+    cfg.train.steps = undefined;
+  }
+  if (job.device) cfg.train.device = job.device;
+  checkSupported(cfg);
+  return cfg;
+}
+
+export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise<Summary> {
+  const t0 = Date.now();
+  const cfg = resolveConfig(job);
+  const log = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => hooks.emit({ type: 'log', level, message });
+
+  // ---- weights to start from, and the vocabulary ----
+  let init: Checkpoint | undefined;
+  let vocab: Vocab | undefined;
+  if (job.init) {
+    init = loadCheckpoint(job.init);
+    vocab = vocabFromMetadata(init.metadata, job.init);
+  }
+  const opts = textOptionsOf(cfg);
+  const corpus = loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, vocab);
+  vocab = corpus.vocab;
+  const { train: trainIds, valid: validIds } = splitTail(corpus.ids, cfg.data.validation);
+  const B = cfg.train.batchSize;
+  const T = cfg.data.sequenceLength;
+  const partition = cfg.data.partition;
+  const perEpoch = batchesPerEpoch(trainIds.length, B, T, partition);
+  if (perEpoch < 1) {
+    throw new UserError(
+      `the training part of the corpus (${trainIds.length} tokens) is too short for one batch of ${B} sequences × ${T} steps`,
+      whereOf(cfg, 'train.batchSize'),
+      'lower train.batchSize or data.sequenceLength, or use more text',
+    );
+  }
+  const spec = lmSpecOf(cfg, vocab.size, DTYPE);
+  const trainProg = buildTrainProgram({ lm: spec, B, T, optimizer: cfg.train.optimizer, clipNorm: cfg.train.clipNorm });
+
+  let params: Params;
+  if (init) {
+    checkCheckpointFits(init, trainProg.params, job.init!, cfg);
+    params = new Map([...init.params].map(([k, v]) => [k, { shape: v.shape, data: asDtype(v.data, DTYPE) }]));
+  } else {
+    params = initParams(trainProg.params, cfg.model.layers, cfg.train.seed, DTYPE);
+  }
+  const numParams = trainProg.params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+
+  // ---- device and sessions ----
+  let choice: DeviceChoice = chooseDevice(cfg.train.device);
+  const created = await createSession(trainProg.graph.encode(), choice, { threads: job.threads, fallback: cfg.train.device === 'auto' });
+  choice = created.choice;
+  const trainSession = created.session;
+  if (choice.reason) log('info', `device auto: using the CPU because ${choice.reason}`);
+  let evalSession: ort.InferenceSession | undefined;
+  let validB = 0;
+  let validSet: Batch[] = [];
+  if (validIds.length > T + 1) {
+    const vb = validationBatches(validIds, B, T);
+    validB = vb.B;
+    validSet = vb.batches;
+    const ev = buildEvalProgram({ lm: spec, B: validB, T });
+    evalSession = (await createSession(ev.graph.encode(), choice, { threads: job.threads })).session;
+  } else if (cfg.data.validation > 0) {
+    log('warn', `the validation part (${validIds.length} tokens) is too short for one sequence of ${T}; no validation loss`);
+  }
+
+  // ---- schedule ----
+  const K = cfg.train.stepsPerRun;
+  const totalSteps = cfg.train.steps ?? cfg.train.epochs! * perEpoch;
+  const epochs = cfg.train.steps !== undefined ? Math.ceil(totalSteps / perEpoch) : cfg.train.epochs!;
+  const tokensPerStep = B * T;
+
+  // ---- run record ----
+  const runDir = job.runDir;
+  const metricsFiles = [job.metrics, runDir && path.join(runDir, RUN_FILES.metrics)].filter((f): f is string => !!f);
+  const ckFiles = [job.save, runDir && path.join(runDir, RUN_FILES.checkpoint)].filter((f): f is string => !!f);
+  for (const f of metricsFiles) fs.mkdirSync(path.dirname(f), { recursive: true });
+  const record: RunRecord | undefined = runDir
+    ? {
+        id: path.basename(runDir),
+        model: cfg.name,
+        modelFile: cfg.file,
+        modelLine: cfg.line,
+        task: cfg.task,
+        status: 'running',
+        started: new Date(t0).toISOString(),
+        device: choice.device,
+        deviceReason: choice.reason,
+        pid: process.pid,
+        overrides: { steps: job.steps, epochs: job.epochs, device: job.device, init: job.init },
+      }
+    : undefined;
+  if (runDir && record) {
+    fs.mkdirSync(runDir, { recursive: true });
+    fs.copyFileSync(cfg.file, path.join(runDir, RUN_FILES.model));
+    writeRunRecord(runDir, record);
+  }
+  const metric = (o: Record<string, unknown>) => {
+    const line = JSON.stringify(o);
+    for (const f of metricsFiles) appendLine(f, line);
+  };
+
+  hooks.emit({
+    type: 'started',
+    model: cfg.name,
+    task: cfg.task,
+    device: choice.device,
+    deviceReason: choice.reason,
+    parameters: numParams,
+    vocabulary: vocab.size,
+    totalSteps,
+    stepsPerEpoch: perEpoch,
+    epochs,
+    tokensPerStep,
+    stepsPerRun: K,
+    trainTokens: trainIds.length,
+    validTokens: validIds.length,
+  });
+  log('info', `model ${cfg.name}: ${numParams.toLocaleString('en-US')} parameters, vocabulary ${vocab.size}, ${trainIds.length} training tokens, ${validIds.length} validation tokens, ${perEpoch} steps per epoch on ${choice.device}`);
+
+  // ---- state fed to the program ----
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const p of trainProg.params) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, params.get(p.name)!.data, p.shape);
+  for (const s of trainProg.state) feeds[`s.${s.name}`] = new ort.Tensor(DTYPE, new Float32Array(s.shape.reduce((a, b) => a * b, 1)), s.shape);
+  const zeroState = () =>
+    spec.hidden.forEach((H, k) => {
+      feeds[`h.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(B * H), [B, H]);
+      feeds[`c.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(B * H), [B, H]);
+    });
+  zeroState();
+
+  const currentParams = (): Params =>
+    new Map(trainProg.params.map((p) => [p.name, { shape: p.shape, data: feeds[`p.${p.name}`].data as Float32Array }]));
+
+  let step = 0;
+  let lastCheckpointStep = -1;
+  let lastCheckpointAt = Date.now();
+  let savedFile: string | undefined;
+  const save = (reason: string) => {
+    if (ckFiles.length === 0 || lastCheckpointStep === step) return;
+    const ck: Checkpoint = { params: currentParams(), metadata: lmMetadata(cfg, vocab!, step) };
+    for (const f of ckFiles) saveCheckpoint(f, ck);
+    lastCheckpointStep = step;
+    lastCheckpointAt = Date.now();
+    savedFile = ckFiles[0];
+    hooks.emit({ type: 'checkpoint', step, file: ckFiles[0] });
+    log('debug', `checkpoint (${reason}) at step ${step}: ${ckFiles.join(', ')}`);
+  };
+  const checkpointEveryMs = (job.checkpointEvery ?? 60) * 1000;
+
+  const rng = new Rng(cfg.train.seed);
+  const lr = cfg.train.optimizer.learningRate;
+  const stepLosses: number[] = [];
+  let trainMs = 0;
+  let lastProgress = 0;
+  let pendingLosses: number[] = [];
+  let pendingNorms: number[] = [];
+  const progressEvery = job.progressEveryMs ?? 250;
+  let lastEpochTrainLoss = NaN;
+  let lastValidLoss: number | null = null;
+  let stopped = false;
+  let epoch = 0;
+
+  const validate = async (): Promise<number | null> => {
+    if (!evalSession) return null;
+    const vfeeds: Record<string, ort.Tensor> = {};
+    for (const p of trainProg.params) vfeeds[`p.${p.name}`] = feeds[`p.${p.name}`];
+    spec.hidden.forEach((H, k) => {
+      vfeeds[`h.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(validB * H), [validB, H]);
+      vfeeds[`c.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(validB * H), [validB, H]);
+    });
+    let sum = 0;
+    for (const b of validSet) {
+      vfeeds.x = new ort.Tensor('int64', BigInt64Array.from(b.x, BigInt), [T, validB]);
+      vfeeds.y = new ort.Tensor('int64', BigInt64Array.from(b.y, BigInt), [T, validB]);
+      const r = await evalSession.run(vfeeds);
+      sum += (r.loss.data as Float32Array)[0];
+      spec.hidden.forEach((_, k) => {
+        vfeeds[`h.l${k}`] = r[`h_out.l${k}`];
+        vfeeds[`c.l${k}`] = r[`c_out.l${k}`];
+      });
+    }
+    return sum / validSet.length;
+  };
+
+  try {
+    outer: for (epoch = 1; epoch <= epochs; epoch++) {
+      const ep = partition === 'sequential' ? sequentialEpoch(trainIds, B, T, rng) : randomEpoch(trainIds, B, T, rng);
+      const batches = ep.batches.slice(0, Math.min(ep.batches.length, totalSteps - step));
+      const epochStart = step;
+      const carry = ep.contiguous && cfg.train.carryState;
+      for (let i = 0; i < batches.length; i += K) {
+        if (hooks.shouldStop()) {
+          stopped = true;
+          break outer;
+        }
+        const chunk = batches.slice(i, i + K);
+        const k = chunk.length;
+        const x = new BigInt64Array(k * T * B);
+        const y = new BigInt64Array(k * T * B);
+        chunk.forEach((b, j) => {
+          for (let n = 0; n < T * B; n++) {
+            x[j * T * B + n] = BigInt(b.x[n]);
+            y[j * T * B + n] = BigInt(b.y[n]);
+          }
+        });
+        const keep = new Float32Array(k).fill(carry ? 1 : 0);
+        if (i === 0) keep[0] = 0;
+        feeds.x = new ort.Tensor('int64', x, [k, T, B]);
+        feeds.y = new ort.Tensor('int64', y, [k, T, B]);
+        feeds.keep = new ort.Tensor(DTYPE, keep, [k]);
+        feeds.lr = new ort.Tensor(DTYPE, new Float32Array(k).fill(lr), [k]);
+        const tRun = Date.now();
+        const r = await trainSession.run(feeds);
+        trainMs += Date.now() - tRun;
+        const losses = Array.from(r.loss.data as Float32Array);
+        const norms = Array.from(r.gnorm.data as Float32Array);
+        const bad = losses.findIndex((l, j) => !Number.isFinite(l) || !Number.isFinite(norms[j]));
+        if (bad >= 0) {
+          // the weights before this chunk are the last good ones
+          save('last good weights before a non-finite loss');
+          const failStep = step + bad + 1;
+          const what = Number.isFinite(losses[bad]) ? `the gradient norm became ${norms[bad]}` : `the loss became ${losses[bad]}`;
+          metric({ step: failStep, epoch, loss: losses[bad], gradNorm: norms[bad], error: 'non-finite' });
+          throw new TrainingFailure(
+            `${what} at step ${failStep} (epoch ${epoch}); training stopped` +
+              (savedFile ? `; the last good weights (step ${lastCheckpointStep}) are in ${savedFile}` : '') +
+              ' — lower train.optimizer.learningRate or set train.clipNorm',
+            failStep,
+            savedFile,
+          );
+        }
+        for (const p of trainProg.params) feeds[`p.${p.name}`] = r[`p_out.${p.name}`];
+        for (const s of trainProg.state) feeds[`s.${s.name}`] = r[`s_out.${s.name}`];
+        spec.hidden.forEach((_, l) => {
+          feeds[`h.l${l}`] = r[`h_out.l${l}`];
+          feeds[`c.l${l}`] = r[`c_out.l${l}`];
+        });
+        const now = Date.now();
+        losses.forEach((loss, j) => {
+          step++;
+          stepLosses.push(loss);
+          metric({ step, epoch, loss, gradNorm: norms[j], lr, time: (now - t0) / 1000 });
+        });
+        pendingLosses.push(...losses);
+        pendingNorms.push(...norms);
+        if (now - lastProgress >= progressEvery || step === totalSteps) {
+          const tps = (step * tokensPerStep) / Math.max(trainMs / 1000, 1e-9);
+          hooks.emit({
+            type: 'progress',
+            step,
+            epoch,
+            losses: pendingLosses,
+            gradNorms: pendingNorms,
+            learningRate: lr,
+            tokensPerSecond: tps,
+            elapsedMs: now - t0,
+            remainingMs: ((totalSteps - step) * (now - t0)) / step,
+          });
+          pendingLosses = [];
+          pendingNorms = [];
+          lastProgress = now;
+        }
+        if (checkpointEveryMs > 0 && now - lastCheckpointAt >= checkpointEveryMs) save('periodic');
+      }
+      const epochLosses = stepLosses.slice(epochStart);
+      lastEpochTrainLoss = epochLosses.reduce((a, b) => a + b, 0) / epochLosses.length;
+      lastValidLoss = await validate();
+      const em = {
+        type: 'epoch' as const,
+        epoch,
+        step,
+        trainLoss: lastEpochTrainLoss,
+        trainPerplexity: Math.exp(lastEpochTrainLoss),
+        ...(lastValidLoss !== null ? { validLoss: lastValidLoss, validPerplexity: Math.exp(lastValidLoss) } : {}),
+        elapsedMs: Date.now() - t0,
+      };
+      hooks.emit(em);
+      const { type: _t, ...rest } = em;
+      metric(rest);
+      if (step >= totalSteps) break;
+    }
+    if (stopped) {
+      // a stop in the middle of an epoch: report what the finished steps saw
+      const recent = stepLosses.slice(-Math.min(perEpoch, stepLosses.length));
+      if (recent.length) lastEpochTrainLoss = recent.reduce((a, b) => a + b, 0) / recent.length;
+      if (step > 0) lastValidLoss = await validate();
+    }
+    save(stopped ? 'stopped' : 'end of run');
+  } catch (e) {
+    if (record && runDir) {
+      record.status = 'failed';
+      record.finished = new Date().toISOString();
+      record.error = (e as Error).message;
+      record.checkpoint = savedFile;
+      writeRunRecord(runDir, record);
+    }
+    if (e instanceof TrainingFailure || e instanceof UserError) throw e;
+    throw new TrainingFailure(`training failed at step ${step + 1}: ${(e as Error).message}`, step + 1, savedFile);
+  } finally {
+    await trainSession.release().catch(() => undefined);
+  }
+
+  // ---- sample, summary ----
+  let sample: string | undefined;
+  if (job.sampleAtEnd !== false && step > 0) {
+    try {
+      const sampler = await LmSampler.create(spec, currentParams(), choice, job.threads);
+      const prefix = defaultPrefix(corpus.ids, vocab, cfg.data.tokens);
+      sample = await sampleText(sampler, vocab, opts, { prefix, length: cfg.data.tokens === 'char' ? 100 : 30, temperature: 0 });
+      await sampler.release();
+      hooks.emit({ type: 'sample', step, prefix, text: sample });
+      if (runDir) appendLine(path.join(runDir, RUN_FILES.samples), JSON.stringify({ step, prefix, temperature: 0, text: sample }));
+    } catch (e) {
+      log('warn', `could not generate a sample: ${(e as Error).message}`);
+    }
+  }
+  await evalSession?.release().catch(() => undefined);
+
+  const elapsed = (Date.now() - t0) / 1000;
+  const summary: Summary = {
+    model: cfg.name,
+    device: choice.device,
+    steps: step,
+    epochs: Math.min(epoch, epochs),
+    trainLoss: lastEpochTrainLoss,
+    validLoss: lastValidLoss,
+    perplexity: Math.exp(lastEpochTrainLoss),
+    ...(lastValidLoss !== null ? { validPerplexity: Math.exp(lastValidLoss) } : {}),
+    tokensPerSecond: (step * tokensPerStep) / Math.max(trainMs / 1000, 1e-9),
+    elapsedSeconds: elapsed,
+    ...(savedFile ? { checkpoint: savedFile } : {}),
+    ...(sample !== undefined ? { sample } : {}),
+    ...(stopped ? { stopped: true } : {}),
+  };
+  if (record && runDir) {
+    record.status = stopped ? 'stopped' : 'done';
+    record.finished = new Date().toISOString();
+    record.summary = summary;
+    record.checkpoint = savedFile;
+    writeRunRecord(runDir, record);
+  }
+  return summary;
+}
+
+/** The first words of the corpus (d2l samples after "time traveller"). */
+function defaultPrefix(ids: Int32Array, vocab: Vocab, tokens: 'char' | 'word'): string {
+  const n = tokens === 'char' ? 15 : 3;
+  const toks = Array.from(ids.subarray(0, n), (i) => vocab.tokens[i]);
+  if (tokens === 'word') return toks.join(' ');
+  // end at a word boundary when there is one
+  const s = toks.join('');
+  const cut = s.lastIndexOf(' ');
+  return cut > 3 ? s.slice(0, cut) : s;
+}
+
+export type { Params };

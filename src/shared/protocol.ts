@@ -1,0 +1,160 @@
+// Messages between a trainer process (src/engine/runtime/worker.ts) and its parent (the CLI or the
+// extension host). Plain JSON-serialisable objects only, no classes, no Node types: the host
+// forwards some of them to webviews unchanged.
+//
+// Life of a run: parent forks the worker → sends `train` → worker answers `started`, then any
+// number of `progress` / `epoch` / `sample` / `gates` / `checkpoint` / `log`, and finally exactly one
+// of `done` or `error`, then exits. The parent may send `stop` at any time: the worker finishes the
+// K-step program it is running, saves a checkpoint and answers `done` with `stopped: true`.
+
+/** Where a user-fixable problem is (mirrors the engine's `Where`). */
+export interface ProblemWhere {
+  file?: string;
+  line?: number;
+  column?: number;
+  key?: string;
+}
+
+export interface TrainJob {
+  /** absolute path of the model file */
+  modelFile: string;
+  /** model name within the file (first model when absent) */
+  modelName?: string;
+  /** overrides of the model file's train section */
+  steps?: number;
+  epochs?: number;
+  device?: 'auto' | 'cpu' | 'cuda';
+  /** start from these weights (safetensors, PyTorch names) */
+  init?: string;
+  /** final checkpoint (also written periodically and on stop) */
+  save?: string;
+  /** append one JSON line per step and per epoch */
+  metrics?: string;
+  /** seconds between periodic checkpoints (default 60; 0 = only at the end) */
+  checkpointEvery?: number;
+  /** intra-op threads (default: onnxruntime's choice) */
+  threads?: number;
+  /** generate a sample after training (language models; default true) */
+  sampleAtEnd?: boolean;
+  /** progress messages at most this often, in ms (default 250) */
+  progressEveryMs?: number;
+}
+
+export type ToWorker = { type: 'train'; job: TrainJob } | { type: 'stop' };
+
+export interface StartedMessage {
+  type: 'started';
+  model: string;
+  task: string;
+  device: 'cpu' | 'cuda';
+  /** why `auto` did not pick CUDA */
+  deviceReason?: string;
+  parameters: number;
+  vocabulary?: number;
+  /** total optimizer steps of this run */
+  totalSteps: number;
+  stepsPerEpoch: number;
+  epochs: number;
+  /** tokens (or examples) consumed per optimizer step */
+  tokensPerStep: number;
+  /** optimizer steps per session.run */
+  stepsPerRun: number;
+  trainTokens: number;
+  validTokens: number;
+}
+
+export interface ProgressMessage {
+  type: 'progress';
+  /** step number of the last entry of `losses` (1-based, cumulative over the run) */
+  step: number;
+  epoch: number;
+  /** losses of the steps since the previous progress message, in order */
+  losses: number[];
+  gradNorms: number[];
+  learningRate: number;
+  tokensPerSecond: number;
+  elapsedMs: number;
+  /** estimated ms until the end of the run */
+  remainingMs: number;
+}
+
+export interface EpochMessage {
+  type: 'epoch';
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  trainPerplexity?: number;
+  validLoss?: number;
+  validPerplexity?: number;
+  elapsedMs: number;
+}
+
+export interface SampleMessage {
+  type: 'sample';
+  step: number;
+  prefix: string;
+  text: string;
+}
+
+export interface CheckpointMessage {
+  type: 'checkpoint';
+  step: number;
+  file: string;
+}
+
+export interface LogMessage {
+  type: 'log';
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+}
+
+/** The run's result; the CLI prints it as its one JSON line. */
+export interface Summary {
+  model: string;
+  device: 'cpu' | 'cuda';
+  steps: number;
+  epochs: number;
+  trainLoss: number;
+  validLoss: number | null;
+  perplexity?: number;
+  validPerplexity?: number;
+  accuracy?: number;
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+  checkpoint?: string;
+  sample?: string;
+  stopped?: boolean;
+}
+
+export interface DoneMessage {
+  type: 'done';
+  summary: Summary;
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  /** user: the model file, arguments or data are wrong (exit 2); runtime: anything else (exit 1) */
+  kind: 'user' | 'runtime';
+  message: string;
+  where?: ProblemWhere;
+  hint?: string;
+  /** the step at which training failed, if it had started */
+  step?: number;
+  /** the last good checkpoint, if one was kept */
+  checkpoint?: string;
+  stack?: string;
+}
+
+export type FromWorker =
+  | StartedMessage
+  | ProgressMessage
+  | EpochMessage
+  | SampleMessage
+  | CheckpointMessage
+  | LogMessage
+  | DoneMessage
+  | ErrorMessage;
+
+export function isFromWorker(m: unknown): m is FromWorker {
+  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
+}

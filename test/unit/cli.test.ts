@@ -1,0 +1,281 @@
+// The `gatelab` command as users (and the acceptance checks) call it: the built dist/cli.js in a
+// child process, real files in a temporary folder, The Time Machine from ../shared/data.
+
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readSafetensors, writeSafetensors } from '../../src/engine/util/safetensors';
+
+const ROOT = path.resolve(__dirname, '../..');
+const CLI = path.join(ROOT, 'dist/cli.js');
+const CORPUS = path.resolve(ROOT, '../shared/data/timemachine.txt');
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function gatelab(args: string[], cwd: string): Result {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tmpdir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-cli-'));
+}
+
+/** A small, fast language model on a slice of The Time Machine. */
+function smallModel(dir: string, o: { extra?: string; name?: string; hidden?: number; text?: string; lr?: number; clip?: number } = {}): string {
+  const data = path.join(dir, 'corpus.txt');
+  if (!fs.existsSync(data)) fs.writeFileSync(data, o.text ?? fs.readFileSync(CORPUS, 'utf8').slice(0, 20000));
+  const file = path.join(dir, 'small.gatelab.yaml');
+  fs.writeFileSync(
+    file,
+    `name: ${o.name ?? 'small'}
+task: language-model
+data:
+  source: corpus.txt
+  tokens: char
+  preprocess: letters
+  sequenceLength: 10
+  validation: 0.1
+model:
+  embedding: 0
+  layers:
+    - type: lstm
+      hidden: ${o.hidden ?? 16}
+train:
+  steps: 30
+  batchSize: 8
+  optimizer: { type: sgd, learningRate: ${o.lr ?? 1} }
+  clipNorm: ${o.clip ?? 1}
+  seed: 7
+  device: cpu
+${o.extra ?? ''}`,
+  );
+  return file;
+}
+
+function expectUserError(r: Result, ...parts: (string | RegExp)[]): void {
+  expect(r.code, `exit status (stderr: ${r.stderr})`).toBe(2);
+  for (const p of parts) {
+    if (typeof p === 'string') expect(r.stderr).toContain(p);
+    else expect(r.stderr).toMatch(p);
+  }
+  expect(r.stderr, 'no stack trace for user errors').not.toMatch(/\n\s+at /);
+  expect(r.stdout).toBe('');
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(CLI)) throw new Error('dist/cli.js is missing: run `node esbuild.mjs` (npm test does)');
+});
+
+describe('gatelab train', () => {
+  it('trains, prints one JSON summary line, saves a loadable checkpoint and records the run', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir);
+    const r = gatelab(['train', file, '--save', 'w.safetensors', '--metrics', 'm.jsonl', '--quiet'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const s = JSON.parse(lines[0]);
+    expect(Object.keys(s).slice(0, 7)).toEqual(['model', 'device', 'steps', 'trainLoss', 'validLoss', 'perplexity', 'tokensPerSecond']);
+    expect(s.model).toBe('small');
+    expect(s.device).toBe('cpu');
+    expect(s.steps).toBe(30);
+    expect(s.trainLoss).toBeGreaterThan(0);
+    expect(s.trainLoss).toBeLessThan(Math.log(28));
+    expect(s.perplexity).toBeCloseTo(Math.exp(s.trainLoss), 6);
+    expect(typeof s.validLoss).toBe('number');
+    expect(s.tokensPerSecond).toBeGreaterThan(0);
+    expect(typeof s.sample).toBe('string');
+
+    const ck = readSafetensors(path.join(dir, 'w.safetensors'));
+    expect(Object.keys(ck.tensors).sort()).toEqual(['fc.bias', 'fc.weight', 'lstm.bias_hh_l0', 'lstm.bias_ih_l0', 'lstm.weight_hh_l0', 'lstm.weight_ih_l0']);
+    expect(ck.tensors['lstm.weight_ih_l0'].shape).toEqual([64, 28]);
+    expect(JSON.parse(ck.metadata['gatelab.vocab'])).toHaveLength(28);
+    expect(ck.metadata.format).toBe('pt');
+
+    const metrics = fs.readFileSync(path.join(dir, 'm.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(metrics.filter((m) => 'step' in m && 'loss' in m && !('epoch' in m && 'trainLoss' in m))).toHaveLength(30);
+
+    const runs = fs.readdirSync(path.join(dir, '.gatelab/runs'));
+    expect(runs).toHaveLength(1);
+    const rec = JSON.parse(fs.readFileSync(path.join(dir, '.gatelab/runs', runs[0], 'run.json'), 'utf8'));
+    expect(rec.status).toBe('done');
+    expect(rec.summary.steps).toBe(30);
+    expect(fs.existsSync(path.join(dir, '.gatelab/runs', runs[0], 'model.safetensors'))).toBe(true);
+  });
+
+  it('continues from --init and samples from the checkpoint', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir);
+    expect(gatelab(['train', file, '--save', 'a.safetensors', '--quiet', '--no-record'], dir).code).toBe(0);
+    const r = gatelab(['train', file, '--init', 'a.safetensors', '--steps', '5', '--save', 'b.safetensors', '--quiet', '--no-record'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).steps).toBe(5);
+    const s = gatelab(['sample', file, '--init', 'b.safetensors', '--prefix', 'the time', '--length', '40', '--temperature', '0.5', '--seed', '1'], dir);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stdout.startsWith('the time')).toBe(true);
+    expect(s.stdout.trim().length).toBe('the time'.length + 40);
+    expect(s.stdout).toMatch(/^[a-z ]+\n$/);
+  });
+
+  it('--steps overrides the model file; --steps and --epochs together are an error', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir);
+    const r = gatelab(['train', file, '--steps', '3', '--quiet', '--no-record'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).steps).toBe(3);
+    expectUserError(gatelab(['train', file, '--steps', '3', '--epochs', '1'], dir), '--steps');
+    expectUserError(gatelab(['train', file, '--steps', 'ten'], dir), '--steps', 'positive integer');
+    expectUserError(gatelab(['train', file, '--bogus'], dir), '--bogus');
+    expectUserError(gatelab(['train', file, '--device', 'tpu'], dir), '--device');
+  });
+});
+
+describe('bad input exits 2 naming file, line and key', () => {
+  it('a missing data file', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('source: corpus.txt', 'source: nowhere.txt'));
+    expectUserError(gatelab(['train', file], dir), 'small.gatelab.yaml:4', 'data.source', 'nowhere.txt');
+  });
+
+  it('an unknown key, with a suggestion', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('learningRate', 'lerningRate'));
+    expectUserError(gatelab(['train', file], dir), /small\.gatelab\.yaml:19:\d+/, 'lerningRate', 'learningRate');
+  });
+
+  it('a value of the wrong type', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('hidden: 16', 'hidden: lots'));
+    expectUserError(gatelab(['train', file], dir), /small\.gatelab\.yaml:14:\d+/, 'model.layers.0.hidden');
+  });
+
+  it('an empty corpus', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir, { text: '1234 5678\n\n' });
+    expectUserError(gatelab(['train', file], dir), 'small.gatelab.yaml:4', 'data.source', 'no tokens');
+  });
+
+  it('a checkpoint whose shapes do not match the model file (train --init and grad)', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir);
+    expect(gatelab(['train', file, '--steps', '2', '--save', 'w16.safetensors', '--quiet', '--no-record'], dir).code).toBe(0);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('hidden: 16', 'hidden: 20'));
+    expectUserError(gatelab(['train', file, '--init', 'w16.safetensors'], dir), 'w16.safetensors', 'small.gatelab.yaml:14', 'model.layers.0.hidden', '[80, 28]');
+    fs.writeFileSync(path.join(dir, 'b.json'), JSON.stringify({ inputs: [[1, 2, 3]], targets: [[2, 3, 4]] }));
+    expectUserError(
+      gatelab(['grad', file, '--init', 'w16.safetensors', '--batch', 'b.json', '--out', 'g.safetensors'], dir),
+      'w16.safetensors',
+      'small.gatelab.yaml:14',
+      'model.layers.0.hidden',
+    );
+  });
+
+  it('a malformed batch JSON', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir);
+    expect(gatelab(['train', file, '--steps', '2', '--save', 'w.safetensors', '--quiet', '--no-record'], dir).code).toBe(0);
+    const grad = () => gatelab(['grad', file, '--init', 'w.safetensors', '--batch', 'b.json', '--out', 'g.safetensors'], dir);
+    fs.writeFileSync(path.join(dir, 'b.json'), '{"inputs": [[1, 2, 3],\n  [4, 5 6]],\n "targets": [[1,2,3],[4,5,6]]}');
+    expectUserError(grad(), /b\.json:2:\d+/, 'malformed JSON');
+    fs.writeFileSync(path.join(dir, 'b.json'), '{"inputs": [[1, 2, 3],\n  [4, 5]],\n "targets": [[1,2,3],[4,5,6]]}');
+    expectUserError(grad(), /b\.json:2:3/, 'inputs[1]', 'has 2 steps');
+    fs.writeFileSync(path.join(dir, 'b.json'), '{"inputs": [[1, 2, 3]],\n "targets": [[1, 99, 3]]}');
+    expectUserError(grad(), /b\.json:2:\d+/, 'targets[0][1]', 'outside the vocabulary');
+    fs.writeFileSync(path.join(dir, 'b.json'), '{"inputs": [[1, 2.5, 3]], "targets": [[1, 2, 3]]}');
+    expectUserError(grad(), /b\.json:1:\d+/, 'inputs[0][1]', 'integer');
+    fs.writeFileSync(path.join(dir, 'b.json'), '{"inputs": [[1, 2, 3]], "target": [[1, 2, 3]]}');
+    expectUserError(grad(), 'b.json:1', 'target');
+    expect(fs.existsSync(path.join(dir, 'g.safetensors'))).toBe(false);
+  });
+
+  it('a missing model file and a missing command argument', () => {
+    const dir = tmpdir();
+    expectUserError(gatelab(['train', 'nope.gatelab.yaml'], dir), 'nope.gatelab.yaml');
+    expectUserError(gatelab(['train'], dir), 'FILE');
+    expectUserError(gatelab(['grad', smallModel(dir), '--batch', 'b.json'], dir), '--init');
+    expectUserError(gatelab(['frobnicate'], dir), 'frobnicate');
+  });
+});
+
+describe('gatelab grad', () => {
+  it('writes the loss and every gradient under the checkpoint names, matching PyTorch', () => {
+    const fixture = path.join(ROOT, 'test/fixtures/golden/lm1_T35.safetensors');
+    if (!fs.existsSync(fixture)) throw new Error(`missing golden fixture ${fixture}`);
+    const g = readSafetensors(fixture);
+    const dir = tmpdir();
+    // weights in PyTorch names and gate order, as a user would save them from PyTorch
+    const params = Object.fromEntries(Object.entries(g.tensors).filter(([k]) => /^(lstm|fc|embedding)\./.test(k)));
+    writeSafetensors(path.join(dir, 'w.safetensors'), params);
+    const H = params['lstm.weight_hh_l0'].shape[1];
+    const file = smallModel(dir, { hidden: H });
+    const x = g.tensors.x;
+    const y = g.tensors.y;
+    const [B, T] = x.shape;
+    const rows = (t: typeof x) => Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, s) => Number((t.data as BigInt64Array)[b * T + s])));
+    fs.writeFileSync(path.join(dir, 'b.json'), JSON.stringify({ inputs: rows(x), targets: rows(y) }));
+    const r = gatelab(['grad', file, '--init', 'w.safetensors', '--batch', 'b.json', '--out', 'g.safetensors'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const out = readSafetensors(path.join(dir, 'g.safetensors'));
+    expect(Object.keys(out.tensors).sort()).toEqual([...Object.keys(params), 'loss'].sort());
+    expect(out.tensors.loss.shape).toEqual([]);
+    const loss = (out.tensors.loss.data as Float64Array)[0];
+    const want = (g.tensors.loss.data as Float64Array)[0];
+    expect(Math.abs(loss - want) / want).toBeLessThan(1e-9);
+    for (const name of Object.keys(params)) {
+      const a = out.tensors[name].data as Float64Array;
+      const b = g.tensors[`grad.${name}`].data as Float64Array;
+      expect(out.tensors[name].shape).toEqual(params[name].shape);
+      let scale = 0;
+      for (const v of b) scale = Math.max(scale, Math.abs(v));
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i]), `${name}[${i}]`).toBeLessThanOrEqual(1e-6 * scale + 1e-12);
+    }
+  });
+});
+
+describe('failures during training', () => {
+  it('a loss that becomes NaN or infinite stops the run naming the step and keeps the last good checkpoint', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir, { lr: 1e6, clip: 0 });
+    const r = gatelab(['train', file, '--save', 'w.safetensors', '--quiet'], dir);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/became (NaN|-?Infinity) at step \d+/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const ck = readSafetensors(path.join(dir, 'w.safetensors'));
+    for (const [name, t] of Object.entries(ck.tensors)) {
+      for (const v of t.data as Float32Array) expect(Number.isFinite(v), name).toBe(true);
+    }
+    const runs = fs.readdirSync(path.join(dir, '.gatelab/runs'));
+    const rec = JSON.parse(fs.readFileSync(path.join(dir, '.gatelab/runs', runs[0], 'run.json'), 'utf8'));
+    expect(rec.status).toBe('failed');
+  });
+
+  it('a killed trainer leaves no half-written file', async () => {
+    const dir = tmpdir();
+    const file = smallModel(dir, { hidden: 64 });
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('steps: 30', 'steps: 100000'));
+    const child = spawn(process.execPath, [CLI, 'train', file, '--save', 'w.safetensors', '--checkpoint-every', '0.05', '--quiet'], { cwd: dir });
+    const deadline = Date.now() + 60_000;
+    while (!fs.existsSync(path.join(dir, 'w.safetensors')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 700));
+    // kill the whole process group: the CLI and its trainer, mid-write if it happens to be writing
+    const pids = spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map(Number);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    const leftovers = fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'));
+    // a temporary file may remain, but the checkpoint itself is whole
+    const ck = readSafetensors(path.join(dir, 'w.safetensors'));
+    expect(Object.keys(ck.tensors)).toContain('fc.weight');
+    for (const f of leftovers) expect(f.startsWith('.w.safetensors.')).toBe(true);
+  });
+});
