@@ -136,7 +136,7 @@ async function train(args: string[]): Promise<number> {
       case 'started':
         started = m;
         err(
-          `training ${m.model} on ${m.device}${m.deviceReason ? ` (${m.deviceReason})` : ''}: ${m.parameters.toLocaleString('en-US')} parameters, ` +
+          `training ${m.model} on ${m.device}: ${m.parameters.toLocaleString('en-US')} parameters, ` +
             `vocabulary ${m.vocabulary}, ${m.epochs} epoch${m.epochs === 1 ? '' : 's'} × ${m.stepsPerEpoch} steps` +
             (runDir ? `\nrun record: ${path.relative(process.cwd(), runDir)}` : ''),
         );

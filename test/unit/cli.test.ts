@@ -149,14 +149,14 @@ describe('bad input exits 2 naming file, line and key', () => {
     const dir = tmpdir();
     const file = smallModel(dir);
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('learningRate', 'lerningRate'));
-    expectUserError(gatelab(['train', file], dir), /small\.gatelab\.yaml:19:\d+/, 'lerningRate', 'learningRate');
+    expectUserError(gatelab(['train', file], dir), /small\.gatelab\.yaml:17:\d+/, 'lerningRate', 'learningRate');
   });
 
   it('a value of the wrong type', () => {
     const dir = tmpdir();
     const file = smallModel(dir);
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('hidden: 16', 'hidden: lots'));
-    expectUserError(gatelab(['train', file], dir), /small\.gatelab\.yaml:14:\d+/, 'model.layers.0.hidden');
+    expectUserError(gatelab(['train', file], dir), /small\.gatelab\.yaml:13:\d+/, 'model.layers.0.hidden');
   });
 
   it('an empty corpus', () => {
@@ -170,12 +170,12 @@ describe('bad input exits 2 naming file, line and key', () => {
     const file = smallModel(dir);
     expect(gatelab(['train', file, '--steps', '2', '--save', 'w16.safetensors', '--quiet', '--no-record'], dir).code).toBe(0);
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('hidden: 16', 'hidden: 20'));
-    expectUserError(gatelab(['train', file, '--init', 'w16.safetensors'], dir), 'w16.safetensors', 'small.gatelab.yaml:14', 'model.layers.0.hidden', '[80, 28]');
+    expectUserError(gatelab(['train', file, '--init', 'w16.safetensors'], dir), 'w16.safetensors', 'small.gatelab.yaml:13', 'model.layers.0.hidden', '[80, 28]');
     fs.writeFileSync(path.join(dir, 'b.json'), JSON.stringify({ inputs: [[1, 2, 3]], targets: [[2, 3, 4]] }));
     expectUserError(
       gatelab(['grad', file, '--init', 'w16.safetensors', '--batch', 'b.json', '--out', 'g.safetensors'], dir),
       'w16.safetensors',
-      'small.gatelab.yaml:14',
+      'small.gatelab.yaml:13',
       'model.layers.0.hidden',
     );
   });
@@ -245,7 +245,7 @@ describe('gatelab grad', () => {
 describe('failures during training', () => {
   it('a loss that becomes NaN or infinite stops the run naming the step and keeps the last good checkpoint', () => {
     const dir = tmpdir();
-    const file = smallModel(dir, { lr: 1e6, clip: 0 });
+    const file = smallModel(dir, { lr: 1e38, clip: 0 });
     const r = gatelab(['train', file, '--save', 'w.safetensors', '--quiet'], dir);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/became (NaN|-?Infinity) at step \d+/);

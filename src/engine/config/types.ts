@@ -79,4 +79,6 @@ export interface ModelConfig {
   file: string;
   /** 1-based line of the model document's first key (CodeLens anchor) */
   line: number;
+  /** dotted key path → position of the key in the file (for errors raised after loading) */
+  positions?: Record<string, { line: number; column: number }>;
 }

@@ -37,7 +37,7 @@ export function cudaUnavailableReason(): string | undefined {
 function options(device: Device, o: SessionOptions): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: device === 'cuda' ? [{ name: 'cuda' }] : ['cpu'],
-    intraOpNumThreads: o.threads && o.threads > 0 ? o.threads : undefined,
+    ...(o.threads && o.threads > 0 ? { intraOpNumThreads: o.threads } : {}),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,

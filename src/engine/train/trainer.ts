@@ -175,7 +175,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
     trainTokens: trainIds.length,
     validTokens: validIds.length,
   });
-  log('info', `model ${cfg.name}: ${numParams.toLocaleString('en-US')} parameters, vocabulary ${vocab.size}, ${trainIds.length} training tokens, ${validIds.length} validation tokens, ${perEpoch} steps per epoch on ${choice.device}`);
+  log('debug', `model ${cfg.name}: ${numParams.toLocaleString('en-US')} parameters, vocabulary ${vocab.size}, ${trainIds.length} training tokens, ${validIds.length} validation tokens, ${perEpoch} steps per epoch on ${choice.device}`);
 
   // ---- state fed to the program ----
   const feeds: Record<string, ort.Tensor> = {};

@@ -1,0 +1,166 @@
+// The JSON Schema of one model document (DESIGN §2). It is the single description of the format:
+// the loader validates against it (with line/column positions), VS Code uses it for completion and
+// hover in JSON model files (media/gatelab.schema.json is generated from it), and its `default`s are
+// the defaults the engine applies.
+
+export interface JsonSchema {
+  type?: 'object' | 'array' | 'string' | 'number' | 'integer' | 'boolean';
+  description?: string;
+  markdownDescription?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: boolean;
+  items?: JsonSchema;
+  minItems?: number;
+  enum?: readonly (string | number | boolean)[];
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  pattern?: string;
+  oneOf?: JsonSchema[];
+  anyOf?: JsonSchema[];
+  $ref?: string;
+  definitions?: Record<string, JsonSchema>;
+  $schema?: string;
+  $id?: string;
+  title?: string;
+}
+
+const layer: JsonSchema = {
+  type: 'object',
+  description: 'One recurrent layer. Layers are stacked in order; the first reads the input (one-hot or embedding).',
+  additionalProperties: false,
+  required: ['hidden'],
+  properties: {
+    type: { type: 'string', enum: ['lstm', 'gru'], default: 'lstm', description: 'Cell type: lstm (gates i, f, g, o) or gru (gates r, z, n, PyTorch formulation).' },
+    hidden: { type: 'integer', minimum: 1, maximum: 65536, description: 'Number of hidden units H.' },
+    forgetBias: {
+      type: 'number',
+      default: 0,
+      description: 'Added to the initial forget-gate bias (Gers et al. 2000; Jozefowicz et al. 2015 recommend 1). 0 keeps PyTorch\'s initialisation.',
+    },
+    peepholes: { type: 'boolean', default: false, description: 'Peephole connections: i and f look at c(t-1), o at c(t), as in the ONNX LSTM operator.' },
+    coupledGates: { type: 'boolean', default: false, description: 'Coupled input and forget gates (CIFG): f = 1 - i.' },
+    gateActivation: {
+      type: 'string',
+      enum: ['sigmoid', 'hard-sigmoid'],
+      default: 'sigmoid',
+      description: 'Gate nonlinearity: sigmoid, or hard-sigmoid max(0, min(1, 0.2x + 0.5)) as ONNX and TF.js.',
+    },
+    bidirectional: { type: 'boolean', default: false, description: 'Run a second layer backwards in time and concatenate both outputs.' },
+  },
+};
+
+export const MODEL_SCHEMA: JsonSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'Gatelab model',
+  type: 'object',
+  description: 'A Gatelab model: the data, the network and how to train it.',
+  additionalProperties: false,
+  required: ['name', 'data', 'model'],
+  properties: {
+    name: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+      description: 'Name of the model (letters, digits, `.`, `_`, `-`); unique within the file. Runs and checkpoints are named after it.',
+    },
+    task: {
+      type: 'string',
+      enum: ['language-model', 'classification', 'forecast', 'copy', 'adding'],
+      default: 'language-model',
+      description: 'What the model learns: language-model (next token), classification, forecast, copy or adding (long-memory tasks).',
+    },
+    data: {
+      type: 'object',
+      description: 'Where the data comes from and how it is cut into sequences.',
+      additionalProperties: false,
+      required: ['source'],
+      properties: {
+        source: { type: 'string', description: 'Text file, relative to the model file (or an absolute path).' },
+        tokens: { type: 'string', enum: ['char', 'word'], default: 'char', description: 'Tokens: characters or whitespace-separated words.' },
+        preprocess: {
+          type: 'string',
+          enum: ['none', 'letters'],
+          default: 'none',
+          description: 'none: the text as is. letters: as d2l, every run of non-letters becomes one space, lower case (28 character tokens with <unk>).',
+        },
+        minFrequency: { type: 'integer', minimum: 0, default: 0, description: 'Tokens seen fewer times become <unk>; 0 keeps every token.' },
+        sequenceLength: { type: 'integer', minimum: 1, maximum: 100000, default: 35, description: 'Time steps T per training sequence (truncated backpropagation through time).' },
+        validation: {
+          type: 'number',
+          minimum: 0,
+          exclusiveMaximum: 1,
+          default: 0.1,
+          description: 'Fraction of the token stream held out at its end for the validation loss (0 = none).',
+        },
+        partition: {
+          type: 'string',
+          enum: ['sequential', 'random'],
+          default: 'sequential',
+          description: 'sequential: consecutive minibatches continue each other and the state is carried (d2l default); random: shuffled subsequences, fresh state each minibatch.',
+        },
+      },
+    },
+    model: {
+      type: 'object',
+      description: 'The network: input, recurrent layers, output.',
+      additionalProperties: false,
+      required: ['layers'],
+      properties: {
+        embedding: { type: 'integer', minimum: 0, default: 0, description: 'Embedding size; 0 = one-hot input of the vocabulary size.' },
+        layers: { type: 'array', minItems: 1, items: layer, description: 'Recurrent layers, bottom first.' },
+        dropout: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0, description: 'Dropout between stacked layers and before the output layer.' },
+      },
+    },
+    train: {
+      type: 'object',
+      description: 'How to train.',
+      additionalProperties: false,
+      properties: {
+        epochs: { type: 'integer', minimum: 1, description: 'Passes over the training data (default 10). Give epochs or steps, not both.' },
+        steps: { type: 'integer', minimum: 1, description: 'Optimizer steps to run instead of epochs.' },
+        batchSize: { type: 'integer', minimum: 1, maximum: 65536, default: 32, description: 'Sequences per minibatch B.' },
+        optimizer: {
+          type: 'object',
+          description: 'Optimizer and its settings (PyTorch semantics).',
+          additionalProperties: false,
+          properties: {
+            type: { type: 'string', enum: ['sgd', 'momentum', 'adam', 'adamw'], default: 'sgd', description: 'sgd, momentum (SGD with momentum), adam or adamw.' },
+            learningRate: { type: 'number', exclusiveMinimum: 0, description: 'Learning rate (default 1 for sgd and momentum, 0.001 for adam and adamw).' },
+            momentum: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'Momentum factor (momentum optimizer).' },
+            beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'Adam β1.' },
+            beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.999, description: 'Adam β2.' },
+            epsilon: { type: 'number', exclusiveMinimum: 0, default: 1e-8, description: 'Adam ε.' },
+            weightDecay: { type: 'number', minimum: 0, description: 'L2 penalty (sgd, momentum, adam) or decoupled weight decay (adamw; default 0.01, else 0).' },
+          },
+        },
+        clipNorm: { type: 'number', minimum: 0, default: 1, description: 'Clip the global gradient norm to this value; 0 = no clipping.' },
+        seed: { type: 'integer', default: 42, description: 'Seed of the initial weights, the minibatch order and the samples.' },
+        device: { type: 'string', enum: ['auto', 'cuda', 'cpu'], default: 'auto', description: 'auto: CUDA when its provider loads, else the CPU (the reason is logged).' },
+        carryState: { type: 'boolean', default: true, description: 'With sequential partitioning, carry (h, c) from one minibatch to the next (reset each epoch).' },
+        stepsPerRun: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1000,
+          default: 16,
+          description: 'Optimizer steps per onnxruntime call (K); weights cross into JavaScript once per K steps.',
+        },
+      },
+    },
+  },
+};
+
+/** The schema VS Code reads for `*.gatelab.json`: one model, or a list of models. */
+export function schemaJson(): string {
+  const doc: JsonSchema = {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'https://gatelab.dev/schema/model.json',
+    title: 'Gatelab model file',
+    description: 'One Gatelab model, or a list of models.',
+    definitions: { model: { ...MODEL_SCHEMA, $schema: undefined } },
+    oneOf: [{ $ref: '#/definitions/model' }, { type: 'array', items: { $ref: '#/definitions/model' }, minItems: 1 }],
+  };
+  return JSON.stringify(doc, (_k, v) => (v === undefined ? undefined : v), 2) + '\n';
+}
