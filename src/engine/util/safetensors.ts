@@ -20,7 +20,7 @@ const BYTES: Record<string, number> = { F64: 8, F32: 4, I64: 8, I32: 4, U8: 1, B
 
 function view(dtype: StDtype, bytes: Uint8Array): StData {
   // copy into a fresh, aligned buffer
-  const buf = bytes.slice().buffer;
+  const buf = Uint8Array.prototype.slice.call(bytes).buffer; // (Buffer#slice would be a view)
   switch (dtype) {
     case 'F64':
       return new Float64Array(buf);
