@@ -199,7 +199,9 @@ describe('fixed-seed 10-step trajectories match PyTorch (one session.run of K = 
     };
     feeds.x = new ort.Tensor('int64', tm(tensors.xs), [K, T, B]);
     feeds.y = new ort.Tensor('int64', tm(tensors.ys), [K, T, B]);
-    feeds.keep = new ort.Tensor(dtype, F.from({ length: K }, (_, k) => (k === 0 ? 0 : 1)), [K]);
+    const keep = new F(K).fill(1);
+    keep[0] = 0;
+    feeds.keep = new ort.Tensor(dtype, keep, [K]);
     feeds.lr = new ort.Tensor(dtype, new F(K).fill(optimizer.learningRate), [K]);
     const r = await session.run(feeds);
     await session.release();
