@@ -1,24 +1,21 @@
-// One esbuild context per bundle: the CLI and the trainer worker (node, cjs, onnxruntime-node
-// external). Type-checking is separate (`npm run typecheck`). Flags: --production, --watch.
+// One esbuild context per bundle (STYLE 12): the CLI, the trainer worker and the extension host
+// (node, cjs, onnxruntime-node and vscode external), and each webview (browser, iife, with its CSS).
+// Type-checking is separate (`npm run typecheck`). Flags: --production, --watch.
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
-const node = {
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  sourcemap: !production,
-  minify: production,
-  external: ['onnxruntime-node', 'vscode'],
-  logLevel: 'warning',
-};
+const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning' };
+const node = { ...common, platform: 'node', format: 'cjs', target: 'node20', external: ['onnxruntime-node', 'vscode'] };
+const web = { ...common, platform: 'browser', format: 'iife', target: 'es2022' };
 
 const bundles = [
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...node, entryPoints: ['src/engine/runtime/worker.ts'], outfile: 'dist/worker.js' },
+  { ...node, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
+  { ...web, entryPoints: ['webview/dashboard/main.ts'], outfile: 'dist/webview/dashboard.js' },
+  { ...web, entryPoints: ['webview/dashboard/style.css'], outfile: 'dist/webview/dashboard.css' },
 ];
 
 const contexts = await Promise.all(bundles.map((b) => esbuild.context(b)));

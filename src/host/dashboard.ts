@@ -1,0 +1,215 @@
+// The dashboard: one webview panel per run, fed by typed messages (src/shared/dashboard.ts). The
+// host owns the truth: on `webview/ready` it sends a full snapshot (from the run record's metrics
+// plus live state), then deltas as the trainer reports them. Panels are restored after a window
+// reload by a WebviewPanelSerializer (the webview's state holds the run id).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { readJsonLines, RUN_FILES } from '../engine/train/runrecord';
+import type { DashboardToHost, EpochRow, HostToDashboard, RunHeader, StepSeries } from '../shared/dashboard';
+import { emptySeries } from '../shared/dashboard';
+import type { FromWorker } from '../shared/protocol';
+import { RunInfo, RunManager } from './runs';
+
+export const DASHBOARD_VIEW = 'gatelab.dashboard';
+
+function header(r: RunInfo): RunHeader {
+  return {
+    id: r.id,
+    model: r.model,
+    modelFile: r.modelFile,
+    status: r.status,
+    device: r.startedMsg?.device ?? r.summary?.device,
+    totalSteps: r.startedMsg?.totalSteps,
+    epochs: r.startedMsg?.epochs,
+    stepsPerEpoch: r.startedMsg?.stepsPerEpoch,
+    parameters: r.startedMsg?.parameters,
+    error: r.error,
+  };
+}
+
+export function nonce(): string {
+  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  let s = '';
+  for (let i = 0; i < 32; i++) s += chars[Math.floor(Math.random() * chars.length)];
+  return s;
+}
+
+/** Reads a run's recorded metrics into the snapshot form. */
+export function snapshotFromDisk(dir: string): { steps: StepSeries; epochs: EpochRow[]; samples: { step: number; text: string }[] } {
+  const steps = emptySeries();
+  const epochs: EpochRow[] = [];
+  for (const m of readJsonLines<Record<string, number>>(path.join(dir, RUN_FILES.metrics))) {
+    if (m.trainLoss !== undefined && m.epoch !== undefined) epochs.push(m as unknown as EpochRow);
+    else if (m.step !== undefined && m.loss !== undefined) {
+      steps.step.push(m.step);
+      steps.loss.push(m.loss);
+      steps.gradNorm.push(m.gradNorm);
+      steps.lr.push(m.lr);
+      steps.time.push(m.time);
+    }
+  }
+  const samples = readJsonLines<{ step: number; text: string }>(path.join(dir, RUN_FILES.samples)).map((s) => ({ step: s.step, text: s.text }));
+  return { steps, epochs, samples };
+}
+
+export class DashboardPanel implements vscode.Disposable {
+  private static readonly panels = new Map<string, DashboardPanel>();
+  private readonly subs: vscode.Disposable[] = [];
+  private ready = false;
+
+  static show(ctx: vscode.ExtensionContext, runs: RunManager, runId: string, column = vscode.ViewColumn.Beside): DashboardPanel {
+    const existing = DashboardPanel.panels.get(runId);
+    if (existing) {
+      existing.panel.reveal(undefined, true);
+      return existing;
+    }
+    const run = runs.get(runId);
+    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW, `Gatelab: ${run?.model ?? runId}`, { viewColumn: column, preserveFocus: true }, DashboardPanel.options(ctx));
+    return new DashboardPanel(ctx, runs, runId, panel);
+  }
+
+  static options(ctx: vscode.ExtensionContext): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+    return { enableScripts: true, retainContextWhenHidden: false, localResourceRoots: [vscode.Uri.joinPath(ctx.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(ctx.extensionUri, 'media')] };
+  }
+
+  static get open(): DashboardPanel[] {
+    return [...DashboardPanel.panels.values()];
+  }
+
+  constructor(
+    private readonly ctx: vscode.ExtensionContext,
+    private readonly runs: RunManager,
+    readonly runId: string,
+    readonly panel: vscode.WebviewPanel,
+  ) {
+    DashboardPanel.panels.set(runId, this);
+    panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'gatelab.svg');
+    panel.webview.html = this.html();
+    this.subs.push(
+      panel.webview.onDidReceiveMessage((m: DashboardToHost) => this.onMessage(m)),
+      panel.onDidDispose(() => this.dispose()),
+      runs.messages.on(({ run, message }) => {
+        if (run.id === this.runId) this.forward(run, message);
+      }),
+    );
+  }
+
+  private post(m: HostToDashboard): void {
+    if (this.ready) void this.panel.webview.postMessage(m);
+  }
+
+  private onMessage(m: DashboardToHost): void {
+    switch (m.type) {
+      case 'webview/ready':
+        this.ready = true;
+        this.sendSnapshot();
+        break;
+      case 'training/stop':
+        void this.runs.stop(this.runId);
+        break;
+      case 'training/restart': {
+        const r = this.runs.get(this.runId);
+        if (r) void vscode.commands.executeCommand('gatelab.train', { file: r.modelFile, model: r.model });
+        break;
+      }
+      case 'source/reveal': {
+        const r = this.runs.get(this.runId);
+        if (r) void vscode.window.showTextDocument(vscode.Uri.file(r.modelFile), { viewColumn: vscode.ViewColumn.One });
+        break;
+      }
+    }
+  }
+
+  private sendSnapshot(): void {
+    let run = this.runs.get(this.runId);
+    if (!run) {
+      this.post({ type: 'run/didChangeStatus', run: { id: this.runId, model: '?', modelFile: '', status: 'failed', error: 'this run no longer exists' } });
+      return;
+    }
+    const snap = fs.existsSync(run.dir) ? snapshotFromDisk(run.dir) : { steps: emptySeries(), epochs: [], samples: [] };
+    run = this.runs.get(this.runId)!;
+    this.post({
+      type: 'run/didSnapshot',
+      run: header(run),
+      ...snap,
+      tokensPerSecond: run.last?.tokensPerSecond ?? run.summary?.tokensPerSecond,
+      summary: run.summary as unknown as Record<string, unknown>,
+    });
+  }
+
+  private forward(run: RunInfo, m: FromWorker): void {
+    switch (m.type) {
+      case 'started':
+        this.post({ type: 'run/didChangeStatus', run: header(run) });
+        break;
+      case 'progress': {
+        const n = m.losses.length;
+        const steps: StepSeries = {
+          step: m.losses.map((_, i) => m.step - n + 1 + i),
+          loss: m.losses,
+          gradNorm: m.gradNorms,
+          lr: m.losses.map(() => m.learningRate),
+          time: m.losses.map(() => m.elapsedMs / 1000),
+        };
+        this.post({ type: 'run/didStep', steps, tokensPerSecond: m.tokensPerSecond, epoch: m.epoch, remainingMs: m.remainingMs });
+        break;
+      }
+      case 'epoch':
+        this.post({ type: 'run/didEpoch', row: { epoch: m.epoch, step: m.step, trainLoss: m.trainLoss, validLoss: m.validLoss, trainPerplexity: m.trainPerplexity, validPerplexity: m.validPerplexity } });
+        break;
+      case 'sample':
+        this.post({ type: 'run/didSample', step: m.step, text: m.text });
+        break;
+      case 'done':
+      case 'error':
+        this.post({ type: 'run/didChangeStatus', run: header(run), summary: run.summary as unknown as Record<string, unknown> });
+        break;
+    }
+  }
+
+  private html(): string {
+    const w = this.panel.webview;
+    const n = nonce();
+    const js = w.asWebviewUri(vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'webview', 'dashboard.js'));
+    const css = w.asWebviewUri(vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'webview', 'dashboard.css'));
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src ${w.cspSource} data: blob:; style-src ${w.cspSource} 'nonce-${n}'; script-src 'nonce-${n}'; font-src ${w.cspSource};">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${css}" nonce="${n}">
+<title>Gatelab dashboard</title>
+</head>
+<body>
+<div id="app" data-run="${encodeURIComponent(this.runId)}"></div>
+<script nonce="${n}" src="${js}"></script>
+</body>
+</html>`;
+  }
+
+  dispose(): void {
+    DashboardPanel.panels.delete(this.runId);
+    for (const s of this.subs) s.dispose();
+  }
+}
+
+/** Restores dashboards after a window reload. */
+export class DashboardSerializer implements vscode.WebviewPanelSerializer {
+  constructor(
+    private readonly ctx: vscode.ExtensionContext,
+    private readonly runs: RunManager,
+  ) {}
+  async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: { runId?: string; modelFile?: string } | undefined): Promise<void> {
+    const runId = state?.runId;
+    if (!runId) {
+      panel.dispose();
+      return;
+    }
+    if (state?.modelFile) this.runs.loadRecords(state.modelFile);
+    panel.webview.options = DashboardPanel.options(this.ctx);
+    new DashboardPanel(this.ctx, this.runs, runId, panel);
+  }
+}

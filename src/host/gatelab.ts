@@ -1,0 +1,407 @@
+// The one object that owns the extension: runs, CodeLens, diagnostics, status bar, dashboards and
+// commands. Two disposal scopes: the extension's (everything registered here) and each run's (its
+// trainer process, progress notification and listeners, owned by RunManager and `watchRun`).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { loadModelFiles, modelAnchors } from '../engine/config/load';
+import { isUserError } from '../engine/errors';
+import { doctorReport } from '../engine/runtime/doctor';
+import { sampleFromCheckpoint } from '../engine/train/oneshot';
+import { CATEGORY, COMMANDS, CommandArgs, ModelRef } from './commands';
+import { DashboardPanel, DashboardSerializer, DASHBOARD_VIEW } from './dashboard';
+import { ModelDiagnostics } from './diagnostics';
+import { ModelLensProvider, MODEL_FILES } from './codelens';
+import { Log } from './log';
+import { describeRun, formatDuration, RunInfo, RunManager } from './runs';
+import { readSettings, Settings } from './settings';
+import { TEMPLATES } from './templates';
+
+export interface GatelabApi {
+  runs: RunManager;
+  /** for tests: the diagnostics of a document */
+  diagnostics: ModelDiagnostics;
+}
+
+export class Gatelab implements vscode.Disposable {
+  readonly log: Log;
+  readonly runs: RunManager;
+  private readonly subs: vscode.Disposable[] = [];
+  private readonly status: vscode.StatusBarItem;
+  private readonly diagnostics: ModelDiagnostics;
+  private readonly lenses: ModelLensProvider;
+  private readonly activatedAt = Date.now();
+
+  constructor(private readonly ctx: vscode.ExtensionContext) {
+    this.log = new Log(() => this.settings().logLevel);
+    this.runs = new RunManager({
+      workerScript: path.join(ctx.extensionPath, 'dist', 'worker.js'),
+      runsFolder: () => this.settings().runsFolder,
+      concurrency: () => this.settings().concurrentRuns,
+      jobDefaults: () => {
+        const s = this.settings();
+        return { device: s.device, threads: s.threads || undefined, checkpointEvery: s.checkpointInterval };
+      },
+      env: () => {
+        const s = this.settings();
+        return s.cudaProviderPath ? { ...process.env, GATELAB_CUDA_PROVIDER_DIR: s.cudaProviderPath } : process.env;
+      },
+      log: (level, m) => this.log.write(level, m),
+    });
+    this.status = vscode.window.createStatusBarItem('gatelab.status', vscode.StatusBarAlignment.Left, 50);
+    this.status.name = 'Gatelab';
+    this.diagnostics = new ModelDiagnostics();
+    this.lenses = new ModelLensProvider(this.runs);
+    this.subs.push(
+      this.log,
+      this.status,
+      this.diagnostics,
+      this.lenses,
+      vscode.languages.registerCodeLensProvider(MODEL_FILES, this.lenses),
+      vscode.languages.registerCodeActionsProvider(MODEL_FILES, this.diagnostics, { providedCodeActionKinds: ModelDiagnostics.kinds }),
+      vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW, new DashboardSerializer(ctx, this.runs)),
+      this.runs.changed.on(() => this.updateStatus()),
+      { dispose: () => this.runs.dispose() },
+    );
+    this.registerCommands();
+    this.updateStatus();
+    this.log.info(`Gatelab ${ctx.extension.packageJSON.version} activated`);
+  }
+
+  get api(): GatelabApi {
+    return { runs: this.runs, diagnostics: this.diagnostics };
+  }
+
+  settings(): Settings {
+    return readSettings(vscode.workspace.getConfiguration('gatelab'));
+  }
+
+  private register<K extends keyof CommandArgs>(id: K, fn: (...args: CommandArgs[K]) => unknown): void {
+    this.subs.push(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          return await fn(...(args as CommandArgs[K]));
+        } catch (e) {
+          this.log.error(`${id}: ${(e as Error).stack ?? e}`);
+          void vscode.window.showErrorMessage(isUserError(e) ? e.format() : `Gatelab: ${(e as Error).message}`);
+        }
+      }),
+    );
+  }
+
+  private registerCommands(): void {
+    this.register(COMMANDS.train.id, (ref) => this.train(ref));
+    this.register(COMMANDS.stop.id, (ref) => this.stop(ref));
+    this.register(COMMANDS.sample.id, (ref) => this.sample(ref));
+    this.register(COMMANDS.newModel.id, (t) => this.newModel(t));
+    this.register(COMMANDS.openDashboard.id, (ref) => this.openDashboard(ref));
+    this.register(COMMANDS.showRuns.id, () => this.showRuns());
+    this.register(COMMANDS.selectDevice.id, () => this.selectDevice());
+    this.register(COMMANDS.doctor.id, () => this.doctor());
+    this.register(COMMANDS.openRunFolder.id, (ref) => this.openRunFolder(ref));
+    this.register(COMMANDS.showOutput.id, () => this.log.channel.show(true));
+    this.register(COMMANDS.lensRunResult.id, (runId) => this.openDashboard({ runId }));
+  }
+
+  // ---- model resolution ----
+
+  /** The model a command is for: its argument, else the model under the cursor of the active editor. */
+  private async resolveModel(ref?: ModelRef): Promise<{ file: string; model: string } | undefined> {
+    if (ref?.file && ref.model) return { file: ref.file, model: ref.model };
+    const file = ref?.file ?? this.activeModelFile();
+    if (!file) {
+      const picked = await this.pickModelFile();
+      if (!picked) return undefined;
+      return this.resolveModel({ file: picked });
+    }
+    const text = fs.readFileSync(file, 'utf8');
+    const anchors = modelAnchors(text).filter((a) => a.name);
+    if (anchors.length === 0) throw new Error(`${path.basename(file)} holds no model with a name`);
+    const ed = vscode.window.activeTextEditor;
+    if (anchors.length === 1 || !ed || ed.document.uri.fsPath !== file) return { file, model: anchors[0].name! };
+    const line = ed.selection.active.line + 1;
+    const at = [...anchors].reverse().find((a) => a.line <= line) ?? anchors[0];
+    return { file, model: at.name! };
+  }
+
+  private activeModelFile(): string | undefined {
+    const d = vscode.window.activeTextEditor?.document;
+    return d && /\.gatelab\.(ya?ml|json)$/i.test(d.uri.fsPath) ? d.uri.fsPath : undefined;
+  }
+
+  private async pickModelFile(): Promise<string | undefined> {
+    const files = await vscode.workspace.findFiles('**/*.gatelab.{yaml,yml,json}', '**/node_modules/**', 200);
+    if (files.length === 0) {
+      const choice = await vscode.window.showInformationMessage('No Gatelab model file in this workspace.', 'New Model from Template');
+      if (choice) await vscode.commands.executeCommand(COMMANDS.newModel.id);
+      return undefined;
+    }
+    if (files.length === 1) return files[0].fsPath;
+    const pick = await vscode.window.showQuickPick(
+      files.map((f) => ({ label: vscode.workspace.asRelativePath(f), file: f.fsPath })),
+      { title: 'Gatelab: choose a model file' },
+    );
+    return pick?.file;
+  }
+
+  // ---- commands ----
+
+  async train(ref?: ModelRef): Promise<RunInfo | undefined> {
+    if (!vscode.workspace.isTrusted) {
+      const choice = await vscode.window.showWarningMessage(
+        'Training runs a process on this folder\'s files. Trust this folder to train models here.',
+        { modal: true },
+        'Manage Workspace Trust',
+      );
+      if (choice) await vscode.commands.executeCommand('workbench.trust.manage');
+      return undefined;
+    }
+    const m = await this.resolveModel(ref);
+    if (!m) return undefined;
+    // save the file first: the trainer reads it from disk
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === m.file);
+    if (doc?.isDirty) await doc.save();
+    // a broken model file: show where, do not start a process
+    try {
+      loadModelFiles(m.file);
+    } catch (e) {
+      if (isUserError(e)) {
+        const d = doc ?? (await vscode.workspace.openTextDocument(m.file));
+        this.diagnostics.update(d);
+        await vscode.window.showTextDocument(d, { preview: false });
+        void vscode.commands.executeCommand('workbench.actions.view.problems');
+        void vscode.window.showErrorMessage(`Gatelab: ${path.basename(m.file)} has problems; fix them to train (see Problems).`);
+        return undefined;
+      }
+      throw e;
+    }
+    const running = this.runs.runningFor(m.file, m.model);
+    if (running) {
+      void vscode.window.showInformationMessage(`${m.model} is already training.`, 'Open Dashboard').then((c) => c && this.openDashboard({ runId: running.id }));
+      return running;
+    }
+    const run = this.runs.start({ modelFile: m.file, modelName: m.model });
+    this.watchRun(run);
+    DashboardPanel.show(this.ctx, this.runs, run.id);
+    return run;
+  }
+
+  /** The per-run scope: a cancellable progress notification and the end-of-run message. */
+  private watchRun(run: RunInfo): void {
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Training ${run.model}`, cancellable: true },
+      (progress, token) =>
+        new Promise<void>((resolve) => {
+          let lastPct = 0;
+          const cancel = token.onCancellationRequested(() => void this.runs.stop(run.id));
+          const sub = this.runs.changed.on((r) => {
+            if (r.id !== run.id) return;
+            const total = r.startedMsg?.totalSteps;
+            if (r.status === 'running' && r.last && total) {
+              const pct = (100 * r.last.step) / total;
+              progress.report({ increment: pct - lastPct, message: describeRun(r) });
+              lastPct = pct;
+            } else if (r.status === 'queued') progress.report({ message: 'queued' });
+            if (r.status === 'done' || r.status === 'failed' || r.status === 'stopped') {
+              sub.dispose();
+              cancel.dispose();
+              resolve();
+              this.announce(r);
+            }
+          });
+        }),
+    );
+  }
+
+  private announce(r: RunInfo): void {
+    if (r.status === 'failed') {
+      const where = r.errorWhere;
+      const actions = where?.file ? ['Show Problem', 'Show Log'] : ['Show Log'];
+      void vscode.window.showErrorMessage(`Gatelab: training ${r.model} failed: ${r.error}`, ...actions).then(async (c) => {
+        if (c === 'Show Log') this.log.channel.show(true);
+        if (c === 'Show Problem' && where?.file) {
+          const ed = await vscode.window.showTextDocument(vscode.Uri.file(where.file));
+          if (where.line) {
+            const pos = new vscode.Position(where.line - 1, Math.max(0, (where.column ?? 1) - 1));
+            ed.selection = new vscode.Selection(pos, pos);
+            ed.revealRange(new vscode.Range(pos, pos));
+          }
+        }
+      });
+    } else if (r.status === 'done') {
+      void vscode.window.setStatusBarMessage(`$(check) Gatelab: ${r.model} trained — ${describeRun(r)}`, 10_000);
+    }
+  }
+
+  private async pickRun(filter: (r: RunInfo) => boolean, title: string): Promise<RunInfo | undefined> {
+    const rs = this.runs.all.filter(filter).reverse();
+    if (rs.length <= 1) return rs[0];
+    const pick = await vscode.window.showQuickPick(
+      rs.map((r) => ({ label: r.model, description: `${r.status} · ${describeRun(r)}`, detail: r.id, run: r })),
+      { title },
+    );
+    return pick?.run;
+  }
+
+  private async runFor(ref: ModelRef | { runId: string } | undefined, filter: (r: RunInfo) => boolean, title: string): Promise<RunInfo | undefined> {
+    if (ref && 'runId' in ref) return this.runs.get(ref.runId);
+    if (ref && 'file' in ref && ref.model) return this.runs.latest(ref.file, ref.model);
+    const file = this.activeModelFile();
+    if (file) {
+      const m = await this.resolveModel({ file });
+      if (m) {
+        const r = this.runs.latest(m.file, m.model);
+        if (r && filter(r)) return r;
+      }
+    }
+    return this.pickRun(filter, title);
+  }
+
+  async stop(ref?: ModelRef | { runId: string }): Promise<void> {
+    const r = await this.runFor(ref, (x) => x.status === 'running' || x.status === 'queued', 'Stop which run?');
+    if (!r) {
+      void vscode.window.showInformationMessage('Gatelab: no run is training.');
+      return;
+    }
+    await this.runs.stop(r.id);
+  }
+
+  async openDashboard(ref?: ModelRef | { runId: string }): Promise<void> {
+    const r = await this.runFor(ref, () => true, 'Open the dashboard of which run?');
+    if (!r) {
+      void vscode.window.showInformationMessage('Gatelab: no runs yet. Click ▶ Train above a model first.');
+      return;
+    }
+    DashboardPanel.show(this.ctx, this.runs, r.id);
+  }
+
+  async openRunFolder(ref?: ModelRef | { runId: string }): Promise<void> {
+    const r = await this.runFor(ref, () => true, 'Open the folder of which run?');
+    if (!r) return;
+    await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(path.join(r.dir, 'run.json')));
+  }
+
+  async showRuns(): Promise<void> {
+    for (const d of vscode.workspace.textDocuments) if (/\.gatelab\.(ya?ml|json)$/i.test(d.uri.fsPath)) this.runs.loadRecords(d.uri.fsPath);
+    const files = await vscode.workspace.findFiles('**/*.gatelab.{yaml,yml,json}', '**/node_modules/**', 200);
+    for (const f of files) this.runs.loadRecords(f.fsPath);
+    const r = await this.pickRun(() => true, 'Gatelab runs');
+    if (r) DashboardPanel.show(this.ctx, this.runs, r.id);
+    else if (this.runs.all.length === 0) void vscode.window.showInformationMessage('Gatelab: no runs yet.');
+  }
+
+  async sample(ref?: ModelRef): Promise<string | undefined> {
+    const m = await this.resolveModel(ref);
+    if (!m) return undefined;
+    const r = this.runs.latest(m.file, m.model);
+    const ck = r?.checkpoint ?? r?.summary?.checkpoint;
+    if (!ck || !fs.existsSync(ck)) {
+      void vscode.window.showInformationMessage(`Gatelab: ${m.model} has no checkpoint yet; train it first.`);
+      return undefined;
+    }
+    const prefix = await vscode.window.showInputBox({ title: `Sample from ${m.model}`, prompt: 'Prefix (empty: the start of the training text)', value: '' });
+    if (prefix === undefined) return undefined;
+    const text = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Sampling from ${m.model}` }, () =>
+      sampleFromCheckpoint({ modelFile: m.file, modelName: m.model, init: ck, prefix: prefix || undefined, length: 300, temperature: 0.7, seed: Date.now() % 1e9 }),
+    );
+    this.log.info(`sample from ${m.model} (${r!.id}): ${text}`);
+    const doc = await vscode.workspace.openTextDocument({ content: text + '\n', language: 'plaintext' });
+    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+    return text;
+  }
+
+  async newModel(template?: string): Promise<vscode.Uri | undefined> {
+    let t = TEMPLATES.find((x) => x.id === template);
+    if (!t) {
+      const pick = await vscode.window.showQuickPick(
+        TEMPLATES.map((x) => ({ label: x.label, description: x.description, t: x })),
+        { title: 'New Gatelab model from a template' },
+      );
+      if (!pick) return undefined;
+      t = pick.t;
+    }
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    let target: vscode.Uri | undefined = folder ? vscode.Uri.joinPath(folder, t.fileName) : undefined;
+    if (!target || fs.existsSync(target.fsPath))
+      target = await vscode.window.showSaveDialog({ defaultUri: target, filters: { 'Gatelab model': ['yaml'] }, title: 'Save the new model as' });
+    if (!target) return undefined;
+    const src = path.join(this.ctx.extensionPath, 'examples');
+    fs.writeFileSync(target.fsPath, fs.readFileSync(path.join(src, t.source), 'utf8'));
+    for (const d of t.data) {
+      const to = path.join(path.dirname(target.fsPath), d);
+      if (!fs.existsSync(to)) {
+        fs.mkdirSync(path.dirname(to), { recursive: true });
+        fs.copyFileSync(path.join(src, d), to);
+      }
+    }
+    await vscode.window.showTextDocument(target);
+    return target;
+  }
+
+  async selectDevice(): Promise<void> {
+    const report = await doctorReport();
+    const items = [
+      { label: 'auto', description: report.cuda.ok ? 'CUDA here' : 'CPU here (CUDA not available)', detail: 'CUDA when its provider loads, else the CPU' },
+      { label: 'cpu', description: report.cpu.ok ? 'available' : 'failed', detail: 'onnxruntime CPU execution provider' },
+      { label: 'cuda', description: report.cuda.ok ? 'available' : 'not available', detail: report.cuda.ok ? 'onnxruntime CUDA execution provider' : report.cuda.reason },
+    ];
+    const pick = await vscode.window.showQuickPick(items, { title: `Gatelab device (now: ${this.settings().device})` });
+    if (!pick) return;
+    await vscode.workspace.getConfiguration('gatelab').update('device', pick.label, vscode.ConfigurationTarget.Workspace);
+  }
+
+  async doctor(): Promise<string> {
+    const report = await doctorReport();
+    this.log.channel.appendLine('');
+    this.log.channel.appendLine('── gatelab doctor ──');
+    this.log.channel.appendLine(report.text);
+    this.log.channel.show(true);
+    void vscode.window.showInformationMessage(report.cuda.ok ? 'Gatelab: CUDA and CPU are available.' : `Gatelab: training runs on the CPU. ${report.cuda.reason ?? ''}`, 'Show Details').then((c) => c && this.log.channel.show());
+    return report.text;
+  }
+
+  // ---- status bar ----
+
+  private updateStatus(): void {
+    const live = this.runs.active();
+    const r = live.find((x) => x.status === 'running') ?? live[0];
+    if (!r) {
+      // the last run that ended in this window, until the next one starts
+      const ended = this.runs.all.filter((x) => x.finished && x.finished > this.activatedAt).pop();
+      if (!ended) {
+        this.status.hide();
+        return;
+      }
+      const icon = ended.status === 'done' ? '$(check)' : ended.status === 'failed' ? '$(error)' : '$(debug-stop)';
+      this.status.text = `${icon} ${ended.model} · ${describeRun(ended).split(' · ').slice(0, 2).join(' · ')}`;
+      this.status.tooltip = `Gatelab: ${ended.model} ${ended.status} — ${describeRun(ended)}\nClick to open the dashboard`;
+      this.status.command = { title: 'Open Dashboard', command: COMMANDS.openDashboard.id, arguments: [{ runId: ended.id }] };
+      this.status.accessibilityInformation = { label: `Gatelab ${ended.model} ${ended.status}` };
+      this.status.show();
+      return;
+    }
+    const parts = [r.model];
+    if (r.last) {
+      const total = r.startedMsg?.totalSteps;
+      const e = r.startedMsg?.epochs;
+      parts.push(e && e > 1 ? `epoch ${r.last.epoch}/${e}` : `step ${r.last.step}${total ? `/${total}` : ''}`);
+      parts.push(`loss ${r.last.losses[r.last.losses.length - 1]?.toFixed(3)}`);
+      if (r.last.remainingMs > 0) parts.push(`${formatDuration(r.last.remainingMs)} left`);
+    } else parts.push(r.status === 'queued' ? 'queued' : 'starting');
+    if (r.startedMsg) parts.push(r.startedMsg.device);
+    const more = live.length > 1 ? ` (+${live.length - 1})` : '';
+    this.status.text = `$(sync~spin) ${parts.join(' · ')}${more}`;
+    this.status.tooltip = `Gatelab: ${describeRun(r)}\nClick to open the dashboard`;
+    this.status.command = { title: 'Open Dashboard', command: COMMANDS.openDashboard.id, arguments: [{ runId: r.id }] };
+    this.status.accessibilityInformation = { label: `Gatelab training ${parts.join(', ')}` };
+    this.status.show();
+  }
+
+  dispose(): void {
+    for (const d of DashboardPanel.open) d.panel.dispose();
+    for (const s of this.subs.reverse()) s.dispose();
+  }
+}
+
+export { CATEGORY };

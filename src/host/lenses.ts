@@ -1,0 +1,34 @@
+// What the CodeLens shows above each model of a model file, as a pure function of the text and
+// the runs (unit-tested without VS Code): ▶ Train or ■ Stop, Sample, Dashboard, and the last run's
+// result (`ppl 4.31 · 52k tok/s · cpu · 3 min ago`).
+
+import { modelAnchors } from '../engine/config/load';
+import { COMMANDS, ModelRef } from './commands';
+import { describeRun, RunInfo } from './runs';
+
+export interface LensSpec {
+  /** 0-based line */
+  line: number;
+  title: string;
+  tooltip: string;
+  command: string;
+  args: unknown[];
+}
+
+export function lensesFor(text: string, file: string, runs: { latest(file: string, model: string): RunInfo | undefined }, now = Date.now()): LensSpec[] {
+  const out: LensSpec[] = [];
+  for (const a of modelAnchors(text)) {
+    const line = a.line - 1;
+    if (!a.name) continue;
+    const ref: ModelRef = { file, model: a.name };
+    const run = runs.latest(file, a.name);
+    const live = run && (run.status === 'running' || run.status === 'queued');
+    if (live) out.push({ line, title: '$(debug-stop) Stop', tooltip: `Stop training ${a.name}`, command: COMMANDS.stop.id, args: [{ runId: run.id }] });
+    else out.push({ line, title: '$(play) Train', tooltip: `Train ${a.name}`, command: COMMANDS.train.id, args: [ref] });
+    if (run?.checkpoint || run?.summary?.checkpoint)
+      out.push({ line, title: 'Sample', tooltip: `Generate text with the last checkpoint of ${a.name}`, command: COMMANDS.sample.id, args: [ref] });
+    out.push({ line, title: 'Dashboard', tooltip: `Open the dashboard of ${a.name}`, command: COMMANDS.openDashboard.id, args: [run ? { runId: run.id } : ref] });
+    if (run) out.push({ line, title: describeRun(run, now), tooltip: `Last run: ${run.id}`, command: COMMANDS.lensRunResult.id, args: [run.id] });
+  }
+  return out;
+}

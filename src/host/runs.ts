@@ -1,0 +1,346 @@
+// Runs as the extension sees them: one trainer child process per run (runtime/client.ts), a run
+// record on disk (`.gatelab/runs/<id>/`, written by the trainer), live state for the CodeLens, the
+// status bar and the dashboards, and a queue when runs may not go in parallel.
+//
+// This module does not import `vscode` (it is unit-tested with real trainer processes); the
+// extension wires its events to the UI.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TrainerProcess } from '../engine/runtime/client';
+import { defaultRunsDir, newRunId, readJsonLines, readRunRecord, RunRecord, RunStatus, RUN_FILES, writeRunRecord } from '../engine/train/runrecord';
+import type { EpochMessage, FromWorker, ProgressMessage, StartedMessage, Summary, TrainJob } from '../shared/protocol';
+
+export interface RunInfo {
+  id: string;
+  dir: string;
+  modelFile: string;
+  model: string;
+  status: RunStatus;
+  started: number;
+  finished?: number;
+  startedMsg?: StartedMessage;
+  last?: ProgressMessage;
+  lastEpoch?: EpochMessage;
+  summary?: Summary;
+  error?: string;
+  /** kind of the error: user errors point at the model file */
+  errorKind?: 'user' | 'runtime';
+  errorWhere?: { file?: string; line?: number; column?: number; key?: string };
+  checkpoint?: string;
+}
+
+export interface RunManagerOptions {
+  /** dist/worker.js of the extension */
+  workerScript: string;
+  /** `.gatelab/runs` beside the model file when empty */
+  runsFolder?: () => string;
+  concurrency?: () => 'queue' | 'parallel';
+  /** extra fields of every job (device, threads, checkpoint interval) */
+  jobDefaults?: () => Partial<TrainJob>;
+  env?: () => NodeJS.ProcessEnv;
+  graceMs?: number;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+}
+
+type Listener<T> = (e: T) => void;
+
+class Emitter<T> {
+  private ls = new Set<Listener<T>>();
+  on(l: Listener<T>): { dispose(): void } {
+    this.ls.add(l);
+    return { dispose: () => this.ls.delete(l) };
+  }
+  fire(e: T): void {
+    for (const l of [...this.ls]) {
+      try {
+        l(e);
+      } catch {
+        // a listener's failure must not stop the others (or the run)
+      }
+    }
+  }
+}
+
+export class RunManager {
+  private readonly runs = new Map<string, RunInfo>();
+  private readonly procs = new Map<string, TrainerProcess>();
+  private readonly queue: { info: RunInfo; job: TrainJob }[] = [];
+  /** any change of a run's state */
+  readonly changed = new Emitter<RunInfo>();
+  /** every message of every run, in order */
+  readonly messages = new Emitter<{ run: RunInfo; message: FromWorker }>();
+  private disposed = false;
+
+  constructor(private readonly o: RunManagerOptions) {}
+
+  runsDirFor(modelFile: string): string {
+    const custom = this.o.runsFolder?.() ?? '';
+    if (!custom) return defaultRunsDir(modelFile);
+    return path.isAbsolute(custom) ? custom : path.resolve(path.dirname(modelFile), custom);
+  }
+
+  get all(): RunInfo[] {
+    return [...this.runs.values()].sort((a, b) => a.started - b.started);
+  }
+
+  get(id: string): RunInfo | undefined {
+    return this.runs.get(id);
+  }
+
+  active(): RunInfo[] {
+    return this.all.filter((r) => r.status === 'running' || r.status === 'queued');
+  }
+
+  /** The newest run of a model (live or recorded). */
+  latest(modelFile: string, model: string): RunInfo | undefined {
+    this.loadRecords(modelFile);
+    const rs = this.all.filter((r) => r.modelFile === modelFile && r.model === model);
+    return rs[rs.length - 1];
+  }
+
+  runningFor(modelFile: string, model: string): RunInfo | undefined {
+    return this.active().find((r) => r.modelFile === modelFile && r.model === model);
+  }
+
+  private loadedDirs = new Set<string>();
+
+  /** Reads the run records of a model file's runs folder (once; live runs win). */
+  loadRecords(modelFile: string, force = false): void {
+    const dir = this.runsDirFor(modelFile);
+    if (this.loadedDirs.has(dir) && !force) return;
+    this.loadedDirs.add(dir);
+    let ids: string[] = [];
+    try {
+      ids = fs.readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const id of ids) {
+      if (this.runs.has(id)) continue;
+      const rec = readRunRecord(path.join(dir, id));
+      if (!rec) continue;
+      this.runs.set(id, fromRecord(rec, path.join(dir, id)));
+    }
+  }
+
+  /** Starts (or queues) a run of one model; returns at once. */
+  start(job: TrainJob & { modelName: string }): RunInfo {
+    const modelFile = path.resolve(job.modelFile);
+    const id = newRunId(job.modelName);
+    const dir = path.join(this.runsDirFor(modelFile), id);
+    const info: RunInfo = { id, dir, modelFile, model: job.modelName, status: 'queued', started: Date.now() };
+    this.runs.set(id, info);
+    const full: TrainJob = { ...this.o.jobDefaults?.(), ...job, modelFile };
+    if ((this.o.concurrency?.() ?? 'queue') === 'queue' && this.procs.size > 0) {
+      this.queue.push({ info, job: full });
+      this.o.log?.('info', `run ${id} queued behind ${this.procs.size} running`);
+      this.changed.fire(info);
+    } else this.launch(info, full);
+    return info;
+  }
+
+  private launch(info: RunInfo, job: TrainJob): void {
+    info.status = 'running';
+    info.started = Date.now();
+    this.o.log?.('info', `run ${info.id}: training ${info.model} (${path.basename(info.modelFile)})`);
+    const proc = new TrainerProcess(job, (m) => this.onMessage(info, m), {
+      workerScript: this.o.workerScript,
+      runDir: info.dir,
+      graceMs: this.o.graceMs,
+      env: this.o.env?.(),
+    });
+    this.procs.set(info.id, proc);
+    this.changed.fire(info);
+    void proc.finished.then((outcome) => {
+      this.procs.delete(info.id);
+      if (info.status === 'running') {
+        // the process ended without a final message it could send (killed, crashed)
+        info.status = outcome.type === 'done' ? 'done' : 'failed';
+        info.finished = Date.now();
+        this.changed.fire(info);
+      }
+      this.markInterrupted(info);
+      this.next();
+    });
+  }
+
+  /** A killed trainer cannot update its record: say what happened. */
+  private markInterrupted(info: RunInfo): void {
+    const rec = readRunRecord(info.dir);
+    if (rec && rec.status === 'running') {
+      rec.status = info.status === 'stopped' ? 'stopped' : 'failed';
+      rec.finished = new Date().toISOString();
+      rec.error ??= info.error ?? 'the trainer process ended unexpectedly';
+      try {
+        writeRunRecord(info.dir, rec);
+      } catch {
+        // the folder may be gone
+      }
+    }
+  }
+
+  private next(): void {
+    if (this.disposed) return;
+    const parallel = (this.o.concurrency?.() ?? 'queue') === 'parallel';
+    while (this.queue.length && (parallel || this.procs.size === 0)) {
+      const { info, job } = this.queue.shift()!;
+      if (info.status === 'queued') this.launch(info, job);
+    }
+  }
+
+  private onMessage(info: RunInfo, m: FromWorker): void {
+    switch (m.type) {
+      case 'started':
+        info.startedMsg = m;
+        break;
+      case 'progress':
+        info.last = m;
+        break;
+      case 'epoch':
+        info.lastEpoch = m;
+        break;
+      case 'checkpoint':
+        info.checkpoint = m.file;
+        break;
+      case 'done':
+        info.summary = m.summary;
+        info.status = m.summary.stopped ? 'stopped' : 'done';
+        info.finished = Date.now();
+        info.checkpoint = m.summary.checkpoint ?? info.checkpoint;
+        break;
+      case 'error':
+        info.status = 'failed';
+        info.error = m.message;
+        info.errorKind = m.kind;
+        info.errorWhere = m.where;
+        info.finished = Date.now();
+        this.o.log?.('error', `run ${info.id}: ${m.message}`);
+        break;
+      case 'log':
+        this.o.log?.(m.level, `run ${info.id}: ${m.message}`);
+        break;
+    }
+    this.messages.fire({ run: info, message: m });
+    if (m.type !== 'log' && m.type !== 'sample') this.changed.fire(info);
+  }
+
+  /** Stops a run: queued runs are dropped, running ones get a stop message then a kill. */
+  async stop(id: string): Promise<void> {
+    const info = this.runs.get(id);
+    if (!info) return;
+    const q = this.queue.findIndex((e) => e.info.id === id);
+    if (q >= 0) {
+      this.queue.splice(q, 1);
+      info.status = 'stopped';
+      info.finished = Date.now();
+      this.changed.fire(info);
+      return;
+    }
+    const proc = this.procs.get(id);
+    if (proc) await proc.stop();
+  }
+
+  /** Deletes a finished run's folder. */
+  delete(id: string): void {
+    const info = this.runs.get(id);
+    if (!info || info.status === 'running') return;
+    fs.rmSync(info.dir, { recursive: true, force: true });
+    this.runs.delete(id);
+    this.changed.fire({ ...info, status: 'stopped' });
+  }
+
+  /** Metrics of a run so far (from its record; live runs append to the same file). */
+  metrics(id: string): Record<string, unknown>[] {
+    const info = this.runs.get(id);
+    return info ? readJsonLines(path.join(info.dir, RUN_FILES.metrics)) : [];
+  }
+
+  /** Kills every trainer (extension shutdown): checkpoints are atomic, the last one survives. */
+  dispose(): void {
+    this.disposed = true;
+    this.queue.length = 0;
+    for (const p of this.procs.values()) p.kill();
+  }
+}
+
+function fromRecord(rec: RunRecord, dir: string): RunInfo {
+  // a record still "running" whose process is gone was interrupted (window closed, crash)
+  let status = rec.status;
+  if (status === 'running' && !(rec.pid && alive(rec.pid))) status = 'failed';
+  return {
+    id: rec.id,
+    dir,
+    modelFile: rec.modelFile,
+    model: rec.model,
+    status,
+    started: Date.parse(rec.started),
+    finished: rec.finished ? Date.parse(rec.finished) : undefined,
+    summary: rec.summary,
+    error: rec.error ?? (status !== rec.status ? 'interrupted' : undefined),
+    checkpoint: rec.checkpoint,
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `ppl 4.31 · 52k tok/s · cpu · 3 min ago` */
+export function describeRun(r: RunInfo, now = Date.now()): string {
+  const parts: string[] = [];
+  if (r.status === 'running') {
+    const total = r.startedMsg?.totalSteps;
+    if (r.last) {
+      parts.push(`step ${r.last.step}${total ? `/${total}` : ''}`, `loss ${r.last.losses[r.last.losses.length - 1]?.toFixed(3)}`);
+      parts.push(`${formatRate(r.last.tokensPerSecond)} tok/s`);
+      if (r.last.remainingMs > 0) parts.push(`${formatDuration(r.last.remainingMs)} left`);
+    } else parts.push('starting…');
+    if (r.startedMsg) parts.push(r.startedMsg.device);
+    return parts.join(' · ');
+  }
+  if (r.status === 'queued') return 'queued';
+  if (r.status === 'failed') return `failed${r.error ? `: ${firstLine(r.error)}` : ''} · ${ago(r.finished ?? r.started, now)}`;
+  const s = r.summary;
+  if (s) {
+    if (s.perplexity !== undefined && Number.isFinite(s.perplexity)) parts.push(`ppl ${s.perplexity.toFixed(2)}`);
+    else if (s.accuracy !== undefined) parts.push(`acc ${(100 * s.accuracy).toFixed(1)}%`);
+    else parts.push(`loss ${s.trainLoss.toFixed(3)}`);
+    parts.push(`${formatRate(s.tokensPerSecond)} tok/s`, s.device);
+  }
+  if (r.status === 'stopped') parts.push('stopped');
+  parts.push(ago(r.finished ?? r.started, now));
+  return parts.join(' · ');
+}
+
+function firstLine(s: string): string {
+  const l = s.split('\n')[0];
+  return l.length > 80 ? l.slice(0, 77) + '…' : l;
+}
+
+export function formatRate(x: number): string {
+  return x >= 1e6 ? `${(x / 1e6).toFixed(1)}M` : x >= 1e3 ? `${Math.round(x / 1e3)}k` : `${Math.round(x)}`;
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}:${String(s % 60).padStart(2, '0')}`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}`;
+}
+
+export function ago(t: number, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  if (s < 45) return 'just now';
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const h = Math.round(m / 60);
+  if (h < 24) return `${h} h ago`;
+  return `${Math.round(h / 24)} d ago`;
+}

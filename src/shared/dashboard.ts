@@ -1,0 +1,53 @@
+// Messages between the extension host and a dashboard webview (one panel per run). Three kinds, by
+// direction and tense: webview→host commands (`training/stop`), host→webview notifications in the
+// past tense (`run/didStep`), and the handshake: the webview sends `webview/ready` (again after a
+// reload) and the host answers with a full snapshot, then streams deltas. Plain JSON only.
+
+export interface RunHeader {
+  id: string;
+  model: string;
+  modelFile: string;
+  status: 'queued' | 'running' | 'done' | 'failed' | 'stopped';
+  device?: string;
+  totalSteps?: number;
+  epochs?: number;
+  stepsPerEpoch?: number;
+  parameters?: number;
+  error?: string;
+}
+
+/** Columnar series (smaller to post and to chart than arrays of objects). */
+export interface StepSeries {
+  step: number[];
+  loss: number[];
+  gradNorm: number[];
+  lr: number[];
+  /** seconds since the run started */
+  time: number[];
+}
+
+export interface EpochRow {
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  validLoss?: number;
+  trainPerplexity?: number;
+  validPerplexity?: number;
+}
+
+export type HostToDashboard =
+  | { type: 'run/didSnapshot'; run: RunHeader; steps: StepSeries; epochs: EpochRow[]; samples: { step: number; text: string }[]; tokensPerSecond?: number; summary?: Record<string, unknown> }
+  | { type: 'run/didStep'; steps: StepSeries; tokensPerSecond: number; epoch: number; remainingMs: number }
+  | { type: 'run/didEpoch'; row: EpochRow }
+  | { type: 'run/didSample'; step: number; text: string }
+  | { type: 'run/didChangeStatus'; run: RunHeader; summary?: Record<string, unknown> };
+
+export type DashboardToHost =
+  | { type: 'webview/ready' }
+  | { type: 'training/stop' }
+  | { type: 'training/restart' }
+  | { type: 'source/reveal' };
+
+export function emptySeries(): StepSeries {
+  return { step: [], loss: [], gradNorm: [], lr: [], time: [] };
+}
