@@ -154,13 +154,14 @@ export class RunManager {
     this.changed.fire(info);
     void proc.finished.then((outcome) => {
       this.procs.delete(info.id);
-      if (info.status === 'running') {
+      const unreported = info.status === 'running';
+      if (unreported) {
         // the process ended without a final message it could send (killed, crashed)
         info.status = outcome.type === 'done' ? 'done' : 'failed';
         info.finished = Date.now();
-        this.changed.fire(info);
       }
       this.markInterrupted(info);
+      if (unreported) this.changed.fire(info);
       this.next();
     });
   }
@@ -215,6 +216,8 @@ export class RunManager {
         info.errorKind = m.kind;
         info.errorWhere = m.where;
         info.finished = Date.now();
+        // a trainer writes its record before reporting; one still "running" means it died
+        this.markInterrupted(info);
         this.o.log?.('error', `run ${info.id}: ${m.message}`);
         break;
       case 'log':

@@ -1,0 +1,205 @@
+// Host classes against the `vscode` stand-in (test/unit/vscode-stub.ts) and real trainer processes:
+// CodeLens detection, run descriptions, diagnostics with quick fixes, the run manager (queue, stop,
+// crash), and activation registering every command.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as vscode from 'vscode';
+import { COMMANDS } from '../../src/host/commands';
+import { lensesFor } from '../../src/host/lenses';
+import { describeRun, RunInfo, RunManager } from '../../src/host/runs';
+import { ModelDiagnostics } from '../../src/host/diagnostics';
+import { Gatelab } from '../../src/host/gatelab';
+import { openDocument, recorded } from './vscode-stub';
+import { readRunRecord } from '../../src/engine/train/runrecord';
+
+const ROOT = path.resolve(__dirname, '../..');
+const WORKER = path.join(ROOT, 'dist/worker.js');
+const CORPUS = path.resolve(ROOT, '../shared/data/timemachine.txt');
+
+const TWO = `name: first
+data: { source: c.txt }
+model: { layers: [{ hidden: 8 }] }
+---
+# the second model
+name: second
+data: { source: c.txt }
+model: { layers: [{ hidden: 8 }] }
+`;
+
+function tmpModel(steps = 20, extra = ''): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-host-'));
+  fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(CORPUS, 'utf8').slice(0, 8000));
+  const file = path.join(dir, 'm.gatelab.yaml');
+  fs.writeFileSync(
+    file,
+    `name: tiny
+data: { source: c.txt, preprocess: letters, sequenceLength: 8, validation: 0.1 }
+model: { layers: [{ hidden: 12 }] }
+train: { steps: ${steps}, batchSize: 4, optimizer: { type: sgd, learningRate: 1 }, device: cpu }
+${extra}`,
+  );
+  return file;
+}
+
+function until(runs: RunManager, pred: (r: RunInfo[]) => boolean, ms = 60_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('timed out')), ms);
+    const check = () => {
+      if (pred(runs.all)) {
+        clearTimeout(t);
+        sub.dispose();
+        resolve();
+      }
+    };
+    const sub = runs.changed.on(check);
+    check();
+  });
+}
+
+describe('CodeLens', () => {
+  it('one ▶ Train and a Dashboard lens per model, at its first line', () => {
+    const lenses = lensesFor(TWO, '/w/m.gatelab.yaml', { latest: () => undefined });
+    expect(lenses.map((l) => [l.line, l.title, l.command])).toEqual([
+      [0, '$(play) Train', 'gatelab.train', ],
+      [0, 'Dashboard', 'gatelab.openDashboard'],
+      [5, '$(play) Train', 'gatelab.train'],
+      [5, 'Dashboard', 'gatelab.openDashboard'],
+    ]);
+    expect(lenses[2].args).toEqual([{ file: '/w/m.gatelab.yaml', model: 'second' }]);
+  });
+
+  it('■ Stop while a run is live; the last result inline when it is done', () => {
+    const now = Date.parse('2026-11-24T12:00:00Z');
+    const running: RunInfo = {
+      id: 'r1', dir: '/x', modelFile: '/w/m.gatelab.yaml', model: 'first', status: 'running', started: now - 60_000,
+      startedMsg: { type: 'started', model: 'first', task: 'language-model', device: 'cpu', parameters: 1, totalSteps: 100, stepsPerEpoch: 10, epochs: 10, tokensPerStep: 1120, stepsPerRun: 16, trainTokens: 1, validTokens: 0 },
+      last: { type: 'progress', step: 40, epoch: 4, losses: [2.5], gradNorms: [1], learningRate: 1, tokensPerSecond: 52_000, elapsedMs: 60_000, remainingMs: 90_000 },
+    };
+    const done: RunInfo = {
+      id: 'r2', dir: '/y', modelFile: '/w/m.gatelab.yaml', model: 'second', status: 'done', started: now - 400_000, finished: now - 180_000,
+      checkpoint: '/y/model.safetensors',
+      summary: { model: 'second', device: 'cpu', steps: 10, epochs: 1, trainLoss: Math.log(4.31), validLoss: null, perplexity: 4.31, tokensPerSecond: 52_000, elapsedSeconds: 3 },
+    };
+    const lenses = lensesFor(TWO, '/w/m.gatelab.yaml', { latest: (_f, m) => (m === 'first' ? running : done) }, now);
+    const titles = lenses.map((l) => l.title);
+    expect(titles).toEqual([
+      '$(debug-stop) Stop',
+      'Dashboard',
+      'step 40/100 · loss 2.500 · 52k tok/s · 1:30 left · cpu',
+      '$(play) Train',
+      'Sample',
+      'Dashboard',
+      'ppl 4.31 · 52k tok/s · cpu · 3 min ago',
+    ]);
+    expect(lenses[0].args).toEqual([{ runId: 'r1' }]);
+  });
+
+  it('broken text gives no lenses and no exception', () => {
+    expect(lensesFor('name: [unclosed\n  - :', '/w/x.gatelab.yaml', { latest: () => undefined })).toEqual([]);
+  });
+});
+
+describe('diagnostics', () => {
+  it('problems at their line and column, with a quick fix for a misspelt key', () => {
+    const diags = new ModelDiagnostics();
+    const doc = openDocument('/w/d.gatelab.yaml', 'name: d\ndata: { source: c.txt }\nmodel:\n  layers:\n    - hiden: 8\n');
+    const ds = recorded.diagnostics.get('/w/d.gatelab.yaml')!;
+    expect(ds.map((d) => [d.range.start.line, d.range.start.character, d.code, d.message])).toEqual([
+      [4, 6, 'model.layers.0.hiden', 'unknown key "hiden" (did you mean "hidden"?)'],
+      [4, 6, 'model.layers.0.hidden', 'missing required key "hidden" (add hidden: … under model.layers.0)'],
+    ]);
+    const actions = diags.provideCodeActions(doc as unknown as vscode.TextDocument, ds[0].range as vscode.Range);
+    expect(actions.map((a) => a.title)).toEqual(['Change to "hidden"']);
+    const edit = (actions[0].edit as unknown as { edits: { range: vscode.Range; text: string }[] }).edits[0];
+    expect([edit.range.start.line, edit.range.start.character, edit.range.end.character, edit.text]).toEqual([4, 6, 11, 'hidden']);
+    // a valid file clears them
+    (doc as unknown as { setText(t: string): void }).setText('name: d\ndata: { source: c.txt }\nmodel:\n  layers:\n    - hidden: 8\n');
+    diags.update(doc as unknown as vscode.TextDocument);
+    expect(recorded.diagnostics.get('/w/d.gatelab.yaml')).toEqual([]);
+    diags.dispose();
+  });
+});
+
+describe('runs', () => {
+  it('a run trains in a child process, writes its record, and is found again from disk', async () => {
+    const file = tmpModel(20);
+    const runs = new RunManager({ workerScript: WORKER });
+    const seen: string[] = [];
+    runs.messages.on(({ message }) => seen.push(message.type));
+    const r = runs.start({ modelFile: file, modelName: 'tiny' });
+    expect(r.status).toBe('running');
+    await until(runs, () => r.status === 'done');
+    expect(seen[0]).toBe('started');
+    expect(seen).toContain('progress');
+    expect(seen).toContain('epoch');
+    expect(seen[seen.length - 1]).toBe('done');
+    expect(r.summary?.steps).toBe(20);
+    expect(readRunRecord(r.dir)?.status).toBe('done');
+    expect(fs.existsSync(path.join(r.dir, 'model.safetensors'))).toBe(true);
+    expect(runs.metrics(r.id).filter((m) => 'loss' in m)).toHaveLength(20);
+    expect(describeRun(r)).toMatch(/^ppl \d+\.\d\d · \d+k? tok\/s · cpu · just now$/);
+    // a new window: the run comes back from its record
+    const again = new RunManager({ workerScript: WORKER });
+    expect(again.latest(file, 'tiny')).toMatchObject({ id: r.id, status: 'done', model: 'tiny' });
+    runs.dispose();
+  });
+
+  it('queues a second run behind the first; stop ends a run with a checkpoint', async () => {
+    const file = tmpModel(100000);
+    const runs = new RunManager({ workerScript: WORKER, concurrency: () => 'queue' });
+    const a = runs.start({ modelFile: file, modelName: 'tiny' });
+    const b = runs.start({ modelFile: file, modelName: 'tiny' });
+    expect([a.status, b.status]).toEqual(['running', 'queued']);
+    await until(runs, () => !!a.last);
+    await runs.stop(a.id);
+    await until(runs, () => a.status === 'stopped' && b.status === 'running');
+    expect(a.summary?.stopped).toBe(true);
+    expect(fs.existsSync(path.join(a.dir, 'model.safetensors'))).toBe(true);
+    await runs.stop(b.id);
+    await until(runs, () => b.status === 'stopped');
+    runs.dispose();
+  });
+
+  it('a crashed trainer is reported as failed and the manager keeps working', async () => {
+    const file = tmpModel(100000);
+    const runs = new RunManager({ workerScript: WORKER });
+    const a = runs.start({ modelFile: file, modelName: 'tiny' });
+    await until(runs, () => !!a.last);
+    const pid = readRunRecord(a.dir)!.pid!;
+    process.kill(pid, 'SIGKILL');
+    await until(runs, () => a.status === 'failed');
+    expect(a.error).toMatch(/killed by SIGKILL/);
+    expect(readRunRecord(a.dir)?.status).toBe('failed');
+    const bad = tmpModel(5, 'banana: 1\n');
+    const b = runs.start({ modelFile: bad, modelName: 'tiny' });
+    await until(runs, () => b.status === 'failed');
+    expect(b.errorKind).toBe('user');
+    expect(b.errorWhere).toMatchObject({ line: 5, key: 'banana' });
+    runs.dispose();
+  });
+});
+
+describe('activation', () => {
+  it('registers every command of the table; Train asks for trust in an untrusted folder', async () => {
+    const ctx = {
+      extensionPath: ROOT,
+      extensionUri: vscode.Uri.file(ROOT),
+      subscriptions: [] as { dispose(): void }[],
+      extension: { packageJSON: { version: '0.1.0' } },
+    } as unknown as vscode.ExtensionContext;
+    const app = new Gatelab(ctx);
+    for (const c of Object.values(COMMANDS)) expect(recorded.commands.has(c.id), c.id).toBe(true);
+    recorded.trusted = false;
+    const n = recorded.messages.length;
+    await vscode.commands.executeCommand('gatelab.train', { file: tmpModel(5), model: 'tiny' });
+    expect(recorded.messages.slice(n).map((m) => m.level)).toEqual(['warn']);
+    expect(recorded.messages[n].text).toMatch(/Trust this folder/);
+    expect(app.runs.all).toEqual([]);
+    recorded.trusted = true;
+    app.dispose();
+    expect(recorded.commands.size).toBe(0);
+  });
+});

@@ -1,0 +1,276 @@
+// A stand-in for the `vscode` module in unit tests (vitest aliases 'vscode' to this file). Each
+// namespace is typed as a Pick of the real API, so a call the host makes with a wrong signature
+// fails to type-check here too. It records what the host did (registered commands, shown messages,
+// diagnostics) for the tests to inspect.
+
+import type * as vscode from 'vscode';
+
+type Listener<T> = (e: T) => unknown;
+
+export class EventEmitter<T> implements vscode.EventEmitter<T> {
+  private ls = new Set<Listener<T>>();
+  event: vscode.Event<T> = (l: Listener<T>) => {
+    this.ls.add(l);
+    return { dispose: () => this.ls.delete(l) };
+  };
+  fire(e: T): void {
+    for (const l of [...this.ls]) l(e);
+  }
+  dispose(): void {
+    this.ls.clear();
+  }
+}
+
+export class Disposable {
+  constructor(private fn: () => void) {}
+  static from(...ds: { dispose(): unknown }[]): Disposable {
+    return new Disposable(() => ds.forEach((d) => d.dispose()));
+  }
+  dispose(): void {
+    this.fn();
+  }
+}
+
+export class Position {
+  constructor(
+    readonly line: number,
+    readonly character: number,
+  ) {}
+  isBefore(o: Position): boolean {
+    return this.line < o.line || (this.line === o.line && this.character < o.character);
+  }
+  isAfter(o: Position): boolean {
+    return o.isBefore(this);
+  }
+}
+
+export class Range {
+  readonly start: Position;
+  readonly end: Position;
+  constructor(a: number | Position, b: number | Position, c?: number, d?: number) {
+    this.start = typeof a === 'number' ? new Position(a, b as number) : a;
+    this.end = typeof a === 'number' ? new Position(c!, d!) : (b as Position);
+  }
+  intersection(o: Range): Range | undefined {
+    const start = this.start.isBefore(o.start) ? o.start : this.start;
+    const end = this.end.isBefore(o.end) ? this.end : o.end;
+    return start.isAfter(end) ? undefined : new Range(start, end);
+  }
+}
+
+export class Selection extends Range {
+  constructor(
+    readonly anchor: Position,
+    readonly active: Position,
+  ) {
+    super(anchor, active);
+  }
+}
+
+export enum DiagnosticSeverity {
+  Error = 0,
+  Warning = 1,
+  Information = 2,
+  Hint = 3,
+}
+
+export class Diagnostic {
+  source?: string;
+  code?: string | number;
+  constructor(
+    public range: Range,
+    public message: string,
+    public severity: DiagnosticSeverity = DiagnosticSeverity.Error,
+  ) {}
+}
+
+export class CodeLens {
+  constructor(
+    public range: Range,
+    public command?: vscode.Command,
+  ) {}
+  get isResolved(): boolean {
+    return !!this.command;
+  }
+}
+
+export class CodeActionKind {
+  static readonly QuickFix = new CodeActionKind('quickfix');
+  constructor(readonly value: string) {}
+}
+
+export class WorkspaceEdit {
+  readonly edits: { uri: Uri; range: Range; text: string }[] = [];
+  replace(uri: Uri, range: Range, text: string): void {
+    this.edits.push({ uri, range, text });
+  }
+}
+
+export class CodeAction {
+  edit?: WorkspaceEdit;
+  diagnostics?: Diagnostic[];
+  isPreferred?: boolean;
+  constructor(
+    public title: string,
+    public kind?: CodeActionKind,
+  ) {}
+}
+
+export class Uri {
+  private constructor(
+    readonly scheme: string,
+    readonly fsPath: string,
+  ) {}
+  static file(p: string): Uri {
+    return new Uri('file', p);
+  }
+  static joinPath(base: Uri, ...parts: string[]): Uri {
+    return new Uri(base.scheme, [base.fsPath, ...parts].join('/'));
+  }
+  get path(): string {
+    return this.fsPath;
+  }
+  toString(): string {
+    return `${this.scheme}://${this.fsPath}`;
+  }
+}
+
+export enum ViewColumn {
+  Active = -1,
+  Beside = -2,
+  One = 1,
+}
+export enum StatusBarAlignment {
+  Left = 1,
+  Right = 2,
+}
+export enum ProgressLocation {
+  SourceControl = 1,
+  Window = 10,
+  Notification = 15,
+}
+export enum ConfigurationTarget {
+  Global = 1,
+  Workspace = 2,
+  WorkspaceFolder = 3,
+}
+
+// ---- recorded state -----------------------------------------------------------------------------
+
+export const recorded = {
+  commands: new Map<string, (...args: unknown[]) => unknown>(),
+  messages: [] as { level: string; text: string }[],
+  diagnostics: new Map<string, Diagnostic[]>(),
+  output: [] as string[],
+  codeLensProviders: [] as vscode.CodeLensProvider[],
+  settings: {} as Record<string, unknown>,
+  trusted: true,
+};
+
+export class TextDocument {
+  isDirty = false;
+  constructor(
+    readonly uri: Uri,
+    private text: string,
+  ) {}
+  getText(): string {
+    return this.text;
+  }
+  setText(t: string): void {
+    this.text = t;
+  }
+  async save(): Promise<boolean> {
+    return true;
+  }
+}
+
+const openDocs: TextDocument[] = [];
+const onOpen = new EventEmitter<TextDocument>();
+const onChange = new EventEmitter<{ document: TextDocument }>();
+const onClose = new EventEmitter<TextDocument>();
+
+export function openDocument(file: string, text: string): TextDocument {
+  const d = new TextDocument(Uri.file(file), text);
+  openDocs.push(d);
+  onOpen.fire(d);
+  return d;
+}
+
+const message =
+  (level: string) =>
+  async (text: string): Promise<undefined> => {
+    recorded.messages.push({ level, text });
+    return undefined;
+  };
+
+function statusBarItem() {
+  return { text: '', tooltip: '', name: '', command: undefined as unknown, accessibilityInformation: undefined as unknown, visible: false, show() { this.visible = true; }, hide() { this.visible = false; }, dispose() {} };
+}
+
+export const window = {
+  createOutputChannel: ((name: string) => ({
+    name,
+    appendLine: (l: string) => void recorded.output.push(l),
+    append: (l: string) => void recorded.output.push(l),
+    show: () => undefined,
+    dispose: () => undefined,
+  })) as unknown as typeof vscode.window.createOutputChannel,
+  createStatusBarItem: (() => statusBarItem()) as unknown as typeof vscode.window.createStatusBarItem,
+  showErrorMessage: message('error') as unknown as typeof vscode.window.showErrorMessage,
+  showWarningMessage: message('warn') as unknown as typeof vscode.window.showWarningMessage,
+  showInformationMessage: message('info') as unknown as typeof vscode.window.showInformationMessage,
+  setStatusBarMessage: ((text: string) => {
+    recorded.messages.push({ level: 'status', text });
+    return new Disposable(() => undefined);
+  }) as unknown as typeof vscode.window.setStatusBarMessage,
+  withProgress: (async (_o: unknown, task: (p: { report(): void }, t: { onCancellationRequested: vscode.Event<void> }) => Promise<unknown>) =>
+    task({ report: () => undefined }, { onCancellationRequested: new EventEmitter<void>().event })) as unknown as typeof vscode.window.withProgress,
+  registerWebviewPanelSerializer: (() => new Disposable(() => undefined)) as typeof vscode.window.registerWebviewPanelSerializer,
+  activeTextEditor: undefined as vscode.TextEditor | undefined,
+  showQuickPick: (async () => undefined) as unknown as typeof vscode.window.showQuickPick,
+  showInputBox: (async () => undefined) as typeof vscode.window.showInputBox,
+} satisfies Partial<typeof vscode.window>;
+
+export const languages = {
+  createDiagnosticCollection: ((name?: string) => ({
+    name: name ?? '',
+    set: (uri: Uri, diags: Diagnostic[]) => void recorded.diagnostics.set(uri.fsPath, diags),
+    delete: (uri: Uri) => void recorded.diagnostics.delete(uri.fsPath),
+    get: (uri: Uri) => recorded.diagnostics.get(uri.fsPath),
+    dispose: () => undefined,
+  })) as unknown as typeof vscode.languages.createDiagnosticCollection,
+  registerCodeLensProvider: ((_s: unknown, p: vscode.CodeLensProvider) => {
+    recorded.codeLensProviders.push(p);
+    return new Disposable(() => undefined);
+  }) as typeof vscode.languages.registerCodeLensProvider,
+  registerCodeActionsProvider: (() => new Disposable(() => undefined)) as typeof vscode.languages.registerCodeActionsProvider,
+} satisfies Partial<typeof vscode.languages>;
+
+export const workspace = {
+  onDidOpenTextDocument: onOpen.event as unknown as typeof vscode.workspace.onDidOpenTextDocument,
+  onDidChangeTextDocument: onChange.event as unknown as typeof vscode.workspace.onDidChangeTextDocument,
+  onDidCloseTextDocument: onClose.event as unknown as typeof vscode.workspace.onDidCloseTextDocument,
+  get textDocuments() {
+    return openDocs as unknown as vscode.TextDocument[];
+  },
+  get isTrusted() {
+    return recorded.trusted;
+  },
+  getConfiguration: (() => ({
+    get: (k: string) => recorded.settings[k],
+    update: async (k: string, v: unknown) => {
+      recorded.settings[k] = v;
+    },
+  })) as unknown as typeof vscode.workspace.getConfiguration,
+  findFiles: (async () => []) as unknown as typeof vscode.workspace.findFiles,
+  workspaceFolders: undefined as vscode.WorkspaceFolder[] | undefined,
+} satisfies Partial<typeof vscode.workspace>;
+
+export const commands = {
+  registerCommand: ((id: string, fn: (...args: unknown[]) => unknown) => {
+    if (recorded.commands.has(id)) throw new Error(`command ${id} registered twice`);
+    recorded.commands.set(id, fn);
+    return new Disposable(() => recorded.commands.delete(id));
+  }) as typeof vscode.commands.registerCommand,
+  executeCommand: (async (id: string, ...args: unknown[]) => recorded.commands.get(id)?.(...args)) as typeof vscode.commands.executeCommand,
+} satisfies Partial<typeof vscode.commands>;
