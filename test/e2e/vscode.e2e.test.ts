@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, Browser, Frame, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(__dirname, '../..');
 const OUT = path.join(ROOT, 'test-results', 'e2e');
@@ -48,6 +48,13 @@ async function waitForHttp(url: string, ms: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error(`code-server did not answer at ${url}:\n${serverLog.slice(-3000)}`);
+}
+
+async function openFromExplorer(name: string): Promise<void> {
+  const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).first();
+  await row.waitFor({ timeout: 60_000 });
+  await row.dblclick();
+  await page.locator('.tab', { hasText: name }).first().waitFor({ timeout: 30_000 });
 }
 
 /** The frame of the dashboard webview (VS Code nests each webview in two iframes). */
@@ -90,6 +97,8 @@ beforeAll(async () => {
       'extensions.autoCheckUpdates': false,
       'update.mode': 'none',
       'workbench.colorTheme': 'Default Dark Modern',
+      'chat.disableAIFeatures': true,
+      'workbench.secondarySideBar.defaultVisibility': 'hidden',
     }),
   );
   // the example a new user opens, shortened to two epochs so the tier stays quick
@@ -120,6 +129,11 @@ beforeAll(async () => {
   page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
   await page.waitForSelector('.monaco-workbench', { timeout: 120_000 });
+}, 1_800_000); // the first run installs Chromium, Node 24 and code-server
+
+afterEach(async (ctx) => {
+  // a failing step leaves its picture
+  if (page && ctx.task.result?.state === 'fail') await shot(`failed-${ctx.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
 });
 
 afterAll(async () => {
@@ -130,11 +144,8 @@ afterAll(async () => {
 
 describe('Gatelab in real VS Code (code-server)', () => {
   it('opens an example, trains it from the CodeLens, updates the status bar and opens the dashboard', async () => {
-    // open the model file through Quick Open, as a user would
-    await page.keyboard.press('Control+P');
-    await page.keyboard.type('timemachine.gatelab.yaml');
-    await page.waitForTimeout(800);
-    await page.keyboard.press('Enter');
+    // open the model file from the Explorer, as a user would
+    await openFromExplorer('timemachine.gatelab.yaml');
     const train = page.locator('.codelens-decoration a', { hasText: 'Train' }).first();
     await train.waitFor({ timeout: 90_000 });
     await shot('1-model-file-with-codelens');
@@ -170,10 +181,7 @@ describe('Gatelab in real VS Code (code-server)', () => {
   it('shows a precise diagnostic for a misspelt key, never an exception popup', async () => {
     const file = path.join(workspace, 'broken.gatelab.yaml');
     fs.writeFileSync(file, 'name: broken\ndata: { source: data/timemachine.txt }\nmodel:\n  layers:\n    - hiden: 8\n');
-    await page.keyboard.press('Control+P');
-    await page.keyboard.type('broken.gatelab.yaml');
-    await page.waitForTimeout(800);
-    await page.keyboard.press('Enter');
+    await openFromExplorer('broken.gatelab.yaml');
     await page.locator('.squiggly-error').first().waitFor({ timeout: 30_000 });
     await page.keyboard.press('Control+Shift+M');
     const problem = page.locator('.markers-panel .monaco-list-row', { hasText: 'unknown key "hiden"' }).first();
