@@ -7,10 +7,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readJsonLines, RUN_FILES } from '../engine/train/runrecord';
-import type { DashboardToHost, EpochRow, HostToDashboard, RunHeader, StepSeries } from '../shared/dashboard';
+import type { DashboardToHost, EpochRow, GateHistoryRow, HostToDashboard, RunHeader, StepSeries } from '../shared/dashboard';
+import type { GatesMessage } from '../shared/protocol';
+import { gatesInWorker } from '../engine/runtime/client';
 import { emptySeries } from '../shared/dashboard';
 import type { FromWorker } from '../shared/protocol';
 import { RunInfo, RunManager } from './runs';
+import { toDashboard } from './dashboardmsg';
 
 export const DASHBOARD_VIEW = 'gatelab.dashboard';
 
@@ -37,7 +40,7 @@ export function nonce(): string {
 }
 
 /** Reads a run's recorded metrics into the snapshot form. */
-export function snapshotFromDisk(dir: string): { steps: StepSeries; epochs: EpochRow[]; samples: { step: number; text: string }[] } {
+export function snapshotFromDisk(dir: string): { steps: StepSeries; epochs: EpochRow[]; samples: { step: number; text: string }[]; gates?: GatesMessage; gateHistory: GateHistoryRow[] } {
   const steps = emptySeries();
   const epochs: EpochRow[] = [];
   for (const m of readJsonLines<Record<string, number>>(path.join(dir, RUN_FILES.metrics))) {
@@ -51,7 +54,14 @@ export function snapshotFromDisk(dir: string): { steps: StepSeries; epochs: Epoc
     }
   }
   const samples = readJsonLines<{ step: number; text: string }>(path.join(dir, RUN_FILES.samples)).map((s) => ({ step: s.step, text: s.text }));
-  return { steps, epochs, samples };
+  let gates: GatesMessage | undefined;
+  try {
+    gates = JSON.parse(fs.readFileSync(path.join(dir, RUN_FILES.gates), 'utf8')) as GatesMessage;
+  } catch {
+    gates = undefined;
+  }
+  const gateHistory = readJsonLines<GateHistoryRow>(path.join(dir, RUN_FILES.gateHistory));
+  return { steps, epochs, samples, gates, gateHistory };
 }
 
 export class DashboardPanel implements vscode.Disposable {
@@ -114,6 +124,12 @@ export class DashboardPanel implements vscode.Disposable {
         if (r) void vscode.commands.executeCommand('gatelab.train', { file: r.modelFile, model: r.model });
         break;
       }
+      case 'gates/setProbe':
+        void this.setProbe(m.text);
+        break;
+      case 'export/save':
+        void this.save(m.fileName, m.content, m.encoding);
+        break;
       case 'source/reveal': {
         const r = this.runs.get(this.runId);
         if (r) void vscode.window.showTextDocument(vscode.Uri.file(r.modelFile), { viewColumn: vscode.ViewColumn.One });
@@ -122,13 +138,41 @@ export class DashboardPanel implements vscode.Disposable {
     }
   }
 
+  private async setProbe(text: string): Promise<void> {
+    const r = this.runs.get(this.runId);
+    if (!r) return;
+    if (this.runs.probe(r.id, text)) return; // the live trainer answers with a gates message
+    const ck = r.checkpoint ?? r.summary?.checkpoint;
+    if (!ck) {
+      this.post({ type: 'gates/didFail', message: 'this run has no checkpoint yet' });
+      return;
+    }
+    try {
+      const gates = await gatesInWorker(
+        { modelFile: r.modelFile, modelName: r.model, init: ck, probe: text },
+        { workerScript: path.join(this.ctx.extensionPath, 'dist', 'worker.js') },
+      );
+      this.post({ type: 'gates/didSnapshot', gates });
+    } catch (e) {
+      this.post({ type: 'gates/didFail', message: (e as Error).message });
+    }
+  }
+
+  private async save(fileName: string, content: string, encoding: 'utf8' | 'base64'): Promise<void> {
+    const r = this.runs.get(this.runId);
+    const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(r ? path.dirname(r.modelFile) : '', fileName)), title: 'Export' });
+    if (!uri) return;
+    await vscode.workspace.fs.writeFile(uri, encoding === 'base64' ? Buffer.from(content, 'base64') : Buffer.from(content, 'utf8'));
+    void vscode.window.showInformationMessage(`Gatelab: saved ${path.basename(uri.fsPath)}`);
+  }
+
   private sendSnapshot(): void {
     let run = this.runs.get(this.runId);
     if (!run) {
       this.post({ type: 'run/didChangeStatus', run: { id: this.runId, model: '?', modelFile: '', status: 'failed', error: 'this run no longer exists' } });
       return;
     }
-    const snap = fs.existsSync(run.dir) ? snapshotFromDisk(run.dir) : { steps: emptySeries(), epochs: [], samples: [] };
+    const snap = fs.existsSync(run.dir) ? snapshotFromDisk(run.dir) : { steps: emptySeries(), epochs: [], samples: [], gateHistory: [] };
     run = this.runs.get(this.runId)!;
     this.post({
       type: 'run/didSnapshot',
@@ -140,33 +184,8 @@ export class DashboardPanel implements vscode.Disposable {
   }
 
   private forward(run: RunInfo, m: FromWorker): void {
-    switch (m.type) {
-      case 'started':
-        this.post({ type: 'run/didChangeStatus', run: header(run) });
-        break;
-      case 'progress': {
-        const n = m.losses.length;
-        const steps: StepSeries = {
-          step: m.losses.map((_, i) => m.step - n + 1 + i),
-          loss: m.losses,
-          gradNorm: m.gradNorms,
-          lr: m.losses.map(() => m.learningRate),
-          time: m.losses.map(() => m.elapsedMs / 1000),
-        };
-        this.post({ type: 'run/didStep', steps, tokensPerSecond: m.tokensPerSecond, epoch: m.epoch, remainingMs: m.remainingMs });
-        break;
-      }
-      case 'epoch':
-        this.post({ type: 'run/didEpoch', row: { epoch: m.epoch, step: m.step, trainLoss: m.trainLoss, validLoss: m.validLoss, trainPerplexity: m.trainPerplexity, validPerplexity: m.validPerplexity } });
-        break;
-      case 'sample':
-        this.post({ type: 'run/didSample', step: m.step, text: m.text });
-        break;
-      case 'done':
-      case 'error':
-        this.post({ type: 'run/didChangeStatus', run: header(run), summary: run.summary as unknown as Record<string, unknown> });
-        break;
-    }
+    const out = toDashboard(m, () => header(run), () => run.summary as unknown as Record<string, unknown>);
+    if (out) this.post(out);
   }
 
   private html(): string {

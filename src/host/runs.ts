@@ -244,6 +244,14 @@ export class RunManager {
     if (proc) await proc.stop();
   }
 
+  /** Sends a new probe text to a live run; false when the run is not training. */
+  probe(id: string, text: string): boolean {
+    const proc = this.procs.get(id);
+    if (!proc) return false;
+    proc.probe(text);
+    return true;
+  }
+
   /** Deletes a finished run's folder. */
   delete(id: string): void {
     const info = this.runs.get(id);

@@ -35,8 +35,28 @@ export interface EpochRow {
   validPerplexity?: number;
 }
 
+import type { GateLayer, GatesMessage } from './protocol';
+
+/** One gate snapshot's summary (histograms and saturation per layer), for views over training. */
+export interface GateHistoryRow {
+  step: number;
+  layers: Pick<GateLayer, 'layer' | 'histograms' | 'saturation'>[];
+}
+
 export type HostToDashboard =
-  | { type: 'run/didSnapshot'; run: RunHeader; steps: StepSeries; epochs: EpochRow[]; samples: { step: number; text: string }[]; tokensPerSecond?: number; summary?: Record<string, unknown> }
+  | {
+      type: 'run/didSnapshot';
+      run: RunHeader;
+      steps: StepSeries;
+      epochs: EpochRow[];
+      samples: { step: number; text: string }[];
+      tokensPerSecond?: number;
+      summary?: Record<string, unknown>;
+      gates?: GatesMessage;
+      gateHistory: GateHistoryRow[];
+    }
+  | { type: 'gates/didSnapshot'; gates: GatesMessage }
+  | { type: 'gates/didFail'; message: string }
   | { type: 'run/didStep'; steps: StepSeries; tokensPerSecond: number; epoch: number; remainingMs: number }
   | { type: 'run/didEpoch'; row: EpochRow }
   | { type: 'run/didSample'; step: number; text: string }
@@ -46,7 +66,11 @@ export type DashboardToHost =
   | { type: 'webview/ready' }
   | { type: 'training/stop' }
   | { type: 'training/restart' }
-  | { type: 'source/reveal' };
+  | { type: 'source/reveal' }
+  /** recompute the gate views for this text (live runs: at the next K steps; finished: from the checkpoint) */
+  | { type: 'gates/setProbe'; text: string }
+  /** save exported data or a picture (the host asks where) */
+  | { type: 'export/save'; fileName: string; content: string; encoding: 'utf8' | 'base64' };
 
 export function emptySeries(): StepSeries {
   return { step: [], loss: [], gradNorm: [], lr: [], time: [] };

@@ -38,9 +38,26 @@ export interface TrainJob {
   sampleAtEnd?: boolean;
   /** progress messages at most this often, in ms (default 250) */
   progressEveryMs?: number;
+  /** gate snapshots at most this often, in ms (default 3000; 0 = never) */
+  gatesEveryMs?: number;
+  /** probe text for the gate views (default: the start of the validation text) */
+  probe?: string;
 }
 
-export type ToWorker = { type: 'train'; job: TrainJob } | { type: 'stop' };
+/** A one-shot job: the gates of a checkpoint for a probe text (finished runs). */
+export interface GatesJob {
+  modelFile: string;
+  modelName?: string;
+  init: string;
+  probe?: string;
+}
+
+export type ToWorker =
+  | { type: 'train'; job: TrainJob }
+  | { type: 'gates'; job: GatesJob }
+  | { type: 'stop' }
+  /** a new probe text for the gate views of the running job */
+  | { type: 'probe'; text: string };
 
 export interface StartedMessage {
   type: 'started';
@@ -94,6 +111,31 @@ export interface SampleMessage {
   step: number;
   prefix: string;
   text: string;
+}
+
+export type GateName = 'i' | 'f' | 'o' | 'g' | 'c' | 'h';
+
+/** One layer's insides for the probe: values laid out [T][units] (row-major, flattened). */
+export interface GateLayer {
+  layer: number;
+  direction: 'forward' | 'reverse';
+  units: number;
+  values: Record<GateName, number[]>;
+  /** per unit: fraction of steps below 0.1 (low) and above 0.9 (high), for the sigmoid gates */
+  saturation: Record<'i' | 'f' | 'o', { low: number[]; high: number[] }>;
+  /** counts in 20 equal bins: i, f, o over [0, 1]; g, h over [−1, 1]; c over [−3, 3] */
+  histograms: Record<GateName, number[]>;
+}
+
+/** The gates for a probe input at one step of training (sent at a bounded rate). */
+export interface GatesMessage {
+  type: 'gates';
+  step: number;
+  /** the probe's tokens, as text */
+  tokens: string[];
+  layers: GateLayer[];
+  /** per position: the five likeliest next tokens */
+  top: { token: string; p: number }[][];
 }
 
 export interface CheckpointMessage {
@@ -151,6 +193,7 @@ export type FromWorker =
   | EpochMessage
   | SampleMessage
   | CheckpointMessage
+  | GatesMessage
   | LogMessage
   | DoneMessage
   | ErrorMessage;

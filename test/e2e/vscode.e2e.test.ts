@@ -170,6 +170,11 @@ describe('Gatelab in real VS Code (code-server)', () => {
     expect(stats).toMatch(/epoch 2 \/ 2/);
     expect(await frame.locator('.sample .text').count()).toBeGreaterThan(0);
     await shot('3-trained-dashboard');
+    // the gate heatmaps, labelled with the gate names
+    await frame.waitForSelector('.heatmap canvas', { timeout: 30_000 });
+    expect(await frame.locator('.heatmap figcaption').allInnerTexts()).toEqual(['input gate i', 'forget gate f', 'output gate o', 'candidate g', 'cell c', 'hidden h']);
+    await frame.locator('.gates').scrollIntoViewIfNeeded();
+    await shot('3b-dashboard-gates');
 
     // the run was recorded in the workspace
     const runs = fs.readdirSync(path.join(workspace, '.gatelab', 'runs'));

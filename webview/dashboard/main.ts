@@ -4,7 +4,8 @@
 
 import uPlot from 'uplot';
 import type { DashboardToHost, EpochRow, HostToDashboard, RunHeader, StepSeries } from '../../src/shared/dashboard';
-import { emaDebiased } from './chartdata';
+import { emaDebiased, minMaxIndices, toCsv } from './chartdata';
+import { GatesView } from './gates';
 
 interface VsCodeApi {
   postMessage(m: DashboardToHost): void;
@@ -48,7 +49,12 @@ const sourceBtn = el('button', { type: 'button', class: 'secondary', title: 'Ope
 const smoothLabel = el('label', { class: 'smooth' }, 'Smoothing ');
 const smooth = el('input', { type: 'range', min: '0', max: '0.99', step: '0.01', value: String(state.smoothing), 'aria-label': 'Smoothing' });
 smoothLabel.append(smooth);
-head.append(title, status, stats, el('span', { class: 'spacer' }), smoothLabel, stopBtn, sourceBtn);
+const logLabel = el('label', { class: 'smooth' });
+const logBox = el('input', { type: 'checkbox', 'aria-label': 'Logarithmic loss axis' });
+logLabel.append(logBox, document.createTextNode(' log scale'));
+const exportSel = el('select', { 'aria-label': 'Export' });
+for (const [v, t] of [['', 'Export…'], ['csv', 'Loss data (CSV)'], ['json', 'All data (JSON)'], ['png', 'Loss chart (PNG)'], ['svg', 'Loss chart (SVG)']]) exportSel.append(el('option', { value: v }, t));
+head.append(title, status, stats, el('span', { class: 'spacer' }), smoothLabel, logLabel, exportSel, stopBtn, sourceBtn);
 const lossBox = el('section', { class: 'chart', 'aria-label': 'Training loss by step' });
 lossBox.append(el('h2', {}, 'Loss'));
 const lossDiv = el('div');
@@ -62,16 +68,62 @@ sampleBox.append(el('h2', {}, 'Samples'));
 const sampleList = el('div');
 sampleBox.append(sampleList);
 const errorBox = el('pre', { class: 'error', hidden: '' });
-app.append(head, errorBox, lossBox, epochBox, sampleBox);
+const gates = new GatesView((text) => vscode.postMessage({ type: 'gates/setProbe', text }));
+app.append(head, errorBox, lossBox, epochBox, gates.root, sampleBox);
 
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'training/stop' }));
 sourceBtn.addEventListener('click', () => vscode.postMessage({ type: 'source/reveal' }));
 smooth.addEventListener('input', () => {
   state.smoothing = Number(smooth.value);
+  smoothed = [];
   vscode.setState({ runId, smoothing: state.smoothing });
   redrawLoss();
 });
 vscode.setState({ runId, smoothing: state.smoothing, modelFile: undefined });
+logBox.addEventListener('change', () => {
+  lossPlot?.destroy();
+  lossPlot = undefined;
+  redrawLoss();
+});
+exportSel.addEventListener('change', () => {
+  const kind = exportSel.value;
+  exportSel.value = '';
+  const name = (state.run?.model ?? 'run').replace(/[^\w.-]+/g, '-');
+  const save = (fileName: string, content: string, encoding: 'utf8' | 'base64' = 'utf8') => vscode.postMessage({ type: 'export/save', fileName, content, encoding });
+  if (kind === 'csv') save(`${name}-loss.csv`, toCsv({ step: state.steps.step, loss: state.steps.loss, gradNorm: state.steps.gradNorm, lr: state.steps.lr, time: state.steps.time }));
+  if (kind === 'json') save(`${name}-metrics.json`, JSON.stringify({ run: state.run, steps: state.steps, epochs: state.epochs, samples: state.samples }));
+  if (kind === 'png') {
+    const canvas = lossDiv.querySelector('canvas');
+    if (canvas) save(`${name}-loss.png`, canvas.toDataURL('image/png').split(',')[1], 'base64');
+  }
+  if (kind === 'svg') save(`${name}-loss.svg`, lossSvg());
+});
+
+/** The loss chart as SVG: raw and smoothed loss over steps, with the axis ranges written out. */
+function lossSvg(): string {
+  const W = 800;
+  const H = 300;
+  const s = state.steps;
+  if (s.step.length === 0) return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"/>`;
+  const idx = minMaxIndices(s.step, s.loss, W);
+  const sm = emaDebiased(s.loss, state.smoothing);
+  const xs = idx.map((i) => s.step[i]);
+  const ys = idx.map((i) => s.loss[i]);
+  const [x0, x1] = [xs[0], xs[xs.length - 1] || 1];
+  const fin = ys.filter(Number.isFinite);
+  const [y0, y1] = [Math.min(...fin), Math.max(...fin)];
+  const px = (x: number) => (40 + ((x - x0) / (x1 - x0 || 1)) * (W - 50)).toFixed(1);
+  const py = (y: number) => (10 + (1 - (y - y0) / (y1 - y0 || 1)) * (H - 40)).toFixed(1);
+  const line = (vals: (number | null)[]) => idx.map((i, k) => (vals[k] === null || !Number.isFinite(vals[k] as number) ? '' : `${px(s.step[i])},${py(vals[k] as number)}`)).filter(Boolean).join(' ');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">
+<rect width="100%" height="100%" fill="white"/>
+<polyline fill="none" stroke="#3794ff" stroke-opacity="0.35" points="${line(ys)}"/>
+<polyline fill="none" stroke="#3794ff" stroke-width="2" points="${line(idx.map((i) => sm[i]))}"/>
+<text x="40" y="${H - 8}">step ${x0}</text><text x="${W - 10}" y="${H - 8}" text-anchor="end">step ${x1}</text>
+<text x="4" y="14">${y1.toFixed(3)}</text><text x="4" y="${H - 30}">${y0.toFixed(3)}</text>
+<text x="${W / 2}" y="14" text-anchor="middle">${state.run?.model ?? ''} loss (smoothing ${state.smoothing})</text>
+</svg>`;
+}
 
 // ---- charts ----
 function width(div: HTMLElement): number {
@@ -81,9 +133,15 @@ function width(div: HTMLElement): number {
 let lossPlot: uPlot | undefined;
 let epochPlot: uPlot | undefined;
 
+let smoothed: (number | null)[] = [];
+let xView: [number, number] | undefined;
+
+/** Visible points only, min and max per pixel bucket: long series stay fast (1,000,000 points). */
 function lossData(): uPlot.AlignedData {
   const s = state.steps;
-  return [s.step, s.loss, emaDebiased(s.loss, state.smoothing)];
+  if (smoothed.length !== s.loss.length) smoothed = emaDebiased(s.loss, state.smoothing);
+  const idx = minMaxIndices(s.step, s.loss, width(lossDiv), xView?.[0], xView?.[1]);
+  return [idx.map((i) => s.step[i]), idx.map((i) => s.loss[i]), idx.map((i) => smoothed[i])];
 }
 
 function makeLossPlot(): uPlot {
@@ -95,8 +153,27 @@ function makeLossPlot(): uPlot {
     {
       width: width(lossDiv),
       height: 260,
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, y: logBox.checked ? { distr: 3 } : {} },
       axes: [{ ...axis, label: 'step' }, { ...axis, label: 'loss' }],
+      hooks: {
+        setScale: [
+          (u: uPlot, key: string) => {
+            if (key !== 'x' || resampling) return;
+            const { min, max } = u.scales.x;
+            const n = state.steps.step.length;
+            const full = n > 0 && min !== undefined && max !== undefined && min <= state.steps.step[0] && max >= state.steps.step[n - 1];
+            xView = full || min === undefined || max === undefined ? undefined : [min, max];
+            // resample after uPlot has finished this zoom, then restore the view so its index
+            // window is computed on the new data
+            requestAnimationFrame(() => {
+              resampling = true;
+              u.setData(lossData(), false);
+              if (xView) u.setScale('x', { min: xView[0], max: xView[1] });
+              resampling = false;
+            });
+          },
+        ],
+      },
       series: [
         { label: 'step' },
         { label: 'loss', stroke: accent + '55', width: 1 },
@@ -109,9 +186,15 @@ function makeLossPlot(): uPlot {
   );
 }
 
+let resampling = false;
+
 function redrawLoss(): void {
   if (!lossPlot) lossPlot = makeLossPlot();
-  else lossPlot.setData(lossData());
+  else {
+    resampling = true;
+    lossPlot.setData(lossData(), xView === undefined);
+    resampling = false;
+  }
 }
 
 function epochData(): uPlot.AlignedData {
@@ -186,7 +269,8 @@ function renderSamples(): void {
 }
 
 function append(to: StepSeries, from: StepSeries): void {
-  for (const k of Object.keys(to) as (keyof StepSeries)[]) to[k].push(...from[k]);
+  for (const k of Object.keys(to) as (keyof StepSeries)[]) for (const v of from[k]) to[k].push(v);
+  smoothed = [];
 }
 
 // ---- messages ----
@@ -197,7 +281,8 @@ function schedule(): void {
   requestAnimationFrame(() => {
     pending = false;
     redrawLoss();
-    redrawEpochs();
+    epochBox.hidden = state.epochs.length === 0;
+    if (!epochBox.hidden) redrawEpochs();
     renderHeader();
     renderSamples();
   });
@@ -212,7 +297,16 @@ window.addEventListener('message', (ev: MessageEvent<HostToDashboard>) => {
       state.epochs = m.epochs;
       state.samples = m.samples;
       state.tokensPerSecond = m.tokensPerSecond;
+      smoothed = [];
       vscode.setState({ runId, smoothing: state.smoothing, modelFile: m.run.modelFile });
+      gates.setHistory(m.gateHistory);
+      if (m.gates) gates.setSnapshot(m.gates, false);
+      break;
+    case 'gates/didSnapshot':
+      gates.setSnapshot(m.gates);
+      break;
+    case 'gates/didFail':
+      gates.fail(m.message);
       break;
     case 'run/didStep':
       append(state.steps, m.steps);

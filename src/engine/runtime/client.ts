@@ -6,7 +6,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { DoneMessage, ErrorMessage, FromWorker, ToWorker, TrainJob } from '../../shared/protocol';
+import type { DoneMessage, ErrorMessage, FromWorker, GatesJob, GatesMessage, ToWorker, TrainJob } from '../../shared/protocol';
 
 export interface WorkerOptions {
   /** path of the bundled worker (default: worker.js next to this bundle) */
@@ -18,6 +18,8 @@ export interface WorkerOptions {
   execArgv?: string[];
   /** the trainer writes its run record here */
   runDir?: string;
+  /** send this instead of a train message (one-shot jobs) */
+  first?: ToWorker;
 }
 
 export type Outcome = DoneMessage | ErrorMessage;
@@ -49,6 +51,7 @@ export class TrainerProcess {
     this.finished = new Promise<Outcome>((resolve) => {
       this.child.on('message', (m: FromWorker) => {
         if (m.type === 'done' || m.type === 'error') this.outcome = m;
+        if (m.type === 'gates' && o.first?.type === 'gates') this.outcome = { type: 'done', summary: undefined as never };
         onMessage(m);
       });
       this.child.on('error', (e) => {
@@ -65,7 +68,7 @@ export class TrainerProcess {
         resolve(this.outcome);
       });
     });
-    this.send({ type: 'train', job: { ...job, ...(o.runDir ? { runDir: o.runDir } : {}) } as TrainJob });
+    this.send(o.first ?? { type: 'train', job: { ...job, ...(o.runDir ? { runDir: o.runDir } : {}) } as TrainJob });
     this.graceMs = o.graceMs ?? 10_000;
   }
 
@@ -88,8 +91,24 @@ export class TrainerProcess {
     return this.finished;
   }
 
+  /** A new probe text for the gate views (applied after the current K steps). */
+  probe(text: string): void {
+    this.send({ type: 'probe', text });
+  }
+
   /** Ends the trainer at once (checkpoints are atomic: the last complete one survives). */
   kill(): void {
     if (this.running) this.child.kill('SIGKILL');
   }
+}
+
+/** Runs a one-shot gates job (a finished run's checkpoint and a probe text) in a worker process. */
+export async function gatesInWorker(job: GatesJob, o: WorkerOptions = {}): Promise<GatesMessage> {
+  let result: GatesMessage | undefined;
+  const p = new TrainerProcess(job as unknown as TrainJob, (m) => {
+    if (m.type === 'gates') result = m;
+  }, { ...o, first: { type: 'gates', job } });
+  const outcome = await p.finished;
+  if (result) return result;
+  throw Object.assign(new Error(outcome.type === 'error' ? outcome.message : 'the gates job ended without a result'), { outcome });
 }

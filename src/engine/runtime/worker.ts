@@ -5,9 +5,11 @@
 
 import { isUserError, UserErrors } from '../errors';
 import { runTraining, TrainingFailure } from '../train/trainer';
+import { gatesFromCheckpoint } from '../train/oneshot';
 import type { FromWorker, ToWorker, ErrorMessage } from '../../shared/protocol';
 
 let stopRequested = false;
+let probeText: string | undefined;
 
 function send(m: FromWorker): Promise<void> {
   return new Promise((resolve) => {
@@ -38,10 +40,35 @@ async function handle(m: ToWorker): Promise<void> {
     stopRequested = true;
     return;
   }
+  if (m.type === 'probe') {
+    probeText = m.text;
+    return;
+  }
+  if (m.type === 'gates') {
+    let code = 0;
+    try {
+      await send(await gatesFromCheckpoint(m.job));
+    } catch (e) {
+      const msg = errorMessage(e);
+      code = msg.kind === 'user' ? 2 : 1;
+      await send(msg);
+    }
+    process.exitCode = code;
+    process.disconnect?.();
+    return;
+  }
   if (m.type === 'train') {
     let code = 0;
     try {
-      const summary = await runTraining(m.job, { emit: (msg) => void send(msg), shouldStop: () => stopRequested });
+      const summary = await runTraining(m.job, {
+        emit: (msg) => void send(msg),
+        shouldStop: () => stopRequested,
+        takeProbe: () => {
+          const t = probeText;
+          probeText = undefined;
+          return t;
+        },
+      });
       await send({ type: 'done', summary });
     } catch (e) {
       const msg = errorMessage(e);

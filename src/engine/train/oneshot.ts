@@ -11,7 +11,10 @@ import { chooseDevice } from '../runtime/device';
 import { buildGradProgram } from './program';
 import { Checkpoint, FloatData, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { asDtype, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, textOptionsOf, vocabFromMetadata } from './lmsetup';
-import { LmSampler, sampleText } from './sample';
+import { LmSampler, sampleText, encodePrefix } from './sample';
+import { GateProbe } from './probe';
+import { splitTail } from '../data/batches';
+import type { GatesJob, GatesMessage } from '../../shared/protocol';
 import { whereOf } from '../config/load';
 
 export interface GradRequest {
@@ -102,4 +105,31 @@ export async function sampleFromCheckpoint(req: SampleRequest): Promise<string> 
   const text = await sampleText(sampler, vocab, opts, { prefix, length: req.length, temperature: req.temperature, seed: req.seed });
   await sampler.release();
   return text;
+}
+
+/** Gate views of a checkpoint for a probe text (finished runs); default probe: the data's start. */
+export async function gatesFromCheckpoint(job: GatesJob): Promise<GatesMessage> {
+  const cfg = loadModelFile(job.modelFile, job.modelName);
+  checkSupported(cfg);
+  const ck = loadCheckpoint(job.init);
+  const opts = textOptionsOf(cfg);
+  let vocab: Vocab | undefined = vocabFromMetadata(ck.metadata, job.init);
+  let ids: number[];
+  if (!vocab || job.probe === undefined) {
+    const corpus = loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, vocab);
+    vocab ??= corpus.vocab;
+    const { train, valid } = splitTail(corpus.ids, cfg.data.validation);
+    const src = valid.length >= 40 ? valid : train;
+    ids = Array.from(src.subarray(0, Math.min(120, src.length)));
+  } else ids = [];
+  if (job.probe !== undefined) ids = encodePrefix(job.probe, vocab, opts).slice(0, 400);
+  const V = checkpointVocabSize(ck, job.init);
+  const spec = lmSpecOf(cfg, V, 'float32');
+  checkCheckpointFits(ck, lmParams(spec), job.init, cfg);
+  const probe = new GateProbe(spec, vocab.tokens);
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const p of lmParams(spec)) feeds[`p.${p.name}`] = new ort.Tensor('float32', asDtype(ck.params.get(p.name)!.data, 'float32'), p.shape);
+  const m = await probe.run(feeds, ids, Number(ck.metadata['gatelab.step'] ?? 0));
+  await probe.release();
+  return m;
 }

@@ -5,6 +5,8 @@
 //   metrics.jsonl       one JSON object per step ({"step",...}) and per epoch ({"epoch",...}), appended
 //   samples.jsonl       generated samples, appended
 //   model.safetensors   the latest good checkpoint (atomic)
+//   gates.json          the latest gate snapshot for the probe text (atomic)
+//   gates.jsonl         gate histograms and saturation of every snapshot, appended
 //
 // Readers skip a torn last line of a .jsonl file, so a killed trainer never corrupts a record.
 
@@ -40,6 +42,10 @@ export const RUN_FILES = {
   metrics: 'metrics.jsonl',
   samples: 'samples.jsonl',
   checkpoint: 'model.safetensors',
+  /** the latest gate snapshot (GatesMessage), atomic */
+  gates: 'gates.json',
+  /** per snapshot: histograms and saturation per layer, appended */
+  gateHistory: 'gates.jsonl',
 } as const;
 
 /** `20261124-153012-timemachine-char-3f9a` */

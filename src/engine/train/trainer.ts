@@ -22,13 +22,17 @@ import { chooseDevice, createSession, DeviceChoice } from '../runtime/device';
 import { buildEvalProgram, buildTrainProgram } from './program';
 import { Checkpoint, FloatData, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { checkCheckpointFits, checkSupported, lmMetadata, lmSpecOf, textOptionsOf, vocabFromMetadata, asDtype } from './lmsetup';
-import { LmSampler, sampleText } from './sample';
+import { LmSampler, sampleText, encodePrefix } from './sample';
+import { GateProbe } from './probe';
+import { writeFileAtomic } from '../util/fsx';
 import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
 import type { FromWorker, Summary, TrainJob } from '../../shared/protocol';
 
 export interface TrainHooks {
   emit(m: FromWorker): void;
   shouldStop(): boolean;
+  /** a probe text the parent asked for since the last call (gate views), once */
+  takeProbe?(): string | undefined;
 }
 
 export interface TrainRequest extends TrainJob {
@@ -220,6 +224,38 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
   let stopped = false;
   let epoch = 0;
 
+  // ---- gate views: a probe sequence run through the current weights at a bounded rate ----
+  const gatesEveryMs = job.gatesEveryMs ?? 3000;
+  const probe = gatesEveryMs > 0 ? new GateProbe(spec, vocab.tokens) : undefined;
+  const probeSource = validIds.length >= 40 ? validIds : trainIds;
+  let probeIds = Array.from(probeSource.subarray(0, Math.min(120, probeSource.length)));
+  if (job.probe) probeIds = encodePrefix(job.probe, vocab, opts).slice(0, 400);
+  let lastGates = 0;
+  const gates = async (force = false) => {
+    if (!probe) return;
+    const asked = hooks.takeProbe?.();
+    if (asked !== undefined) {
+      try {
+        probeIds = encodePrefix(asked, vocab!, opts).slice(0, 400);
+      } catch (e) {
+        log('warn', `probe text: ${(e as Error).message}`);
+      }
+    }
+    if (!force && asked === undefined && Date.now() - lastGates < gatesEveryMs) return;
+    const pf: Record<string, ort.Tensor> = {};
+    for (const p of trainProg.params) pf[`p.${p.name}`] = feeds[`p.${p.name}`];
+    const m = await probe.run(pf, probeIds, step);
+    lastGates = Date.now();
+    hooks.emit(m);
+    if (runDir) {
+      writeFileAtomic(path.join(runDir, RUN_FILES.gates), JSON.stringify(m));
+      appendLine(
+        path.join(runDir, RUN_FILES.gateHistory),
+        JSON.stringify({ step, layers: m.layers.map((l) => ({ layer: l.layer, histograms: l.histograms, saturation: l.saturation })) }),
+      );
+    }
+  };
+
   const validate = async (): Promise<number | null> => {
     if (!evalSession) return null;
     const vfeeds: Record<string, ort.Tensor> = {};
@@ -321,6 +357,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
           lastProgress = now;
         }
         if (checkpointEveryMs > 0 && now - lastCheckpointAt >= checkpointEveryMs) save('periodic');
+        await gates(step === chunk.length);
       }
       const epochLosses = stepLosses.slice(epochStart);
       lastEpochTrainLoss = epochLosses.reduce((a, b) => a + b, 0) / epochLosses.length;
@@ -346,6 +383,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
       if (step > 0) lastValidLoss = await validate();
     }
     save(stopped ? 'stopped' : 'end of run');
+    if (step > 0) await gates(true);
   } catch (e) {
     if (record && runDir) {
       record.status = 'failed';
@@ -375,6 +413,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
     }
   }
   await evalSession?.release().catch(() => undefined);
+  await probe?.release();
 
   const elapsed = (Date.now() - t0) / 1000;
   const summary: Summary = {

@@ -1,0 +1,128 @@
+// Gate views: the LSTM's insides for a probe input, from the same forward graph the trainer uses.
+// For one sequence (B = 1) the probe program returns, per layer and time step, the gates i, f, o,
+// the candidate g, the cell c and the hidden h, and the softmax of the next-token logits, so a
+// dashboard can draw units × time heatmaps (LSTMVis), colour the text by one unit (Karpathy), show
+// the top-5 guesses under each token, gate saturation (Karpathy et al. 2015 §4) and histograms.
+//
+// Legend: T = probe length, H = hidden units of a layer, V = vocabulary.
+
+import * as ort from 'onnxruntime-node';
+import { Graph } from '../onnx/builder';
+import { Ops } from '../onnx/ops';
+import { LmSpec, lmForward, lmParams } from '../nn/lm';
+import type { GateLayer, GatesMessage } from '../../shared/protocol';
+
+export const GATE_NAMES = ['i', 'f', 'o', 'g', 'c', 'h'] as const;
+
+/** Forward of one sequence of T tokens; outputs gates per layer and next-token probabilities. */
+export function buildProbeProgram(lm: LmSpec, T: number): Graph {
+  const g = new Graph('gatelab_probe');
+  const op = new Ops(g);
+  const params = lmParams(lm);
+  const pIn = params.map((p) => g.input(`p.${p.name}`, lm.dtype, p.shape));
+  const x = g.input('x', 'int64', [T, 1]);
+  const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
+  const zeros = (H: number) => g.const(new Array(H).fill(0), lm.dtype, [1, H]);
+  const fwd = lmForward(g, lm, P, x, lm.hidden.map((H) => ({ h0: zeros(H), c0: zeros(H) })));
+  fwd.layers.forEach((l, k) => {
+    const H = lm.hidden[k];
+    g.output(op.Reshape(l.S, [T, 3 * H]), `sig.l${k}`);
+    g.output(op.Reshape(l.gc, [T, H]), `g.l${k}`);
+    g.output(op.Reshape(l.cs, [T, H]), `c.l${k}`);
+    g.output(op.Reshape(l.hs, [T, H]), `h.l${k}`);
+  });
+  g.output(op.Softmax(fwd.logits, 1), 'probs');
+  return g;
+}
+
+const round = (v: number) => Math.round(v * 1e4) / 1e4;
+
+/** Per-unit fraction of steps below 0.1 and above 0.9 (left / right saturation). */
+export function saturation(values: ArrayLike<number>, T: number, H: number): { low: number[]; high: number[] } {
+  const low = new Array(H).fill(0);
+  const high = new Array(H).fill(0);
+  for (let t = 0; t < T; t++)
+    for (let u = 0; u < H; u++) {
+      const v = values[t * H + u];
+      if (v < 0.1) low[u]++;
+      else if (v > 0.9) high[u]++;
+    }
+  return { low: low.map((n) => round(n / T)), high: high.map((n) => round(n / T)) };
+}
+
+/** Counts of values in `bins` equal bins over [lo, hi] (values outside go to the end bins). */
+export function histogram(values: ArrayLike<number>, lo: number, hi: number, bins: number): number[] {
+  const out = new Array(bins).fill(0);
+  const w = (hi - lo) / bins;
+  for (let i = 0; i < values.length; i++) {
+    const b = Math.min(bins - 1, Math.max(0, Math.floor((values[i] - lo) / w)));
+    out[b]++;
+  }
+  return out;
+}
+
+export const HIST_RANGES: Record<(typeof GATE_NAMES)[number], [number, number]> = {
+  i: [0, 1],
+  f: [0, 1],
+  o: [0, 1],
+  g: [-1, 1],
+  c: [-3, 3],
+  h: [-1, 1],
+};
+export const HIST_BINS = 20;
+
+/** Runs a probe and packs the result as a protocol message. */
+export class GateProbe {
+  private sessions = new Map<number, ort.InferenceSession>();
+  constructor(
+    private readonly lm: LmSpec,
+    private readonly vocab: readonly string[],
+    private readonly options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], logSeverityLevel: 3 },
+  ) {}
+
+  private async session(T: number): Promise<ort.InferenceSession> {
+    let s = this.sessions.get(T);
+    if (!s) {
+      s = await ort.InferenceSession.create(buildProbeProgram(this.lm, T).encode(), this.options);
+      this.sessions.set(T, s);
+    }
+    return s;
+  }
+
+  /** @param params feeds `p.<name>` (tensors of the current weights) */
+  async run(params: Record<string, ort.Tensor>, ids: number[], step: number, topK = 5): Promise<GatesMessage> {
+    const T = ids.length;
+    const s = await this.session(T);
+    const r = await s.run({ ...params, x: new ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [T, 1]) });
+    const layers: GateLayer[] = this.lm.hidden.map((H, k) => {
+      const sig = r[`sig.l${k}`].data as Float32Array;
+      const pick = (gate: number) => {
+        const out = new Float32Array(T * H);
+        for (let t = 0; t < T; t++) out.set(sig.subarray(t * 3 * H + gate * H, t * 3 * H + (gate + 1) * H), t * H);
+        return out;
+      };
+      const values = { i: pick(0), f: pick(1), o: pick(2), g: r[`g.l${k}`].data as Float32Array, c: r[`c.l${k}`].data as Float32Array, h: r[`h.l${k}`].data as Float32Array };
+      return {
+        layer: k,
+        direction: 'forward' as const,
+        units: H,
+        values: Object.fromEntries(GATE_NAMES.map((n) => [n, Array.from(values[n], round)])) as GateLayer['values'],
+        saturation: { i: saturation(values.i, T, H), f: saturation(values.f, T, H), o: saturation(values.o, T, H) },
+        histograms: Object.fromEntries(GATE_NAMES.map((n) => [n, histogram(values[n], ...HIST_RANGES[n], HIST_BINS)])) as GateLayer['histograms'],
+      };
+    });
+    const probs = r.probs.data as Float32Array;
+    const V = this.vocab.length;
+    const top = ids.map((_, t) => {
+      const row = Array.from(probs.subarray(t * V, (t + 1) * V), (p, i) => [p, i] as const);
+      row.sort((a, b) => b[0] - a[0]);
+      return row.slice(0, topK).map(([p, i]) => ({ token: this.vocab[i], p: round(p) }));
+    });
+    return { type: 'gates', step, tokens: ids.map((i) => this.vocab[i]), layers, top };
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.sessions.values()) await s.release().catch(() => undefined);
+    this.sessions.clear();
+  }
+}

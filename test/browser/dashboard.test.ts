@@ -1,0 +1,246 @@
+// The built dashboard webview in headless Chromium (playwright-core), with a stubbed
+// acquireVsCodeApi, fed the messages of a real training run recorded here: charts and gate heatmaps
+// render and update; light and dark screenshots are saved in test-results/browser/; a
+// 1,000,000-point loss series stays interactive (frame time printed and bounded).
+
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Browser, chromium, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TrainerProcess } from '../../src/engine/runtime/client';
+import { toDashboard } from '../../src/host/dashboardmsg';
+import type { HostToDashboard, RunHeader } from '../../src/shared/dashboard';
+import type { FromWorker } from '../../src/shared/protocol';
+
+const ROOT = path.resolve(__dirname, '../..');
+const OUT = path.join(ROOT, 'test-results', 'browser');
+const CORPUS = path.resolve(ROOT, '../shared/data/timemachine.txt');
+
+const THEMES = {
+  dark: {
+    '--vscode-foreground': '#cccccc',
+    '--vscode-editor-background': '#1f1f1f',
+    '--vscode-descriptionForeground': '#9d9d9d',
+    '--vscode-editorWidget-border': '#454545',
+    '--vscode-panel-border': '#2b2b2b',
+    '--vscode-button-background': '#0078d4',
+    '--vscode-button-foreground': '#ffffff',
+    '--vscode-button-secondaryBackground': '#313131',
+    '--vscode-button-secondaryForeground': '#cccccc',
+    '--vscode-badge-background': '#616161',
+    '--vscode-badge-foreground': '#f8f8f8',
+    '--vscode-input-background': '#313131',
+    '--vscode-input-foreground': '#cccccc',
+    '--vscode-focusBorder': '#0078d4',
+    '--vscode-charts-blue': '#3794ff',
+    '--vscode-charts-red': '#f14c4c',
+    '--vscode-charts-green': '#89d185',
+    '--vscode-charts-orange': '#d18616',
+    '--vscode-font-family': 'sans-serif',
+    '--vscode-font-size': '13px',
+    '--vscode-editor-font-family': 'monospace',
+  },
+  light: {
+    '--vscode-foreground': '#3b3b3b',
+    '--vscode-editor-background': '#ffffff',
+    '--vscode-descriptionForeground': '#717171',
+    '--vscode-editorWidget-border': '#c8c8c8',
+    '--vscode-panel-border': '#e5e5e5',
+    '--vscode-button-background': '#005fb8',
+    '--vscode-button-foreground': '#ffffff',
+    '--vscode-button-secondaryBackground': '#e5e5e5',
+    '--vscode-button-secondaryForeground': '#3b3b3b',
+    '--vscode-badge-background': '#cccccc',
+    '--vscode-badge-foreground': '#3b3b3b',
+    '--vscode-input-background': '#ffffff',
+    '--vscode-input-foreground': '#3b3b3b',
+    '--vscode-focusBorder': '#005fb8',
+    '--vscode-charts-blue': '#1a85ff',
+    '--vscode-charts-red': '#e51400',
+    '--vscode-charts-green': '#388a34',
+    '--vscode-charts-orange': '#d18616',
+    '--vscode-font-family': 'sans-serif',
+    '--vscode-font-size': '13px',
+    '--vscode-editor-font-family': 'monospace',
+  },
+};
+
+let browser: Browser;
+let pageDir: string;
+let recorded: HostToDashboard[] = [];
+
+/** Trains a small model in a real trainer process and records what the dashboard would receive. */
+async function recordRun(): Promise<HostToDashboard[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-browser-'));
+  fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(CORPUS, 'utf8').slice(0, 60000));
+  const file = path.join(dir, 'm.gatelab.yaml');
+  fs.writeFileSync(
+    file,
+    'name: probe-demo\ndata: { source: c.txt, preprocess: letters, sequenceLength: 35, validation: 0.1 }\nmodel: { layers: [{ hidden: 48 }, { hidden: 32 }] }\ntrain: { epochs: 6, batchSize: 16, device: cpu }\n',
+  );
+  const header: RunHeader = { id: 'recorded', model: 'probe-demo', modelFile: file, status: 'running' };
+  const out: HostToDashboard[] = [{ type: 'run/didSnapshot', run: header, steps: { step: [], loss: [], gradNorm: [], lr: [], time: [] }, epochs: [], samples: [], gateHistory: [] }];
+  const proc = new TrainerProcess({ modelFile: file, gatesEveryMs: 300, progressEveryMs: 100 }, (m: FromWorker) => {
+    if (m.type === 'started') Object.assign(header, { device: m.device, totalSteps: m.totalSteps, epochs: m.epochs, stepsPerEpoch: m.stepsPerEpoch });
+    if (m.type === 'done') header.status = 'done';
+    const d = toDashboard(m, () => ({ ...header }));
+    if (d) out.push(d);
+  }, { workerScript: path.join(ROOT, 'dist/worker.js'), runDir: path.join(dir, 'run') });
+  const outcome = await proc.finished;
+  if (outcome.type !== 'done') throw new Error(`recording run failed: ${outcome.message}`);
+  return out;
+}
+
+async function openDashboard(theme: 'dark' | 'light'): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 1800 } });
+  page.on('pageerror', (e) => {
+    throw e;
+  });
+  await page.goto(`file://${pageDir}/${theme}.html`);
+  await page.waitForFunction('window.__posted && window.__posted.some((m) => m.type === "webview/ready")');
+  return page;
+}
+
+async function feed(page: Page, messages: HostToDashboard[]): Promise<void> {
+  await page.evaluate((ms) => ms.forEach((m) => window.postMessage(m, '*')), messages);
+  await page.waitForTimeout(300);
+}
+
+beforeAll(async () => {
+  fs.mkdirSync(OUT, { recursive: true });
+  const env = Object.fromEntries(
+    execFileSync('bash', [path.join(ROOT, 'test/e2e/install.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GATELAB_E2E_ONLY_BROWSER: '1' } })
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=') as [string, string]),
+  );
+  recorded = await recordRun();
+  pageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-webview-'));
+  for (const f of ['dashboard.js', 'dashboard.css']) fs.copyFileSync(path.join(ROOT, 'dist/webview', f), path.join(pageDir, f));
+  for (const [name, vars] of Object.entries(THEMES)) {
+    const style = Object.entries(vars).map(([k, v]) => `${k}: ${v};`).join(' ');
+    fs.writeFileSync(
+      path.join(pageDir, `${name}.html`),
+      `<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="stylesheet" href="dashboard.css"></head>
+<body class="vscode-${name}" style="${style}">
+<div id="app" data-run="recorded"></div>
+<script>
+  window.__posted = [];
+  window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => undefined, setState: () => undefined });
+</script>
+<script src="dashboard.js"></script>
+</body></html>`,
+    );
+  }
+  browser = await chromium.launch({
+    executablePath: env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+  });
+}, 1_800_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe('dashboard webview', () => {
+  it('renders the recorded run: loss chart, epochs, gate heatmaps with their names, coloured text, saturation', async () => {
+    expect(recorded.filter((m) => m.type === 'gates/didSnapshot').length).toBeGreaterThan(1);
+    for (const theme of ['dark', 'light'] as const) {
+      const page = await openDashboard(theme);
+      // the first half of the run, then the rest: the charts update
+      const half = Math.floor(recorded.length / 2);
+      await feed(page, recorded.slice(0, half));
+      const pointsBefore = await page.evaluate(() => document.querySelectorAll('.uplot').length);
+      expect(pointsBefore).toBeGreaterThanOrEqual(2);
+      await feed(page, recorded.slice(half));
+      expect(await page.locator('.status').innerText()).toBe('done');
+      expect(await page.locator('.stats').innerText()).toMatch(/epoch 6 \/ 6/);
+      const captions = await page.locator('.heatmap figcaption').allInnerTexts();
+      expect(captions).toEqual(['input gate i', 'forget gate f', 'output gate o', 'candidate g', 'cell c', 'hidden h']);
+      // two layers: a layer selector
+      expect(await page.locator('select[aria-label="Layer"] option').count()).toBe(2);
+      const lastGates = [...recorded].reverse().find((m) => m.type === 'gates/didSnapshot') as Extract<HostToDashboard, { type: 'gates/didSnapshot' }>;
+      expect(await page.locator('.probe-text .tok').count()).toBe(lastGates.gates.tokens.length);
+      expect(await page.locator('.probe-text .tok').first().locator('.top5 li').count()).toBe(5);
+      // hovering a heatmap shows the exact value
+      const heat = page.locator('.heatmap canvas[role="img"]').nth(1);
+      const box = (await heat.boundingBox())!;
+      await page.mouse.move(box.x + 5, box.y + 3);
+      expect(await page.locator('.tip').innerText()).toMatch(/^forget gate f · unit \d+ · step 0 .* · \d\.\d{4}$/);
+      // a heatmap is not blank: its pixels vary
+      const distinct = await heat.evaluate((c: HTMLCanvasElement) => {
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set<number>();
+        for (let i = 0; i < d.length; i += 4) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+        return seen.size;
+      });
+      expect(distinct).toBeGreaterThan(20);
+      // editing the probe asks the host
+      await page.locator('textarea[aria-label="Probe text"]').fill('the time machine');
+      await page.getByRole('button', { name: 'Probe' }).click();
+      expect(await page.evaluate(() => (window as unknown as { __posted: { type: string; text?: string }[] }).__posted.at(-1))).toEqual({ type: 'gates/setProbe', text: 'the time machine' });
+      await page.screenshot({ path: path.join(OUT, `dashboard-${theme}.png`), fullPage: true });
+      await page.close();
+    }
+  });
+
+  it('a 1,000,000-point loss series stays interactive', async () => {
+    const page = await openDashboard('dark');
+    const n = 1_000_000;
+    const t0 = Date.now();
+    await page.evaluate((n) => {
+      const step = new Array(n);
+      const loss = new Array(n);
+      for (let i = 0; i < n; i++) {
+        step[i] = i + 1;
+        loss[i] = 3 * Math.exp(-i / 2e5) + 0.3 * Math.sin(i / 50) + ((i * 7919) % 997) / 2000;
+      }
+      window.postMessage({ type: 'run/didSnapshot', run: { id: 'big', model: 'big', modelFile: '', status: 'running' }, steps: { step, loss, gradNorm: loss, lr: loss, time: step }, epochs: [], samples: [], gateHistory: [] }, '*');
+    }, n);
+    await page.waitForSelector('.uplot canvas');
+    await page.waitForTimeout(500);
+    const loadMs = Date.now() - t0;
+    // drag-zoom and hover across the chart, timing frames
+    const over = page.locator('.chart .u-over').first();
+    const box = (await over.boundingBox())!;
+    const frames = await page.evaluate(async () => {
+      const times: number[] = [];
+      let last = performance.now();
+      let running = true;
+      const tick = (t: number) => {
+        times.push(t - last);
+        last = t;
+        if (running) requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+      (window as unknown as { __stopFrames: () => void }).__stopFrames = () => (running = false);
+      (window as unknown as { __frames: number[] }).__frames = times;
+      return true;
+    });
+    expect(frames).toBe(true);
+    for (let k = 0; k < 40; k++) await page.mouse.move(box.x + 10 + k * (box.width / 45), box.y + box.height / 2);
+    await page.mouse.move(box.x + box.width * 0.3, box.y + 20);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + 20, { steps: 10 });
+    await page.mouse.up();
+    await page.waitForTimeout(300);
+    for (let k = 0; k < 20; k++) await page.mouse.move(box.x + 10 + k * (box.width / 25), box.y + box.height / 2);
+    const times = await page.evaluate(() => {
+      (window as unknown as { __stopFrames: () => void }).__stopFrames();
+      return (window as unknown as { __frames: number[] }).__frames.slice(1);
+    });
+    times.sort((a, b) => a - b);
+    const p50 = times[Math.floor(times.length / 2)];
+    const p95 = times[Math.floor(times.length * 0.95)];
+    const max = times[times.length - 1];
+    const points = await page.evaluate(() => document.querySelectorAll('.uplot').length);
+    fs.writeFileSync(path.join(OUT, 'million-points.json'), JSON.stringify({ points: n, loadMs, frames: times.length, p50, p95, max }, null, 2));
+    console.log(`1,000,000 points: load ${loadMs} ms, frames p50 ${p50.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms, max ${max.toFixed(1)} ms`);
+    expect(points).toBeGreaterThan(0);
+    expect(p95).toBeLessThan(250);
+    await page.screenshot({ path: path.join(OUT, 'million-points.png') });
+    await page.close();
+  });
+});

@@ -1,0 +1,85 @@
+// The dashboard's chart data functions: smoothing, downsampling, binning, colour scales, unit order.
+
+import { describe, expect, it } from 'vitest';
+import { diverging, downsampleMinMax, emaDebiased, gateColor, minMaxIndices, orderUnits, sequential, toCsv, unitStats } from '../../webview/dashboard/chartdata';
+import { histogram, saturation } from '../../src/engine/train/probe';
+
+describe('EMA smoothing (TensorBoard, debiased)', () => {
+  it('starts at the data, follows the recurrence, skips non-finite values', () => {
+    expect(emaDebiased([5, 5, 5], 0.9)).toEqual([5, 5, 5].map((v) => expect.closeTo(v, 12)));
+    const w = 0.6;
+    const ys = [1, 3, 2];
+    // last_k = w·last_{k−1} + (1−w)·y_k, divided by 1 − w^k
+    const l1 = 0.4 * 1;
+    const l2 = w * l1 + 0.4 * 3;
+    const l3 = w * l2 + 0.4 * 2;
+    expect(emaDebiased(ys, w)).toEqual([l1 / (1 - w), l2 / (1 - w ** 2), l3 / (1 - w ** 3)].map((v) => expect.closeTo(v, 12)));
+    expect(emaDebiased([1, NaN, 1], 0.5)).toEqual([1, null, expect.closeTo(1, 12)]);
+    expect(emaDebiased([1, 2], 0)).toEqual([1, 2]);
+  });
+});
+
+describe('min/max downsampling', () => {
+  it('keeps every point when there are few', () => {
+    expect(downsampleMinMax([1, 2, 3], [3, 1, 2], 10)).toEqual([[1, 2, 3], [3, 1, 2]]);
+  });
+
+  it('keeps each bucket’s min and max, in x order, so spikes survive', () => {
+    const n = 100_000;
+    const xs = Array.from({ length: n }, (_, i) => i);
+    const ys = xs.map((i) => (i === 54_321 ? 100 : i === 12_345 ? -100 : Math.sin(i / 1000)));
+    const [dx, dy] = downsampleMinMax(xs, ys, 500);
+    expect(dx.length).toBeLessThanOrEqual(1000);
+    expect(dy).toContain(100);
+    expect(dy).toContain(-100);
+    for (let i = 1; i < dx.length; i++) expect(dx[i]).toBeGreaterThan(dx[i - 1]);
+    expect(Math.max(...dy)).toBe(100);
+    expect(Math.min(...dy)).toBe(-100);
+  });
+
+  it('restricts to the visible range plus one neighbour on each side', () => {
+    const xs = Array.from({ length: 1000 }, (_, i) => i);
+    const idx = minMaxIndices(xs, xs, 100, 500, 510);
+    expect(idx[0]).toBe(499);
+    expect(idx[idx.length - 1]).toBe(511);
+  });
+});
+
+describe('binning and saturation', () => {
+  it('histogram counts with clamped ends', () => {
+    expect(histogram([0, 0.05, 0.5, 0.99, 1, 2, -1], 0, 1, 10)).toEqual([3, 0, 0, 0, 0, 1, 0, 0, 0, 3]);
+  });
+  it('saturation: fraction of steps below 0.1 and above 0.9 per unit', () => {
+    // T = 4, H = 2, row-major [t][u]
+    const v = [0.05, 0.5, 0.95, 0.5, 0.95, 0.01, 0.5, 0.99];
+    expect(saturation(v, 4, 2)).toEqual({ low: [0.25, 0.25], high: [0.5, 0.25] });
+  });
+  it('unit statistics and ordering', () => {
+    const v = [0, 1, 0.5, 1, 1, 0.5, 0.5, 1, 0.5]; // T = 3, H = 3: unit 1 always 1, unit 2 always ½, unit 0 varies
+    expect(unitStats(v, 3, 3).mean).toEqual([expect.closeTo(0.5, 12), expect.closeTo(1, 12), expect.closeTo(0.5, 12)]);
+    expect(orderUnits(v, 3, 3, 'mean')).toEqual([1, 0, 2]);
+    expect(orderUnits(v, 3, 3, 'saturated-high', 1)).toEqual([1]);
+    expect(orderUnits(v, 3, 3, 'variance')[0]).toBe(0);
+    expect(orderUnits(v, 3, 3, 'index')).toEqual([0, 1, 2]);
+  });
+});
+
+describe('colour scales', () => {
+  it('sequential runs dark to bright over [0, 1] and clamps', () => {
+    const lum = (c: number[]) => 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+    expect(lum(sequential(1))).toBeGreaterThan(lum(sequential(0.5)));
+    expect(lum(sequential(0.5))).toBeGreaterThan(lum(sequential(0)));
+    expect(sequential(2)).toEqual(sequential(1));
+    expect(sequential(NaN)).toEqual(sequential(0));
+  });
+  it('diverging is white at 0, blue below, red above; gates pick their scale', () => {
+    expect(diverging(0)).toEqual([247, 247, 247]);
+    expect(diverging(-1)).toEqual([33, 102, 172]);
+    expect(diverging(1)).toEqual([178, 24, 43]);
+    expect(gateColor('f', 0.7)).toEqual(sequential(0.7));
+    expect(gateColor('c', 1.5)).toEqual(diverging(0.5));
+  });
+  it('CSV export', () => {
+    expect(toCsv({ step: [1, 2], loss: [0.5, null] })).toBe('step,loss\n1,0.5\n2,\n');
+  });
+});

@@ -1,0 +1,368 @@
+// The gate views of the dashboard, for a probe input (editable for language models):
+//  - units × time heatmaps of the gates i, f, o, the candidate g, the cell c and the hidden h,
+//    aligned with the input tokens (LSTMVis), labelled with the gate names;
+//  - the input text coloured by one chosen unit, with the top-5 next-token guesses under each token
+//    (Karpathy's "visualizing RNNs");
+//  - gate saturation: each unit's fraction of steps below 0.1 against above 0.9 per gate (Karpathy,
+//    Johnson & Fei-Fei 2015, §4), and how it moved during training;
+//  - histograms of each gate's values over training.
+// Units can be ordered (variance, mean, saturation) and limited; hovering shows exact values.
+
+import uPlot from 'uplot';
+import type { GateHistoryRow } from '../../src/shared/dashboard';
+import type { GateName, GatesMessage } from '../../src/shared/protocol';
+import { gateColor, orderUnits, sequential, UnitOrder } from './chartdata';
+
+export const GATE_LABELS: Record<GateName, string> = {
+  i: 'input gate i',
+  f: 'forget gate f',
+  o: 'output gate o',
+  g: 'candidate g',
+  c: 'cell c',
+  h: 'hidden h',
+};
+const GATES: GateName[] = ['i', 'f', 'o', 'g', 'c', 'h'];
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function css(name: string, fallback: string): string {
+  return getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
+}
+
+function visibleToken(t: string): string {
+  return t === ' ' ? '␣' : t === '\n' ? '⏎' : t;
+}
+
+export class GatesView {
+  readonly root = el('section', { class: 'gates', 'aria-label': 'Gates' });
+  private snap?: GatesMessage;
+  private history: GateHistoryRow[] = [];
+  private layer = 0;
+  private order: UnitOrder = 'variance';
+  private limit = 64;
+  private unit = 0;
+  private textGate: GateName = 'h';
+  private histGate: GateName = 'f';
+  private readonly status = el('span', { class: 'muted' });
+  private readonly probe = el('textarea', { rows: '2', 'aria-label': 'Probe text', spellcheck: 'false' });
+  private readonly layerSel = el('select', { 'aria-label': 'Layer' });
+  private readonly heatGrid = el('div', { class: 'heatmaps' });
+  private readonly textView = el('div', { class: 'probe-text', 'aria-label': 'Probe text coloured by the chosen unit' });
+  private readonly unitLabel = el('span', { class: 'muted' });
+  private readonly satCanvas = el('canvas', { class: 'scatter', width: '320', height: '260', role: 'img', 'aria-label': 'Gate saturation scatter' });
+  private readonly satHistDiv = el('div');
+  private readonly histCanvas = el('canvas', { class: 'hist', role: 'img', 'aria-label': 'Gate histograms over training' });
+  private readonly tip = el('div', { class: 'tip', hidden: '' });
+  private satPlot?: uPlot;
+  private order_: number[] = [];
+
+  constructor(private readonly post: (text: string) => void) {
+    const head = el('div', { class: 'row' });
+    head.append(el('h2', {}, 'Gates'), this.status);
+    const probeRow = el('div', { class: 'row' });
+    const run = el('button', { type: 'button', title: 'Run the probe text through the model' }, 'Probe');
+    run.addEventListener('click', () => this.post(this.probe.value));
+    this.probe.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) this.post(this.probe.value);
+    });
+    probeRow.append(this.probe, run);
+
+    const controls = el('div', { class: 'row controls' });
+    const orderSel = el('select', { 'aria-label': 'Order units by' });
+    for (const [v, t] of [
+      ['variance', 'units by variance'],
+      ['mean', 'units by mean'],
+      ['saturated-high', 'units by time above 0.9'],
+      ['saturated-low', 'units by time below 0.1'],
+      ['index', 'units by index'],
+    ])
+      orderSel.append(el('option', { value: v }, t));
+    orderSel.value = this.order;
+    orderSel.addEventListener('change', () => {
+      this.order = orderSel.value as UnitOrder;
+      this.render();
+    });
+    const limitSel = el('select', { 'aria-label': 'How many units' });
+    for (const n of ['16', '32', '64', '128', 'all']) limitSel.append(el('option', { value: n }, n === 'all' ? 'all units' : `${n} units`));
+    limitSel.value = String(this.limit);
+    limitSel.addEventListener('change', () => {
+      this.limit = limitSel.value === 'all' ? Infinity : Number(limitSel.value);
+      this.render();
+    });
+    this.layerSel.addEventListener('change', () => {
+      this.layer = Number(this.layerSel.value);
+      this.render();
+    });
+    controls.append(this.layerSel, orderSel, limitSel);
+
+    const textHead = el('div', { class: 'row' });
+    const textGateSel = el('select', { 'aria-label': 'Colour the text by' });
+    for (const g of GATES) textGateSel.append(el('option', { value: g }, GATE_LABELS[g]));
+    textGateSel.value = this.textGate;
+    textGateSel.addEventListener('change', () => {
+      this.textGate = textGateSel.value as GateName;
+      this.renderText();
+    });
+    textHead.append(el('h3', {}, 'Text coloured by one unit'), textGateSel, this.unitLabel);
+
+    const satBox = el('div', { class: 'sat' });
+    const satLeft = el('figure');
+    satLeft.append(el('figcaption', {}, 'Saturation: fraction of steps < 0.1 (x) and > 0.9 (y), one point per unit'), this.satCanvas);
+    const satRight = el('figure', { class: 'grow' });
+    satRight.append(el('figcaption', {}, 'Mean saturation during training'), this.satHistDiv);
+    satBox.append(satLeft, satRight);
+
+    const histHead = el('div', { class: 'row' });
+    const histSel = el('select', { 'aria-label': 'Histogram of' });
+    for (const g of GATES) histSel.append(el('option', { value: g }, GATE_LABELS[g]));
+    histSel.value = this.histGate;
+    histSel.addEventListener('change', () => {
+      this.histGate = histSel.value as GateName;
+      this.renderHistograms();
+    });
+    histHead.append(el('h3', {}, 'Histograms over training'), histSel);
+
+    this.root.append(head, probeRow, controls, this.heatGrid, textHead, this.textView, el('h3', {}, 'Gate saturation'), satBox, histHead, this.histCanvas, this.tip);
+    this.root.hidden = true;
+  }
+
+  setHistory(rows: GateHistoryRow[]): void {
+    this.history = rows;
+    this.renderSaturationHistory();
+    this.renderHistograms();
+  }
+
+  setSnapshot(g: GatesMessage, fromTraining = true): void {
+    const first = !this.snap;
+    this.snap = g;
+    this.root.hidden = false;
+    if (first || document.activeElement !== this.probe) this.probe.value = g.tokens.join(g.tokens.every((t) => t.length <= 1) ? '' : ' ');
+    if (fromTraining && !this.history.some((r) => r.step === g.step))
+      this.history.push({ step: g.step, layers: g.layers.map((l) => ({ layer: l.layer, histograms: l.histograms, saturation: l.saturation })) });
+    this.layerSel.replaceChildren(...g.layers.map((l, k) => el('option', { value: String(k) }, `layer ${l.layer}${l.direction === 'reverse' ? ' (reverse)' : ''} · ${l.units} units`)));
+    this.layer = Math.min(this.layer, g.layers.length - 1);
+    this.layerSel.value = String(this.layer);
+    this.layerSel.hidden = g.layers.length < 2;
+    this.status.textContent = `probe of ${g.tokens.length} tokens at step ${g.step}`;
+    this.render();
+    this.renderSaturationHistory();
+    this.renderHistograms();
+  }
+
+  fail(message: string): void {
+    this.status.textContent = `probe failed: ${message}`;
+  }
+
+  private render(): void {
+    const g = this.snap;
+    if (!g) return;
+    const L = g.layers[this.layer];
+    const T = g.tokens.length;
+    const H = L.units;
+    // the unit order follows the hidden state's statistics, shared by all six maps
+    this.order_ = orderUnits(L.values[this.order === 'saturated-high' || this.order === 'saturated-low' ? 'f' : 'h'], T, H, this.order, Math.min(H, this.limit));
+    if (!this.order_.includes(this.unit)) this.unit = this.order_[0];
+    const rows = this.order_.length;
+    const cw = Math.max(3, Math.min(12, Math.floor(((this.root.clientWidth || 900) - 60) / T)));
+    const ch = Math.max(1, Math.min(8, Math.floor(160 / rows)));
+    const figs = GATES.map((gate) => {
+      const fig = el('figure', { class: 'heatmap' });
+      const cap = el('figcaption', {}, GATE_LABELS[gate]);
+      const tokens = el('canvas', { width: String(T * cw), height: '14', class: 'tokens', 'aria-hidden': 'true' });
+      const c = el('canvas', { width: String(T * cw), height: String(rows * ch), role: 'img', 'aria-label': `${GATE_LABELS[gate]}: ${rows} units × ${T} steps` });
+      this.drawTokens(tokens, g.tokens, cw);
+      const ctx = c.getContext('2d')!;
+      const img = ctx.createImageData(T * cw, rows * ch);
+      const vals = L.values[gate];
+      for (let r = 0; r < rows; r++) {
+        const u = this.order_[r];
+        for (let t = 0; t < T; t++) {
+          const [R, G, B] = gateColor(gate, vals[t * H + u]);
+          for (let y = r * ch; y < (r + 1) * ch; y++)
+            for (let x = t * cw; x < (t + 1) * cw; x++) {
+              const o = (y * T * cw + x) * 4;
+              img.data[o] = R;
+              img.data[o + 1] = G;
+              img.data[o + 2] = B;
+              img.data[o + 3] = 255;
+            }
+        }
+      }
+      ctx.putImageData(img, 0, 0);
+      // the chosen unit's row
+      const sel = this.order_.indexOf(this.unit);
+      if (sel >= 0) {
+        ctx.strokeStyle = css('--vscode-focusBorder', '#007fd4');
+        ctx.lineWidth = 1;
+        ctx.strokeRect(0.5, sel * ch - 0.5, T * cw - 1, ch + 1);
+      }
+      c.addEventListener('mousemove', (e) => {
+        const t = Math.floor(e.offsetX / cw);
+        const r = Math.floor(e.offsetY / ch);
+        if (t < 0 || t >= T || r < 0 || r >= rows) return;
+        const u = this.order_[r];
+        this.tip.hidden = false;
+        this.tip.textContent = `${GATE_LABELS[gate]} · unit ${u} · step ${t} “${visibleToken(g.tokens[t])}” · ${vals[t * H + u].toFixed(4)}`;
+        this.tip.style.left = `${e.pageX + 12}px`;
+        this.tip.style.top = `${e.pageY + 12}px`;
+      });
+      c.addEventListener('mouseleave', () => (this.tip.hidden = true));
+      c.addEventListener('click', (e) => {
+        const r = Math.floor(e.offsetY / ch);
+        if (r >= 0 && r < rows) {
+          this.unit = this.order_[r];
+          this.render();
+        }
+      });
+      fig.append(cap, tokens, c);
+      return fig;
+    });
+    this.heatGrid.replaceChildren(...figs);
+    this.renderText();
+    this.renderSaturation();
+  }
+
+  private drawTokens(c: HTMLCanvasElement, tokens: string[], cw: number): void {
+    const ctx = c.getContext('2d')!;
+    ctx.fillStyle = css('--vscode-foreground', '#ccc');
+    ctx.font = `${Math.min(11, cw + 2)}px ${css('--vscode-editor-font-family', 'monospace')}`;
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    if (cw < 6 && tokens.some((t) => t.length > 1)) return; // words do not fit: hover shows them
+    tokens.forEach((t, i) => ctx.fillText(visibleToken(t).slice(0, Math.max(1, Math.floor(cw / 6))), i * cw + cw / 2, 7));
+  }
+
+  private renderText(): void {
+    const g = this.snap;
+    if (!g) return;
+    const L = g.layers[this.layer];
+    const H = L.units;
+    const vals = L.values[this.textGate];
+    this.unitLabel.textContent = `unit ${this.unit} of layer ${L.layer} (click a heatmap row to choose)`;
+    const cells = g.tokens.map((tok, t) => {
+      const v = vals[t * H + this.unit];
+      const [R, G, B] = gateColor(this.textGate, v);
+      const cell = el('div', { class: 'tok', tabindex: '0', title: `${GATE_LABELS[this.textGate]} = ${v.toFixed(4)}` });
+      const ch = el('span', { class: 'ch' }, visibleToken(tok));
+      ch.style.background = `rgb(${R},${G},${B})`;
+      ch.style.color = R * 0.299 + G * 0.587 + B * 0.114 > 140 ? '#000' : '#fff';
+      const top = el('ol', { class: 'top5', 'aria-label': 'likeliest next tokens' });
+      for (const guess of g.top[t] ?? []) {
+        const li = el('li', {}, visibleToken(guess.token));
+        li.style.opacity = String(0.35 + 0.65 * Math.min(1, guess.p * 2));
+        li.title = `${(100 * guess.p).toFixed(1)}%`;
+        top.append(li);
+      }
+      cell.append(ch, top);
+      return cell;
+    });
+    this.textView.replaceChildren(...cells);
+  }
+
+  private renderSaturation(): void {
+    const g = this.snap;
+    if (!g) return;
+    const L = g.layers[this.layer];
+    const c = this.satCanvas;
+    const ctx = c.getContext('2d')!;
+    const W = c.width;
+    const Hh = c.height;
+    const pad = 34;
+    ctx.clearRect(0, 0, W, Hh);
+    const fg = css('--vscode-foreground', '#ccc');
+    const grid = css('--vscode-editorWidget-border', '#555');
+    // the unit square: x = fraction below 0.1, y = fraction above 0.9 (only x + y ≤ 1 is reachable)
+    ctx.strokeStyle = grid;
+    ctx.strokeRect(pad, 8, W - pad - 8, Hh - pad - 8);
+    ctx.beginPath();
+    ctx.moveTo(pad, 8);
+    ctx.lineTo(W - 8, Hh - pad);
+    ctx.stroke();
+    ctx.fillStyle = fg;
+    ctx.font = '10px sans-serif';
+    ctx.textAlign = 'center';
+    for (const v of [0, 0.5, 1]) {
+      ctx.fillText(String(v), pad + v * (W - pad - 8), Hh - pad + 12);
+      ctx.textAlign = 'right';
+      ctx.fillText(String(v), pad - 4, Hh - pad - v * (Hh - pad - 8) + 3);
+      ctx.textAlign = 'center';
+    }
+    ctx.fillText('fraction of steps < 0.1', pad + (W - pad) / 2, Hh - 4);
+    const colors: Record<'i' | 'f' | 'o', string> = { i: css('--vscode-charts-blue', '#3794ff'), f: css('--vscode-charts-red', '#f14c4c'), o: css('--vscode-charts-green', '#89d185') };
+    (['i', 'f', 'o'] as const).forEach((gate, k) => {
+      const s = L.saturation[gate];
+      ctx.fillStyle = colors[gate];
+      ctx.globalAlpha = 0.75;
+      for (let u = 0; u < s.low.length; u++) {
+        const x = pad + s.low[u] * (W - pad - 8);
+        const y = Hh - pad - s.high[u] * (Hh - pad - 8);
+        ctx.beginPath();
+        ctx.arc(x, y, 2.5, 0, 2 * Math.PI);
+        ctx.fill();
+      }
+      ctx.globalAlpha = 1;
+      ctx.fillText(`● ${GATE_LABELS[gate]}`, W - 60, 22 + 13 * k);
+    });
+  }
+
+  private renderSaturationHistory(): void {
+    const rows = this.history.filter((r) => r.layers[this.layer]);
+    if (rows.length === 0) return;
+    const mean = (a: number[]) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0);
+    const data: uPlot.AlignedData = [
+      rows.map((r) => r.step),
+      ...(['i', 'f', 'o'] as const).flatMap((g) => [rows.map((r) => mean(r.layers[this.layer].saturation[g].high)), rows.map((r) => mean(r.layers[this.layer].saturation[g].low))]),
+    ];
+    const colors = { i: css('--vscode-charts-blue', '#3794ff'), f: css('--vscode-charts-red', '#f14c4c'), o: css('--vscode-charts-green', '#89d185') };
+    if (!this.satPlot) {
+      const fg = css('--vscode-foreground', '#ccc');
+      const grid = css('--vscode-editorWidget-border', '#444');
+      const axis = { stroke: fg, grid: { stroke: grid, width: 0.5 }, ticks: { stroke: grid } };
+      this.satPlot = new uPlot(
+        {
+          width: Math.max(300, (this.satHistDiv.parentElement?.clientWidth ?? 500) - 10),
+          height: 230,
+          scales: { x: { time: false }, y: { range: [0, 1] } },
+          axes: [{ ...axis, label: 'step' }, { ...axis, label: 'fraction of steps' }],
+          series: [
+            { label: 'step' },
+            ...(['i', 'f', 'o'] as const).flatMap((g) => [
+              { label: `${g} > 0.9`, stroke: colors[g], width: 2 },
+              { label: `${g} < 0.1`, stroke: colors[g], width: 1, dash: [4, 4] },
+            ]),
+          ],
+        },
+        data,
+        this.satHistDiv,
+      );
+    } else this.satPlot.setData(data);
+  }
+
+  private renderHistograms(): void {
+    const rows = this.history.filter((r) => r.layers[this.layer]);
+    const c = this.histCanvas;
+    const bins = rows[0]?.layers[this.layer].histograms[this.histGate].length ?? 20;
+    const n = Math.max(1, rows.length);
+    const cw = Math.max(2, Math.min(16, Math.floor(((this.root.clientWidth || 900) - 60) / n)));
+    const bh = 8;
+    c.width = n * cw;
+    c.height = bins * bh;
+    const ctx = c.getContext('2d')!;
+    rows.forEach((r, x) => {
+      const h = r.layers[this.layer].histograms[this.histGate];
+      const max = Math.max(1, ...h);
+      h.forEach((count, b) => {
+        const [R, G, B] = sequential(Math.sqrt(count / max));
+        ctx.fillStyle = `rgb(${R},${G},${B})`;
+        // low values at the bottom
+        ctx.fillRect(x * cw, (bins - 1 - b) * bh, cw, bh);
+      });
+    });
+    c.title = `${GATE_LABELS[this.histGate]}: one column per snapshot (left: first), values from bottom (low) to top (high)`;
+  }
+}
