@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The built dashboard webview in headless Chromium (playwright-core), with a stubbed
 // acquireVsCodeApi, fed the messages of a real training run recorded here: charts and gate heatmaps
 // render and update; light and dark screenshots are saved in test-results/browser/; a

@@ -41,6 +41,13 @@ export class LmSampler {
     return new LmSampler(session, spec, feeds);
   }
 
+  /** Uses new weights (same shapes), e.g. the trainer's current ones. */
+  setParams(params: Map<string, { shape: number[]; data: FloatData }>): void {
+    for (const [name, t] of params) {
+      if (this.feeds[`p.${name}`]) this.feeds[`p.${name}`] = new ort.Tensor(this.spec.dtype as 'float32', t.data, t.shape);
+    }
+  }
+
   /** Token ids following `prefixIds` (which must not be empty). */
   async generate(prefixIds: number[], length: number, temperature: number, rng: Rng): Promise<number[]> {
     if (prefixIds.length === 0) throw new Error('generate: empty prefix');

@@ -256,6 +256,26 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
     }
   };
 
+  // ---- samples at intervals (at epoch ends, at most every 20 s) ----
+  let sampler: LmSampler | undefined;
+  let lastSampleAt = Date.now();
+  const samplePrefix = defaultPrefix(corpus.ids, vocab, cfg.data.tokens);
+  const sampleLength = cfg.data.tokens === 'char' ? 100 : 30;
+  const sampleNow = async (temperature: number): Promise<string | undefined> => {
+    try {
+      sampler ??= await LmSampler.create(spec, currentParams(), choice, job.threads);
+      sampler.setParams(currentParams());
+      const text = await sampleText(sampler, vocab!, opts, { prefix: samplePrefix, length: sampleLength, temperature, seed: step });
+      lastSampleAt = Date.now();
+      hooks.emit({ type: 'sample', step, prefix: samplePrefix, text });
+      if (runDir) appendLine(path.join(runDir, RUN_FILES.samples), JSON.stringify({ step, prefix: samplePrefix, temperature, text }));
+      return text;
+    } catch (e) {
+      log('warn', `could not generate a sample: ${(e as Error).message}`);
+      return undefined;
+    }
+  };
+
   const validate = async (): Promise<number | null> => {
     if (!evalSession) return null;
     const vfeeds: Record<string, ort.Tensor> = {};
@@ -374,6 +394,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
       hooks.emit(em);
       const { type: _t, ...rest } = em;
       metric(rest);
+      if (job.sampleAtEnd !== false && step < totalSteps && Date.now() - lastSampleAt >= 20_000) await sampleNow(0.7);
       if (step >= totalSteps) break;
     }
     if (stopped) {
@@ -400,18 +421,8 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
 
   // ---- sample, summary ----
   let sample: string | undefined;
-  if (job.sampleAtEnd !== false && step > 0) {
-    try {
-      const sampler = await LmSampler.create(spec, currentParams(), choice, job.threads);
-      const prefix = defaultPrefix(corpus.ids, vocab, cfg.data.tokens);
-      sample = await sampleText(sampler, vocab, opts, { prefix, length: cfg.data.tokens === 'char' ? 100 : 30, temperature: 0 });
-      await sampler.release();
-      hooks.emit({ type: 'sample', step, prefix, text: sample });
-      if (runDir) appendLine(path.join(runDir, RUN_FILES.samples), JSON.stringify({ step, prefix, temperature: 0, text: sample }));
-    } catch (e) {
-      log('warn', `could not generate a sample: ${(e as Error).message}`);
-    }
-  }
+  if (job.sampleAtEnd !== false && step > 0) sample = await sampleNow(0);
+  await sampler?.release();
   await evalSession?.release().catch(() => undefined);
   await probe?.release();
 
