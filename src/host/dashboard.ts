@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readJsonLines, RUN_FILES } from '../engine/train/runrecord';
-import type { DashboardToHost, EpochRow, GateHistoryRow, HostToDashboard, RunHeader, StepSeries } from '../shared/dashboard';
+import type { DashboardToHost, EpochRow, GateHistoryRow, HostToDashboard, Overlay, RunHeader, StepSeries } from '../shared/dashboard';
+import { minMaxIndices } from '../../webview/dashboard/chartdata';
 import type { GatesMessage } from '../shared/protocol';
 import { gatesInWorker } from '../engine/runtime/client';
 import { emptySeries } from '../shared/dashboard';
@@ -174,12 +175,21 @@ export class DashboardPanel implements vscode.Disposable {
     }
     const snap = fs.existsSync(run.dir) ? snapshotFromDisk(run.dir) : { steps: emptySeries(), epochs: [], samples: [], gateHistory: [] };
     run = this.runs.get(this.runId)!;
+    const overlays: Overlay[] = [];
+    for (const other of this.runs.all) {
+      if (other.id === run.id || other.modelFile !== run.modelFile || other.model !== run.model || !fs.existsSync(other.dir)) continue;
+      const s = snapshotFromDisk(other.dir).steps;
+      if (s.step.length === 0) continue;
+      const idx = minMaxIndices(s.step, s.loss, 1000);
+      overlays.push({ id: other.id, label: `${other.status} ${new Date(other.started).toLocaleString()}`, step: idx.map((i) => s.step[i]), loss: idx.map((i) => s.loss[i]) });
+    }
     this.post({
       type: 'run/didSnapshot',
       run: header(run),
       ...snap,
       tokensPerSecond: run.last?.tokensPerSecond ?? run.summary?.tokensPerSecond,
       summary: run.summary as unknown as Record<string, unknown>,
+      overlays: overlays.slice(-5),
     });
   }
 

@@ -54,6 +54,8 @@ export type HostToDashboard =
       summary?: Record<string, unknown>;
       gates?: GatesMessage;
       gateHistory: GateHistoryRow[];
+      /** other runs of the same model, to overlay on the loss chart (downsampled) */
+      overlays?: Overlay[];
     }
   | { type: 'gates/didSnapshot'; gates: GatesMessage }
   | { type: 'gates/didFail'; message: string }
@@ -71,6 +73,13 @@ export type DashboardToHost =
   | { type: 'gates/setProbe'; text: string }
   /** save exported data or a picture (the host asks where) */
   | { type: 'export/save'; fileName: string; content: string; encoding: 'utf8' | 'base64' };
+
+export interface Overlay {
+  id: string;
+  label: string;
+  step: number[];
+  loss: number[];
+}
 
 export function emptySeries(): StepSeries {
   return { step: [], loss: [], gradNorm: [], lr: [], time: [] };

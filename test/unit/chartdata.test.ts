@@ -83,3 +83,11 @@ describe('colour scales', () => {
     expect(toCsv({ step: [1, 2], loss: [0.5, null] })).toBe('step,loss\n1,0.5\n2,\n');
   });
 });
+
+describe('overlay alignment', () => {
+  it('takes the other run’s last point at or before each x, null outside its range', async () => {
+    const { alignTo } = await import('../../webview/dashboard/chartdata');
+    expect(alignTo([1, 2, 3, 4, 5, 6], [2, 4, 5], [20, 40, 50])).toEqual([null, 20, 20, 40, 50, null]);
+    expect(alignTo([1, 2], [], [])).toEqual([null, null]);
+  });
+});

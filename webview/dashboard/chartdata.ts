@@ -147,3 +147,17 @@ export function toCsv(columns: Record<string, ArrayLike<number | null>>): string
   for (let i = 0; i < n; i++) lines.push(keys.map((k) => (columns[k][i] ?? '') === '' ? '' : String(columns[k][i])).join(','));
   return lines.join('\n') + '\n';
 }
+
+/** Values of another series at the given xs (the last point at or before each x; null outside its range). */
+export function alignTo(xs: ArrayLike<number>, ox: ArrayLike<number>, oy: ArrayLike<number>): (number | null)[] {
+  const out: (number | null)[] = new Array(xs.length).fill(null);
+  if (ox.length === 0) return out;
+  let j = 0;
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
+    if (x < ox[0] || x > ox[ox.length - 1]) continue;
+    while (j + 1 < ox.length && ox[j + 1] <= x) j++;
+    out[i] = oy[j];
+  }
+  return out;
+}

@@ -4,7 +4,8 @@
 
 import uPlot from 'uplot';
 import type { DashboardToHost, EpochRow, HostToDashboard, RunHeader, StepSeries } from '../../src/shared/dashboard';
-import { emaDebiased, minMaxIndices, toCsv } from './chartdata';
+import { alignTo, emaDebiased, minMaxIndices, toCsv } from './chartdata';
+import type { Overlay } from '../../src/shared/dashboard';
 import { GatesView } from './gates';
 
 interface VsCodeApi {
@@ -26,7 +27,9 @@ const state = {
   tokensPerSecond: undefined as number | undefined,
   remainingMs: undefined as number | undefined,
   smoothing: (vscode.getState() as { smoothing?: number } | undefined)?.smoothing ?? 0.6,
+  overlays: [] as Overlay[],
 };
+const OVERLAY_COLORS = ['--vscode-charts-orange', '--vscode-charts-purple', '--vscode-charts-green', '--vscode-charts-yellow', '--vscode-charts-red'];
 
 function css(name: string, fallback: string): string {
   return getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
@@ -141,7 +144,10 @@ function lossData(): uPlot.AlignedData {
   const s = state.steps;
   if (smoothed.length !== s.loss.length) smoothed = emaDebiased(s.loss, state.smoothing);
   const idx = minMaxIndices(s.step, s.loss, width(lossDiv), xView?.[0], xView?.[1]);
-  return [idx.map((i) => s.step[i]), idx.map((i) => s.loss[i]), idx.map((i) => smoothed[i])];
+  const xs = idx.map((i) => s.step[i]);
+  // other runs of the same model, smoothed the same way, on this run's x positions
+  const others = state.overlays.map((o) => alignTo(xs, o.step, emaDebiased(o.loss, state.smoothing) as number[]));
+  return [xs, idx.map((i) => s.loss[i]), idx.map((i) => smoothed[i]), ...others] as uPlot.AlignedData;
 }
 
 function makeLossPlot(): uPlot {
@@ -178,6 +184,7 @@ function makeLossPlot(): uPlot {
         { label: 'step' },
         { label: 'loss', stroke: accent + '55', width: 1 },
         { label: 'smoothed', stroke: accent, width: 2 },
+        ...state.overlays.map((o, k) => ({ label: `run ${o.label}`, stroke: css(OVERLAY_COLORS[k % OVERLAY_COLORS.length], '#d18616'), width: 1.5, dash: [6, 3] })),
       ],
       cursor: { drag: { x: true, y: false } },
     },
@@ -300,6 +307,11 @@ window.addEventListener('message', (ev: MessageEvent<HostToDashboard>) => {
       smoothed = [];
       vscode.setState({ runId, smoothing: state.smoothing, modelFile: m.run.modelFile });
       gates.setHistory(m.gateHistory);
+      if ((m.overlays?.length ?? 0) !== state.overlays.length) {
+        lossPlot?.destroy();
+        lossPlot = undefined;
+      }
+      state.overlays = m.overlays ?? [];
       if (m.gates) gates.setSnapshot(m.gates, false);
       break;
     case 'gates/didSnapshot':
