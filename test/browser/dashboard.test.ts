@@ -43,6 +43,30 @@ const THEMES = {
     '--vscode-font-size': '13px',
     '--vscode-editor-font-family': 'monospace',
   },
+  'high-contrast': {
+    '--vscode-foreground': '#ffffff',
+    '--vscode-editor-background': '#000000',
+    '--vscode-descriptionForeground': '#ffffff',
+    '--vscode-editorWidget-border': '#6fc3df',
+    '--vscode-panel-border': '#6fc3df',
+    '--vscode-contrastBorder': '#6fc3df',
+    '--vscode-button-background': '#000000',
+    '--vscode-button-foreground': '#ffffff',
+    '--vscode-button-secondaryBackground': '#000000',
+    '--vscode-button-secondaryForeground': '#ffffff',
+    '--vscode-badge-background': '#000000',
+    '--vscode-badge-foreground': '#ffffff',
+    '--vscode-input-background': '#000000',
+    '--vscode-input-foreground': '#ffffff',
+    '--vscode-focusBorder': '#f38518',
+    '--vscode-charts-blue': '#3794ff',
+    '--vscode-charts-red': '#f14c4c',
+    '--vscode-charts-green': '#89d185',
+    '--vscode-charts-orange': '#d18616',
+    '--vscode-font-family': 'sans-serif',
+    '--vscode-font-size': '13px',
+    '--vscode-editor-font-family': 'monospace',
+  },
   light: {
     '--vscode-foreground': '#3b3b3b',
     '--vscode-editor-background': '#ffffff',
@@ -94,7 +118,7 @@ async function recordRun(): Promise<HostToDashboard[]> {
   return out;
 }
 
-async function openDashboard(theme: 'dark' | 'light'): Promise<Page> {
+async function openDashboard(theme: keyof typeof THEMES): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1200, height: 1800 } });
   page.on('pageerror', (e) => {
     throw e;
@@ -148,7 +172,7 @@ afterAll(async () => {
 describe('dashboard webview', () => {
   it('renders the recorded run: loss chart, epochs, gate heatmaps with their names, coloured text, saturation', async () => {
     expect(recorded.filter((m) => m.type === 'gates/didSnapshot').length).toBeGreaterThan(1);
-    for (const theme of ['dark', 'light'] as const) {
+    for (const theme of ['dark', 'light', 'high-contrast'] as const) {
       const page = await openDashboard(theme);
       // the first half of the run, then the rest: the charts update
       const half = Math.floor(recorded.length / 2);
@@ -178,6 +202,11 @@ describe('dashboard webview', () => {
         return seen.size;
       });
       expect(distinct).toBeGreaterThan(20);
+      // keyboard: focus a heatmap, move with the arrows, the value is announced
+      await heat.focus();
+      await page.keyboard.press('ArrowRight');
+      await page.keyboard.press('ArrowDown');
+      expect(await page.locator('.sr-only[aria-live]').innerText()).toMatch(/^forget gate f · unit \d+ · step 1 /);
       // editing the probe asks the host
       await page.locator('textarea[aria-label="Probe text"]').fill('the time machine');
       await page.getByRole('button', { name: 'Probe' }).click();

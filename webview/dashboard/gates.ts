@@ -60,6 +60,9 @@ export class GatesView {
   private readonly tip = el('div', { class: 'tip', hidden: '' });
   private satPlot?: uPlot;
   private order_: number[] = [];
+  private readonly cursor = { t: 0, r: 0 };
+  /** screen-reader announcement of the keyboard cursor */
+  private readonly live = el('div', { class: 'sr-only', 'aria-live': 'polite' });
 
   constructor(private readonly post: (text: string) => void) {
     const head = el('div', { class: 'row' });
@@ -127,7 +130,7 @@ export class GatesView {
     });
     histHead.append(el('h3', {}, 'Histograms over training'), histSel);
 
-    this.root.append(head, probeRow, controls, this.heatGrid, textHead, this.textView, el('h3', {}, 'Gate saturation'), satBox, histHead, this.histCanvas, this.tip);
+    this.root.append(head, probeRow, controls, this.heatGrid, textHead, this.textView, el('h3', {}, 'Gate saturation'), satBox, histHead, this.histCanvas, this.tip, this.live);
     this.root.hidden = true;
   }
 
@@ -212,6 +215,34 @@ export class GatesView {
         this.tip.style.top = `${e.pageY + 12}px`;
       });
       c.addEventListener('mouseleave', () => (this.tip.hidden = true));
+      // keyboard: arrows move a cell cursor (announced), Enter chooses the unit for the text view
+      c.tabIndex = 0;
+      c.addEventListener('keydown', (e) => {
+        const k = e.key;
+        if (!['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Enter', 'Home', 'End'].includes(k)) return;
+        e.preventDefault();
+        const cur = this.cursor;
+        if (k === 'ArrowLeft') cur.t = Math.max(0, cur.t - 1);
+        if (k === 'ArrowRight') cur.t = Math.min(T - 1, cur.t + 1);
+        if (k === 'ArrowUp') cur.r = Math.max(0, cur.r - 1);
+        if (k === 'ArrowDown') cur.r = Math.min(rows - 1, cur.r + 1);
+        if (k === 'Home') cur.t = 0;
+        if (k === 'End') cur.t = T - 1;
+        const u = this.order_[cur.r];
+        if (k === 'Enter') {
+          this.unit = u;
+          this.render();
+          (this.heatGrid.querySelectorAll('canvas[role="img"]')[GATES.indexOf(gate)] as HTMLCanvasElement | undefined)?.focus();
+          return;
+        }
+        this.live.textContent = `${GATE_LABELS[gate]} · unit ${u} · step ${cur.t} “${visibleToken(g.tokens[cur.t])}” · ${vals[cur.t * H + u].toFixed(4)}`;
+        const r = c.getBoundingClientRect();
+        this.tip.hidden = false;
+        this.tip.textContent = this.live.textContent;
+        this.tip.style.left = `${r.left + window.scrollX + cur.t * cw + 12}px`;
+        this.tip.style.top = `${r.top + window.scrollY + cur.r * ch + 12}px`;
+      });
+      c.addEventListener('blur', () => (this.tip.hidden = true));
       c.addEventListener('click', (e) => {
         const r = Math.floor(e.offsetY / ch);
         if (r >= 0 && r < rows) {
