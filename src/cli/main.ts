@@ -12,6 +12,8 @@ import { TrainerProcess } from '../engine/runtime/client';
 import { defaultRunsDir, newRunId } from '../engine/train/runrecord';
 import { computeGradients, sampleFromCheckpoint } from '../engine/train/oneshot';
 import { doctorReport } from '../engine/runtime/doctor';
+import { runBench } from '../engine/bench/bench';
+import { chooseDevice } from '../engine/runtime/device';
 import type { FromWorker, Summary } from '../shared/protocol';
 
 const VERSION: string = (() => {
@@ -29,12 +31,14 @@ usage:
                      [--init W.safetensors] [--save W.safetensors] [--metrics M.jsonl] [--quiet]
   gatelab grad FILE --init W.safetensors --batch B.json --out G.safetensors [--model NAME]
   gatelab sample FILE --init W.safetensors [--prefix TEXT] [--length N] [--temperature T] [--model NAME]
+  gatelab bench [--device cpu|cuda] [--json] [--only C1,C2] [--threads N]
   gatelab doctor
 
   train    trains the model; progress on stderr, a one-line JSON summary on stdout;
            the run is recorded in .gatelab/runs/ beside the model file
   grad     loss and gradient of every parameter for one explicit batch (no update)
   sample   generated text on stdout (temperature 0 = greedy)
+  bench    training-step and generation speed of C1–C4 against onnxruntime's own ceilings
   doctor   which execution providers load here and, if CUDA does not, why
 
 exit status: 0 ok, 2 bad model file or arguments, 1 runtime failure`;
@@ -277,6 +281,47 @@ async function sample(args: string[]): Promise<number> {
   return 0;
 }
 
+async function bench(args: string[]): Promise<number> {
+  const { values } = parse(
+    args,
+    { device: { type: 'string' }, json: { type: 'boolean', default: false }, only: { type: 'string' }, threads: { type: 'string' }, quick: { type: 'boolean', default: false } },
+    'bench',
+  );
+  const device = (values.device as string | undefined) ?? 'cpu';
+  if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UserError(`unknown device "${device}"`, { key: '--device' }, 'use cpu, cuda or auto');
+  const only = values.only ? (values.only as string).split(',').map((s) => s.trim().toUpperCase()) : undefined;
+  for (const id of only ?? []) if (!['C1', 'C2', 'C3', 'C4'].includes(id)) throw new UserError(`unknown configuration "${id}"`, { key: '--only' }, 'use C1, C2, C3 or C4');
+  const threads = positiveInt(values.threads as string | undefined, '--threads');
+  const results = await runBench({
+    device: chooseDevice(device as 'auto' | 'cpu' | 'cuda'),
+    threads,
+    only,
+    quick: values.quick as boolean,
+    log: values.json ? undefined : (s) => process.stderr.write(s + '\n'),
+  });
+  if (values.json) {
+    process.stdout.write(
+      JSON.stringify({
+        results: results.map((r) =>
+          r.id === 'C4'
+            ? { id: r.id, device: r.device, msPerToken: r.msPerToken, ceilingRatio: r.ceilingRatio, peakRssMB: r.peakRssMB }
+            : { id: r.id, device: r.device, msPerStep: r.msPerStep, tokensPerSecond: r.tokensPerSecond, ceilingRatio: r.ceilingRatio, peakRssMB: r.peakRssMB },
+        ),
+      }) + '\n',
+    );
+    return 0;
+  }
+  const lines = [`gatelab bench — ${results[0]?.device ?? device}, ${threads ?? 'default'} threads`, ''];
+  for (const r of results) {
+    if (r.id === 'C4')
+      lines.push(`${r.id}  ${r.config}\n    ${r.msPerToken!.toFixed(3)} ms/token; fused ONNX LSTM op ${r.ceilingMs.toFixed(3)} ms/token; ratio ${r.ceilingRatio.toFixed(2)} (target ≤ 1.2); peak RSS ${r.peakRssMB.toFixed(0)} MB`);
+    else
+      lines.push(`${r.id}  ${r.config}\n    ${r.msPerStep!.toFixed(2)} ms/step, ${Math.round(r.tokensPerSecond!).toLocaleString('en-US')} tokens/s; MatMul ceiling ${r.ceilingMs.toFixed(2)} ms; ratio ${r.ceilingRatio.toFixed(2)}; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
+
 async function doctor(args: string[]): Promise<number> {
   const { values } = parse(args, { json: { type: 'boolean', default: false } }, 'doctor');
   const report = await doctorReport();
@@ -309,9 +354,10 @@ export async function main(argv: string[]): Promise<number> {
         return await sample(rest);
       case 'doctor':
         return await doctor(rest);
+      case 'bench':
+        return await bench(rest);
       case 'predict':
       case 'export':
-      case 'bench':
         throw new UserError(`\`gatelab ${command}\` is not available in this version`, { key: command }, 'see `gatelab help` for the commands this version has');
       default:
         throw new UserError(`unknown command "${command}"`, { key: command }, 'commands: train, grad, sample, doctor');

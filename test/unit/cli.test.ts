@@ -242,6 +242,19 @@ describe('gatelab grad', () => {
   });
 });
 
+describe('gatelab bench', () => {
+  it('--json prints one line with a result per configuration (shape only; speed is never asserted)', () => {
+    const r = gatelab(['bench', '--quick', '--json', '--only', 'C1,C4', '--device', 'cpu'], os.tmpdir());
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.results.map((x: { id: string }) => x.id)).toEqual(['C1', 'C4']);
+    expect(Object.keys(out.results[0])).toEqual(['id', 'device', 'msPerStep', 'tokensPerSecond', 'ceilingRatio', 'peakRssMB']);
+    expect(Object.keys(out.results[1])).toEqual(['id', 'device', 'msPerToken', 'ceilingRatio', 'peakRssMB']);
+    for (const x of out.results) for (const v of Object.values(x)) if (typeof v === 'number') expect(v).toBeGreaterThan(0);
+    expectUserError(gatelab(['bench', '--only', 'C9'], os.tmpdir()), '--only');
+  });
+});
+
 describe('failures during training', () => {
   it('a loss that becomes NaN or infinite stops the run naming the step and keeps the last good checkpoint', () => {
     const dir = tmpdir();
