@@ -50,12 +50,14 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
   let fwd!: LstmForward;
   g.composite('lstm', () => {
     // ---- forward scan: state (h, c), scan input xw_t ------------------------------------------
+    // W_hhᵀ once, outside the scan: the cell's GEMM then reads B in its natural layout
+    const whhT = new Ops(g).Transpose(whh, [1, 0]); // [H, G]
     const body = g.subgraph('lstm_cell');
     const bo = new Ops(body);
     const h = body.input(body.freshName('h'), xw.dtype, [B, H]);
     const c = body.input(body.freshName('c'), xw.dtype, [B, H]);
     const xwt = body.input(body.freshName('xw_t'), xw.dtype, [B, G]);
-    const pre = bo.Gemm(h, whh, xwt, { transB: 1 }); // [B, G]
+    const pre = bo.Gemm(h, whhT, xwt); // [B, G]
     const [sPre, gPre] = bo.Split(pre, 1, [3 * H, H]);
     const s = bo.Sigmoid(sPre); // [B, 3H] = i f o
     const gg = bo.Tanh(gPre); // [B, H]
