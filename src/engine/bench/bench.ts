@@ -203,11 +203,12 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
   if (want('C4')) {
     const [V, H] = [28, 256];
     const lm = { vocab: V, embedding: 0, hidden: [H], dtype: 'float32' as const };
-    const prog = buildStepProgram({ lm, B: 1 });
-    const { session, choice } = await createSession(prog.graph.encode(), o.device, { threads: o.threads });
     const rng = new Rng(4);
+    const weights = new Map(lmParams(lm).map((p) => [p.name, { shape: p.shape, data: randn(p.shape.reduce((a, b) => a * b, 1), rng, 0.06) }]));
+    // the sampler's program: weights baked in as initializers
+    const prog = buildStepProgram({ lm, B: 1, weights });
+    const { session, choice } = await createSession(prog.graph.encode(), o.device, { threads: o.threads });
     const feeds: Record<string, ort.Tensor> = {};
-    for (const p of lmParams(lm)) feeds[`p.${p.name}`] = new ort.Tensor('float32', randn(p.shape.reduce((a, b) => a * b, 1), rng, 0.06), p.shape);
     const tokens = o.quick ? 30 : 300;
     const ours = async () => {
       let h: ort.Tensor = new ort.Tensor('float32', new Float32Array(H), [1, H]);
@@ -224,13 +225,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
     const fg = new Graph('fused');
     const op = new Ops(fg);
     const x = fg.input('x', 'float32', [1, 1, V]);
-    const W = fg.input('W', 'float32', [1, 4 * H, V]);
-    const R = fg.input('R', 'float32', [1, 4 * H, H]);
-    const Bb = fg.input('B', 'float32', [1, 8 * H]);
+    // weights baked in as initializers, as in our step program
+    const k = (dims: number[]) => fg.const({ dtype: 'float32', dims, data: randn(dims.reduce((a, b) => a * b, 1), rng, 0.06) }, 'float32', dims);
+    const W = k([1, 4 * H, V]);
+    const R = k([1, 4 * H, H]);
+    const Bb = k([1, 8 * H]);
     const h0 = fg.input('h0', 'float32', [1, 1, H]);
     const c0 = fg.input('c0', 'float32', [1, 1, H]);
-    const fcw = fg.input('fcw', 'float32', [V, H]);
-    const fcb = fg.input('fcb', 'float32', [V]);
+    const fcw = k([V, H]);
+    const fcb = k([V]);
     const [, hOut, cOut] = fg.node('LSTM', [x, W, R, Bb, null, h0, c0], { hidden_size: attr.i(H) }, [
       { dtype: 'float32', shape: [1, 1, 1, H] },
       { dtype: 'float32', shape: [1, 1, H] },
@@ -240,13 +243,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
     fg.output(hOut, 'h');
     fg.output(cOut, 'c');
     const fused = (await createSession(fg.encode(), choice, { threads: o.threads })).session;
-    const ff: Record<string, ort.Tensor> = {
-      W: new ort.Tensor('float32', randn(4 * H * V, rng, 0.06), [1, 4 * H, V]),
-      R: new ort.Tensor('float32', randn(4 * H * H, rng, 0.06), [1, 4 * H, H]),
-      B: new ort.Tensor('float32', randn(8 * H, rng, 0.06), [1, 8 * H]),
-      fcw: new ort.Tensor('float32', randn(V * H, rng, 0.06), [V, H]),
-      fcb: new ort.Tensor('float32', randn(V, rng, 0.06), [V]),
-    };
+    const ff: Record<string, ort.Tensor> = {};
     const theirs = async () => {
       let h: ort.Tensor = new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
       let c: ort.Tensor = new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);

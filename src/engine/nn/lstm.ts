@@ -52,26 +52,39 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
     // ---- forward scan: state (h, c), scan input xw_t ------------------------------------------
     // W_hhᵀ once, outside the scan: the cell's GEMM then reads B in its natural layout
     const whhT = new Ops(g).Transpose(whh, [1, 0]); // [H, G]
-    const body = g.subgraph('lstm_cell');
-    const bo = new Ops(body);
-    const h = body.input(body.freshName('h'), xw.dtype, [B, H]);
-    const c = body.input(body.freshName('c'), xw.dtype, [B, H]);
-    const xwt = body.input(body.freshName('xw_t'), xw.dtype, [B, G]);
-    const pre = bo.Gemm(h, whhT, xwt); // [B, G]
-    const [sPre, gPre] = bo.Split(pre, 1, [3 * H, H]);
-    const s = bo.Sigmoid(sPre); // [B, 3H] = i f o
-    const gg = bo.Tanh(gPre); // [B, H]
-    const [i, f, o] = bo.Split(s, 1, [H, H, H]);
-    const cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
-    const hn = bo.Mul(o, bo.Tanh(cn));
-    body.output(hn);
-    body.output(cn);
-    body.output(hn); // scan outputs: copies of the new states, and the gates for backward
-    body.output(cn);
-    body.output(s);
-    body.output(gg);
+    // the cell, emitted into `cg` (a scan body, or the graph itself for a single step)
+    const cell = (cg: Graph, h: Value, c: Value, xwt: Value) => {
+      const bo = new Ops(cg);
+      const pre = bo.Gemm(h, whhT, xwt); // [B, G]
+      const [sPre, gPre] = bo.Split(pre, 1, [3 * H, H]);
+      const s = bo.Sigmoid(sPre); // [B, 3H] = i f o
+      const gg = bo.Tanh(gPre); // [B, H]
+      const [i, f, o] = bo.Split(s, 1, [H, H, H]);
+      const cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
+      const hn = bo.Mul(o, bo.Tanh(cn));
+      return { hn, cn, s, gg };
+    };
     const op = new Ops(g);
-    const [hT, cT, hs, cs, S, gc] = op.Scan(body, [h0, c0], [xw]);
+    let hT: Value, cT: Value, hs: Value, cs: Value, S: Value, gc: Value;
+    if (T === 1) {
+      // one step (generation): no Scan, so nothing runs per call but the cell itself
+      const r = cell(g, h0, c0, op.Squeeze(xw, [0]));
+      [hT, cT] = [r.hn, r.cn];
+      [hs, cs, S, gc] = [r.hn, r.cn, r.s, r.gg].map((v) => op.Unsqueeze(v, [0]));
+    } else {
+      const body = g.subgraph('lstm_cell');
+      const h = body.input(body.freshName('h'), xw.dtype, [B, H]);
+      const c = body.input(body.freshName('c'), xw.dtype, [B, H]);
+      const xwt = body.input(body.freshName('xw_t'), xw.dtype, [B, G]);
+      const r = cell(body, h, c, xwt);
+      body.output(r.hn);
+      body.output(r.cn);
+      body.output(r.hn); // scan outputs: copies of the new states, and the gates for backward
+      body.output(r.cn);
+      body.output(r.s);
+      body.output(r.gg);
+      [hT, cT, hs, cs, S, gc] = op.Scan(body, [h0, c0], [xw]);
+    }
     fwd = { hs, hT, cT, cs, S, gc };
     return {
       inputs: [xw, whh, h0, c0],

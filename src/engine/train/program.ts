@@ -128,14 +128,21 @@ export function buildGradProgram(o: { lm: LmSpec; B: number; T: number }): Progr
   return { graph: g, params, state: [] };
 }
 
-/** One step of generation: token [B] in, logits [B, V] and the new state out. */
-export function buildStepProgram(o: { lm: LmSpec; B: number }): Program {
+/**
+ * One step of generation: token [B] in, logits [B, V] and the new state out. With `weights` the
+ * parameters are baked into the model as initializers (no `p.*` inputs), so onnxruntime folds the
+ * weight transposes and pre-packs the GEMM weights once instead of on every token.
+ */
+export function buildStepProgram(o: { lm: LmSpec; B: number; weights?: Map<string, { shape: number[]; data: Float32Array | Float64Array }> }): Program {
   const { lm, B } = o;
   const dt = lm.dtype;
   const params = lmParams(lm);
   const g = new Graph('gatelab_step');
   const op = new Ops(g);
-  const pIn = params.map((p) => g.input(`p.${p.name}`, dt, p.shape));
+  const pIn = params.map((p) => {
+    const w = o.weights?.get(p.name);
+    return w ? g.const({ dtype: dt, dims: p.shape, data: w.data }, dt, p.shape) : g.input(`p.${p.name}`, dt, p.shape);
+  });
   const hIn = stateShapes(lm, B).map((sh, k) => g.input(`h.l${k}`, dt, sh));
   const cIn = stateShapes(lm, B).map((sh, k) => g.input(`c.l${k}`, dt, sh));
   const x = g.input('x', 'int64', [B]);
@@ -144,7 +151,7 @@ export function buildStepProgram(o: { lm: LmSpec; B: number }): Program {
   g.output(fwd.logits, 'logits');
   fwd.layers.forEach((l, k) => g.output(l.hT, `h_out.l${k}`));
   fwd.layers.forEach((l, k) => g.output(l.cT, `c_out.l${k}`));
-  return { graph: g, params, state: [] };
+  return { graph: g, params: o.weights ? [] : params, state: [] };
 }
 
 export type { DType };

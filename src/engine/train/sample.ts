@@ -20,9 +20,11 @@ export interface SampleOptions {
 
 export class LmSampler {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private session: ort.InferenceSession,
     private readonly spec: LmSpec,
     private readonly feeds: Record<string, ort.Tensor>,
+    private readonly choice: DeviceChoice,
+    private readonly threads?: number,
   ) {}
 
   static async create(
@@ -31,21 +33,22 @@ export class LmSampler {
     choice: DeviceChoice = { device: 'cpu' },
     threads?: number,
   ): Promise<LmSampler> {
-    const prog = buildStepProgram({ lm: spec, B: 1 });
-    const { session } = await createSession(prog.graph.encode(), choice, { fallback: true, threads });
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const p of prog.params) {
-      const t = params.get(p.name)!;
-      feeds[`p.${p.name}`] = new ort.Tensor(spec.dtype as 'float32', t.data, p.shape);
-    }
-    return new LmSampler(session, spec, feeds);
+    const s = new LmSampler(undefined as unknown as ort.InferenceSession, spec, {}, choice, threads);
+    await s.load(params);
+    return s;
+  }
+
+  /** (Re)builds the session with these weights baked in. */
+  private async load(params: Map<string, { shape: number[]; data: FloatData }>): Promise<void> {
+    const prog = buildStepProgram({ lm: this.spec, B: 1, weights: params as Map<string, { shape: number[]; data: Float32Array }> });
+    const old = this.session;
+    this.session = (await createSession(prog.graph.encode(), this.choice, { fallback: true, threads: this.threads })).session;
+    await old?.release().catch(() => undefined);
   }
 
   /** Uses new weights (same shapes), e.g. the trainer's current ones. */
-  setParams(params: Map<string, { shape: number[]; data: FloatData }>): void {
-    for (const [name, t] of params) {
-      if (this.feeds[`p.${name}`]) this.feeds[`p.${name}`] = new ort.Tensor(this.spec.dtype as 'float32', t.data, t.shape);
-    }
+  async setParams(params: Map<string, { shape: number[]; data: FloatData }>): Promise<void> {
+    await this.load(params);
   }
 
   /** Token ids following `prefixIds` (which must not be empty). */

@@ -263,8 +263,8 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
   const sampleLength = cfg.data.tokens === 'char' ? 100 : 30;
   const sampleNow = async (temperature: number): Promise<string | undefined> => {
     try {
-      sampler ??= await LmSampler.create(spec, currentParams(), choice, job.threads);
-      sampler.setParams(currentParams());
+      if (sampler) await sampler.setParams(currentParams());
+      else sampler = await LmSampler.create(spec, currentParams(), choice, job.threads);
       const text = await sampleText(sampler, vocab!, opts, { prefix: samplePrefix, length: sampleLength, temperature, seed: step });
       lastSampleAt = Date.now();
       hooks.emit({ type: 'sample', step, prefix: samplePrefix, text });
