@@ -21,9 +21,60 @@ export function ortBinDir(): string {
   return path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
 }
 
+export const PROVIDER_FILES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
+
+/** The onnxruntime version of the installed onnxruntime-node (the provider must match it). */
+export function ortVersion(): string {
+  try {
+    return JSON.parse(fs.readFileSync(require.resolve('onnxruntime-node/package.json'), 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Whether a provider library was built for this onnxruntime version: the CUDA provider embeds its
+ * version string (e.g. "1.29.0"); a file without the expected one is reported, not loaded.
+ */
+export function providerVersionMatches(file: string, version = ortVersion()): boolean {
+  try {
+    const buf = fs.readFileSync(file);
+    return buf.includes(Buffer.from(version));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes the CUDA provider of a folder named by GATELAB_CUDA_PROVIDER_DIR (or the
+ * `gatelab.cudaProviderPath` setting, passed as that variable) visible to onnxruntime, which loads
+ * providers from the folder of its own library: the two files are linked there when missing.
+ * Returns a problem to report, or undefined.
+ */
+export function linkProviderDir(dir = process.env.GATELAB_CUDA_PROVIDER_DIR): string | undefined {
+  if (!dir || process.platform !== 'linux') return undefined;
+  const bin = ortBinDir();
+  const missing = PROVIDER_FILES.filter((f) => !fs.existsSync(path.join(dir, f)));
+  if (missing.length) return `GATELAB_CUDA_PROVIDER_DIR=${dir} lacks ${missing.join(', ')}`;
+  if (!providerVersionMatches(path.join(dir, 'libonnxruntime_providers_cuda.so')))
+    return `the CUDA provider in ${dir} was not built for ONNX Runtime ${ortVersion()} (its version string is missing)`;
+  for (const f of PROVIDER_FILES) {
+    const to = path.join(bin, f);
+    if (fs.existsSync(to)) continue;
+    try {
+      fs.symlinkSync(path.join(dir, f), to);
+    } catch (e) {
+      return `cannot link ${f} into ${bin} (${(e as NodeJS.ErrnoException).code}); copy the files from ${dir} there`;
+    }
+  }
+  return undefined;
+}
+
 /** Why CUDA cannot be used here, or undefined when its provider files are present. */
 export function cudaUnavailableReason(): string | undefined {
   if (process.platform !== 'linux' && process.platform !== 'win32') return `no CUDA provider for ${process.platform}`;
+  const linkProblem = linkProviderDir();
+  if (linkProblem) return linkProblem;
   const dir = ortBinDir();
   const ext = process.platform === 'win32' ? '.dll' : '.so';
   const prefix = process.platform === 'win32' ? '' : 'lib';

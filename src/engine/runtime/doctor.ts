@@ -16,6 +16,7 @@ export interface DoctorReport {
   binDir: string;
   cpu: { ok: boolean; error?: string };
   cuda: { ok: boolean; reason?: string; providerFiles: Record<string, boolean> };
+  libraries?: Record<string, string | undefined>;
   text: string;
 }
 
@@ -38,6 +39,36 @@ async function tryProvider(ep: 'cpu' | 'cuda'): Promise<{ ok: boolean; error?: s
   }
 }
 
+/** Where the CUDA libraries the provider needs are, from the loader cache and LD_LIBRARY_PATH. */
+export function cudaLibraries(): Record<string, string | undefined> {
+  const wanted = ['libcudart.so', 'libcublas.so', 'libcublasLt.so', 'libcudnn.so', 'libcufft.so'];
+  const found: Record<string, string | undefined> = Object.fromEntries(wanted.map((w) => [w, undefined]));
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean)];
+  try {
+    const cache = require('node:child_process').execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }) as string;
+    for (const line of cache.split('\n')) {
+      const m = /^\s*(\S+) .*=> (\S+)$/.exec(line);
+      if (!m) continue;
+      for (const w of wanted) if (!found[w] && m[1].startsWith(w)) found[w] = m[2];
+    }
+  } catch {
+    // no ldconfig: only LD_LIBRARY_PATH
+  }
+  for (const d of dirs) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(d);
+    } catch {
+      continue;
+    }
+    for (const w of wanted) if (!found[w]) {
+      const n = names.find((x) => x.startsWith(w));
+      if (n) found[w] = path.join(d, n);
+    }
+  }
+  return found;
+}
+
 export async function doctorReport(): Promise<DoctorReport> {
   let version = 'unknown';
   try {
@@ -50,6 +81,7 @@ export async function doctorReport(): Promise<DoctorReport> {
   for (const f of ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'])
     providerFiles[f] = fs.existsSync(path.join(binDir, f));
   const cpu = await tryProvider('cpu');
+  const libs = cudaLibraries();
   const missing = cudaUnavailableReason();
   let cuda: DoctorReport['cuda'];
   if (missing) cuda = { ok: false, reason: missing, providerFiles };
@@ -67,10 +99,13 @@ export async function doctorReport(): Promise<DoctorReport> {
     `onnxruntime-node ${version} (${process.platform}-${process.arch}), ${os.cpus().length} CPU cores`,
     `binaries: ${binDir}`,
     `cpu:  ${cpu.ok ? 'ok' : `FAILED: ${cpu.error}`}`,
-    `cuda: ${cuda.ok ? 'ok' : `not available: ${cuda.reason}`}`,
+    `cuda: ${cuda.ok ? 'ok' : `not available: ${cuda.reason?.replace(/; run `gatelab doctor`$/, '')}`}`,
   ];
   if (!cuda.ok) {
     for (const [f, ok] of Object.entries(providerFiles)) lines.push(`      ${ok ? 'found  ' : 'missing'} ${f}`);
+    for (const [lib, where] of Object.entries(libs)) lines.push(`      ${where ? 'found  ' : 'missing'} ${lib}${where ? ` (${where})` : ''}`);
+    if (Object.values(libs).some((w) => !w)) lines.push('      (the CUDA runtime, cuBLAS and cuDNN 9 must be on the loader path: ldconfig or LD_LIBRARY_PATH)');
+    if (process.env.GATELAB_CUDA_PROVIDER_DIR) lines.push(`      GATELAB_CUDA_PROVIDER_DIR=${process.env.GATELAB_CUDA_PROVIDER_DIR}`);
     if (!Object.values(providerFiles).every(Boolean))
       lines.push(
         `      to get them: the CUDA provider of ONNX Runtime ${version} for linux-x64 (e.g. the npm package`,
@@ -78,5 +113,5 @@ export async function doctorReport(): Promise<DoctorReport> {
         `      must be on LD_LIBRARY_PATH. Training falls back to the CPU with device: auto.`,
       );
   }
-  return { onnxruntime: version, platform: `${process.platform}-${process.arch}`, cpus: os.cpus().length, binDir, cpu, cuda, text: lines.join('\n') };
+  return { onnxruntime: version, platform: `${process.platform}-${process.arch}`, cpus: os.cpus().length, binDir, cpu, cuda, libraries: libs, text: lines.join('\n') };
 }
