@@ -13,6 +13,7 @@ import { defaultRunsDir, newRunId } from '../engine/train/runrecord';
 import { computeGradients, sampleFromCheckpoint } from '../engine/train/oneshot';
 import { doctorReport } from '../engine/runtime/doctor';
 import { runBench } from '../engine/bench/bench';
+import { exportOnnx } from '../engine/train/export';
 import { chooseDevice } from '../engine/runtime/device';
 import type { FromWorker, Summary } from '../shared/protocol';
 
@@ -31,6 +32,7 @@ usage:
                      [--init W.safetensors] [--save W.safetensors] [--metrics M.jsonl] [--quiet]
   gatelab grad FILE --init W.safetensors --batch B.json --out G.safetensors [--model NAME]
   gatelab sample FILE --init W.safetensors [--prefix TEXT] [--length N] [--temperature T] [--model NAME]
+  gatelab export FILE --init W.safetensors --onnx OUT.onnx [--model NAME]
   gatelab bench [--device cpu|cuda] [--json] [--only C1,C2] [--threads N]
   gatelab doctor
 
@@ -38,6 +40,7 @@ usage:
            the run is recorded in .gatelab/runs/ beside the model file
   grad     loss and gradient of every parameter for one explicit batch (no update)
   sample   generated text on stdout (temperature 0 = greedy)
+  export   an inference model with the standard ONNX LSTM operator
   bench    training-step and generation speed of C1–C4 against onnxruntime's own ceilings
   doctor   which execution providers load here and, if CUDA does not, why
 
@@ -322,6 +325,17 @@ async function bench(args: string[]): Promise<number> {
   return 0;
 }
 
+async function exportCmd(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { init: { type: 'string' }, onnx: { type: 'string' }, model: { type: 'string' } }, 'export');
+  const file = oneFile(positionals, 'export');
+  const init = path.resolve(required(values.init as string, '--init', 'give the weights: --init W.safetensors'));
+  const out = path.resolve(required(values.onnx as string, '--onnx', 'give the output file: --onnx OUT.onnx'));
+  if (!fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
+  const r = exportOnnx({ modelFile: file, modelName: values.model as string | undefined, init, out });
+  process.stdout.write(JSON.stringify({ onnx: out, bytes: r.bytes, vocabulary: r.vocab, inputs: ['tokens'], outputs: ['logits'] }) + '\n');
+  return 0;
+}
+
 async function doctor(args: string[]): Promise<number> {
   const { values } = parse(args, { json: { type: 'boolean', default: false } }, 'doctor');
   const report = await doctorReport();
@@ -356,8 +370,9 @@ export async function main(argv: string[]): Promise<number> {
         return await doctor(rest);
       case 'bench':
         return await bench(rest);
-      case 'predict':
       case 'export':
+        return await exportCmd(rest);
+      case 'predict':
         throw new UserError(`\`gatelab ${command}\` is not available in this version`, { key: command }, 'see `gatelab help` for the commands this version has');
       default:
         throw new UserError(`unknown command "${command}"`, { key: command }, 'commands: train, grad, sample, doctor');

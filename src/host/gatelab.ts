@@ -9,6 +9,7 @@ import { loadModelFiles, modelAnchors } from '../engine/config/load';
 import { isUserError } from '../engine/errors';
 import { doctorReport } from '../engine/runtime/doctor';
 import { sampleFromCheckpoint } from '../engine/train/oneshot';
+import { exportOnnx } from '../engine/train/export';
 import { CATEGORY, COMMANDS, CommandArgs, ModelRef } from './commands';
 import { DashboardPanel, DashboardSerializer, DASHBOARD_VIEW } from './dashboard';
 import { ModelDiagnostics } from './diagnostics';
@@ -95,6 +96,7 @@ export class Gatelab implements vscode.Disposable {
     this.register(COMMANDS.stop.id, (ref) => this.stop(ref));
     this.register(COMMANDS.sample.id, (ref) => this.sample(ref));
     this.register(COMMANDS.newModel.id, (t) => this.newModel(t));
+    this.register(COMMANDS.exportOnnx.id, (ref) => this.exportOnnx(ref));
     this.register(COMMANDS.openDashboard.id, (ref) => this.openDashboard(ref));
     this.register(COMMANDS.showRuns.id, () => this.showRuns());
     this.register(COMMANDS.selectDevice.id, () => this.selectDevice());
@@ -309,6 +311,27 @@ export class Gatelab implements vscode.Disposable {
     const doc = await vscode.workspace.openTextDocument({ content: text + '\n', language: 'plaintext' });
     await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
     return text;
+  }
+
+  async exportOnnx(ref?: ModelRef): Promise<vscode.Uri | undefined> {
+    const m = await this.resolveModel(ref);
+    if (!m) return undefined;
+    const r = this.runs.latest(m.file, m.model);
+    const ck = r?.checkpoint ?? r?.summary?.checkpoint;
+    if (!ck || !fs.existsSync(ck)) {
+      void vscode.window.showInformationMessage(`Gatelab: ${m.model} has no checkpoint yet; train it first.`);
+      return undefined;
+    }
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: vscode.Uri.file(path.join(path.dirname(m.file), `${m.model}.onnx`)),
+      filters: { 'ONNX model': ['onnx'] },
+      title: `Export ${m.model} as ONNX`,
+    });
+    if (!target) return undefined;
+    const res = exportOnnx({ modelFile: m.file, modelName: m.model, init: ck, out: target.fsPath });
+    this.log.info(`exported ${m.model} (${r!.id}) to ${target.fsPath} (${res.bytes} bytes)`);
+    void vscode.window.showInformationMessage(`Gatelab: exported ${m.model} to ${path.basename(target.fsPath)} (standard ONNX LSTM operator; input "tokens" [T, B], output "logits").`);
+    return target;
   }
 
   async newModel(template?: string): Promise<vscode.Uri | undefined> {

@@ -91,6 +91,7 @@ describe('CodeLens', () => {
       'step 40/100 · loss 2.500 · 52k tok/s · 1:30 left · cpu',
       '$(play) Train',
       'Sample',
+      'Export ONNX',
       'Dashboard',
       'ppl 4.31 · 52k tok/s · cpu · 3 min ago',
     ]);

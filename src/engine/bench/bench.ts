@@ -99,12 +99,14 @@ async function matmulCeiling(gemms: Gemm[], choice: DeviceChoice, threads?: numb
   for (const { M, K, N, count } of gemms) {
     const g = new Graph('ceiling');
     const op = new Ops(g);
-    const a = g.input('a', 'float32', [M, K]);
+    // one distinct left operand per product, so that no optimizer can merge repeated MatMuls
+    const as = Array.from({ length: count }, (_, k) => g.input(`a${k}`, 'float32', [M, K]));
     const b = g.input('b', 'float32', [K, N]);
-    const sums = Array.from({ length: count }, () => op.ReduceSum(op.MatMul(a, b)));
+    const sums = as.map((a) => op.ReduceSum(op.MatMul(a, b)));
     g.output(sums.length === 1 ? sums[0] : op.Sum(...sums), 'y');
     const { session } = await createSession(g.encode(), choice, { threads });
-    const feeds = { a: new ort.Tensor('float32', randn(M * K, rng, 1), [M, K]), b: new ort.Tensor('float32', randn(K * N, rng, 1), [K, N]) };
+    const feeds: Record<string, ort.Tensor> = { b: new ort.Tensor('float32', randn(K * N, rng, 1), [K, N]) };
+    as.forEach((_, k) => (feeds[`a${k}`] = new ort.Tensor('float32', randn(M * K, rng, 1), [M, K])));
     total += await timeRuns(() => session.run(feeds), 5, 300);
     await session.release();
   }

@@ -1,0 +1,81 @@
+// `gatelab export`: an inference model with the standard ONNX `LSTM` operator (opset 18), for any
+// ONNX runtime. Input `tokens` int64 [T, B] (time-major, any T and B); outputs `logits` [T, B, V]
+// and the final states `h.l<k>`, `c.l<k>` [B, H]. The initial state is zero, as in training.
+//
+// Gate order: the ONNX operator uses i, o, f, c; Gatelab's internal order is i, f, o, g; the
+// conversion is one permutation of the gate blocks (checkpoint.ts's tables), applied to W, R and B.
+// B is [W_b, R_b] = [bias_ih, bias_hh], as the operator adds both.
+
+
+import { Graph, attr } from '../onnx/builder';
+import { Ops } from '../onnx/ops';
+import { loadModelFile } from '../config/load';
+import { lmParams } from '../nn/lm';
+import { Checkpoint, FloatData, GATE_ORDERS, loadCheckpoint, permuteGateBlocks } from './checkpoint';
+import { asDtype, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, META } from './lmsetup';
+import { writeFileAtomic } from '../util/fsx';
+
+/** ONNX_FROM_INTERNAL[k] = the internal gate block that becomes ONNX block k. */
+export const ONNX_FROM_INTERNAL = GATE_ORDERS.onnx.map((g) => GATE_ORDERS.internal.indexOf(g as never));
+
+export function buildExportModel(ck: Checkpoint, spec: { vocab: number; embedding: number; hidden: number[] }): Graph {
+  const g = new Graph('gatelab_lm');
+  const op = new Ops(g);
+  const w = (name: string): FloatData => asDtype(ck.params.get(name)!.data, 'float32');
+  const shape = (name: string) => ck.params.get(name)!.shape;
+  const c = (data: FloatData, dims: number[]) => g.const({ dtype: 'float32', dims, data }, 'float32', dims);
+  const tokens = g.input('tokens', 'int64', ['T', 'B']);
+  const V = spec.vocab;
+  let x = spec.embedding > 0
+    ? op.Gather(c(w('embedding.weight'), shape('embedding.weight')), tokens, 0) // [T, B, E]
+    : op.Gather(c(Float32Array.from({ length: V * V }, (_, i) => (Math.floor(i / V) === i % V ? 1 : 0)), [V, V]), tokens, 0); // one-hot [T, B, V]
+  const finals: { h: ReturnType<Ops['Squeeze']>; c: ReturnType<Ops['Squeeze']> }[] = [];
+  spec.hidden.forEach((H, k) => {
+    const I = x.shape[2] as number;
+    const perm = (name: string) => permuteGateBlocks(w(name), shape(name), ONNX_FROM_INTERNAL) as Float32Array;
+    const W = c(perm(`lstm.weight_ih_l${k}`), [1, 4 * H, I]);
+    const R = c(perm(`lstm.weight_hh_l${k}`), [1, 4 * H, H]);
+    const bias = new Float32Array(8 * H);
+    bias.set(perm(`lstm.bias_ih_l${k}`), 0);
+    bias.set(perm(`lstm.bias_hh_l${k}`), 4 * H);
+    const Bv = c(bias, [1, 8 * H]);
+    const [Y, Yh, Yc] = g.scope(`lstm${k}`, () =>
+      g.node('LSTM', [x, W, R, Bv], { hidden_size: attr.i(H), direction: attr.s('forward') }, [
+        { dtype: 'float32', shape: ['T', 1, 'B', H] },
+        { dtype: 'float32', shape: [1, 'B', H] },
+        { dtype: 'float32', shape: [1, 'B', H] },
+      ]),
+    );
+    x = op.Squeeze(Y, [1]); // [T, B, H]
+    finals.push({ h: op.Squeeze(Yh, [0]), c: op.Squeeze(Yc, [0]) });
+  });
+  const fcT = c(transpose(w('fc.weight'), shape('fc.weight')), [shape('fc.weight')[1], V]);
+  g.output(op.Add(op.MatMul(x, fcT), c(w('fc.bias'), [V])), 'logits');
+  finals.forEach((f, k) => {
+    g.output(f.h, `h.l${k}`);
+    g.output(f.c, `c.l${k}`);
+  });
+  return g;
+}
+
+function transpose(d: FloatData, [r, cols]: number[]): Float32Array {
+  const out = new Float32Array(r * cols);
+  for (let i = 0; i < r; i++) for (let j = 0; j < cols; j++) out[j * r + i] = d[i * cols + j];
+  return out;
+}
+
+export function exportOnnx(o: { modelFile: string; modelName?: string; init: string; out: string }): { bytes: number; vocab: number } {
+  const cfg = loadModelFile(o.modelFile, o.modelName);
+  checkSupported(cfg);
+  const ck = loadCheckpoint(o.init);
+  const V = checkpointVocabSize(ck, o.init);
+  const spec = lmSpecOf(cfg, V, 'float32');
+  checkCheckpointFits(ck, lmParams(spec), o.init, cfg);
+  const meta: Record<string, string> = { 'gatelab.model': cfg.name, 'gatelab.gateOrder': 'onnx i,o,f,c' };
+  for (const k of [META.vocab, META.tokens, META.preprocess]) if (ck.metadata[k] !== undefined) meta[k] = ck.metadata[k];
+  const bytes = buildExportModel(ck, spec).encode(meta);
+  writeFileAtomic(o.out, bytes);
+  return { bytes: bytes.length, vocab: V };
+}
+
+
