@@ -30,7 +30,10 @@ export interface BenchResult {
   /** training: ceiling time / step time; inference: our latency / fused LSTM latency */
   ceilingRatio: number;
   ceilingMs: number;
+  /** high-water mark of the process's resident memory right after the timed runs */
   peakRssMB: number;
+  /** C2, C3: parameters, gradients, input and activations a step must hold */
+  mustHoldMB?: number;
 }
 
 const SGD: OptimizerConfig = { type: 'sgd', learningRate: 0.1, momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
@@ -186,7 +189,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
       lr: new ort.Tensor('float32', new Float32Array(K).fill(0.01), [K]),
     };
     const ms = (await timeRuns(() => session.run(feeds), 3, o.quick ? 200 : 3000)) / K;
+    const rss = rssMB();
     await session.release();
+    // what a step must hold (float32): parameters and their gradients, the K-step input, and the
+    // activations backward needs (gates i f o g, cell c, hidden h: 6H per position; the input X)
+    const MB = 4 / 1024 / 1024;
+    const paramsN = G * I + G * H + G;
+    const mustHoldMB = (2 * paramsN + K * T * B * I + T * B * (6 * H + I)) * MB;
     const ceiling = await matmulCeiling(
       [
         { M: T * B, K: I, N: G, count: 1 }, // X·W_ihᵀ
@@ -198,7 +207,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
       choice,
       o.threads,
     );
-    results.push({ id, device: choice.device, config: `LSTM I=${I} H=${H} B=${B} T=${T}, fwd+bwd+SGD, K=${K}`, msPerStep: ms, tokensPerSecond: (B * T * 1000) / ms, ceilingRatio: ceiling / ms, ceilingMs: ceiling, peakRssMB: rssMB() });
+    results.push({ id, device: choice.device, config: `LSTM I=${I} H=${H} B=${B} T=${T}, fwd+bwd+SGD, K=${K}`, msPerStep: ms, tokensPerSecond: (B * T * 1000) / ms, ceilingRatio: ceiling / ms, ceilingMs: ceiling, peakRssMB: rss, mustHoldMB });
     log(`${id} ${ms.toFixed(2)} ms/step`);
   }
 

@@ -90,6 +90,7 @@ function options(device: Device, o: SessionOptions): ort.InferenceSession.Sessio
     executionProviders: device === 'cuda' ? [{ name: 'cuda' }] : ['cpu'],
     ...(o.threads && o.threads > 0 ? { intraOpNumThreads: o.threads } : {}),
     interOpNumThreads: 1,
+    enableCpuMemArena: process.env.GATELAB_CPU_ARENA === '1',
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
   };
