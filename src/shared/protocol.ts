@@ -166,6 +166,11 @@ export interface Summary {
   checkpoint?: string;
   sample?: string;
   stopped?: boolean;
+  /** early stopping ended the run; the weights are those of bestEpoch */
+  stoppedEarly?: boolean;
+  /** the epoch with the lowest validation loss */
+  bestEpoch?: number;
+  bestStep?: number;
 }
 
 export interface DoneMessage {

@@ -37,10 +37,20 @@ describe('valid model files', () => {
     expect(m.model).toEqual({
       embedding: 0,
       dropout: 0,
+      init: { input: 'pytorch', recurrent: 'pytorch' },
       layers: [{ type: 'lstm', hidden: 256, forgetBias: 0, peepholes: false, coupledGates: false, gateActivation: 'sigmoid', bidirectional: false }],
     });
     expect(m.train).toMatchObject({ epochs: 100, steps: undefined, batchSize: 32, clipNorm: 1, seed: 42, device: 'auto', carryState: true, stepsPerRun: 16 });
     expect(m.train.optimizer).toMatchObject({ type: 'sgd', learningRate: 1, weightDecay: 0 });
+    expect(m.train.schedule).toEqual({ type: 'constant', warmupSteps: 0, stepSize: 1000, gamma: 0.1, minLearningRate: 0 });
+    expect(m.train.earlyStopping).toBeUndefined();
+  });
+
+  it('early stopping needs a validation split', () => {
+    const text = D2L.replace('  preprocess: letters', '  preprocess: letters\n  validation: 0').replace('train:\n', 'train:\n  earlyStopping: { patience: 3 }\n');
+    expect(problemsOf(text)).toEqual([expect.objectContaining({ key: 'train.earlyStopping', line: 10, hint: 'set data.validation above 0 (e.g. 0.1)' })]);
+    const [m] = parseModelFile(D2L.replace('train:\n', 'train:\n  earlyStopping: { patience: 3 }\n'), FILE);
+    expect(m.train.earlyStopping).toEqual({ patience: 3, minDelta: 0 });
   });
 
   it('gives adam its own learning-rate default and adamw its weight decay', () => {

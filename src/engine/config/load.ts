@@ -273,6 +273,7 @@ function resolve(raw: Json, file: string, line: number, positions: ModelConfig['
     model: {
       embedding: model.embedding as number,
       dropout: model.dropout as number,
+      init: defaultsOf(P.model.properties!.init, obj(obj(raw.model).init)) as unknown as ModelConfig['model']['init'],
       layers: layers as unknown as ModelConfig['model']['layers'],
     },
     train: {
@@ -285,6 +286,10 @@ function resolve(raw: Json, file: string, line: number, positions: ModelConfig['
       device: train.device as 'auto' | 'cuda' | 'cpu',
       carryState: train.carryState as boolean,
       stepsPerRun: train.stepsPerRun as number,
+      schedule: defaultsOf(P.train.properties!.schedule, obj(obj(raw.train).schedule)) as unknown as ModelConfig['train']['schedule'],
+      ...(obj(raw.train).earlyStopping
+        ? { earlyStopping: defaultsOf(P.train.properties!.earlyStopping, obj(obj(raw.train).earlyStopping)) as unknown as { patience: number; minDelta: number } }
+        : {}),
     },
     file,
     line,
@@ -338,6 +343,11 @@ function parseDocs(text: string, file: string): { models: ParsedModel[]; problem
         const pos = v.positions['train.steps'];
         const rr = pos ? { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 5 } : r;
         v.add('give train.epochs or train.steps, not both', 'train.steps', rr, 'remove one of them');
+      }
+      if (tr.earlyStopping !== undefined && !(Number(obj(raw.data).validation ?? 0.1) > 0)) {
+        const pos = v.positions['train.earlyStopping'];
+        const rr = pos ? { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 13 } : r;
+        v.add('train.earlyStopping needs a validation split', 'train.earlyStopping', rr, 'set data.validation above 0 (e.g. 0.1)');
       }
       if (typeof raw.name === 'string') {
         const prev = names.get(raw.name);

@@ -112,6 +112,25 @@ export const MODEL_SCHEMA: JsonSchema = {
         embedding: { type: 'integer', minimum: 0, default: 0, description: 'Embedding size; 0 = one-hot input of the vocabulary size.' },
         layers: { type: 'array', minItems: 1, items: layer, description: 'Recurrent layers, bottom first.' },
         dropout: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0, description: 'Dropout between stacked layers and before the output layer.' },
+        init: {
+          type: 'object',
+          description: 'Weight initialisation of the recurrent layers (biases keep PyTorch\'s default, plus forgetBias).',
+          additionalProperties: false,
+          properties: {
+            input: {
+              type: 'string',
+              enum: ['pytorch', 'xavier', 'normal'],
+              default: 'pytorch',
+              description: 'Input weights W_ih: pytorch U(±1/√H), xavier U(±√(6/(fan_in+fan_out))) per gate, normal N(0, 0.01²).',
+            },
+            recurrent: {
+              type: 'string',
+              enum: ['pytorch', 'orthogonal', 'xavier', 'normal'],
+              default: 'pytorch',
+              description: 'Recurrent weights W_hh: pytorch U(±1/√H), orthogonal (each gate block an orthogonal H×H matrix), xavier, normal N(0, 0.01²).',
+            },
+          },
+        },
       },
     },
     train: {
@@ -140,6 +159,33 @@ export const MODEL_SCHEMA: JsonSchema = {
         seed: { type: 'integer', default: 42, description: 'Seed of the initial weights, the minibatch order and the samples.' },
         device: { type: 'string', enum: ['auto', 'cuda', 'cpu'], default: 'auto', description: 'auto: CUDA when its provider loads, else the CPU (the reason is logged).' },
         carryState: { type: 'boolean', default: true, description: 'With sequential partitioning, carry (h, c) from one minibatch to the next (reset each epoch).' },
+        schedule: {
+          type: 'object',
+          description: 'Learning-rate schedule over the optimizer steps of the run (warm-up first, then the decay).',
+          additionalProperties: false,
+          properties: {
+            type: {
+              type: 'string',
+              enum: ['constant', 'step', 'cosine'],
+              default: 'constant',
+              description: 'constant; step: multiply by gamma every stepSize steps (StepLR); cosine: anneal to minLearningRate at the last step (CosineAnnealingLR).',
+            },
+            warmupSteps: { type: 'integer', minimum: 0, default: 0, description: 'Linear warm-up: step s < warmupSteps uses learningRate·(s+1)/warmupSteps.' },
+            stepSize: { type: 'integer', minimum: 1, default: 1000, description: 'step schedule: optimizer steps between decays.' },
+            gamma: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1, description: 'step schedule: factor applied every stepSize steps.' },
+            minLearningRate: { type: 'number', minimum: 0, default: 0, description: 'cosine schedule: the learning rate at the last step.' },
+          },
+        },
+        earlyStopping: {
+          type: 'object',
+          description: 'Stop when the validation loss has not improved for `patience` epochs, and restore the best weights (needs data.validation > 0).',
+          additionalProperties: false,
+          required: ['patience'],
+          properties: {
+            patience: { type: 'integer', minimum: 1, description: 'Epochs without improvement before stopping.' },
+            minDelta: { type: 'number', minimum: 0, default: 0, description: 'An improvement must lower the validation loss by more than this.' },
+          },
+        },
         stepsPerRun: {
           type: 'integer',
           minimum: 1,

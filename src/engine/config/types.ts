@@ -41,6 +41,15 @@ export interface ModelSection {
   layers: LayerConfig[];
   /** dropout between stacked layers and before the output layer */
   dropout: number;
+  init: { input: 'pytorch' | 'xavier' | 'normal'; recurrent: 'pytorch' | 'orthogonal' | 'xavier' | 'normal' };
+}
+
+export interface ScheduleConfig {
+  type: 'constant' | 'step' | 'cosine';
+  warmupSteps: number;
+  stepSize: number;
+  gamma: number;
+  minLearningRate: number;
 }
 
 export interface OptimizerConfig {
@@ -67,6 +76,8 @@ export interface TrainConfig {
   carryState: boolean;
   /** optimizer steps per session.run (K) */
   stepsPerRun: number;
+  schedule: ScheduleConfig;
+  earlyStopping?: { patience: number; minDelta: number };
 }
 
 export interface ModelConfig {

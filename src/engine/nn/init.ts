@@ -8,11 +8,56 @@ import { LayerConfig } from '../config/types';
 import { ParamInfo } from './lm';
 import { GATE_ORDERS, FloatData } from '../train/checkpoint';
 
+export interface InitConfig {
+  input: 'pytorch' | 'xavier' | 'normal';
+  recurrent: 'pytorch' | 'orthogonal' | 'xavier' | 'normal';
+}
+
+/** An n×n orthogonal matrix (row-major): Gram–Schmidt on the rows of a Gaussian matrix, float64. */
+export function orthogonal(n: number, rng: Rng): Float64Array {
+  const q = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (;;) {
+      for (let j = 0; j < n; j++) q[i * n + j] = rng.normal();
+      for (let k = 0; k < i; k++) {
+        let dot = 0;
+        for (let j = 0; j < n; j++) dot += q[i * n + j] * q[k * n + j];
+        for (let j = 0; j < n; j++) q[i * n + j] -= dot * q[k * n + j];
+      }
+      let norm = 0;
+      for (let j = 0; j < n; j++) norm += q[i * n + j] ** 2;
+      norm = Math.sqrt(norm);
+      if (norm < 1e-8) continue; // (almost never) a dependent draw: draw again
+      for (let j = 0; j < n; j++) q[i * n + j] /= norm;
+      break;
+    }
+  }
+  return q;
+}
+
+/** Fills one [4H, fanIn] gated weight by the chosen scheme, gate block by gate block. */
+function fillGated(data: FloatData, H: number, fanIn: number, scheme: InitConfig['recurrent'], rng: Rng): boolean {
+  if (scheme === 'pytorch') return false;
+  for (let b = 0; b < 4; b++) {
+    const off = b * H * fanIn;
+    if (scheme === 'orthogonal') {
+      data.set(orthogonal(H, rng), off); // fanIn = H for recurrent weights
+    } else if (scheme === 'xavier') {
+      const k = Math.sqrt(6 / (fanIn + H));
+      for (let i = 0; i < H * fanIn; i++) data[off + i] = rng.uniform(-k, k);
+    } else {
+      for (let i = 0; i < H * fanIn; i++) data[off + i] = 0.01 * rng.normal();
+    }
+  }
+  return true;
+}
+
 export function initParams(
   params: ParamInfo[],
   layers: Pick<LayerConfig, 'hidden' | 'forgetBias'>[],
   seed: number,
   dtype: 'float32' | 'float64' = 'float32',
+  init: InitConfig = { input: 'pytorch', recurrent: 'pytorch' },
 ): Map<string, { shape: number[]; data: FloatData }> {
   const rng = new Rng(seed);
   const out = new Map<string, { shape: number[]; data: FloatData }>();
@@ -24,6 +69,8 @@ export function initParams(
       const H = layers[Number(lstm[1])].hidden;
       const k = 1 / Math.sqrt(H);
       for (let i = 0; i < n; i++) data[i] = rng.uniform(-k, k);
+      if (p.name.startsWith('lstm.weight_hh')) fillGated(data, H, p.shape[1], init.recurrent, rng);
+      if (p.name.startsWith('lstm.weight_ih')) fillGated(data, H, p.shape[1], init.input, rng);
       const fb = layers[Number(lstm[1])].forgetBias;
       if (fb && p.name.startsWith('lstm.bias_ih')) {
         const f = GATE_ORDERS.internal.indexOf('f');

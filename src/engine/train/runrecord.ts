@@ -42,6 +42,8 @@ export const RUN_FILES = {
   metrics: 'metrics.jsonl',
   samples: 'samples.jsonl',
   checkpoint: 'model.safetensors',
+  /** the weights with the lowest validation loss so far (atomic) */
+  best: 'best.safetensors',
   /** the latest gate snapshot (GatesMessage), atomic */
   gates: 'gates.json',
   /** per snapshot: histograms and saturation per layer, appended */

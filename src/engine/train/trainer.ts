@@ -24,6 +24,7 @@ import { Checkpoint, FloatData, loadCheckpoint, saveCheckpoint } from './checkpo
 import { checkCheckpointFits, checkSupported, lmMetadata, lmSpecOf, textOptionsOf, vocabFromMetadata, asDtype } from './lmsetup';
 import { LmSampler, sampleText, encodePrefix } from './sample';
 import { GateProbe } from './probe';
+import { learningRateAt } from './schedule';
 import { writeFileAtomic } from '../util/fsx';
 import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
 import type { FromWorker, Summary, TrainJob } from '../../shared/protocol';
@@ -104,7 +105,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
     checkCheckpointFits(init, trainProg.params, job.init!, cfg);
     params = new Map([...init.params].map(([k, v]) => [k, { shape: v.shape, data: asDtype(v.data, DTYPE) }]));
   } else {
-    params = initParams(trainProg.params, cfg.model.layers, cfg.train.seed, DTYPE);
+    params = initParams(trainProg.params, cfg.model.layers, cfg.train.seed, DTYPE, cfg.model.init);
   }
   const numParams = trainProg.params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
 
@@ -223,6 +224,12 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
   let lastValidLoss: number | null = null;
   let stopped = false;
   let epoch = 0;
+  let bestValid = Infinity;
+  let bestEpoch = 0;
+  let bestStep = 0;
+  let best: Params | undefined;
+  let waited = 0;
+  let stoppedEarly = false;
 
   // ---- gate views: a probe sequence run through the current weights at a bounded rate ----
   const gatesEveryMs = job.gatesEveryMs ?? 3000;
@@ -324,7 +331,8 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
         feeds.x = new ort.Tensor('int64', x, [k, T, B]);
         feeds.y = new ort.Tensor('int64', y, [k, T, B]);
         feeds.keep = new ort.Tensor(DTYPE, keep, [k]);
-        feeds.lr = new ort.Tensor(DTYPE, new Float32Array(k).fill(lr), [k]);
+        const lrs = Float32Array.from({ length: k }, (_, j) => learningRateAt(step + j, totalSteps, lr, cfg.train.schedule));
+        feeds.lr = new ort.Tensor(DTYPE, lrs, [k]);
         const tRun = Date.now();
         const r = await trainSession.run(feeds);
         trainMs += Date.now() - tRun;
@@ -355,7 +363,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
         losses.forEach((loss, j) => {
           step++;
           stepLosses.push(loss);
-          metric({ step, epoch, loss, gradNorm: norms[j], lr, time: (now - t0) / 1000 });
+          metric({ step, epoch, loss, gradNorm: norms[j], lr: lrs[j], time: (now - t0) / 1000 });
         });
         pendingLosses.push(...losses);
         pendingNorms.push(...norms);
@@ -367,7 +375,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
             epoch,
             losses: pendingLosses,
             gradNorms: pendingNorms,
-            learningRate: lr,
+            learningRate: lrs[k - 1],
             tokensPerSecond: tps,
             elapsedMs: now - t0,
             remainingMs: ((totalSteps - step) * (now - t0)) / step,
@@ -394,6 +402,22 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
       hooks.emit(em);
       const { type: _t, ...rest } = em;
       metric(rest);
+      // best weights (by validation loss) and early stopping
+      if (lastValidLoss !== null && Number.isFinite(lastValidLoss)) {
+        const es = cfg.train.earlyStopping;
+        if (lastValidLoss < bestValid - (es?.minDelta ?? 0)) {
+          bestValid = lastValidLoss;
+          bestEpoch = epoch;
+          bestStep = step;
+          best = new Map([...currentParams()].map(([k2, v]) => [k2, { shape: v.shape, data: Float32Array.from(v.data) }]));
+          if (runDir) saveCheckpoint(path.join(runDir, RUN_FILES.best), { params: best, metadata: { ...lmMetadata(cfg, vocab!, step), 'gatelab.validLoss': String(lastValidLoss) } });
+          waited = 0;
+        } else if (es && ++waited >= es.patience) {
+          log('info', `early stopping after epoch ${epoch}: no improvement of the validation loss for ${es.patience} epochs; restoring the weights of epoch ${bestEpoch}`);
+          stoppedEarly = true;
+          break;
+        }
+      }
       if (job.sampleAtEnd !== false && step < totalSteps && Date.now() - lastSampleAt >= 20_000) await sampleNow(0.7);
       if (step >= totalSteps) break;
     }
@@ -403,7 +427,13 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
       if (recent.length) lastEpochTrainLoss = recent.reduce((a, b) => a + b, 0) / recent.length;
       if (step > 0) lastValidLoss = await validate();
     }
-    save(stopped ? 'stopped' : 'end of run');
+    if (stoppedEarly && best) {
+      // restore the best weights: the run's result is the model of the best epoch
+      for (const p of trainProg.params) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, best.get(p.name)!.data, p.shape);
+      lastValidLoss = bestValid;
+      lastCheckpointStep = -1;
+    }
+    save(stopped ? 'stopped' : stoppedEarly ? 'best weights after early stopping' : 'end of run');
     if (step > 0) await gates(true);
   } catch (e) {
     if (record && runDir) {
@@ -441,6 +471,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
     ...(savedFile ? { checkpoint: savedFile } : {}),
     ...(sample !== undefined ? { sample } : {}),
     ...(stopped ? { stopped: true } : {}),
+    ...(stoppedEarly ? { stoppedEarly: true, bestEpoch, bestStep } : bestEpoch ? { bestEpoch } : {}),
   };
   if (record && runDir) {
     record.status = stopped ? 'stopped' : 'done';
