@@ -48,7 +48,7 @@ describe('initialisers', () => {
     const k = Math.sqrt(6 / (5 + H));
     expect(Math.max(...Array.from(p.get('lstm.weight_ih_l0')!.data, Math.abs))).toBeLessThanOrEqual(k);
     const n = initParams(lmParams(spec), [{ hidden: H, forgetBias: 0 }], 3, 'float64', { input: 'normal', recurrent: 'normal' }).get('lstm.weight_hh_l0')!.data;
-    const std = Math.sqrt(n.reduce((a, v) => a + v * v, 0) / n.length);
+    const std = Math.sqrt(Array.from(n).reduce((a, v) => a + v * v, 0) / n.length);
     expect(std).toBeGreaterThan(0.007);
     expect(std).toBeLessThan(0.013);
     // forget-gate block (internal order i, f, o, g) of bias_ih is shifted by forgetBias
