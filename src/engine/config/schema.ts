@@ -47,8 +47,10 @@ const layer: JsonSchema = {
       type: 'string',
       enum: ['sigmoid', 'hard-sigmoid'],
       default: 'sigmoid',
-      description: 'Gate nonlinearity: sigmoid, or hard-sigmoid max(0, min(1, 0.2x + 0.5)) as ONNX and TF.js.',
+      description: 'Nonlinearity of the gates i, f, o: sigmoid, or hard-sigmoid max(0, min(1, slope·x + offset)) (ONNX and TF.js: slope 0.2, offset 0.5; Keras 3 uses x/6 + 0.5).',
     },
+    hardSigmoidSlope: { type: 'number', exclusiveMinimum: 0, default: 0.2, description: 'hard-sigmoid gates: the slope (ONNX alpha).' },
+    hardSigmoidOffset: { type: 'number', default: 0.5, description: 'hard-sigmoid gates: the offset (ONNX beta).' },
     bidirectional: { type: 'boolean', default: false, description: 'Run a second layer backwards in time and concatenate both outputs.' },
   },
 };

@@ -32,6 +32,9 @@ export interface LayerConfig {
   peepholes: boolean;
   coupledGates: boolean;
   gateActivation: 'sigmoid' | 'hard-sigmoid';
+  /** hard sigmoid: max(0, min(1, slope·x + offset)) */
+  hardSigmoidSlope: number;
+  hardSigmoidOffset: number;
   bidirectional: boolean;
 }
 

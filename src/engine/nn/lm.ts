@@ -7,7 +7,7 @@
 import { Graph, Value } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { DType } from '../onnx/proto';
-import { LstmForward, lstmRecurrence } from './lstm';
+import { GateActivation, LstmForward, lstmRecurrence } from './lstm';
 
 export interface LmSpec {
   vocab: number;
@@ -15,6 +15,8 @@ export interface LmSpec {
   embedding: number;
   hidden: number[];
   dtype: DType;
+  /** per layer: the gate nonlinearity (default sigmoid) */
+  gates?: (GateActivation | undefined)[];
 }
 
 export interface ParamInfo {
@@ -75,7 +77,7 @@ export function lmForward(
         const I = inp.shape[2] as number;
         xw = op.Reshape(op.Gemm(op.Reshape(inp, [T * B, I]), wih, bias, { transB: 1 }), [T, B, 4 * H]);
       }
-      const f = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], state[k].h0, state[k].c0);
+      const f = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], state[k].h0, state[k].c0, spec.gates?.[k]);
       layers.push(f);
       hs = f.hs;
     });

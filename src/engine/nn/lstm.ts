@@ -43,7 +43,13 @@ export interface LstmForward {
  * @param h0 [B, H]
  * @param c0 [B, H]
  */
-export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: Value): LstmForward {
+/**
+ * Gate nonlinearity of the sigmoid gates i, f, o: the logistic sigmoid, or the hard sigmoid
+ * max(0, min(1, alpha·x + beta)) (ONNX and TF.js: alpha 0.2, beta 0.5).
+ */
+export type GateActivation = { kind: 'sigmoid' } | { kind: 'hard-sigmoid'; alpha: number; beta: number };
+
+export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: Value, gate: GateActivation = { kind: 'sigmoid' }): LstmForward {
   const [T, B, G] = xw.shape;
   const H = whh.shape[1] as number;
   if (G !== 4 * H) throw new Error(`lstm: XW has ${G} gate columns, expected 4·${H}`);
@@ -57,7 +63,7 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
       const bo = new Ops(cg);
       const pre = bo.Gemm(h, whhT, xwt); // [B, G]
       const [sPre, gPre] = bo.Split(pre, 1, [3 * H, H]);
-      const s = bo.Sigmoid(sPre); // [B, 3H] = i f o
+      const s = gate.kind === 'sigmoid' ? bo.Sigmoid(sPre) : bo.HardSigmoid(sPre, gate.alpha, gate.beta); // [B, 3H] = i f o
       const gg = bo.Tanh(gPre); // [B, H]
       const [i, f, o] = bo.Split(s, 1, [H, H, H]);
       const cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
@@ -89,7 +95,7 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
     return {
       inputs: [xw, whh, h0, c0],
       outputs: [hs, hT, cT],
-      backward: (gb, [dhs, dhT, dcT], needs) => lstmBackward(gb, { xw, whh, h0, c0 }, fwd, dhs, dhT, dcT, needs),
+      backward: (gb, [dhs, dhT, dcT], needs) => lstmBackward(gb, { xw, whh, h0, c0 }, fwd, dhs, dhT, dcT, needs, gate),
     };
   });
   return fwd;
@@ -111,6 +117,7 @@ function lstmBackward(
   dhT: Value | null,
   dcT: Value | null,
   needs: (v: Value) => boolean,
+  gate: GateActivation = { kind: 'sigmoid' },
 ): (Value | null)[] {
   const op = new Ops(g);
   const [T, B, G] = x.xw.shape as number[];
@@ -126,7 +133,10 @@ function lstmBackward(
   const prev = (first: Value, seq: Value) => // [first; seq_1..seq_{T-1}]   [T, B, H]
     T > 1 ? op.Concat([op.Unsqueeze(first, [0]), op.Slice(seq, [0], [T - 1], [0])], 0) : op.Unsqueeze(first, [0]);
   const cPrev = prev(x.c0, fwd.cs);
-  const dsig = (s: Value) => op.Mul(s, op.Sub(one, s)); // σ' written with σ
+  // the gate's derivative written with its value: σ' = σ(1 − σ); hard sigmoid: alpha where 0 < s < 1
+  // (s(1 − s) > 0 exactly there, so Sign of it is the mask)
+  const dsig = (s: Value) =>
+    gate.kind === 'sigmoid' ? op.Mul(s, op.Sub(one, s)) : op.Mul(op.Sign(op.Mul(s, op.Sub(one, s))), op.c(dt, gate.alpha));
   const A = op.Mul(o, op.Sub(one, op.Mul(tc, tc))); // [T, B, H]
   const coef = op.Concat(
     [op.Mul(gg, dsig(i)), op.Mul(cPrev, dsig(f)), op.Mul(tc, dsig(o)), op.Mul(i, op.Sub(one, op.Mul(gg, gg)))],

@@ -79,6 +79,7 @@ export const attr = {
   s: (value: string): AttrValue => ({ kind: 'string', value }),
   ints: (value: readonly number[]): AttrValue => ({ kind: 'ints', value }),
   floats: (value: readonly number[]): AttrValue => ({ kind: 'floats', value }),
+  strings: (value: readonly string[]): AttrValue => ({ kind: 'strings', value }),
   t: (value: TensorData): AttrValue => ({ kind: 'tensor', value }),
   g: (value: Graph): AttrValue => ({ kind: 'graph', value: value.toData() }),
 };

@@ -8,9 +8,10 @@
 
 
 import { Graph, attr } from '../onnx/builder';
+import type { AttrValue } from '../onnx/proto';
 import { Ops } from '../onnx/ops';
 import { loadModelFile } from '../config/load';
-import { lmParams } from '../nn/lm';
+import { LmSpec, lmParams } from '../nn/lm';
 import { Checkpoint, FloatData, GATE_ORDERS, loadCheckpoint, permuteGateBlocks } from './checkpoint';
 import { asDtype, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, META } from './lmsetup';
 import { writeFileAtomic } from '../util/fsx';
@@ -18,7 +19,7 @@ import { writeFileAtomic } from '../util/fsx';
 /** ONNX_FROM_INTERNAL[k] = the internal gate block that becomes ONNX block k. */
 export const ONNX_FROM_INTERNAL = GATE_ORDERS.onnx.map((g) => GATE_ORDERS.internal.indexOf(g as never));
 
-export function buildExportModel(ck: Checkpoint, spec: { vocab: number; embedding: number; hidden: number[] }): Graph {
+export function buildExportModel(ck: Checkpoint, spec: { vocab: number; embedding: number; hidden: number[]; gates?: LmSpec['gates'] }): Graph {
   const g = new Graph('gatelab_lm');
   const op = new Ops(g);
   const w = (name: string): FloatData => asDtype(ck.params.get(name)!.data, 'float32');
@@ -40,7 +41,7 @@ export function buildExportModel(ck: Checkpoint, spec: { vocab: number; embeddin
     bias.set(perm(`lstm.bias_hh_l${k}`), 4 * H);
     const Bv = c(bias, [1, 8 * H]);
     const [Y, Yh, Yc] = g.scope(`lstm${k}`, () =>
-      g.node('LSTM', [x, W, R, Bv], { hidden_size: attr.i(H), direction: attr.s('forward') }, [
+      g.node('LSTM', [x, W, R, Bv], { hidden_size: attr.i(H), direction: attr.s('forward'), ...activations(spec.gates?.[k]) }, [
         { dtype: 'float32', shape: ['T', 1, 'B', H] },
         { dtype: 'float32', shape: [1, 'B', H] },
         { dtype: 'float32', shape: [1, 'B', H] },
@@ -56,6 +57,16 @@ export function buildExportModel(ck: Checkpoint, spec: { vocab: number; embeddin
     g.output(f.c, `c.l${k}`);
   });
   return g;
+}
+
+/** The operator's activations attribute for a hard-sigmoid gate variant (f = HardSigmoid, g = h = Tanh). */
+function activations(gate: NonNullable<LmSpec['gates']>[number]): Record<string, AttrValue> {
+  if (!gate || gate.kind === 'sigmoid') return {};
+  return {
+    activations: attr.strings(['HardSigmoid', 'Tanh', 'Tanh']),
+    activation_alpha: attr.floats([gate.alpha]),
+    activation_beta: attr.floats([gate.beta]),
+  };
 }
 
 function transpose(d: FloatData, [r, cols]: number[]): Float32Array {

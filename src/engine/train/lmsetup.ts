@@ -22,14 +22,19 @@ export function checkSupported(cfg: ModelConfig): void {
     if (l.type !== 'lstm') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm');
     if (l.peepholes) no(`${at}.peepholes`, 'peepholes', 'set peepholes: false');
     if (l.coupledGates) no(`${at}.coupledGates`, 'coupledGates', 'set coupledGates: false');
-    if (l.gateActivation !== 'sigmoid') no(`${at}.gateActivation`, `gateActivation "${l.gateActivation}"`, 'use sigmoid');
     if (l.bidirectional) no(`${at}.bidirectional`, 'a bidirectional language model', 'set bidirectional: false');
   });
   if (cfg.model.dropout > 0) no('model.dropout', 'dropout', 'set dropout: 0');
 }
 
 export function lmSpecOf(cfg: ModelConfig, vocab: number, dtype: DType): LmSpec {
-  return { vocab, embedding: cfg.model.embedding, hidden: cfg.model.layers.map((l) => l.hidden), dtype };
+  return {
+    vocab,
+    embedding: cfg.model.embedding,
+    hidden: cfg.model.layers.map((l) => l.hidden),
+    dtype,
+    gates: cfg.model.layers.map((l) => (l.gateActivation === 'hard-sigmoid' ? { kind: 'hard-sigmoid' as const, alpha: l.hardSigmoidSlope, beta: l.hardSigmoidOffset } : undefined)),
+  };
 }
 
 export function textOptionsOf(cfg: ModelConfig): TextOptions {
