@@ -161,8 +161,8 @@ async function train(args: string[]): Promise<number> {
       }
       case 'epoch':
         err(
-          `epoch ${m.epoch}/${started?.epochs ?? '?'}  step ${m.step}  train loss ${m.trainLoss.toFixed(4)} ppl ${m.trainPerplexity?.toFixed(2)}` +
-            (m.validLoss !== undefined ? `  valid loss ${m.validLoss.toFixed(4)} ppl ${m.validPerplexity?.toFixed(2)}` : '') +
+          `epoch ${m.epoch}/${started?.epochs ?? '?'}  step ${m.step}  train loss ${m.trainLoss.toFixed(4)}${m.trainPerplexity != null ? ` ppl ${m.trainPerplexity.toFixed(2)}` : ''}` +
+            (m.validLoss != null ? `  valid loss ${m.validLoss.toFixed(4)}${m.validPerplexity != null ? ` ppl ${m.validPerplexity.toFixed(2)}` : ''}` : '') +
             `  ${fmtRate(tps)} tok/s  ${fmtDuration(m.elapsedMs)}`,
         );
         break;
@@ -224,7 +224,7 @@ async function train(args: string[]): Promise<number> {
 
 /** The summary with the contract's keys first. */
 function orderSummary(s: Summary): Record<string, unknown> {
-  const { model, device, steps, trainLoss, validLoss, perplexity, accuracy, tokensPerSecond, ...rest } = s;
+  const { model, device, steps, trainLoss, validLoss, perplexity, accuracy, rmse, mae, baselineRmse, tokensPerSecond, ...rest } = s;
   return {
     model,
     device,
@@ -233,6 +233,7 @@ function orderSummary(s: Summary): Record<string, unknown> {
     validLoss,
     ...(perplexity !== undefined ? { perplexity } : {}),
     ...(accuracy !== undefined ? { accuracy } : {}),
+    ...(rmse !== undefined ? { rmse, mae, baselineRmse } : {}),
     tokensPerSecond,
     ...rest,
   };

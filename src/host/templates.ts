@@ -1,5 +1,5 @@
 // Templates for "New Model from Template": real, runnable examples shipped in examples/ (with the
-// data they read). Classification, forecasting and the copy task come with the model zoo.
+// data they read). Classification and the copy task come with the rest of the model zoo.
 
 export interface Template {
   id: string;
@@ -10,7 +10,15 @@ export interface Template {
   /** model file under examples/ */
   source: string;
   /** data files (relative to examples/) copied beside the new model file */
-  data: string[];
+  data: string[  {
+    id: 'forecast',
+    label: 'Time-series forecast',
+    description: 'Airline passengers: the next month from the last 12, against seasonal-naive',
+    fileName: 'airline.gatelab.yaml',
+    source: 'airline.gatelab.yaml',
+    data: ['data/airline-passengers.csv'],
+  },
+];
 }
 
 export const TEMPLATES: Template[] = [
@@ -29,5 +37,13 @@ export const TEMPLATES: Template[] = [
     fileName: 'timemachine-words.gatelab.yaml',
     source: 'timemachine-words.gatelab.yaml',
     data: ['data/timemachine.txt'],
+  },
+  {
+    id: 'forecast',
+    label: 'Time-series forecast',
+    description: 'Airline passengers: the next month from the last 12, against seasonal-naive',
+    fileName: 'airline.gatelab.yaml',
+    source: 'airline.gatelab.yaml',
+    data: ['data/airline-passengers.csv'],
   },
 ];

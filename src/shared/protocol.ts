@@ -161,6 +161,13 @@ export interface Summary {
   perplexity?: number;
   validPerplexity?: number;
   accuracy?: number;
+  /** forecasts, in the series' units, on the validation part */
+  rmse?: number;
+  mae?: number;
+  /** persistence (the last seen value) on the same targets */
+  baselineRmse?: number;
+  /** seasonal naive (the value one season earlier), with data.season */
+  seasonalBaselineRmse?: number;
   tokensPerSecond: number;
   elapsedSeconds: number;
   checkpoint?: string;

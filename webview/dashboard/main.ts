@@ -206,7 +206,9 @@ function redrawLoss(): void {
 
 function epochData(): uPlot.AlignedData {
   const e = state.epochs;
-  return [e.map((r) => r.epoch), e.map((r) => r.trainPerplexity ?? Math.exp(r.trainLoss)), e.map((r) => r.validPerplexity ?? (r.validLoss !== undefined ? Math.exp(r.validLoss) : null))];
+  // language models: perplexity; other tasks: the loss itself
+  const lm = e.some((r) => r.trainPerplexity !== undefined && r.trainPerplexity !== null);
+  return [e.map((r) => r.epoch), e.map((r) => (lm ? (r.trainPerplexity ?? Math.exp(r.trainLoss)) : r.trainLoss)), e.map((r) => (lm ? (r.validPerplexity ?? (r.validLoss != null ? Math.exp(r.validLoss) : null)) : (r.validLoss ?? null)))];
 }
 
 function redrawEpochs(): void {

@@ -269,6 +269,11 @@ function resolve(raw: Json, file: string, line: number, positions: ModelConfig['
       sequenceLength: data.sequenceLength as number,
       validation: data.validation as number,
       partition: data.partition as 'sequential' | 'random',
+      column: data.column as string | undefined,
+      window: data.window as number,
+      horizon: data.horizon as number,
+      transform: data.transform as ModelConfig['data']['transform'],
+      season: data.season as number | undefined,
     },
     model: {
       embedding: model.embedding as number,
@@ -343,6 +348,11 @@ function parseDocs(text: string, file: string): { models: ParsedModel[]; problem
         const pos = v.positions['train.steps'];
         const rr = pos ? { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 5 } : r;
         v.add('give train.epochs or train.steps, not both', 'train.steps', rr, 'remove one of them');
+      }
+      if (raw.task === 'forecast' && obj(raw.data).column === undefined) {
+        const pos = v.positions.data;
+        const rr = pos ? { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 4 } : r;
+        v.add('a forecast needs data.column, the CSV column to forecast', 'data.column', rr, 'add column: <header name> under data');
       }
       if (tr.earlyStopping !== undefined && !(Number(obj(raw.data).validation ?? 0.1) > 0)) {
         const pos = v.positions['train.earlyStopping'];

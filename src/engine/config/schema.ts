@@ -80,7 +80,7 @@ export const MODEL_SCHEMA: JsonSchema = {
       additionalProperties: false,
       required: ['source'],
       properties: {
-        source: { type: 'string', description: 'Text file, relative to the model file (or an absolute path).' },
+        source: { type: 'string', description: 'Data file, relative to the model file (or an absolute path): a text file for language models, a CSV file for forecasts.' },
         tokens: { type: 'string', enum: ['char', 'word'], default: 'char', description: 'Tokens: characters or whitespace-separated words.' },
         preprocess: {
           type: 'string',
@@ -89,13 +89,23 @@ export const MODEL_SCHEMA: JsonSchema = {
           description: 'none: the text as is. letters: as d2l, every run of non-letters becomes one space, lower case (28 character tokens with <unk>).',
         },
         minFrequency: { type: 'integer', minimum: 0, default: 0, description: 'Tokens seen fewer times become <unk>; 0 keeps every token.' },
+        column: { type: 'string', description: 'forecast: the header name of the numeric CSV column to forecast.' },
+        window: { type: 'integer', minimum: 1, maximum: 100000, default: 12, description: 'forecast: past values the model sees for each forecast.' },
+        horizon: { type: 'integer', minimum: 1, maximum: 10000, default: 1, description: 'forecast: values predicted at once after each window.' },
+        transform: {
+          type: 'string',
+          enum: ['none', 'log', 'difference', 'log-difference'],
+          default: 'none',
+          description: 'forecast: model a transform of the series and map forecasts back: log, difference (y_t − y_{t−1}) or log-difference (growth rates; good for trending, multiplicative-seasonal series such as airline passengers).',
+        },
+        season: { type: 'integer', minimum: 1, description: 'forecast: season length (e.g. 12 for monthly data) for the seasonal-naive baseline.' },
         sequenceLength: { type: 'integer', minimum: 1, maximum: 100000, default: 35, description: 'Time steps T per training sequence (truncated backpropagation through time).' },
         validation: {
           type: 'number',
           minimum: 0,
           exclusiveMaximum: 1,
           default: 0.1,
-          description: 'Fraction of the token stream held out at its end for the validation loss (0 = none).',
+          description: 'Fraction of the data held out at its end for validation (0 = none): the end of the token stream, or the last part of a series.',
         },
         partition: {
           type: 'string',

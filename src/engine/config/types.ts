@@ -22,6 +22,12 @@ export interface DataConfig {
   validation: number;
   /** sequential: d2l's seq_data_iter_sequential; random: seq_data_iter_random */
   partition: 'sequential' | 'random';
+  /** forecast: CSV column, input window, values predicted per window, season of the seasonal-naive baseline */
+  column?: string;
+  window: number;
+  horizon: number;
+  transform: 'none' | 'log' | 'difference' | 'log-difference';
+  season?: number;
 }
 
 export interface LayerConfig {

@@ -13,7 +13,7 @@ import { Ops } from '../onnx/ops';
 import { loadModelFile } from '../config/load';
 import { LmSpec, lmParams } from '../nn/lm';
 import { Checkpoint, FloatData, GATE_ORDERS, loadCheckpoint, permuteGateBlocks } from './checkpoint';
-import { asDtype, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, META } from './lmsetup';
+import { asDtype, checkLanguageModel, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, META } from './lmsetup';
 import { writeFileAtomic } from '../util/fsx';
 
 /** ONNX_FROM_INTERNAL[k] = the internal gate block that becomes ONNX block k. */
@@ -78,6 +78,7 @@ function transpose(d: FloatData, [r, cols]: number[]): Float32Array {
 export function exportOnnx(o: { modelFile: string; modelName?: string; init: string; out: string }): { bytes: number; vocab: number } {
   const cfg = loadModelFile(o.modelFile, o.modelName);
   checkSupported(cfg);
+  checkLanguageModel(cfg, 'ONNX export');
   const ck = loadCheckpoint(o.init);
   const V = checkpointVocabSize(ck, o.init);
   const spec = lmSpecOf(cfg, V, 'float32');

@@ -16,7 +16,7 @@ export function checkSupported(cfg: ModelConfig): void {
   const no = (key: string, what: string, hint?: string): never => {
     throw new UserError(`${what} is not supported yet`, whereOf(cfg, key), hint);
   };
-  if (cfg.task !== 'language-model') no('task', `task "${cfg.task}"`, 'use task: language-model');
+  if (cfg.task !== 'language-model' && cfg.task !== 'forecast') no('task', `task "${cfg.task}"`, 'use task: language-model or forecast');
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
     if (l.type !== 'lstm') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm');
@@ -25,6 +25,12 @@ export function checkSupported(cfg: ModelConfig): void {
     if (l.bidirectional) no(`${at}.bidirectional`, 'a bidirectional language model', 'set bidirectional: false');
   });
   if (cfg.model.dropout > 0) no('model.dropout', 'dropout', 'set dropout: 0');
+}
+
+/** For the language-model-only commands (grad, sample, export, gate views). */
+export function checkLanguageModel(cfg: ModelConfig, what: string): void {
+  if (cfg.task !== 'language-model')
+    throw new UserError(`${what} works on language models; model "${cfg.name}" is a ${cfg.task} model`, whereOf(cfg, 'task'), 'use a language model');
 }
 
 export function lmSpecOf(cfg: ModelConfig, vocab: number, dtype: DType): LmSpec {

@@ -10,7 +10,7 @@ import { lmParams } from '../nn/lm';
 import { chooseDevice } from '../runtime/device';
 import { buildGradProgram } from './program';
 import { Checkpoint, FloatData, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { asDtype, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, textOptionsOf, vocabFromMetadata } from './lmsetup';
+import { asDtype, checkLanguageModel, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, textOptionsOf, vocabFromMetadata } from './lmsetup';
 import { LmSampler, sampleText, encodePrefix } from './sample';
 import { GateProbe } from './probe';
 import { splitTail } from '../data/batches';
@@ -33,6 +33,7 @@ export interface GradRequest {
 export async function computeGradients(req: GradRequest): Promise<{ loss: number; tensors: number }> {
   const cfg = loadModelFile(req.modelFile, req.modelName);
   checkSupported(cfg);
+  checkLanguageModel(cfg, '`gatelab grad`');
   const ck = loadCheckpoint(req.init);
   const V = checkpointVocabSize(ck, req.init);
   const spec = lmSpecOf(cfg, V, 'float64');
@@ -77,6 +78,7 @@ export interface SampleRequest {
 export async function sampleFromCheckpoint(req: SampleRequest): Promise<string> {
   const cfg = loadModelFile(req.modelFile, req.modelName);
   checkSupported(cfg);
+  checkLanguageModel(cfg, 'sampling');
   const ck = loadCheckpoint(req.init);
   const opts = textOptionsOf(cfg);
   let vocab: Vocab | undefined = vocabFromMetadata(ck.metadata, req.init);
@@ -111,6 +113,7 @@ export async function sampleFromCheckpoint(req: SampleRequest): Promise<string> 
 export async function gatesFromCheckpoint(job: GatesJob): Promise<GatesMessage> {
   const cfg = loadModelFile(job.modelFile, job.modelName);
   checkSupported(cfg);
+  checkLanguageModel(cfg, 'the gate view');
   const ck = loadCheckpoint(job.init);
   const opts = textOptionsOf(cfg);
   let vocab: Vocab | undefined = vocabFromMetadata(ck.metadata, job.init);

@@ -73,6 +73,10 @@ function resolveConfig(job: TrainRequest): ModelConfig {
 export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise<Summary> {
   const t0 = Date.now();
   const cfg = resolveConfig(job);
+  if (cfg.task === 'forecast') {
+    const { runForecastTraining } = await import('./forecastTrainer');
+    return runForecastTraining(cfg, job, hooks);
+  }
   const log = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => hooks.emit({ type: 'log', level, message });
 
   // ---- weights to start from, and the vocabulary ----

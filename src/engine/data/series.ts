@@ -1,0 +1,54 @@
+// Numeric series from CSV files (forecasts): one column by its header name, every cell a number.
+// A bad cell is an error naming the CSV file, its line, the column and the text found; a missing
+// column lists the ones there are. Quoted fields ("1949-01") are understood; values are float64.
+
+import * as fs from 'node:fs';
+import { UserError, Where } from '../errors';
+
+/** Splits one CSV line (RFC 4180 quotes, no embedded newlines). */
+export function csvFields(line: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let q = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i];
+    if (q) {
+      if (ch === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (ch === '"') q = false;
+      else cur += ch;
+    } else if (ch === '"') q = true;
+    else if (ch === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out.map((f) => f.trim());
+}
+
+export function loadSeries(file: string, column: string, where: Where): Float64Array {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new UserError(`data file not found: ${file}`, where, 'the path is relative to the model file; fix data.source');
+  }
+  const lines = text.split(/\r?\n/);
+  const header = csvFields(lines[0] ?? '');
+  const col = header.indexOf(column);
+  if (col < 0)
+    throw new UserError(`the CSV ${file} has no column "${column}"`, { ...where, key: 'data.column' }, `its columns: ${header.map((h) => `"${h}"`).join(', ')}`);
+  const values: number[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    if (!lines[i].trim()) continue;
+    const cell = csvFields(lines[i])[col] ?? '';
+    const v = cell === '' ? NaN : Number(cell);
+    if (!Number.isFinite(v))
+      throw new UserError(`${file}:${i + 1}: column "${column}" holds "${cell}", not a number`, { ...where, key: 'data.column' }, 'fix the cell, or remove the row');
+    values.push(v);
+  }
+  if (values.length === 0) throw new UserError(`the CSV ${file} has no rows`, where, 'use a CSV with a header line and data rows');
+  return Float64Array.from(values);
+}
