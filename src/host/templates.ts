@@ -10,15 +10,7 @@ export interface Template {
   /** model file under examples/ */
   source: string;
   /** data files (relative to examples/) copied beside the new model file */
-  data: string[  {
-    id: 'forecast',
-    label: 'Time-series forecast',
-    description: 'Airline passengers: the next month from the last 12, against seasonal-naive',
-    fileName: 'airline.gatelab.yaml',
-    source: 'airline.gatelab.yaml',
-    data: ['data/airline-passengers.csv'],
-  },
-];
+  data: string[];
 }
 
 export const TEMPLATES: Template[] = [
@@ -37,6 +29,14 @@ export const TEMPLATES: Template[] = [
     fileName: 'timemachine-words.gatelab.yaml',
     source: 'timemachine-words.gatelab.yaml',
     data: ['data/timemachine.txt'],
+  },
+  {
+    id: 'forecast',
+    label: 'Time-series forecast',
+    description: 'Airline passengers: the next month from the last 12, against seasonal-naive',
+    fileName: 'airline.gatelab.yaml',
+    source: 'airline.gatelab.yaml',
+    data: ['data/airline-passengers.csv'],
   },
   {
     id: 'forecast',
