@@ -38,12 +38,4 @@ export const TEMPLATES: Template[] = [
     source: 'airline.gatelab.yaml',
     data: ['data/airline-passengers.csv'],
   },
-  {
-    id: 'forecast',
-    label: 'Time-series forecast',
-    description: 'Airline passengers: the next month from the last 12, against seasonal-naive',
-    fileName: 'airline.gatelab.yaml',
-    source: 'airline.gatelab.yaml',
-    data: ['data/airline-passengers.csv'],
-  },
 ];
