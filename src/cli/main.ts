@@ -32,6 +32,7 @@ usage:
                      [--init W.safetensors] [--save W.safetensors] [--metrics M.jsonl] [--quiet]
   gatelab grad FILE --init W.safetensors --batch B.json --out G.safetensors [--model NAME]
   gatelab sample FILE --init W.safetensors [--prefix TEXT] [--length N] [--temperature T] [--model NAME]
+  gatelab predict FILE --init W.safetensors --input SERIES.csv [--steps N] [--model NAME]
   gatelab export FILE --init W.safetensors --onnx OUT.onnx [--model NAME]
   gatelab bench [--device cpu|cuda] [--json] [--only C1,C2] [--threads N]
   gatelab doctor
@@ -40,6 +41,7 @@ usage:
            the run is recorded in .gatelab/runs/ beside the model file
   grad     loss and gradient of every parameter for one explicit batch (no update)
   sample   generated text on stdout (temperature 0 = greedy)
+  predict  forecasts after the end of a CSV series (forecast models)
   export   an inference model with the standard ONNX LSTM operator
   bench    training-step and generation speed of C1–C4 against onnxruntime's own ceilings
   doctor   which execution providers load here and, if CUDA does not, why
@@ -337,6 +339,21 @@ async function exportCmd(args: string[]): Promise<number> {
   return 0;
 }
 
+async function predict(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { init: { type: 'string' }, input: { type: 'string' }, model: { type: 'string' }, steps: { type: 'string' } }, 'predict');
+  const file = oneFile(positionals, 'predict');
+  const init = path.resolve(required(values.init as string, '--init', 'give the weights: --init W.safetensors'));
+  const input = required(values.input as string, '--input', 'give the series: --input SERIES.csv');
+  if (!fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
+  const cfg = loadModelFile(file, values.model as string | undefined);
+  if (cfg.task !== 'forecast')
+    throw new UserError(`\`gatelab predict\` works on forecast models in this version; "${cfg.name}" is a ${cfg.task} model`, { file: cfg.file, line: cfg.line, key: 'task' }, cfg.task === 'language-model' ? 'use `gatelab sample`' : undefined);
+  const { predictForecast } = await import('../engine/train/forecastTrainer');
+  const r = await predictForecast({ cfg, init, input: path.resolve(input), steps: positiveInt(values.steps as string | undefined, '--steps') });
+  process.stdout.write(JSON.stringify({ model: cfg.name, forecast: r.forecast, after: r.last }) + '\n');
+  return 0;
+}
+
 async function doctor(args: string[]): Promise<number> {
   const { values } = parse(args, { json: { type: 'boolean', default: false } }, 'doctor');
   const report = await doctorReport();
@@ -374,9 +391,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'export':
         return await exportCmd(rest);
       case 'predict':
-        throw new UserError(`\`gatelab ${command}\` is not available in this version`, { key: command }, 'see `gatelab help` for the commands this version has');
+        return await predict(rest);
       default:
-        throw new UserError(`unknown command "${command}"`, { key: command }, 'commands: train, grad, sample, doctor');
+        throw new UserError(`unknown command "${command}"`, { key: command }, 'commands: train, grad, sample, predict, export, bench, doctor');
     }
   } catch (e) {
     if (isUserError(e)) {

@@ -42,6 +42,13 @@ describe('forecast', () => {
     const rm = (f: (i: number) => number) => Math.sqrt(held.reduce((a, y, k) => a + (f(120 + k) - y) ** 2, 0) / held.length);
     expect(s.seasonalBaselineRmse).toBeCloseTo(rm((i) => ys[i - 12]), 9);
     expect(s.baselineRmse).toBeCloseTo(rm((i) => ys[i - 1]), 9);
+    // predict: the next 12 months after the series, autoregressively
+    const p = run(dir, ['predict', 'f.gatelab.yaml', '--init', 'w.safetensors', '--input', AIRLINE, '--steps', '12']);
+    expect(p.code, p.stderr).toBe(0);
+    const f = JSON.parse(p.stdout);
+    expect(f.forecast).toHaveLength(12);
+    for (const v of f.forecast) expect(v).toBeGreaterThan(200);
+    expect(f.after).toBe(432);
   });
 
   it('transforms map forecasts back to the series’ units', () => {

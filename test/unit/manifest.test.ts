@@ -57,6 +57,21 @@ describe('package.json matches the code', () => {
   });
 });
 
+describe('examples and templates', () => {
+  it('every template ships its model file and data, and every example model file is valid', async () => {
+    const { TEMPLATES } = await import('../../src/host/templates');
+    const { loadModelFiles } = await import('../../src/engine/config/load');
+    for (const t of TEMPLATES) {
+      expect(fs.existsSync(path.join(ROOT, 'examples', t.source)), t.source).toBe(true);
+      for (const d of t.data) expect(fs.existsSync(path.join(ROOT, 'examples', d)), d).toBe(true);
+    }
+    for (const f of fs.readdirSync(path.join(ROOT, 'examples')).filter((n) => /\.gatelab\.(ya?ml|json)$/.test(n))) {
+      const models = loadModelFiles(path.join(ROOT, 'examples', f));
+      for (const m of models) expect(fs.existsSync(m.data.source), `${f}: ${m.data.source}`).toBe(true);
+    }
+  });
+});
+
 describe('boundaries', () => {
   it('the engine, the CLI and the shared types never import vscode', () => {
     for (const f of [...files('src/engine'), ...files('src/cli'), ...files('src/shared')]) {

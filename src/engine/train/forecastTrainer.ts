@@ -332,3 +332,54 @@ export async function runForecastTraining(cfg: ModelConfig, job: TrainRequest, h
   }
   return summary;
 }
+
+/**
+ * Forecasts after the end of a CSV series with a trained checkpoint: the next `steps` values
+ * (autoregressive when steps exceed the horizon: each forecast is appended to the inputs).
+ */
+export async function predictForecast(o: { cfg: ModelConfig; init: string; input: string; steps?: number }): Promise<{ forecast: number[]; last: number }> {
+  const { cfg } = o;
+  const ck = loadCheckpoint(o.init);
+  const spec = forecastSpecOf(cfg);
+  const { forecastParams } = await import('./forecast');
+  checkCheckpointFits(ck, forecastParams(spec), o.init, cfg);
+  const meta = ck.metadata;
+  const mean = Number(meta['gatelab.mean']);
+  const std = Number(meta['gatelab.std']);
+  const transform = (meta['gatelab.transform'] ?? cfg.data.transform) as ModelConfig['data']['transform'];
+  if (!Number.isFinite(mean) || !Number.isFinite(std))
+    throw new UserError('the checkpoint has no normalisation (gatelab.mean, gatelab.std)', { file: o.init, key: 'gatelab.mean' }, 'use a checkpoint saved by a forecast run');
+  const series = Array.from(loadSeries(o.input, cfg.data.column!, { key: '--input' }));
+  const W = cfg.data.window;
+  const N = cfg.data.horizon;
+  const need = W + (transform === 'difference' || transform === 'log-difference' ? 1 : 0);
+  if (series.length < need) throw new UserError(`--input has ${series.length} values; the model needs the last ${need}`, { key: '--input' });
+  const steps = o.steps ?? N;
+  const session = await ort.InferenceSession.create(buildForecastPredictProgram({ spec, N: 1, T: W }).graph.encode(), { logSeverityLevel: 3 });
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const p of forecastParams(spec)) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, asDtype(ck.params.get(p.name)!.data, DTYPE) as Float32Array, p.shape);
+  const out: number[] = [];
+  const all = [...series];
+  while (out.length < steps) {
+    const s: SeriesSplit = { ...splitLike(Float64Array.from(all), transform), mean, std, nTrain: all.length };
+    const t = all.length;
+    const x = new Float32Array(W);
+    for (let w = 0; w < W; w++) x[w] = (s.u[t - W + w] - mean) / std;
+    const r = await session.run({ ...feeds, x: new ort.Tensor(DTYPE, x, [W, 1, 1]) });
+    const next = inverse(s, r.pred.data as Float32Array, t);
+    for (const v of next) {
+      if (out.length < steps) {
+        out.push(v);
+        all.push(v);
+      }
+    }
+  }
+  await session.release();
+  return { forecast: out, last: series[series.length - 1] };
+}
+
+function splitLike(series: Float64Array, transform: ModelConfig['data']['transform']): Pick<SeriesSplit, 'series' | 'u' | 'transform' | 'first'> {
+  const lg = transform === 'log' || transform === 'log-difference' ? series.map(Math.log) : series;
+  const diff = transform === 'difference' || transform === 'log-difference';
+  return { series, u: diff ? lg.map((x, i) => (i === 0 ? 0 : x - lg[i - 1])) : lg, transform, first: diff ? 1 : 0 };
+}
