@@ -1,5 +1,5 @@
 // Templates for "New Model from Template": real, runnable examples shipped in examples/ (with the
-// data they read). Classification and the copy task come with the rest of the model zoo.
+// data they read). The copy and adding tasks come with the rest of the model zoo.
 
 export interface Template {
   id: string;
@@ -37,5 +37,13 @@ export const TEMPLATES: Template[] = [
     fileName: 'airline.gatelab.yaml',
     source: 'airline.gatelab.yaml',
     data: ['data/airline-passengers.csv'],
+  },
+  {
+    id: 'sentiment',
+    label: 'Sentiment classifier',
+    description: 'UCI review sentences: embedding → LSTM → mean over words → positive/negative',
+    fileName: 'sentiment.gatelab.yaml',
+    source: 'sentiment.gatelab.yaml',
+    data: ['data/sentiment/amazon_cells_labelled.txt', 'data/sentiment/imdb_labelled.txt', 'data/sentiment/yelp_labelled.txt'],
   },
 ];

@@ -161,6 +161,9 @@ export interface Summary {
   perplexity?: number;
   validPerplexity?: number;
   accuracy?: number;
+  /** classification: rows = true class, columns = predicted, in the order of `classes` */
+  confusion?: number[][];
+  classes?: string[];
   /** forecasts, in the series' units, on the validation part */
   rmse?: number;
   mae?: number;

@@ -108,6 +108,18 @@ class Validator {
   /** Validates `node` against `schema`; `at` is the range to blame for a missing value. */
   check(node: YNode | null | undefined, schema: JsonSchema, key: string, at: Range): void {
     const range = node ? this.range(node, at) : at;
+    if (Array.isArray(schema.type)) {
+      // a union such as string | list of strings: a list is checked as the array member, else the scalar
+      const arr = schema.type.includes('array') && isSeq(node);
+      const scalar = schema.type.find((t) => t !== 'array' && t !== 'object') ?? 'string';
+      const words = schema.type.map((t) => (t === 'array' ? `a list of ${TYPE_WORD[schema.items?.type as string] ?? 'values'}` : TYPE_WORD[t])).join(' or ');
+      if (!arr && !isScalar(node)) {
+        this.add(`expected ${words}, got ${describe(node ? (node as YNode).toJSON() : null)}`, key, range);
+        return;
+      }
+      this.check(node, { ...schema, type: arr ? 'array' : scalar }, key, at);
+      return;
+    }
     if (schema.type === 'object') {
       if (!isMap(node)) {
         this.add(`expected ${TYPE_WORD.object}, got ${describe(node ? (node as YNode).toJSON() : null)}`, key, range);
@@ -254,15 +266,20 @@ function resolve(raw: Json, file: string, line: number, positions: ModelConfig['
   opt.weightDecay ??= opt.type === 'adamw' ? 0.01 : 0;
   const layerSchema = P.model.properties!.layers.items!;
   const layers = ((raw.model as Json | undefined)?.layers as Json[] | undefined ?? []).map((l) => defaultsOf(layerSchema, obj(l)));
-  const source = String(data.source ?? '');
+  const sources = (Array.isArray(data.source) ? data.source : [data.source ?? '']).map(String);
+  const source = sources[0];
+  const resolveSrc = (src: string) => (src.startsWith('builtin:') ? src : path.resolve(path.dirname(file), src));
   const epochs = train.epochs as number | undefined;
   const steps = train.steps as number | undefined;
   return {
     name: String(top.name),
     task: top.task as ModelConfig['task'],
     data: {
-      source: source.startsWith('builtin:') ? source : path.resolve(path.dirname(file), source),
+      source: resolveSrc(source),
+      sources: sources.map(resolveSrc),
       sourceAsWritten: source,
+      split: data.split as 'tail' | 'random',
+      pooling: data.pooling as 'last' | 'mean',
       tokens: data.tokens as 'char' | 'word',
       preprocess: data.preprocess as 'none' | 'letters',
       minFrequency: data.minFrequency as number,

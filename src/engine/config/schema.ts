@@ -3,8 +3,11 @@
 // hover in JSON model files (media/gatelab.schema.json is generated from it), and its `default`s are
 // the defaults the engine applies.
 
+export type JsonType = 'object' | 'array' | 'string' | 'number' | 'integer' | 'boolean';
+
 export interface JsonSchema {
-  type?: 'object' | 'array' | 'string' | 'number' | 'integer' | 'boolean';
+  /** one type, or a scalar type or a list of it (e.g. a file or a list of files) */
+  type?: JsonType | JsonType[];
   description?: string;
   markdownDescription?: string;
   properties?: Record<string, JsonSchema>;
@@ -80,7 +83,11 @@ export const MODEL_SCHEMA: JsonSchema = {
       additionalProperties: false,
       required: ['source'],
       properties: {
-        source: { type: 'string', description: 'Data file, relative to the model file (or an absolute path): a text file for language models, a CSV file for forecasts.' },
+        source: {
+          type: ['string', 'array'],
+          items: { type: 'string', description: 'A data file.' },
+          description: 'Data file, relative to the model file (or an absolute path): a text file for language models, a CSV file for forecasts, a TSV file (sentence<TAB>label) or a list of them for classification.',
+        },
         tokens: { type: 'string', enum: ['char', 'word'], default: 'char', description: 'Tokens: characters or whitespace-separated words.' },
         preprocess: {
           type: 'string',
@@ -89,6 +96,18 @@ export const MODEL_SCHEMA: JsonSchema = {
           description: 'none: the text as is. letters: as d2l, every run of non-letters becomes one space, lower case (28 character tokens with <unk>).',
         },
         minFrequency: { type: 'integer', minimum: 0, default: 0, description: 'Tokens seen fewer times become <unk>; 0 keeps every token.' },
+        split: {
+          type: 'string',
+          enum: ['tail', 'random'],
+          default: 'tail',
+          description: 'How the validation part is chosen: the end of the data (tail), or a seeded random sample of the examples (classification).',
+        },
+        pooling: {
+          type: 'string',
+          enum: ['last', 'mean'],
+          default: 'last',
+          description: 'classification: the sentence vector is the last real step\'s hidden state, or the mean over the real steps (padding never counts).',
+        },
         column: { type: 'string', description: 'forecast: the header name of the numeric CSV column to forecast.' },
         window: { type: 'integer', minimum: 1, maximum: 100000, default: 12, description: 'forecast: past values the model sees for each forecast.' },
         horizon: { type: 'integer', minimum: 1, maximum: 10000, default: 1, description: 'forecast: values predicted at once after each window.' },

@@ -6,8 +6,14 @@ export type TaskKind = 'language-model' | 'classification' | 'forecast' | 'copy'
 export interface DataConfig {
   /** path relative to the model file (already resolved to absolute by the loader), or `builtin:<name>` */
   source: string;
+  /** every source (classification may list several files), resolved */
+  sources: string[];
   /** the source as written in the file */
   sourceAsWritten: string;
+  /** validation part: the end of the data, or a seeded random sample of examples */
+  split: 'tail' | 'random';
+  /** classification: last real step or mean over real steps */
+  pooling: 'last' | 'mean';
   tokens: 'char' | 'word';
   /**
    * none: the text as is.
