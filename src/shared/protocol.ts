@@ -164,6 +164,9 @@ export interface Summary {
   /** classification: rows = true class, columns = predicted, in the order of `classes` */
   confusion?: number[][];
   classes?: string[];
+  /** adding task: validation mean squared error, and that of always answering 1.0 */
+  mse?: number;
+  baselineMse?: number;
   /** forecasts, in the series' units, on the validation part */
   rmse?: number;
   mae?: number;

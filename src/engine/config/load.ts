@@ -366,6 +366,12 @@ function parseDocs(text: string, file: string): { models: ParsedModel[]; problem
         const rr = pos ? { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 5 } : r;
         v.add('give train.epochs or train.steps, not both', 'train.steps', rr, 'remove one of them');
       }
+      const task = (raw.task as string | undefined) ?? 'language-model';
+      if (task !== 'copy' && task !== 'adding' && (raw.data === undefined || obj(raw.data).source === undefined)) {
+        const pos = v.positions.data;
+        const rr = pos ? { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 4 } : r;
+        v.add(`missing required key "${raw.data === undefined ? 'data' : 'source'}"`, raw.data === undefined ? 'data' : 'data.source', rr, `a ${task} model reads its data from data.source`);
+      }
       if (raw.task === 'forecast' && obj(raw.data).column === undefined) {
         const pos = v.positions.data;
         const rr = pos ? { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 4 } : r;

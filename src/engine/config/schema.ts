@@ -64,7 +64,7 @@ export const MODEL_SCHEMA: JsonSchema = {
   type: 'object',
   description: 'A Gatelab model: the data, the network and how to train it.',
   additionalProperties: false,
-  required: ['name', 'data', 'model'],
+  required: ['name', 'model'],
   properties: {
     name: {
       type: 'string',
@@ -79,9 +79,8 @@ export const MODEL_SCHEMA: JsonSchema = {
     },
     data: {
       type: 'object',
-      description: 'Where the data comes from and how it is cut into sequences.',
+      description: 'Where the data comes from and how it is cut into sequences (copy and adding generate their own).',
       additionalProperties: false,
-      required: ['source'],
       properties: {
         source: {
           type: ['string', 'array'],
@@ -118,7 +117,7 @@ export const MODEL_SCHEMA: JsonSchema = {
           description: 'forecast: model a transform of the series and map forecasts back: log, difference (y_t − y_{t−1}) or log-difference (growth rates; good for trending, multiplicative-seasonal series such as airline passengers).',
         },
         season: { type: 'integer', minimum: 1, description: 'forecast: season length (e.g. 12 for monthly data) for the seasonal-naive baseline.' },
-        sequenceLength: { type: 'integer', minimum: 1, maximum: 100000, default: 35, description: 'Time steps T per training sequence (truncated backpropagation through time).' },
+        sequenceLength: { type: 'integer', minimum: 1, maximum: 100000, default: 35, description: 'Time steps T per sequence: the BPTT length of a language model, the padded sentence length of a classifier, the length of an adding/copy sequence.' },
         validation: {
           type: 'number',
           minimum: 0,

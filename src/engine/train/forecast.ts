@@ -17,13 +17,15 @@ import type { Program } from './program';
 export interface ForecastSpec {
   hidden: number[];
   horizon: number;
+  /** input features per step (1 for a series; 2 for the adding task) */
+  inputs?: number;
   dtype: DType;
   gates?: (GateActivation | undefined)[];
 }
 
 export function forecastParams(spec: ForecastSpec): ParamInfo[] {
   const ps: ParamInfo[] = [];
-  let inSize = 1;
+  let inSize = spec.inputs ?? 1;
   spec.hidden.forEach((H, k) => {
     ps.push({ name: `lstm.weight_ih_l${k}`, shape: [4 * H, inSize] });
     ps.push({ name: `lstm.weight_hh_l${k}`, shape: [4 * H, H] });
@@ -74,13 +76,13 @@ export function buildForecastTrainProgram(o: { spec: ForecastSpec; B: number; T:
   const op = new Ops(g);
   const pIn = params.map((p) => g.input(`p.${p.name}`, dt, p.shape));
   const sIn = opt.map((s) => g.input(`s.${s.name}`, dt, s.shape));
-  const x = g.input('x', dt, ['K', T, B, 1]);
+  const x = g.input('x', dt, ['K', T, B, spec.inputs ?? 1]);
   const y = g.input('y', dt, ['K', B, spec.horizon]);
   const lr = g.input('lr', dt, ['K']);
   const body = g.subgraph('forecast_step');
   const bp = params.map((p) => body.input(body.freshName(`p.${p.name}`), dt, p.shape));
   const bs = opt.map((s) => body.input(body.freshName(`s.${s.name}`), dt, s.shape));
-  const bx = body.input(body.freshName('x_t'), dt, [T, B, 1]);
+  const bx = body.input(body.freshName('x_t'), dt, [T, B, spec.inputs ?? 1]);
   const by = body.input(body.freshName('y_t'), dt, [B, spec.horizon]);
   const blr = body.input(body.freshName('lr_t'), dt, []);
   const P = Object.fromEntries(params.map((p, i) => [p.name, bp[i]]));
@@ -106,7 +108,7 @@ export function buildForecastPredictProgram(o: { spec: ForecastSpec; N: number; 
   const params = forecastParams(o.spec);
   const g = new Graph('gatelab_forecast_predict');
   const pIn = params.map((p) => g.input(`p.${p.name}`, o.spec.dtype, p.shape));
-  const x = g.input('x', o.spec.dtype, [o.T, o.N, 1]);
+  const x = g.input('x', o.spec.dtype, [o.T, o.N, o.spec.inputs ?? 1]);
   const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
   g.output(forecastForward(g, o.spec, P, x), 'pred');
   return { graph: g, params, state: [] };
@@ -117,7 +119,7 @@ export function buildForecastGradProgram(o: { spec: ForecastSpec; B: number; T: 
   const params = forecastParams(o.spec);
   const g = new Graph('gatelab_forecast_grad');
   const pIn = params.map((p) => g.input(`p.${p.name}`, o.spec.dtype, p.shape));
-  const x = g.input('x', o.spec.dtype, [o.T, o.B, 1]);
+  const x = g.input('x', o.spec.dtype, [o.T, o.B, o.spec.inputs ?? 1]);
   const y = g.input('y', o.spec.dtype, [o.B, o.spec.horizon]);
   const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
   const loss = mse(g, forecastForward(g, o.spec, P, x), y);

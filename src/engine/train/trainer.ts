@@ -73,6 +73,10 @@ function resolveConfig(job: TrainRequest): ModelConfig {
 export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise<Summary> {
   const t0 = Date.now();
   const cfg = resolveConfig(job);
+  if (cfg.task === 'adding') {
+    const { runAddingTraining } = await import('./addingTrainer');
+    return runAddingTraining(cfg, job, hooks);
+  }
   if (cfg.task === 'classification') {
     const { runClassifyTraining } = await import('./classifyTrainer');
     return runClassifyTraining(cfg, job, hooks);

@@ -1,0 +1,39 @@
+// task: adding — the generator, and an LSTM that solves T = 50.
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { addingBatch } from '../../src/engine/train/addingTrainer';
+import { Rng } from '../../src/engine/util/rng';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+describe('adding problem', () => {
+  it('each sequence marks exactly two values, one in each half; the target is their sum', () => {
+    const [T, B] = [10, 50];
+    const { x, y } = addingBatch(new Rng(1), T, B);
+    for (let b = 0; b < B; b++) {
+      const marked = Array.from({ length: T }, (_, t) => t).filter((t) => x[(t * B + b) * 2 + 1] === 1);
+      expect(marked).toHaveLength(2);
+      expect(marked[0]).toBeLessThan(T / 2);
+      expect(marked[1]).toBeGreaterThanOrEqual(T / 2);
+      expect(y[b]).toBeCloseTo(x[(marked[0] * B + b) * 2] + x[(marked[1] * B + b) * 2], 6);
+    }
+  });
+
+  it('T = 50: test MSE ≤ 0.01 (always answering 1.0 gives about 0.167)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-add-'));
+    fs.writeFileSync(
+      path.join(dir, 'a.gatelab.yaml'),
+      fs.readFileSync(path.join(ROOT, 'examples/adding.gatelab.yaml'), 'utf8').replace('steps: 3000', 'steps: 1500'),
+    );
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'train', 'a.gatelab.yaml', '--quiet', '--no-record'], { cwd: dir, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.baselineMse).toBeGreaterThan(0.15);
+    expect(s.baselineMse).toBeLessThan(0.19);
+    expect(s.mse).toBeLessThanOrEqual(0.01);
+  });
+});
