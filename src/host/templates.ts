@@ -1,5 +1,5 @@
 // Templates for "New Model from Template": real, runnable examples shipped in examples/ (with the
-// data they read). The copy and adding tasks come with the rest of the model zoo.
+// data they read).
 
 export interface Template {
   id: string;
@@ -45,5 +45,21 @@ export const TEMPLATES: Template[] = [
     fileName: 'sentiment.gatelab.yaml',
     source: 'sentiment.gatelab.yaml',
     data: ['data/sentiment/amazon_cells_labelled.txt', 'data/sentiment/imdb_labelled.txt', 'data/sentiment/yelp_labelled.txt'],
+  },
+  {
+    id: 'copy',
+    label: 'Copy task',
+    description: 'Remember 10 symbols through a delay of 20 (long memory; Arjovsky et al. 2016)',
+    fileName: 'copy.gatelab.yaml',
+    source: 'copy.gatelab.yaml',
+    data: [],
+  },
+  {
+    id: 'adding',
+    label: 'Adding problem',
+    description: 'Sum the two marked numbers of a 50-step sequence (Hochreiter & Schmidhuber 1997)',
+    fileName: 'adding.gatelab.yaml',
+    source: 'adding.gatelab.yaml',
+    data: [],
   },
 ];

@@ -167,6 +167,8 @@ export interface Summary {
   /** adding task: validation mean squared error, and that of always answering 1.0 */
   mse?: number;
   baselineMse?: number;
+  /** copy task: the memoryless baseline's cross-entropy, S·ln 8 / (D + 2S) */
+  baselineLoss?: number;
   /** forecasts, in the series' units, on the validation part */
   rmse?: number;
   mae?: number;

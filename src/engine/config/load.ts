@@ -290,6 +290,7 @@ function resolve(raw: Json, file: string, line: number, positions: ModelConfig['
       window: data.window as number,
       horizon: data.horizon as number,
       transform: data.transform as ModelConfig['data']['transform'],
+      copyLength: data.copyLength as number,
       season: data.season as number | undefined,
     },
     model: {

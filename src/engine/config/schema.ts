@@ -116,6 +116,7 @@ export const MODEL_SCHEMA: JsonSchema = {
           default: 'none',
           description: 'forecast: model a transform of the series and map forecasts back: log, difference (y_t − y_{t−1}) or log-difference (growth rates; good for trending, multiplicative-seasonal series such as airline passengers).',
         },
+        copyLength: { type: 'integer', minimum: 1, maximum: 1000, default: 10, description: 'copy task: symbols to remember (from an alphabet of 8); data.sequenceLength is the delay before they must be repeated.' },
         season: { type: 'integer', minimum: 1, description: 'forecast: season length (e.g. 12 for monthly data) for the seasonal-naive baseline.' },
         sequenceLength: { type: 'integer', minimum: 1, maximum: 100000, default: 35, description: 'Time steps T per sequence: the BPTT length of a language model, the padded sentence length of a classifier, the length of an adding/copy sequence.' },
         validation: {

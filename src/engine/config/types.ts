@@ -33,6 +33,8 @@ export interface DataConfig {
   window: number;
   horizon: number;
   transform: 'none' | 'log' | 'difference' | 'log-difference';
+  /** copy task: symbols to remember */
+  copyLength: number;
   season?: number;
 }
 

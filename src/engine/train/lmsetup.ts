@@ -16,7 +16,6 @@ export function checkSupported(cfg: ModelConfig): void {
   const no = (key: string, what: string, hint?: string): never => {
     throw new UserError(`${what} is not supported yet`, whereOf(cfg, key), hint);
   };
-  if (cfg.task === 'copy') no('task', `task "${cfg.task}"`, 'use task: language-model, classification, forecast or adding');
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
     if (l.type !== 'lstm') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm');

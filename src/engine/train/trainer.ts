@@ -73,6 +73,10 @@ function resolveConfig(job: TrainRequest): ModelConfig {
 export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise<Summary> {
   const t0 = Date.now();
   const cfg = resolveConfig(job);
+  if (cfg.task === 'copy') {
+    const { runCopyTraining } = await import('./copyTrainer');
+    return runCopyTraining(cfg, job, hooks);
+  }
   if (cfg.task === 'adding') {
     const { runAddingTraining } = await import('./addingTrainer');
     return runAddingTraining(cfg, job, hooks);
