@@ -25,7 +25,9 @@ export function lensesFor(text: string, file: string, runs: { latest(file: strin
     const live = run && (run.status === 'running' || run.status === 'queued');
     if (live) out.push({ line, title: '$(debug-stop) Stop', tooltip: `Stop training ${a.name}`, command: COMMANDS.stop.id, args: [{ runId: run.id }] });
     else out.push({ line, title: '$(play) Train', tooltip: `Train ${a.name}`, command: COMMANDS.train.id, args: [ref] });
-    if (run?.checkpoint || run?.summary?.checkpoint) {
+    // sampling and ONNX export are for language models (the other tasks predict from the CLI)
+    const lm = !run?.task || run.task === 'language-model';
+    if (lm && (run?.checkpoint || run?.summary?.checkpoint)) {
       out.push({ line, title: 'Sample', tooltip: `Generate text with the last checkpoint of ${a.name}`, command: COMMANDS.sample.id, args: [ref] });
       if (!live) out.push({ line, title: 'Export ONNX', tooltip: `Save ${a.name} as an ONNX model with the standard LSTM operator`, command: COMMANDS.exportOnnx.id, args: [ref] });
     }

@@ -16,6 +16,8 @@ export interface RunInfo {
   dir: string;
   modelFile: string;
   model: string;
+  /** from the run record or the trainer's started message */
+  task?: string;
   status: RunStatus;
   started: number;
   finished?: number;
@@ -194,6 +196,7 @@ export class RunManager {
     switch (m.type) {
       case 'started':
         info.startedMsg = m;
+        info.task = m.task;
         break;
       case 'progress':
         info.last = m;
@@ -284,6 +287,7 @@ function fromRecord(rec: RunRecord, dir: string): RunInfo {
     dir,
     modelFile: rec.modelFile,
     model: rec.model,
+    task: rec.task,
     status,
     started: Date.parse(rec.started),
     finished: rec.finished ? Date.parse(rec.finished) : undefined,
@@ -321,6 +325,8 @@ export function describeRun(r: RunInfo, now = Date.now()): string {
   if (s) {
     if (s.perplexity !== undefined && Number.isFinite(s.perplexity)) parts.push(`ppl ${s.perplexity.toFixed(2)}`);
     else if (s.accuracy !== undefined) parts.push(`acc ${(100 * s.accuracy).toFixed(1)}%`);
+    else if (s.rmse !== undefined) parts.push(`rmse ${s.rmse.toPrecision(3)}`);
+    else if (s.mse !== undefined) parts.push(`mse ${s.mse.toPrecision(2)}`);
     else parts.push(`loss ${s.trainLoss.toFixed(3)}`);
     parts.push(`${formatRate(s.tokensPerSecond)} tok/s`, s.device);
   }
