@@ -257,6 +257,26 @@ describe('dashboard webview', () => {
     await page.mouse.up();
     await page.waitForTimeout(300);
     for (let k = 0; k < 20; k++) await page.mouse.move(box.x + 10 + k * (box.width / 25), box.y + box.height / 2);
+    // wheel zooms, shift-drag pans: the step under a fixed point of the chart changes each time
+    const stepAt = async () => {
+      await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2);
+      await page.waitForTimeout(100);
+      return page.locator('.chart .u-legend .u-series').first().locator('.u-value').innerText();
+    };
+    const a0 = await stepAt();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, -300);
+    await page.waitForTimeout(200);
+    const a1 = await stepAt();
+    expect(a1).not.toBe(a0);
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.keyboard.down('Shift');
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 - 150, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.keyboard.up('Shift');
+    await page.waitForTimeout(200);
+    expect(await stepAt()).not.toBe(a1);
     const times = await page.evaluate(() => {
       (window as unknown as { __stopFrames: () => void }).__stopFrames();
       return (window as unknown as { __frames: number[] }).__frames.slice(1);

@@ -59,7 +59,7 @@ const exportSel = el('select', { 'aria-label': 'Export' });
 for (const [v, t] of [['', 'Export…'], ['csv', 'Loss data (CSV)'], ['json', 'All data (JSON)'], ['png', 'Loss chart (PNG)'], ['svg', 'Loss chart (SVG)']]) exportSel.append(el('option', { value: v }, t));
 head.append(title, status, stats, el('span', { class: 'spacer' }), smoothLabel, logLabel, exportSel, stopBtn, sourceBtn);
 const lossBox = el('section', { class: 'chart', 'aria-label': 'Training loss by step' });
-lossBox.append(el('h2', {}, 'Loss'));
+lossBox.append(el('h2', { title: 'Drag to zoom, wheel to zoom, shift-drag to pan, double-click to reset' }, 'Loss'));
 const lossDiv = el('div');
 lossBox.append(lossDiv);
 const epochBox = el('section', { class: 'chart', 'aria-label': 'Perplexity by epoch' });
@@ -195,8 +195,51 @@ function makeLossPlot(): uPlot {
 
 let resampling = false;
 
+/** Wheel zooms the step axis around the cursor; shift-drag pans it; double-click resets (uPlot). */
+function addWheelAndPan(u: uPlot): void {
+  const over = u.over;
+  const full = () => [state.steps.step[0] ?? 0, state.steps.step[state.steps.step.length - 1] ?? 1] as const;
+  over.addEventListener(
+    'wheel',
+    (e) => {
+      e.preventDefault();
+      const { min, max } = u.scales.x;
+      if (min === undefined || max === undefined) return;
+      const at = u.posToVal(e.offsetX, 'x');
+      const f = e.deltaY < 0 ? 0.8 : 1.25;
+      const [lo, hi] = full();
+      u.setScale('x', { min: Math.max(lo, at - (at - min) * f), max: Math.min(hi, at + (max - at) * f) });
+    },
+    { passive: false },
+  );
+  over.addEventListener('mousedown', (e) => {
+    if (!e.shiftKey) return;
+    e.preventDefault();
+    e.stopPropagation();
+    const x0 = e.clientX;
+    const { min, max } = u.scales.x;
+    if (min === undefined || max === undefined) return;
+    const perPx = (max - min) / over.clientWidth;
+    const [lo, hi] = full();
+    const move = (ev: MouseEvent) => {
+      const d = (x0 - ev.clientX) * perPx;
+      const shift = Math.max(lo - min, Math.min(hi - max, d));
+      u.setScale('x', { min: min + shift, max: max + shift });
+    };
+    const up = () => {
+      window.removeEventListener('mousemove', move);
+      window.removeEventListener('mouseup', up);
+    };
+    window.addEventListener('mousemove', move);
+    window.addEventListener('mouseup', up);
+  }, true);
+}
+
 function redrawLoss(): void {
-  if (!lossPlot) lossPlot = makeLossPlot();
+  if (!lossPlot) {
+    lossPlot = makeLossPlot();
+    addWheelAndPan(lossPlot);
+  }
   else {
     resampling = true;
     lossPlot.setData(lossData(), xView === undefined);
