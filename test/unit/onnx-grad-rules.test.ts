@@ -508,16 +508,12 @@ describe('gradients() through several rules at once', () => {
     await s.release();
   });
 
-  // KNOWN BUG in RULES.Slice (src/engine/onnx/grad.ts): a start below −dim is clamped to 0 by the
-  // forward op (Ops.Slice and ONNX) but the rule computes s = start + dim < 0 and pads the gradient to
-  // the wrong length, so gradients() throws "gradient of %x0: float64[4] has the wrong type or shape
-  // (…float64[10]) from Slice". `it.fails` keeps the suite green while the bug stands; once the rule
-  // clamps like the forward op this reports "expected to fail", and the case belongs in CASES.Slice.
-  it.fails('Slice with a start below −dim (clamped to 0 by the forward op)', () =>
+  // a start below −dim is clamped to 0 by the forward op; the rule clamps the same way
+  it('Slice with a start below −dim (clamped to 0 by the forward op)', () =>
     check('Slice', { label: '[4] start -10', inputs: [x(4)], build: (op, _g, [a]) => op.Slice(a, [-10], [3], [0]) }),
   );
 
-  it('a node without a rule and the Gather axis ≠ 0 limitation fail with the op named', () => {
+  it('a node without a rule, Gather on axis ≠ 0 and Slice steps ≠ 1 fail with a clear message', () => {
     const g = new Graph('norule');
     const op = new Ops(g);
     const a = g.input('a', 'float64', [2, 3]);
@@ -526,5 +522,7 @@ describe('gradients() through several rules at once', () => {
     const op2 = new Ops(g2);
     const d = g2.input('d', 'float64', [2, 3]);
     expect(() => gradients(g2, op2.ReduceSum(op2.Gather(d, g2.const([0, 0], 'int64', [2]), 1)), [d])).toThrow(/Gather gradient: only axis 0/);
+    // Slice steps other than 1 are refused by the builder already, so RULES.Slice never sees them
+    expect(() => op2.Slice(d, [0], [3], [1], [2])).toThrow(/only step 1/);
   });
 });
