@@ -134,8 +134,10 @@ export interface GatesMessage {
   /** the probe's tokens, as text */
   tokens: string[];
   layers: GateLayer[];
-  /** per position: the five likeliest next tokens */
+  /** per position: the five likeliest next tokens (language models; empty otherwise) */
   top: { token: string; p: number }[][];
+  /** false when the probe is a fixed example (classification, forecast, adding, copy) */
+  editable?: boolean;
 }
 
 export interface CheckpointMessage {

@@ -29,11 +29,18 @@ describe('adding problem', () => {
       path.join(dir, 'a.gatelab.yaml'),
       fs.readFileSync(path.join(ROOT, 'examples/adding.gatelab.yaml'), 'utf8').replace('steps: 3000', 'steps: 1500'),
     );
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'train', 'a.gatelab.yaml', '--quiet', '--no-record'], { cwd: dir, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'train', 'a.gatelab.yaml', '--quiet'], { cwd: dir, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.baselineMse).toBeGreaterThan(0.15);
     expect(s.baselineMse).toBeLessThan(0.19);
     expect(s.mse).toBeLessThanOrEqual(0.01);
+    // the gate views of a validation sequence, with the two marked steps labelled
+    const run = fs.readdirSync(path.join(dir, '.gatelab/runs'))[0];
+    const g = JSON.parse(fs.readFileSync(path.join(dir, '.gatelab/runs', run, 'gates.json'), 'utf8'));
+    expect(g.tokens).toHaveLength(50);
+    expect(g.tokens.filter((t: string) => t.startsWith('●'))).toHaveLength(2);
+    expect(g.editable).toBe(false);
+    expect(g.layers[0].values.f).toHaveLength(50 * 64);
   });
 });

@@ -58,6 +58,7 @@ export class GatesView {
   private readonly satHistDiv = el('div');
   private readonly histCanvas = el('canvas', { class: 'hist', role: 'img', 'aria-label': 'Gate histograms over training' });
   private readonly tip = el('div', { class: 'tip', hidden: '' });
+  private readonly probeRow = el('div', { class: 'row' });
   private satPlot?: uPlot;
   private order_: number[] = [];
   private readonly cursor = { t: 0, r: 0 };
@@ -67,7 +68,7 @@ export class GatesView {
   constructor(private readonly post: (text: string) => void) {
     const head = el('div', { class: 'row' });
     head.append(el('h2', {}, 'Gates'), this.status);
-    const probeRow = el('div', { class: 'row' });
+    const probeRow = this.probeRow;
     const run = el('button', { type: 'button', title: 'Run the probe text through the model' }, 'Probe');
     run.addEventListener('click', () => this.post(this.probe.value));
     this.probe.addEventListener('keydown', (e) => {
@@ -151,7 +152,8 @@ export class GatesView {
     this.layer = Math.min(this.layer, g.layers.length - 1);
     this.layerSel.value = String(this.layer);
     this.layerSel.hidden = g.layers.length < 2;
-    this.status.textContent = `probe of ${g.tokens.length} tokens at step ${g.step}`;
+    this.status.textContent = `${g.editable === false ? 'an example' : 'probe'} of ${g.tokens.length} steps at step ${g.step}`;
+    this.probeRow.hidden = g.editable === false;
     this.render();
     this.renderSaturationHistory();
     this.renderHistograms();

@@ -19,6 +19,7 @@ import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
 import type { Summary } from '../../shared/protocol';
 import type { TrainHooks, TrainRequest } from './trainer';
 import { TrainingFailure } from './trainer';
+import { gateRecorder, SeqGateProbe } from './probe';
 
 const DTYPE = 'float32' as const;
 const STEPS_PER_EPOCH = 100;
@@ -86,6 +87,16 @@ export async function runAddingTraining(cfg: ModelConfig, job: TrainRequest, hoo
     for (let i = 0; i < NV; i++) se += (pred[i] - valid.y[i]) ** 2;
     return se / NV;
   };
+  // gate views: the first validation sequence; marked steps are labelled ●
+  const px = new Float32Array(T * 2);
+  const labels: string[] = [];
+  for (let t = 0; t < T; t++) {
+    px[t * 2] = valid.x[(t * NV) * 2];
+    px[t * 2 + 1] = valid.x[(t * NV) * 2 + 1];
+    labels.push(px[t * 2 + 1] === 1 ? `●${px[t * 2].toFixed(2)}` : px[t * 2].toFixed(2));
+  }
+  const probe = new SeqGateProbe({ type: 'dense', features: 2 }, spec.hidden, undefined, px, labels);
+  const gates = gateRecorder((m) => hooks.emit(m), runDir, job.gatesEveryMs ?? 3000);
   let baseline = 0;
   for (let i = 0; i < NV; i++) baseline += (1 - valid.y[i]) ** 2;
   baseline /= NV;
@@ -135,10 +146,12 @@ export async function runAddingTraining(cfg: ModelConfig, job: TrainRequest, hoo
       }
       lastTrain = losses.reduce((a, b) => a + b, 0) / Math.max(1, losses.length);
       validMse = await evaluate();
+      await gates(probe, feeds, step, epoch === 1);
       hooks.emit({ type: 'epoch', epoch, step, trainLoss: lastTrain, validLoss: validMse, elapsedMs: Date.now() - t0 });
       metric({ epoch, step, trainLoss: lastTrain, validLoss: validMse, baselineMse: baseline });
       if (step >= totalSteps) break;
     }
+    if (step > 0) await gates(probe, feeds, step, true);
     if (ckFiles.length) {
       const ck = { params: new Map(prog.params.map((p) => [p.name, { shape: p.shape, data: feeds[`p.${p.name}`].data as Float32Array }])), metadata: { 'gatelab.model': cfg.name, 'gatelab.task': 'adding' } };
       for (const f of ckFiles) saveCheckpoint(f, ck);
@@ -147,6 +160,7 @@ export async function runAddingTraining(cfg: ModelConfig, job: TrainRequest, hoo
   } finally {
     await session.release().catch(() => undefined);
     await validSession.release().catch(() => undefined);
+    await probe.release();
   }
   const summary: Summary = {
     model: cfg.name,

@@ -22,6 +22,7 @@ import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
 import type { Summary } from '../../shared/protocol';
 import type { TrainHooks, TrainRequest } from './trainer';
 import { TrainingFailure } from './trainer';
+import { gateRecorder, SeqGateProbe } from './probe';
 
 const DTYPE = 'float32' as const;
 
@@ -147,6 +148,11 @@ export async function runClassifyTraining(cfg: ModelConfig, job: TrainRequest, h
     return { accuracy: correct / valid.length, loss: nll / valid.length, confusion };
   };
 
+  // gate views: the first validation sentence (or the first training one)
+  const probeEx = valid[0] ?? train[0];
+  const probeToks = probeEx.tokens.slice(0, T);
+  const probe = new SeqGateProbe({ type: 'tokens', vocab: vocab.size, embedding: spec.embedding }, spec.hidden, spec.gates, BigInt64Array.from(probeToks, (t) => BigInt(vocab.id(t))), probeToks);
+  const gates = gateRecorder((m) => hooks.emit(m), runDir, job.gatesEveryMs ?? 3000);
   let epoch = 0;
   let trainMs = 0;
   let lastTrain = NaN;
@@ -202,11 +208,13 @@ export async function runClassifyTraining(cfg: ModelConfig, job: TrainRequest, h
       }
       lastTrain = losses.reduce((a, b) => a + b, 0) / Math.max(1, losses.length);
       scores = await evaluate();
+      await gates(probe, feeds, step, epoch === 1);
       hooks.emit({ type: 'epoch', epoch, step, trainLoss: lastTrain, ...(scores ? { validLoss: scores.loss } : {}), elapsedMs: Date.now() - t0 });
       metric({ epoch, step, trainLoss: lastTrain, ...(scores ? { validLoss: scores.loss, accuracy: scores.accuracy } : {}) });
       if (step >= totalSteps) break;
     }
     save();
+    if (step > 0) await gates(probe, feeds, step, true);
   } catch (e) {
     if (record && runDir) {
       record.status = 'failed';
@@ -218,6 +226,7 @@ export async function runClassifyTraining(cfg: ModelConfig, job: TrainRequest, h
   } finally {
     await session.release().catch(() => undefined);
     await predictSession?.release().catch(() => undefined);
+    await probe.release();
   }
   if (!scores && valid.length === 0) log('warn', 'no validation examples: set data.validation to measure accuracy');
   const summary: Summary = {

@@ -25,6 +25,7 @@ import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
 import type { Summary } from '../../shared/protocol';
 import type { TrainHooks, TrainRequest } from './trainer';
 import { TrainingFailure } from './trainer';
+import { gateRecorder, SeqGateProbe } from './probe';
 
 const DTYPE = 'float32' as const;
 
@@ -222,6 +223,11 @@ export async function runForecastTraining(cfg: ModelConfig, job: TrainRequest, h
     return score(s, r.pred.data as Float32Array, validStarts, N, cfg.data.season);
   };
 
+  // gate views: the first validation window (or the first training window)
+  const probeStart = validStarts[0] ?? trainStarts[0];
+  const pw = windows(s, W, N, [probeStart]);
+  const probe = new SeqGateProbe({ type: 'dense', features: 1 }, spec.hidden, spec.gates, pw.x, Array.from({ length: W }, (_, w) => String(+series[probeStart - W + w].toPrecision(4))));
+  const gates = gateRecorder((m) => hooks.emit(m), runDir, job.gatesEveryMs ?? 3000);
   const rng = new Rng(cfg.train.seed);
   let step = 0;
   let trainMs = 0;
@@ -276,6 +282,7 @@ export async function runForecastTraining(cfg: ModelConfig, job: TrainRequest, h
       }
       lastTrain = losses.reduce((a, b) => a + b, 0) / Math.max(1, losses.length);
       scores = await evaluate();
+      await gates(probe, feeds, step, epoch === 1);
       hooks.emit({ type: 'epoch', epoch, step, trainLoss: lastTrain, ...(scores ? { validLoss: scores.mse } : {}), elapsedMs: Date.now() - t0 });
       metric({ epoch, step, trainLoss: lastTrain, ...(scores ? { validLoss: scores.mse, rmse: scores.rmse, mae: scores.mae, baselineRmse: scores.baselineRmse, seasonalBaselineRmse: scores.seasonalBaselineRmse } : {}) });
       if (scores) {
@@ -296,6 +303,7 @@ export async function runForecastTraining(cfg: ModelConfig, job: TrainRequest, h
       scores = best.scores;
     }
     save();
+    if (step > 0) await gates(probe, feeds, step, true);
   } catch (e) {
     if (record && runDir) {
       record.status = 'failed';
@@ -307,6 +315,7 @@ export async function runForecastTraining(cfg: ModelConfig, job: TrainRequest, h
   } finally {
     await session.release().catch(() => undefined);
     await predictSession?.release().catch(() => undefined);
+    await probe.release();
   }
   const summary: Summary = {
     model: cfg.name,

@@ -10,6 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { Graph } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { LmSpec, lmForward, lmParams } from '../nn/lm';
+import { lstmRecurrence } from '../nn/lstm';
 import type { GateLayer, GatesMessage } from '../../shared/protocol';
 
 export const GATE_NAMES = ['i', 'f', 'o', 'g', 'c', 'h'] as const;
@@ -125,4 +126,117 @@ export class GateProbe {
     for (const s of this.sessions.values()) await s.release().catch(() => undefined);
     this.sessions.clear();
   }
+}
+
+// ---- the other tasks: gates of one chosen example ------------------------------------------------
+
+export type SeqInput = { type: 'dense'; features: number } | { type: 'tokens'; vocab: number; embedding: number };
+
+/** The recurrent layers only, for one example: x [T, 1, F] (dense) or [T, 1] (tokens). */
+export function buildSeqProbeProgram(input: SeqInput, hidden: number[], gates: LmSpec['gates'], T: number): Graph {
+  const g = new Graph('gatelab_seq_probe');
+  const op = new Ops(g);
+  const dt = 'float32' as const;
+  const P: Record<string, ReturnType<Graph['input']>> = {};
+  const param = (name: string, shape: number[]) => (P[name] = g.input(`p.${name}`, dt, shape));
+  let inSize = input.type === 'dense' ? input.features : input.embedding > 0 ? input.embedding : input.vocab;
+  if (input.type === 'tokens' && input.embedding > 0) param('embedding.weight', [input.vocab, input.embedding]);
+  hidden.forEach((H, k) => {
+    param(`lstm.weight_ih_l${k}`, [4 * H, inSize]);
+    param(`lstm.weight_hh_l${k}`, [4 * H, H]);
+    param(`lstm.bias_ih_l${k}`, [4 * H]);
+    param(`lstm.bias_hh_l${k}`, [4 * H]);
+    inSize = H;
+  });
+  const x = input.type === 'dense' ? g.input('x', dt, [T, 1, input.features]) : g.input('x', 'int64', [T, 1]);
+  let inp = x;
+  hidden.forEach((H, k) => {
+    const wih = P[`lstm.weight_ih_l${k}`];
+    const bias = op.Add(P[`lstm.bias_ih_l${k}`], P[`lstm.bias_hh_l${k}`]);
+    let xw;
+    if (k === 0 && input.type === 'tokens' && input.embedding === 0) xw = op.Add(op.Gather(op.Transpose(wih, [1, 0]), x, 0), bias);
+    else {
+      const src = k === 0 && input.type === 'tokens' ? op.Gather(P['embedding.weight'], x, 0) : inp;
+      const I = src.shape[2] as number;
+      xw = op.Reshape(op.Gemm(op.Reshape(src, [T, I]), wih, bias, { transB: 1 }), [T, 1, 4 * H]);
+    }
+    const zeros = g.const(new Array(H).fill(0), dt, [1, H]);
+    const l = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], zeros, zeros, gates?.[k]);
+    g.output(op.Reshape(l.S, [T, 3 * H]), `sig.l${k}`);
+    g.output(op.Reshape(l.gc, [T, H]), `g.l${k}`);
+    g.output(op.Reshape(l.cs, [T, H]), `c.l${k}`);
+    g.output(op.Reshape(l.hs, [T, H]), `h.l${k}`);
+    inp = l.hs;
+  });
+  return g;
+}
+
+/** Gate snapshots of one example for classification, forecast and adding models. */
+export class SeqGateProbe {
+  private session?: ort.InferenceSession;
+  private readonly names: string[];
+  constructor(
+    private readonly input: SeqInput,
+    private readonly hidden: number[],
+    private readonly gates: LmSpec['gates'],
+    /** the example: dense values [T·F] or token ids [T] */
+    private readonly x: Float32Array | BigInt64Array,
+    /** what each step shows under the heatmaps */
+    private readonly labels: string[],
+  ) {
+    const T = labels.length;
+    this.names = [];
+    if (input.type === 'tokens' && input.embedding > 0) this.names.push('embedding.weight');
+    hidden.forEach((_, k) => this.names.push(`lstm.weight_ih_l${k}`, `lstm.weight_hh_l${k}`, `lstm.bias_ih_l${k}`, `lstm.bias_hh_l${k}`));
+    void T;
+  }
+
+  async run(params: Record<string, ort.Tensor>, step: number): Promise<GatesMessage> {
+    const T = this.labels.length;
+    this.session ??= await ort.InferenceSession.create(buildSeqProbeProgram(this.input, this.hidden, this.gates, T).encode(), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const n of this.names) feeds[`p.${n}`] = params[`p.${n}`];
+    feeds.x = this.input.type === 'dense' ? new ort.Tensor('float32', this.x as Float32Array, [T, 1, this.input.features]) : new ort.Tensor('int64', this.x as BigInt64Array, [T, 1]);
+    const r = await this.session.run(feeds);
+    const layers: GateLayer[] = this.hidden.map((H, k) => {
+      const sig = r[`sig.l${k}`].data as Float32Array;
+      const pick = (gate: number) => {
+        const out = new Float32Array(T * H);
+        for (let t = 0; t < T; t++) out.set(sig.subarray(t * 3 * H + gate * H, t * 3 * H + (gate + 1) * H), t * H);
+        return out;
+      };
+      const values = { i: pick(0), f: pick(1), o: pick(2), g: r[`g.l${k}`].data as Float32Array, c: r[`c.l${k}`].data as Float32Array, h: r[`h.l${k}`].data as Float32Array };
+      return {
+        layer: k,
+        direction: 'forward' as const,
+        units: H,
+        values: Object.fromEntries(GATE_NAMES.map((n) => [n, Array.from(values[n], round)])) as GateLayer['values'],
+        saturation: { i: saturation(values.i, T, H), f: saturation(values.f, T, H), o: saturation(values.o, T, H) },
+        histograms: Object.fromEntries(GATE_NAMES.map((n) => [n, histogram(values[n], ...HIST_RANGES[n], HIST_BINS)])) as GateLayer['histograms'],
+      };
+    });
+    return { type: 'gates', step, tokens: this.labels, layers, top: [], editable: false };
+  }
+
+  async release(): Promise<void> {
+    await this.session?.release().catch(() => undefined);
+  }
+}
+
+/** Emits a gate snapshot at most every `everyMs` (or when forced) and keeps it in the run record. */
+export function gateRecorder(emit: (m: GatesMessage) => void, runDir: string | undefined, everyMs = 3000) {
+  let last = 0;
+  return async (probe: SeqGateProbe, params: Record<string, ort.Tensor>, step: number, force = false) => {
+    if (!force && Date.now() - last < everyMs) return;
+    last = Date.now();
+    const m = await probe.run(params, step);
+    emit(m);
+    if (runDir) {
+      const { writeFileAtomic, appendLine } = await import('../util/fsx');
+      const path = await import('node:path');
+      const { RUN_FILES } = await import('./runrecord');
+      writeFileAtomic(path.join(runDir, RUN_FILES.gates), JSON.stringify(m));
+      appendLine(path.join(runDir, RUN_FILES.gateHistory), JSON.stringify({ step, layers: m.layers.map((l) => ({ layer: l.layer, histograms: l.histograms, saturation: l.saturation })) }));
+    }
+  };
 }
