@@ -32,7 +32,7 @@ usage:
                      [--init W.safetensors] [--save W.safetensors] [--metrics M.jsonl] [--quiet]
   gatelab grad FILE --init W.safetensors --batch B.json --out G.safetensors [--model NAME]
   gatelab sample FILE --init W.safetensors [--prefix TEXT] [--length N] [--temperature T] [--model NAME]
-  gatelab predict FILE --init W.safetensors --input SERIES.csv [--steps N] [--model NAME]
+  gatelab predict FILE --init W.safetensors --input TEXT_OR_CSV [--steps N] [--model NAME]
   gatelab export FILE --init W.safetensors --onnx OUT.onnx [--model NAME]
   gatelab bench [--device cpu|cuda] [--json] [--only C1,C2] [--threads N]
   gatelab doctor
@@ -41,7 +41,7 @@ usage:
            the run is recorded in .gatelab/runs/ beside the model file
   grad     loss and gradient of every parameter for one explicit batch (no update)
   sample   generated text on stdout (temperature 0 = greedy)
-  predict  forecasts after the end of a CSV series (forecast models)
+  predict  class probabilities of a sentence, or forecasts after the end of a CSV series
   export   an inference model with the standard ONNX LSTM operator
   bench    training-step and generation speed of C1–C4 against onnxruntime's own ceilings
   doctor   which execution providers load here and, if CUDA does not, why
@@ -343,11 +343,18 @@ async function predict(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { init: { type: 'string' }, input: { type: 'string' }, model: { type: 'string' }, steps: { type: 'string' } }, 'predict');
   const file = oneFile(positionals, 'predict');
   const init = path.resolve(required(values.init as string, '--init', 'give the weights: --init W.safetensors'));
-  const input = required(values.input as string, '--input', 'give the series: --input SERIES.csv');
+  const input = required(values.input as string, '--input', 'give the input: --input "a sentence" (classification) or --input SERIES.csv (forecast)');
   if (!fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
   const cfg = loadModelFile(file, values.model as string | undefined);
+  if (cfg.task === 'classification') {
+    const { predictClassification } = await import('../engine/train/classifyTrainer');
+    const r = await predictClassification({ cfg, init, texts: [input] });
+    const p = r.predictions[0];
+    process.stdout.write(JSON.stringify({ model: cfg.name, label: p.label, probabilities: p.probabilities }) + '\n');
+    return 0;
+  }
   if (cfg.task !== 'forecast')
-    throw new UserError(`\`gatelab predict\` works on forecast models in this version; "${cfg.name}" is a ${cfg.task} model`, { file: cfg.file, line: cfg.line, key: 'task' }, cfg.task === 'language-model' ? 'use `gatelab sample`' : undefined);
+    throw new UserError(`\`gatelab predict\` works on classification and forecast models; "${cfg.name}" is a ${cfg.task} model`, { file: cfg.file, line: cfg.line, key: 'task' }, cfg.task === 'language-model' ? 'use `gatelab sample`' : undefined);
   const { predictForecast } = await import('../engine/train/forecastTrainer');
   const r = await predictForecast({ cfg, init, input: path.resolve(input), steps: positiveInt(values.steps as string | undefined, '--steps') });
   process.stdout.write(JSON.stringify({ model: cfg.name, forecast: r.forecast, after: r.last }) + '\n');

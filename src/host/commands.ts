@@ -8,6 +8,7 @@ export const COMMANDS = {
   train: { id: 'gatelab.train', title: 'Train Model', palette: true, icon: '$(play)' },
   stop: { id: 'gatelab.stop', title: 'Stop Training', palette: true, icon: '$(debug-stop)' },
   sample: { id: 'gatelab.sample', title: 'Sample from Model', palette: true, icon: '$(comment-discussion)' },
+  predict: { id: 'gatelab.predict', title: 'Predict with Model', palette: true, icon: '$(symbol-event)' },
   exportOnnx: { id: 'gatelab.exportOnnx', title: 'Export ONNX', palette: true, icon: '$(export)' },
   newModel: { id: 'gatelab.newModel', title: 'New Model from Template', palette: true, icon: '$(new-file)' },
   openDashboard: { id: 'gatelab.openDashboard', title: 'Open Dashboard', palette: true, icon: '$(graph-line)' },
@@ -36,6 +37,7 @@ export interface CommandArgs {
   'gatelab.train': [ref?: ModelRef];
   'gatelab.stop': [ref?: ModelRef | { runId: string }];
   'gatelab.sample': [ref?: ModelRef];
+  'gatelab.predict': [ref?: ModelRef];
   'gatelab.exportOnnx': [ref?: ModelRef];
   'gatelab.newModel': [template?: string];
   'gatelab.openDashboard': [ref?: ModelRef | { runId: string }];

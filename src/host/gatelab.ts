@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { loadModelFiles, modelAnchors } from '../engine/config/load';
+import { loadModelFile, loadModelFiles, modelAnchors } from '../engine/config/load';
 import { isUserError } from '../engine/errors';
 import { doctorReport } from '../engine/runtime/doctor';
 import { sampleFromCheckpoint } from '../engine/train/oneshot';
@@ -97,6 +97,7 @@ export class Gatelab implements vscode.Disposable {
     this.register(COMMANDS.sample.id, (ref) => this.sample(ref));
     this.register(COMMANDS.newModel.id, (t) => this.newModel(t));
     this.register(COMMANDS.exportOnnx.id, (ref) => this.exportOnnx(ref));
+    this.register(COMMANDS.predict.id, (ref) => this.predict(ref));
     this.register(COMMANDS.openDashboard.id, (ref) => this.openDashboard(ref));
     this.register(COMMANDS.showRuns.id, () => this.showRuns());
     this.register(COMMANDS.selectDevice.id, () => this.selectDevice());
@@ -310,6 +311,42 @@ export class Gatelab implements vscode.Disposable {
     this.log.info(`sample from ${m.model} (${r!.id}): ${text}`);
     const doc = await vscode.workspace.openTextDocument({ content: text + '\n', language: 'plaintext' });
     await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+    return text;
+  }
+
+  /** Classification: a sentence → class probabilities; forecast: the next values after the data. */
+  async predict(ref?: ModelRef): Promise<string | undefined> {
+    const m = await this.resolveModel(ref);
+    if (!m) return undefined;
+    const r = this.runs.latest(m.file, m.model);
+    const ck = r?.checkpoint ?? r?.summary?.checkpoint;
+    if (!ck || !fs.existsSync(ck)) {
+      void vscode.window.showInformationMessage(`Gatelab: ${m.model} has no checkpoint yet; train it first.`);
+      return undefined;
+    }
+    const cfg = loadModelFile(m.file, m.model);
+    let text: string;
+    if (cfg.task === 'classification') {
+      const sentence = await vscode.window.showInputBox({ title: `Classify with ${m.model}`, prompt: 'A sentence' });
+      if (!sentence) return undefined;
+      const { predictClassification } = await import('../engine/train/classifyTrainer');
+      const p = (await predictClassification({ cfg, init: ck, texts: [sentence] })).predictions[0];
+      const probs = Object.entries(p.probabilities).map(([c, v]) => `${c} ${(100 * v).toFixed(1)}%`).join(' · ');
+      text = `"${sentence}" → ${p.label} (${probs})`;
+      void vscode.window.showInformationMessage(`Gatelab: ${text}`);
+    } else if (cfg.task === 'forecast') {
+      const steps = await vscode.window.showInputBox({ title: `Forecast with ${m.model}`, prompt: 'How many values after the end of the data?', value: String(Math.max(cfg.data.horizon, 12)), validateInput: (v) => (/^[1-9]\d*$/.test(v) ? undefined : 'a positive integer') });
+      if (!steps) return undefined;
+      const { predictForecast } = await import('../engine/train/forecastTrainer');
+      const f = await predictForecast({ cfg, init: ck, input: cfg.data.source, steps: Number(steps) });
+      text = `${m.model}: the next ${steps} values after ${f.last}:\n${f.forecast.map((v, i) => `${i + 1}\t${+v.toPrecision(6)}`).join('\n')}`;
+      const doc = await vscode.workspace.openTextDocument({ content: text + '\n', language: 'plaintext' });
+      await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+    } else {
+      void vscode.window.showInformationMessage(`Gatelab: ${m.model} is a ${cfg.task} model; use Sample for language models.`);
+      return undefined;
+    }
+    this.log.info(`predict ${m.model} (${r!.id}): ${text}`);
     return text;
   }
 

@@ -27,7 +27,10 @@ export function lensesFor(text: string, file: string, runs: { latest(file: strin
     else out.push({ line, title: '$(play) Train', tooltip: `Train ${a.name}`, command: COMMANDS.train.id, args: [ref] });
     // sampling and ONNX export are for language models (the other tasks predict from the CLI)
     const lm = !run?.task || run.task === 'language-model';
-    if (lm && (run?.checkpoint || run?.summary?.checkpoint)) {
+    const hasCk = !!(run?.checkpoint || run?.summary?.checkpoint);
+    if (!lm && hasCk && (run?.task === 'classification' || run?.task === 'forecast'))
+      out.push({ line, title: 'Predict', tooltip: `${run.task === 'forecast' ? 'Forecast the next values' : 'Classify a sentence'} with the last checkpoint of ${a.name}`, command: COMMANDS.predict.id, args: [ref] });
+    if (lm && hasCk) {
       out.push({ line, title: 'Sample', tooltip: `Generate text with the last checkpoint of ${a.name}`, command: COMMANDS.sample.id, args: [ref] });
       if (!live) out.push({ line, title: 'Export ONNX', tooltip: `Save ${a.name} as an ONNX model with the standard LSTM operator`, command: COMMANDS.exportOnnx.id, args: [ref] });
     }

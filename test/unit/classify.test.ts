@@ -31,9 +31,13 @@ function model(dir: string, sources: string[]): string {
 describe('classification', () => {
   it('sentiment: trained on a random 80% of the three UCI files, at least 78% accuracy on the rest', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-cls-'));
-    const r = run(dir, ['train', model(dir, ['amazon_cells_labelled.txt', 'imdb_labelled.txt', 'yelp_labelled.txt'].map((f) => path.join(DATA, f))), '--quiet', '--no-record']);
+    const r = run(dir, ['train', model(dir, ['amazon_cells_labelled.txt', 'imdb_labelled.txt', 'yelp_labelled.txt'].map((f) => path.join(DATA, f))), '--quiet', '--no-record', '--save', 'w.safetensors']);
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
+    const pos = JSON.parse(run(dir, ['predict', 's.gatelab.yaml', '--init', 'w.safetensors', '--input', 'The food was wonderful and the staff were friendly']).stdout);
+    const neg = JSON.parse(run(dir, ['predict', 's.gatelab.yaml', '--init', 'w.safetensors', '--input', 'Terrible service, I will never come back']).stdout);
+    expect([pos.label, neg.label]).toEqual(['1', '0']);
+    expect(pos.probabilities['0'] + pos.probabilities['1']).toBeCloseTo(1, 5);
     expect(Object.keys(s).slice(0, 6)).toEqual(['model', 'device', 'steps', 'trainLoss', 'validLoss', 'accuracy']);
     expect(s.accuracy).toBeGreaterThanOrEqual(0.78);
     expect(s.classes).toEqual(['0', '1']);

@@ -98,6 +98,16 @@ describe('CodeLens', () => {
     expect(lenses[0].args).toEqual([{ runId: 'r1' }]);
   });
 
+  it('Predict instead of Sample and Export for classification and forecast runs', () => {
+    const run: RunInfo = {
+      id: 'r3', dir: '/z', modelFile: '/w/m.gatelab.yaml', model: 'first', task: 'forecast', status: 'done', started: 0, finished: 1,
+      checkpoint: '/z/model.safetensors',
+      summary: { model: 'first', device: 'cpu', steps: 10, epochs: 1, trainLoss: 0.01, validLoss: 0.1, rmse: 18.05, tokensPerSecond: 1000, elapsedSeconds: 1 },
+    };
+    const titles = lensesFor(TWO, '/w/m.gatelab.yaml', { latest: (_f, m) => (m === 'first' ? run : undefined) }, 2000).filter((l) => l.line === 0).map((l) => l.title);
+    expect(titles).toEqual(['$(play) Train', 'Predict', 'Dashboard', 'rmse 18.1 · 1k tok/s · cpu · just now']);
+  });
+
   it('broken text gives no lenses and no exception', () => {
     expect(lensesFor('name: [unclosed\n  - :', '/w/x.gatelab.yaml', { latest: () => undefined })).toEqual([]);
   });

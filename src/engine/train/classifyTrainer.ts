@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelConfig } from '../config/types';
 import { whereOf } from '../config/load';
+import { UserError } from '../errors';
 import { Example, loadLabelled, vocabOf } from '../data/labelled';
 import { Vocab } from '../data/text';
 import { initParams } from '../nn/init';
@@ -252,3 +253,49 @@ export async function runClassifyTraining(cfg: ModelConfig, job: TrainRequest, h
   return summary;
 }
 
+
+/** Class probabilities of one or more sentences with a trained checkpoint. */
+export async function predictClassification(o: { cfg: ModelConfig; init: string; texts: string[] }): Promise<{ classes: string[]; predictions: { text: string; label: string; probabilities: Record<string, number> }[] }> {
+  const { cfg } = o;
+  const ck = loadCheckpoint(o.init);
+  let vocabTokens: unknown;
+  let classes: unknown;
+  try {
+    vocabTokens = JSON.parse(ck.metadata['gatelab.vocab'] ?? 'null');
+    classes = JSON.parse(ck.metadata['gatelab.classes'] ?? 'null');
+  } catch {
+    vocabTokens = null;
+  }
+  if (!Array.isArray(vocabTokens) || !Array.isArray(classes))
+    throw new UserError('the checkpoint has no vocabulary or classes in its metadata', { file: o.init, key: 'gatelab.classes' }, 'use a checkpoint saved by a classification run');
+  const vocab = new Vocab(vocabTokens as string[]);
+  const spec = classifySpecOf(cfg, vocab.size, (classes as string[]).length);
+  const { classifyParams } = await import('./classify');
+  checkCheckpointFits(ck, classifyParams(spec), o.init, cfg);
+  const opts = textOptionsOf(cfg);
+  const { tokenize } = await import('../data/text');
+  const examples = o.texts.map((t) => ({ tokens: tokenize(t, opts), label: (classes as string[])[0] }));
+  if (examples.some((e) => e.tokens.length === 0)) throw new UserError('an input has no tokens after preprocessing', { key: '--input' }, 'give a sentence with words');
+  const T = cfg.data.sequenceLength;
+  const N = examples.length;
+  const Hl = spec.hidden[spec.hidden.length - 1];
+  const session = await ort.InferenceSession.create(buildClassifyPredictProgram({ spec, N, T }).graph.encode(), { logSeverityLevel: 3 });
+  const b = encodeBatch(examples, vocab, classes as string[], T, Hl);
+  const feeds: Record<string, ort.Tensor> = {
+    x: new ort.Tensor('int64', b.x, [T, N]),
+    mask: new ort.Tensor(DTYPE, b.m, [T, N]),
+    last: new ort.Tensor('int64', b.last, [N, 1, Hl]),
+  };
+  for (const p of classifyParams(spec)) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, asDtype(ck.params.get(p.name)!.data, DTYPE) as Float32Array, p.shape);
+  const probs = (await session.run(feeds)).probs.data as Float32Array;
+  await session.release();
+  const C = (classes as string[]).length;
+  return {
+    classes: classes as string[],
+    predictions: o.texts.map((text, n) => {
+      const row = Array.from(probs.subarray(n * C, (n + 1) * C));
+      const arg = row.indexOf(Math.max(...row));
+      return { text, label: (classes as string[])[arg], probabilities: Object.fromEntries((classes as string[]).map((c, k) => [c, row[k]])) };
+    }),
+  };
+}
