@@ -17,10 +17,15 @@ for p in chromium libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then
-  if [ "$(id -u)" != 0 ]; then log "missing apt packages: ${need[*]} (install them as root)"; exit 1; fi
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
+      log "missing apt packages: ${need[*]} (install them as root: apt-get install ${need[*]})"; exit 1
+    fi
+  fi
   log "apt-get install ${need[*]}"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  $SUDO apt-get update -qq >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
 fi
 
 if [ -n "${GATELAB_E2E_ONLY_BROWSER:-}" ]; then
