@@ -11,6 +11,9 @@ CACHE="${GATELAB_E2E_CACHE:-$ROOT/.cache/e2e}"
 CODE_SERVER_VERSION="${CODE_SERVER_VERSION:-4.139.1}"
 mkdir -p "$CACHE"
 log() { echo "[e2e-install] $*" >&2; }
+# the browser and e2e test files may run this at the same time: one installer at a time (apt's lock)
+exec 9>"$CACHE/.install.lock"
+flock 9
 
 need=()
 for p in chromium libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev; do
