@@ -23,9 +23,8 @@ async function programs(spec: LmSpec, B: number, T: number) {
   return { grad, evalS };
 }
 
-describe('hard-sigmoid gates', () => {
-  it('gradients of every parameter and of the initial state match central finite differences (float64)', async () => {
-    const spec: LmSpec = { vocab: 6, embedding: 3, hidden: [4, 3], dtype: 'float64', gates: [hard, hard] };
+async function fdCheck(gates: LmSpec['gates']) {
+    const spec: LmSpec = { vocab: 6, embedding: 3, hidden: [4, 3], dtype: 'float64', gates };
     const [B, T] = [2, 7];
     const prog = buildGradProgram({ lm: spec, B, T });
     const { grad, evalS } = await programs(spec, B, T);
@@ -68,12 +67,25 @@ describe('hard-sigmoid gates', () => {
     expect(worst).toBeLessThanOrEqual(1);
     await grad.release();
     await evalS.release();
-  });
+}
 
-  it('the forward matches onnxruntime’s LSTM operator with HardSigmoid gates (via gatelab export)', async () => {
+describe('cell variants: gradients of every parameter and of the initial state match central finite differences (float64)', () => {
+  it('hard-sigmoid gates', () => fdCheck([hard, hard]));
+  it('coupled input and forget gates (CIFG, f = 1 − i)', () => fdCheck([{ kind: 'sigmoid', coupled: true }, { kind: 'sigmoid', coupled: true }]));
+  it('coupled gates with hard-sigmoid', () => fdCheck([{ ...hard, coupled: true }, { kind: 'sigmoid' }]));
+});
+
+describe('cell variants: the forward matches onnxruntime’s own LSTM operator (via gatelab export)', () => {
+  const layerYaml = {
+    hard: '{ hidden: 8, gateActivation: hard-sigmoid, hardSigmoidSlope: 0.25, hardSigmoidOffset: 0.4 }',
+    coupled: '{ hidden: 8, coupledGates: true }',
+  };
+  const gatesOf = { hard: { kind: 'hard-sigmoid' as const, alpha: 0.25, beta: 0.4 }, coupled: { kind: 'sigmoid' as const, coupled: true } };
+  for (const variant of ['hard', 'coupled'] as const)
+  it(`${variant === 'hard' ? 'HardSigmoid activations' : 'input_forget = 1'}`, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-hard-'));
     const V = 9;
-    const spec: LmSpec = { vocab: V, embedding: 0, hidden: [8], dtype: 'float32', gates: [{ kind: 'hard-sigmoid', alpha: 0.25, beta: 0.4 }] };
+    const spec: LmSpec = { vocab: V, embedding: 0, hidden: [8], dtype: 'float32', gates: [gatesOf[variant]] };
     const [B, T] = [3, 11];
     const evalP = buildEvalProgram({ lm: spec, B, T });
     const params = initParams(evalP.params, [{ hidden: 8, forgetBias: 0 }], 5, 'float32');
@@ -82,7 +94,7 @@ describe('hard-sigmoid gates', () => {
     fs.writeFileSync(path.join(dir, 'c.txt'), 'unused');
     fs.writeFileSync(
       path.join(dir, 'm.gatelab.yaml'),
-      'name: m\ndata: { source: c.txt }\nmodel:\n  layers:\n    - { hidden: 8, gateActivation: hard-sigmoid, hardSigmoidSlope: 0.25, hardSigmoidOffset: 0.4 }\n',
+      `name: m\ndata: { source: c.txt }\nmodel:\n  layers:\n    - ${layerYaml[variant]}\n`,
     );
     const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'export', 'm.gatelab.yaml', '--init', 'w.safetensors', '--onnx', 'm.onnx'], { cwd: dir, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);

@@ -47,7 +47,10 @@ export interface LstmForward {
  * Gate nonlinearity of the sigmoid gates i, f, o: the logistic sigmoid, or the hard sigmoid
  * max(0, min(1, alpha·x + beta)) (ONNX and TF.js: alpha 0.2, beta 0.5).
  */
-export type GateActivation = { kind: 'sigmoid' } | { kind: 'hard-sigmoid'; alpha: number; beta: number };
+export type GateActivation = ({ kind: 'sigmoid' } | { kind: 'hard-sigmoid'; alpha: number; beta: number }) & {
+  /** coupled input and forget gates (CIFG): f = 1 − i, the forget block of the weights is unused */
+  coupled?: boolean;
+};
 
 export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: Value, gate: GateActivation = { kind: 'sigmoid' }): LstmForward {
   const [T, B, G] = xw.shape;
@@ -65,10 +68,12 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
       const [sPre, gPre] = bo.Split(pre, 1, [3 * H, H]);
       const s = gate.kind === 'sigmoid' ? bo.Sigmoid(sPre) : bo.HardSigmoid(sPre, gate.alpha, gate.beta); // [B, 3H] = i f o
       const gg = bo.Tanh(gPre); // [B, H]
-      const [i, f, o] = bo.Split(s, 1, [H, H, H]);
+      const [i, fs, o] = bo.Split(s, 1, [H, H, H]);
+      const f = gate.coupled ? bo.Sub(bo.c(xw.dtype, 1), i) : fs;
       const cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
       const hn = bo.Mul(o, bo.Tanh(cn));
-      return { hn, cn, s, gg };
+      // the gates as used: with coupled gates, f = 1 − i replaces the unused sigmoid of the f block
+      return { hn, cn, s: gate.coupled ? bo.Concat([i, f, o], 1) : s, gg };
     };
     const op = new Ops(g);
     let hT: Value, cT: Value, hs: Value, cs: Value, S: Value, gc: Value;
@@ -127,7 +132,7 @@ function lstmBackward(
   const zeros = (shape: number[]) => op.ConstantOfShape(shape, dt, 0);
 
   // per-step coefficients, batched over T ------------------------------------------------------
-  const [i, f, o] = op.Split(fwd.S, 2, [H, H, H]); // [T, B, H] each
+  const [i, f, o] = op.Split(fwd.S, 2, [H, H, H]); // [T, B, H] each (f as used: 1 − i when coupled)
   const gg = fwd.gc;
   const tc = op.Tanh(fwd.cs); // [T, B, H]
   const prev = (first: Value, seq: Value) => // [first; seq_1..seq_{T-1}]   [T, B, H]
@@ -138,8 +143,11 @@ function lstmBackward(
   const dsig = (s: Value) =>
     gate.kind === 'sigmoid' ? op.Mul(s, op.Sub(one, s)) : op.Mul(op.Sign(op.Mul(s, op.Sub(one, s))), op.c(dt, gate.alpha));
   const A = op.Mul(o, op.Sub(one, op.Mul(tc, tc))); // [T, B, H]
+  // coupled gates: c' = (1 − i)·c + i·g, so dL/dpre_i = dc·(g − c_{t−1})·σ'(i) and the f block gets none
   const coef = op.Concat(
-    [op.Mul(gg, dsig(i)), op.Mul(cPrev, dsig(f)), op.Mul(tc, dsig(o)), op.Mul(i, op.Sub(one, op.Mul(gg, gg)))],
+    gate.coupled
+      ? [op.Mul(op.Sub(gg, cPrev), dsig(i)), zeros([T, B, H]), op.Mul(tc, dsig(o)), op.Mul(i, op.Sub(one, op.Mul(gg, gg)))]
+      : [op.Mul(gg, dsig(i)), op.Mul(cPrev, dsig(f)), op.Mul(tc, dsig(o)), op.Mul(i, op.Sub(one, op.Mul(gg, gg)))],
     2,
   ); // [T, B, G]
 

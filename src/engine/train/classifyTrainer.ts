@@ -16,7 +16,7 @@ import { Rng } from '../util/rng';
 import { appendLine } from '../util/fsx';
 import { chooseDevice, createSession } from '../runtime/device';
 import { Checkpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { asDtype, checkCheckpointFits, textOptionsOf } from './lmsetup';
+import { asDtype, cellOf, checkCheckpointFits, textOptionsOf } from './lmsetup';
 import { buildClassifyPredictProgram, buildClassifyTrainProgram, ClassifySpec } from './classify';
 import { learningRateAt } from './schedule';
 import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
@@ -35,7 +35,7 @@ export function classifySpecOf(cfg: ModelConfig, vocab: number, classes: number)
     classes,
     pooling: cfg.data.pooling,
     dtype: DTYPE,
-    gates: cfg.model.layers.map((l) => (l.gateActivation === 'hard-sigmoid' ? { kind: 'hard-sigmoid' as const, alpha: l.hardSigmoidSlope, beta: l.hardSigmoidOffset } : undefined)),
+    gates: cfg.model.layers.map(cellOf),
   };
 }
 

@@ -61,8 +61,10 @@ export function buildExportModel(ck: Checkpoint, spec: { vocab: number; embeddin
 
 /** The operator's activations attribute for a hard-sigmoid gate variant (f = HardSigmoid, g = h = Tanh). */
 function activations(gate: NonNullable<LmSpec['gates']>[number]): Record<string, AttrValue> {
-  if (!gate || gate.kind === 'sigmoid') return {};
+  const coupled: Record<string, AttrValue> = gate?.coupled ? { input_forget: attr.i(1) } : {};
+  if (!gate || gate.kind === 'sigmoid') return coupled;
   return {
+    ...coupled,
     activations: attr.strings(['HardSigmoid', 'Tanh', 'Tanh']),
     activation_alpha: attr.floats([gate.alpha]),
     activation_beta: attr.floats([gate.beta]),

@@ -18,7 +18,7 @@ import { Rng } from '../util/rng';
 import { appendLine } from '../util/fsx';
 import { chooseDevice, createSession } from '../runtime/device';
 import { Checkpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { asDtype, checkCheckpointFits } from './lmsetup';
+import { asDtype, cellOf, checkCheckpointFits } from './lmsetup';
 import { buildForecastPredictProgram, buildForecastTrainProgram, ForecastSpec } from './forecast';
 import { learningRateAt } from './schedule';
 import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
@@ -34,7 +34,7 @@ export function forecastSpecOf(cfg: ModelConfig): ForecastSpec {
     hidden: cfg.model.layers.map((l) => l.hidden),
     horizon: cfg.data.horizon,
     dtype: DTYPE,
-    gates: cfg.model.layers.map((l) => (l.gateActivation === 'hard-sigmoid' ? { kind: 'hard-sigmoid' as const, alpha: l.hardSigmoidSlope, beta: l.hardSigmoidOffset } : undefined)),
+    gates: cfg.model.layers.map(cellOf),
   };
 }
 

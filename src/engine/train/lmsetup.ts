@@ -7,6 +7,7 @@ import { ModelConfig } from '../config/types';
 import { whereOf } from '../config/load';
 import { UserError, UserErrors } from '../errors';
 import { LmSpec, ParamInfo } from '../nn/lm';
+import type { GateActivation } from '../nn/lstm';
 import { DType } from '../onnx/proto';
 import { Vocab, TextOptions } from '../data/text';
 import { Checkpoint, FloatData } from './checkpoint';
@@ -20,10 +21,15 @@ export function checkSupported(cfg: ModelConfig): void {
     const at = `model.layers.${k}`;
     if (l.type !== 'lstm') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm');
     if (l.peepholes) no(`${at}.peepholes`, 'peepholes', 'set peepholes: false');
-    if (l.coupledGates) no(`${at}.coupledGates`, 'coupledGates', 'set coupledGates: false');
     if (l.bidirectional) no(`${at}.bidirectional`, 'a bidirectional language model', 'set bidirectional: false');
   });
   if (cfg.model.dropout > 0) no('model.dropout', 'dropout', 'set dropout: 0');
+}
+
+/** The cell options of a layer: gate nonlinearity and coupled gates. */
+export function cellOf(l: ModelConfig['model']['layers'][number]): GateActivation {
+  const act: GateActivation = l.gateActivation === 'hard-sigmoid' ? { kind: 'hard-sigmoid', alpha: l.hardSigmoidSlope, beta: l.hardSigmoidOffset } : { kind: 'sigmoid' };
+  return l.coupledGates ? { ...act, coupled: true } : act;
 }
 
 /** For the language-model-only commands (grad, sample, export, gate views). */
@@ -38,7 +44,7 @@ export function lmSpecOf(cfg: ModelConfig, vocab: number, dtype: DType): LmSpec 
     embedding: cfg.model.embedding,
     hidden: cfg.model.layers.map((l) => l.hidden),
     dtype,
-    gates: cfg.model.layers.map((l) => (l.gateActivation === 'hard-sigmoid' ? { kind: 'hard-sigmoid' as const, alpha: l.hardSigmoidSlope, beta: l.hardSigmoidOffset } : undefined)),
+    gates: cfg.model.layers.map(cellOf),
   };
 }
 
