@@ -73,16 +73,19 @@ describe('cell variants: gradients of every parameter and of the initial state m
   it('hard-sigmoid gates', () => fdCheck([hard, hard]));
   it('coupled input and forget gates (CIFG, f = 1 − i)', () => fdCheck([{ kind: 'sigmoid', coupled: true }, { kind: 'sigmoid', coupled: true }]));
   it('coupled gates with hard-sigmoid', () => fdCheck([{ ...hard, coupled: true }, { kind: 'sigmoid' }]));
+  it('peephole connections (i, f see c_{t−1}; o sees c_t)', () => fdCheck([{ kind: 'sigmoid', peepholes: true }, { kind: 'sigmoid', peepholes: true }]));
+  it('peepholes with coupled gates and hard-sigmoid', () => fdCheck([{ ...hard, peepholes: true, coupled: true }, { kind: 'sigmoid', peepholes: true }]));
 });
 
 describe('cell variants: the forward matches onnxruntime’s own LSTM operator (via gatelab export)', () => {
   const layerYaml = {
     hard: '{ hidden: 8, gateActivation: hard-sigmoid, hardSigmoidSlope: 0.25, hardSigmoidOffset: 0.4 }',
     coupled: '{ hidden: 8, coupledGates: true }',
+    peepholes: '{ hidden: 8, peepholes: true }',
   };
-  const gatesOf = { hard: { kind: 'hard-sigmoid' as const, alpha: 0.25, beta: 0.4 }, coupled: { kind: 'sigmoid' as const, coupled: true } };
-  for (const variant of ['hard', 'coupled'] as const)
-  it(`${variant === 'hard' ? 'HardSigmoid activations' : 'input_forget = 1'}`, async () => {
+  const gatesOf = { hard: { kind: 'hard-sigmoid' as const, alpha: 0.25, beta: 0.4 }, coupled: { kind: 'sigmoid' as const, coupled: true }, peepholes: { kind: 'sigmoid' as const, peepholes: true } };
+  for (const variant of ['hard', 'coupled', 'peepholes'] as const)
+  it(`${variant === 'hard' ? 'HardSigmoid activations' : variant === 'coupled' ? 'input_forget = 1' : 'peepholes (input P)'}`, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-hard-'));
     const V = 9;
     const spec: LmSpec = { vocab: V, embedding: 0, hidden: [8], dtype: 'float32', gates: [gatesOf[variant]] };
@@ -118,8 +121,10 @@ describe('cell variants: the forward matches onnxruntime’s own LSTM operator (
     loss /= T * B;
     expect(Math.abs(loss - ourLoss) / ourLoss).toBeLessThan(1e-5);
     // and it differs from the same weights with sigmoid gates (the variant is really in effect)
-    const sig = await ort.InferenceSession.create(buildEvalProgram({ lm: { ...spec, gates: undefined }, B, T }).graph.encode(), { logSeverityLevel: 3 });
-    const sigLoss = ((await sig.run(feeds)).loss.data as Float32Array)[0];
+    const plain = buildEvalProgram({ lm: { ...spec, gates: undefined }, B, T });
+    const sig = await ort.InferenceSession.create(plain.graph.encode(), { logSeverityLevel: 3 });
+    const plainFeeds = Object.fromEntries(Object.entries(feeds).filter(([k]) => !k.includes('peephole')));
+    const sigLoss = ((await sig.run(plainFeeds)).loss.data as Float32Array)[0];
     expect(Math.abs(sigLoss - ourLoss)).toBeGreaterThan(1e-3);
   });
 });

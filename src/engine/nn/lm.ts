@@ -35,6 +35,7 @@ export function lmParams(spec: LmSpec): ParamInfo[] {
     ps.push({ name: `lstm.weight_hh_l${k}`, shape: [4 * H, H] });
     ps.push({ name: `lstm.bias_ih_l${k}`, shape: [4 * H] });
     ps.push({ name: `lstm.bias_hh_l${k}`, shape: [4 * H] });
+    if (spec.gates?.[k]?.peepholes) ps.push({ name: `lstm.weight_peephole_l${k}`, shape: [3, H] });
     inSize = H;
   });
   const Hl = spec.hidden[spec.hidden.length - 1];
@@ -77,7 +78,7 @@ export function lmForward(
         const I = inp.shape[2] as number;
         xw = op.Reshape(op.Gemm(op.Reshape(inp, [T * B, I]), wih, bias, { transB: 1 }), [T, B, 4 * H]);
       }
-      const f = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], state[k].h0, state[k].c0, spec.gates?.[k]);
+      const f = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], state[k].h0, state[k].c0, spec.gates?.[k], P[`lstm.weight_peephole_l${k}`] ?? null);
       layers.push(f);
       hs = f.hs;
     });

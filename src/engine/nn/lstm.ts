@@ -50,9 +50,15 @@ export interface LstmForward {
 export type GateActivation = ({ kind: 'sigmoid' } | { kind: 'hard-sigmoid'; alpha: number; beta: number }) & {
   /** coupled input and forget gates (CIFG): f = 1 − i, the forget block of the weights is unused */
   coupled?: boolean;
+  /** peephole connections (Gers & Schmidhuber 2000, as the ONNX LSTM operator): i and f see c_{t−1}, o sees c_t */
+  peepholes?: boolean;
 };
 
-export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: Value, gate: GateActivation = { kind: 'sigmoid' }): LstmForward {
+/**
+ * @param peep [3, H] peephole weights for i, f, o (with gate.peepholes), else null
+ */
+export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: Value, gate: GateActivation = { kind: 'sigmoid' }, peep: Value | null = null): LstmForward {
+  if (gate.peepholes && !peep) throw new Error('lstm: peepholes need the peephole weights');
   const [T, B, G] = xw.shape;
   const H = whh.shape[1] as number;
   if (G !== 4 * H) throw new Error(`lstm: XW has ${G} gate columns, expected 4·${H}`);
@@ -62,18 +68,34 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
     // W_hhᵀ once, outside the scan: the cell's GEMM then reads B in its natural layout
     const whhT = new Ops(g).Transpose(whh, [1, 0]); // [H, G]
     // the cell, emitted into `cg` (a scan body, or the graph itself for a single step)
+    const act = (bo: Ops, x: Value) => (gate.kind === 'sigmoid' ? bo.Sigmoid(x) : bo.HardSigmoid(x, gate.alpha, gate.beta));
+    const peepRows = peep ? new Ops(g).Split(peep, 0, [1, 1, 1]).map((r) => new Ops(g).Reshape(r, [H])) : null; // p_i, p_f, p_o [H]
+    // the cell, emitted into `cg` (a scan body, or the graph itself for a single step)
     const cell = (cg: Graph, h: Value, c: Value, xwt: Value) => {
       const bo = new Ops(cg);
       const pre = bo.Gemm(h, whhT, xwt); // [B, G]
-      const [sPre, gPre] = bo.Split(pre, 1, [3 * H, H]);
-      const s = gate.kind === 'sigmoid' ? bo.Sigmoid(sPre) : bo.HardSigmoid(sPre, gate.alpha, gate.beta); // [B, 3H] = i f o
-      const gg = bo.Tanh(gPre); // [B, H]
-      const [i, fs, o] = bo.Split(s, 1, [H, H, H]);
-      const f = gate.coupled ? bo.Sub(bo.c(xw.dtype, 1), i) : fs;
-      const cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
+      let s: Value; // [B, 3H] = i f o as used
+      let i: Value, f: Value, o: Value, gg: Value, cn: Value;
+      if (!peepRows) {
+        const [sPre, gPre] = bo.Split(pre, 1, [3 * H, H]);
+        s = act(bo, sPre); // one nonlinearity over i, f, o
+        gg = bo.Tanh(gPre); // [B, H]
+        let fs: Value;
+        [i, fs, o] = bo.Split(s, 1, [H, H, H]);
+        f = gate.coupled ? bo.Sub(bo.c(xw.dtype, 1), i) : fs;
+        cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
+      } else {
+        const [pi, pf, po, pg] = bo.Split(pre, 1, [H, H, H, H]);
+        i = act(bo, bo.Add(pi, bo.Mul(peepRows[0], c)));
+        f = gate.coupled ? bo.Sub(bo.c(xw.dtype, 1), i) : act(bo, bo.Add(pf, bo.Mul(peepRows[1], c)));
+        gg = bo.Tanh(pg);
+        cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
+        o = act(bo, bo.Add(po, bo.Mul(peepRows[2], cn)));
+        s = bo.Concat([i, f, o], 1);
+      }
       const hn = bo.Mul(o, bo.Tanh(cn));
-      // the gates as used: with coupled gates, f = 1 − i replaces the unused sigmoid of the f block
-      return { hn, cn, s: gate.coupled ? bo.Concat([i, f, o], 1) : s, gg };
+      // the gates as used: with coupled gates, f = 1 − i replaces the unused f block
+      return { hn, cn, s: gate.coupled && !peepRows ? bo.Concat([i, f, o], 1) : s, gg };
     };
     const op = new Ops(g);
     let hT: Value, cT: Value, hs: Value, cs: Value, S: Value, gc: Value;
@@ -98,9 +120,9 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
     }
     fwd = { hs, hT, cT, cs, S, gc };
     return {
-      inputs: [xw, whh, h0, c0],
+      inputs: peep ? [xw, whh, h0, c0, peep] : [xw, whh, h0, c0],
       outputs: [hs, hT, cT],
-      backward: (gb, [dhs, dhT, dcT], needs) => lstmBackward(gb, { xw, whh, h0, c0 }, fwd, dhs, dhT, dcT, needs, gate),
+      backward: (gb, [dhs, dhT, dcT], needs) => lstmBackward(gb, { xw, whh, h0, c0, peep }, fwd, dhs, dhT, dcT, needs, gate),
     };
   });
   return fwd;
@@ -116,7 +138,7 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
  */
 function lstmBackward(
   g: Graph,
-  x: { xw: Value; whh: Value; h0: Value; c0: Value },
+  x: { xw: Value; whh: Value; h0: Value; c0: Value; peep: Value | null },
   fwd: LstmForward,
   dhs: Value | null,
   dhT: Value | null,
@@ -142,7 +164,7 @@ function lstmBackward(
   // (s(1 − s) > 0 exactly there, so Sign of it is the mask)
   const dsig = (s: Value) =>
     gate.kind === 'sigmoid' ? op.Mul(s, op.Sub(one, s)) : op.Mul(op.Sign(op.Mul(s, op.Sub(one, s))), op.c(dt, gate.alpha));
-  const A = op.Mul(o, op.Sub(one, op.Mul(tc, tc))); // [T, B, H]
+  let A = op.Mul(o, op.Sub(one, op.Mul(tc, tc))); // [T, B, H]
   // coupled gates: c' = (1 − i)·c + i·g, so dL/dpre_i = dc·(g − c_{t−1})·σ'(i) and the f block gets none
   const coef = op.Concat(
     gate.coupled
@@ -150,6 +172,15 @@ function lstmBackward(
       : [op.Mul(gg, dsig(i)), op.Mul(cPrev, dsig(f)), op.Mul(tc, dsig(o)), op.Mul(i, op.Sub(one, op.Mul(gg, gg)))],
     2,
   ); // [T, B, G]
+  // peepholes keep the recurrence linear: o sees c_t, so dc_t gains dh·tanh(c)σ'(o)·p_o (folded into
+  // A); i and f see c_{t−1}, so dc_{t−1} gains dc_t·(coef_i·p_i + coef_f·p_f) (folded into the carry)
+  let carry = f;
+  if (x.peep) {
+    const [pI, pF, pO] = op.Split(x.peep, 0, [1, 1, 1]).map((r) => op.Reshape(r, [H]));
+    const [ci, cf, co] = op.Split(coef, 2, [H, H, H, H]);
+    A = op.Add(A, op.Mul(co, pO));
+    carry = op.Add(f, op.Add(op.Mul(ci, pI), op.Mul(cf, pF)));
+  }
 
   // dL/dh_t from above, with dhT folded into the last step
   let dH = dhs ?? zeros([T, B, H]);
@@ -173,7 +204,7 @@ function lstmBackward(
   body.output(dpre);
   body.output(bo.Mul(dc, ft));
   body.output(dpre);
-  const [dpre1, dc0, dPre] = op.Scan(body, [zeros([B, G]), dcT ?? zeros([B, H])], [dH, A, coef, f], {
+  const [dpre1, dc0, dPre] = op.Scan(body, [zeros([B, G]), dcT ?? zeros([B, H])], [dH, A, coef, carry], {
     reverseInputs: true,
     reverseOutputs: true,
   }); // dPre [T, B, G] in forward time order
@@ -182,5 +213,12 @@ function lstmBackward(
     ? op.Gemm(op.Reshape(dPre, [T * B, G]), op.Reshape(prev(x.h0, fwd.hs), [T * B, H]), null, { transA: 1 }) // [G, H]
     : null;
   const dh0 = needs(x.h0) ? op.MatMul(dpre1, x.whh) : null; // [B, H]
-  return [dPre, dWhh, dh0, needs(x.c0) ? dc0 : null];
+  let dPeep: Value | null = null;
+  if (x.peep && needs(x.peep)) {
+    // dp_i = Σ dpre_i ⊙ c_{t−1}, dp_f = Σ dpre_f ⊙ c_{t−1}, dp_o = Σ dpre_o ⊙ c_t
+    const [di, df, dO] = op.Split(dPre, 2, [H, H, H, H]);
+    const red = (v: Value) => op.Unsqueeze(op.ReduceSum(v, [0, 1]), [0]); // [1, H]
+    dPeep = op.Concat([red(op.Mul(di, cPrev)), red(op.Mul(df, cPrev)), red(op.Mul(dO, fwd.cs))], 0); // [3, H]
+  }
+  return x.peep ? [dPre, dWhh, dh0, needs(x.c0) ? dc0 : null, dPeep] : [dPre, dWhh, dh0, needs(x.c0) ? dc0 : null];
 }

@@ -34,6 +34,7 @@ export function classifyParams(spec: ClassifySpec): ParamInfo[] {
     ps.push({ name: `lstm.weight_hh_l${k}`, shape: [4 * H, H] });
     ps.push({ name: `lstm.bias_ih_l${k}`, shape: [4 * H] });
     ps.push({ name: `lstm.bias_hh_l${k}`, shape: [4 * H] });
+    if (spec.gates?.[k]?.peepholes) ps.push({ name: `lstm.weight_peephole_l${k}`, shape: [3, H] });
     inSize = H;
   });
   const Hl = spec.hidden[spec.hidden.length - 1];
@@ -64,7 +65,7 @@ export function classifyForward(g: Graph, spec: ClassifySpec, P: Record<string, 
         xw = op.Reshape(op.Gemm(op.Reshape(inp, [T * B, I]), wih, bias, { transB: 1 }), [T, B, 4 * H]);
       }
       const zeros = g.const(new Array(B * H).fill(0), spec.dtype, [B, H]);
-      hs = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], zeros, zeros, spec.gates?.[k]).hs;
+      hs = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], zeros, zeros, spec.gates?.[k], P[`lstm.weight_peephole_l${k}`] ?? null).hs;
     });
   });
   const Hl = spec.hidden[spec.hidden.length - 1];

@@ -40,8 +40,11 @@ export function buildExportModel(ck: Checkpoint, spec: { vocab: number; embeddin
     bias.set(perm(`lstm.bias_ih_l${k}`), 0);
     bias.set(perm(`lstm.bias_hh_l${k}`), 4 * H);
     const Bv = c(bias, [1, 8 * H]);
+    // peepholes: Gatelab stores [3, H] as i, f, o; the operator's P is [1, 3H] as i, o, f
+    const pName = `lstm.weight_peephole_l${k}`;
+    const Pv = ck.params.has(pName) ? c(permuteGateBlocks(w(pName), [3, H], [0, 2, 1]) as Float32Array, [1, 3 * H]) : null;
     const [Y, Yh, Yc] = g.scope(`lstm${k}`, () =>
-      g.node('LSTM', [x, W, R, Bv], { hidden_size: attr.i(H), direction: attr.s('forward'), ...activations(spec.gates?.[k]) }, [
+      g.node('LSTM', Pv ? [x, W, R, Bv, null, null, null, Pv] : [x, W, R, Bv], { hidden_size: attr.i(H), direction: attr.s('forward'), ...activations(spec.gates?.[k]) }, [
         { dtype: 'float32', shape: ['T', 1, 'B', H] },
         { dtype: 'float32', shape: [1, 'B', H] },
         { dtype: 'float32', shape: [1, 'B', H] },

@@ -31,6 +31,7 @@ export function forecastParams(spec: ForecastSpec): ParamInfo[] {
     ps.push({ name: `lstm.weight_hh_l${k}`, shape: [4 * H, H] });
     ps.push({ name: `lstm.bias_ih_l${k}`, shape: [4 * H] });
     ps.push({ name: `lstm.bias_hh_l${k}`, shape: [4 * H] });
+    if (spec.gates?.[k]?.peepholes) ps.push({ name: `lstm.weight_peephole_l${k}`, shape: [3, H] });
     inSize = H;
   });
   const Hl = spec.hidden[spec.hidden.length - 1];
@@ -50,7 +51,7 @@ export function forecastForward(g: Graph, spec: ForecastSpec, P: Record<string, 
       const bias = op.Add(P[`lstm.bias_ih_l${k}`], P[`lstm.bias_hh_l${k}`]);
       const xw = op.Reshape(op.Gemm(op.Reshape(inp, [T * B, I]), P[`lstm.weight_ih_l${k}`], bias, { transB: 1 }), [T, B, 4 * H]);
       const zeros = g.const(new Array(B * H).fill(0), spec.dtype, [B, H]);
-      inp = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], zeros, zeros, spec.gates?.[k]).hs;
+      inp = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], zeros, zeros, spec.gates?.[k], P[`lstm.weight_peephole_l${k}`] ?? null).hs;
     });
   });
   const Hl = spec.hidden[spec.hidden.length - 1];

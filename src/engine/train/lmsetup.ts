@@ -20,7 +20,6 @@ export function checkSupported(cfg: ModelConfig): void {
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
     if (l.type !== 'lstm') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm');
-    if (l.peepholes) no(`${at}.peepholes`, 'peepholes', 'set peepholes: false');
     if (l.bidirectional) no(`${at}.bidirectional`, 'a bidirectional language model', 'set bidirectional: false');
   });
   if (cfg.model.dropout > 0) no('model.dropout', 'dropout', 'set dropout: 0');
@@ -29,7 +28,7 @@ export function checkSupported(cfg: ModelConfig): void {
 /** The cell options of a layer: gate nonlinearity and coupled gates. */
 export function cellOf(l: ModelConfig['model']['layers'][number]): GateActivation {
   const act: GateActivation = l.gateActivation === 'hard-sigmoid' ? { kind: 'hard-sigmoid', alpha: l.hardSigmoidSlope, beta: l.hardSigmoidOffset } : { kind: 'sigmoid' };
-  return l.coupledGates ? { ...act, coupled: true } : act;
+  return { ...act, ...(l.coupledGates ? { coupled: true } : {}), ...(l.peepholes ? { peepholes: true } : {}) };
 }
 
 /** For the language-model-only commands (grad, sample, export, gate views). */

@@ -146,6 +146,7 @@ export function buildSeqProbeProgram(input: SeqInput, hidden: number[], gates: L
     param(`lstm.weight_hh_l${k}`, [4 * H, H]);
     param(`lstm.bias_ih_l${k}`, [4 * H]);
     param(`lstm.bias_hh_l${k}`, [4 * H]);
+    if (gates?.[k]?.peepholes) param(`lstm.weight_peephole_l${k}`, [3, H]);
     inSize = H;
   });
   const x = input.type === 'dense' ? g.input('x', dt, [T, 1, input.features]) : g.input('x', 'int64', [T, 1]);
@@ -161,7 +162,7 @@ export function buildSeqProbeProgram(input: SeqInput, hidden: number[], gates: L
       xw = op.Reshape(op.Gemm(op.Reshape(src, [T, I]), wih, bias, { transB: 1 }), [T, 1, 4 * H]);
     }
     const zeros = g.const(new Array(H).fill(0), dt, [1, H]);
-    const l = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], zeros, zeros, gates?.[k]);
+    const l = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], zeros, zeros, gates?.[k], P[`lstm.weight_peephole_l${k}`] ?? null);
     g.output(op.Reshape(l.S, [T, 3 * H]), `sig.l${k}`);
     g.output(op.Reshape(l.gc, [T, H]), `g.l${k}`);
     g.output(op.Reshape(l.cs, [T, H]), `c.l${k}`);
@@ -187,7 +188,10 @@ export class SeqGateProbe {
     const T = labels.length;
     this.names = [];
     if (input.type === 'tokens' && input.embedding > 0) this.names.push('embedding.weight');
-    hidden.forEach((_, k) => this.names.push(`lstm.weight_ih_l${k}`, `lstm.weight_hh_l${k}`, `lstm.bias_ih_l${k}`, `lstm.bias_hh_l${k}`));
+    hidden.forEach((_, k) => {
+      this.names.push(`lstm.weight_ih_l${k}`, `lstm.weight_hh_l${k}`, `lstm.bias_ih_l${k}`, `lstm.bias_hh_l${k}`);
+      if (gates?.[k]?.peepholes) this.names.push(`lstm.weight_peephole_l${k}`);
+    });
     void T;
   }
 
