@@ -38,7 +38,7 @@ describe('valid model files', () => {
       embedding: 0,
       dropout: 0,
       init: { input: 'pytorch', recurrent: 'pytorch' },
-      layers: [{ type: 'lstm', hidden: 256, forgetBias: 0, peepholes: false, coupledGates: false, gateActivation: 'sigmoid', hardSigmoidSlope: 0.2, hardSigmoidOffset: 0.5, bidirectional: false }],
+      layers: [{ type: 'lstm', hidden: 256, forgetBias: 0, peepholes: false, coupledGates: false, gateActivation: 'sigmoid', hardSigmoidSlope: 0.2, hardSigmoidOffset: 0.5, cellClip: 0, bidirectional: false }],
     });
     expect(m.train).toMatchObject({ epochs: 100, steps: undefined, batchSize: 32, clipNorm: 1, seed: 42, device: 'auto', carryState: true, stepsPerRun: 16 });
     expect(m.train.optimizer).toMatchObject({ type: 'sgd', learningRate: 1, weightDecay: 0 });

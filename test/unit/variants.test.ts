@@ -74,6 +74,7 @@ describe('cell variants: gradients of every parameter and of the initial state m
   it('coupled input and forget gates (CIFG, f = 1 − i)', () => fdCheck([{ kind: 'sigmoid', coupled: true }, { kind: 'sigmoid', coupled: true }]));
   it('coupled gates with hard-sigmoid', () => fdCheck([{ ...hard, coupled: true }, { kind: 'sigmoid' }]));
   it('peephole connections (i, f see c_{t−1}; o sees c_t)', () => fdCheck([{ kind: 'sigmoid', peepholes: true }, { kind: 'sigmoid', peepholes: true }]));
+  it('cell clipping (pre-activations beyond ±1.5 get no gradient)', () => fdCheck([{ kind: 'sigmoid', clip: 1.5 }, { ...hard, clip: 1.5, coupled: true }]));
   it('peepholes with coupled gates and hard-sigmoid', () => fdCheck([{ ...hard, peepholes: true, coupled: true }, { kind: 'sigmoid', peepholes: true }]));
 });
 
@@ -82,10 +83,11 @@ describe('cell variants: the forward matches onnxruntime’s own LSTM operator (
     hard: '{ hidden: 8, gateActivation: hard-sigmoid, hardSigmoidSlope: 0.25, hardSigmoidOffset: 0.4 }',
     coupled: '{ hidden: 8, coupledGates: true }',
     peepholes: '{ hidden: 8, peepholes: true }',
+    clip: '{ hidden: 8, cellClip: 1.5 }',
   };
-  const gatesOf = { hard: { kind: 'hard-sigmoid' as const, alpha: 0.25, beta: 0.4 }, coupled: { kind: 'sigmoid' as const, coupled: true }, peepholes: { kind: 'sigmoid' as const, peepholes: true } };
-  for (const variant of ['hard', 'coupled', 'peepholes'] as const)
-  it(`${variant === 'hard' ? 'HardSigmoid activations' : variant === 'coupled' ? 'input_forget = 1' : 'peepholes (input P)'}`, async () => {
+  const gatesOf = { hard: { kind: 'hard-sigmoid' as const, alpha: 0.25, beta: 0.4 }, coupled: { kind: 'sigmoid' as const, coupled: true }, peepholes: { kind: 'sigmoid' as const, peepholes: true }, clip: { kind: 'sigmoid' as const, clip: 1.5 } };
+  for (const variant of ['hard', 'coupled', 'peepholes', 'clip'] as const)
+  it(`${({ hard: 'HardSigmoid activations', coupled: 'input_forget = 1', peepholes: 'peepholes (input P)', clip: 'clip = 1.5' })[variant]}`, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-hard-'));
     const V = 9;
     const spec: LmSpec = { vocab: V, embedding: 0, hidden: [8], dtype: 'float32', gates: [gatesOf[variant]] };

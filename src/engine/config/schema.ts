@@ -54,6 +54,7 @@ const layer: JsonSchema = {
     },
     hardSigmoidSlope: { type: 'number', exclusiveMinimum: 0, default: 0.2, description: 'hard-sigmoid gates: the slope (ONNX alpha).' },
     hardSigmoidOffset: { type: 'number', default: 0.5, description: 'hard-sigmoid gates: the offset (ONNX beta).' },
+    cellClip: { type: 'number', minimum: 0, default: 0, description: 'Clip every gate pre-activation to [−cellClip, cellClip] (the ONNX LSTM operator\'s clip); 0 = off.' },
     bidirectional: { type: 'boolean', default: false, description: 'Run a second layer backwards in time and concatenate both outputs.' },
   },
 };

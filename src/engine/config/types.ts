@@ -49,6 +49,8 @@ export interface LayerConfig {
   /** hard sigmoid: max(0, min(1, slope·x + offset)) */
   hardSigmoidSlope: number;
   hardSigmoidOffset: number;
+  /** clip gate pre-activations to [−cellClip, cellClip]; 0 = off */
+  cellClip: number;
   bidirectional: boolean;
 }
 

@@ -34,6 +34,8 @@ export interface LstmForward {
   S: Value;
   /** [T, B, H] candidate g = tanh(pre_g) */
   gc: Value;
+  /** [T, B, G] with cell clipping: 1 where a pre-activation was inside (−clip, clip), else 0 */
+  clipMask?: Value;
 }
 
 /**
@@ -52,6 +54,8 @@ export type GateActivation = ({ kind: 'sigmoid' } | { kind: 'hard-sigmoid'; alph
   coupled?: boolean;
   /** peephole connections (Gers & Schmidhuber 2000, as the ONNX LSTM operator): i and f see c_{t−1}, o sees c_t */
   peepholes?: boolean;
+  /** cell clipping (the ONNX operator's `clip`): every gate pre-activation is clipped to [−clip, clip] */
+  clip?: number;
 };
 
 /**
@@ -59,6 +63,7 @@ export type GateActivation = ({ kind: 'sigmoid' } | { kind: 'hard-sigmoid'; alph
  */
 export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: Value, gate: GateActivation = { kind: 'sigmoid' }, peep: Value | null = null): LstmForward {
   if (gate.peepholes && !peep) throw new Error('lstm: peepholes need the peephole weights');
+  if (gate.clip && gate.peepholes) throw new Error('lstm: cell clipping with peepholes is not supported');
   const [T, B, G] = xw.shape;
   const H = whh.shape[1] as number;
   if (G !== 4 * H) throw new Error(`lstm: XW has ${G} gate columns, expected 4·${H}`);
@@ -73,7 +78,10 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
     // the cell, emitted into `cg` (a scan body, or the graph itself for a single step)
     const cell = (cg: Graph, h: Value, c: Value, xwt: Value) => {
       const bo = new Ops(cg);
-      const pre = bo.Gemm(h, whhT, xwt); // [B, G]
+      const raw = bo.Gemm(h, whhT, xwt); // [B, G]
+      // cell clipping: clipped pre-activations, and where they were inside the range (for backward)
+      const pre = gate.clip ? bo.Clip(raw, -gate.clip, gate.clip) : raw;
+      const inside = gate.clip ? bo.Sign(bo.Relu(bo.Sub(bo.c(xw.dtype, gate.clip), bo.Abs(raw)))) : null;
       let s: Value; // [B, 3H] = i f o as used
       let i: Value, f: Value, o: Value, gg: Value, cn: Value;
       if (!peepRows) {
@@ -95,15 +103,17 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
       }
       const hn = bo.Mul(o, bo.Tanh(cn));
       // the gates as used: with coupled gates, f = 1 − i replaces the unused f block
-      return { hn, cn, s: gate.coupled && !peepRows ? bo.Concat([i, f, o], 1) : s, gg };
+      return { hn, cn, s: gate.coupled && !peepRows ? bo.Concat([i, f, o], 1) : s, gg, inside };
     };
     const op = new Ops(g);
     let hT: Value, cT: Value, hs: Value, cs: Value, S: Value, gc: Value;
+    let clipMask: Value | undefined;
     if (T === 1) {
       // one step (generation): no Scan, so nothing runs per call but the cell itself
       const r = cell(g, h0, c0, op.Squeeze(xw, [0]));
       [hT, cT] = [r.hn, r.cn];
       [hs, cs, S, gc] = [r.hn, r.cn, r.s, r.gg].map((v) => op.Unsqueeze(v, [0]));
+      if (r.inside) clipMask = op.Unsqueeze(r.inside, [0]);
     } else {
       const body = g.subgraph('lstm_cell');
       const h = body.input(body.freshName('h'), xw.dtype, [B, H]);
@@ -116,9 +126,10 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
       body.output(r.cn);
       body.output(r.s);
       body.output(r.gg);
-      [hT, cT, hs, cs, S, gc] = op.Scan(body, [h0, c0], [xw]);
+      if (r.inside) body.output(r.inside);
+      [hT, cT, hs, cs, S, gc, clipMask] = op.Scan(body, [h0, c0], [xw]);
     }
-    fwd = { hs, hT, cT, cs, S, gc };
+    fwd = { hs, hT, cT, cs, S, gc, ...(clipMask ? { clipMask } : {}) };
     return {
       inputs: peep ? [xw, whh, h0, c0, peep] : [xw, whh, h0, c0],
       outputs: [hs, hT, cT],
@@ -166,7 +177,7 @@ function lstmBackward(
     gate.kind === 'sigmoid' ? op.Mul(s, op.Sub(one, s)) : op.Mul(op.Sign(op.Mul(s, op.Sub(one, s))), op.c(dt, gate.alpha));
   let A = op.Mul(o, op.Sub(one, op.Mul(tc, tc))); // [T, B, H]
   // coupled gates: c' = (1 − i)·c + i·g, so dL/dpre_i = dc·(g − c_{t−1})·σ'(i) and the f block gets none
-  const coef = op.Concat(
+  let coef = op.Concat(
     gate.coupled
       ? [op.Mul(op.Sub(gg, cPrev), dsig(i)), zeros([T, B, H]), op.Mul(tc, dsig(o)), op.Mul(i, op.Sub(one, op.Mul(gg, gg)))]
       : [op.Mul(gg, dsig(i)), op.Mul(cPrev, dsig(f)), op.Mul(tc, dsig(o)), op.Mul(i, op.Sub(one, op.Mul(gg, gg)))],
@@ -174,6 +185,8 @@ function lstmBackward(
   ); // [T, B, G]
   // peepholes keep the recurrence linear: o sees c_t, so dc_t gains dh·tanh(c)σ'(o)·p_o (folded into
   // A); i and f see c_{t−1}, so dc_{t−1} gains dc_t·(coef_i·p_i + coef_f·p_f) (folded into the carry)
+  // cell clipping: no gradient through a clipped pre-activation
+  if (fwd.clipMask) coef = op.Mul(coef, fwd.clipMask);
   let carry = f;
   if (x.peep) {
     const [pI, pF, pO] = op.Split(x.peep, 0, [1, 1, 1]).map((r) => op.Reshape(r, [H]));

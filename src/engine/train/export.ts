@@ -64,7 +64,7 @@ export function buildExportModel(ck: Checkpoint, spec: { vocab: number; embeddin
 
 /** The operator's activations attribute for a hard-sigmoid gate variant (f = HardSigmoid, g = h = Tanh). */
 function activations(gate: NonNullable<LmSpec['gates']>[number]): Record<string, AttrValue> {
-  const coupled: Record<string, AttrValue> = gate?.coupled ? { input_forget: attr.i(1) } : {};
+  const coupled: Record<string, AttrValue> = { ...(gate?.coupled ? { input_forget: attr.i(1) } : {}), ...(gate?.clip ? { clip: attr.f(gate.clip) } : {}) };
   if (!gate || gate.kind === 'sigmoid') return coupled;
   return {
     ...coupled,

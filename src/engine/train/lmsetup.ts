@@ -20,6 +20,7 @@ export function checkSupported(cfg: ModelConfig): void {
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
     if (l.type !== 'lstm') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm');
+    if (l.cellClip > 0 && l.peepholes) no(`${at}.cellClip`, 'cellClip together with peepholes', 'use one of them');
     if (l.bidirectional) no(`${at}.bidirectional`, 'a bidirectional language model', 'set bidirectional: false');
   });
   if (cfg.model.dropout > 0) no('model.dropout', 'dropout', 'set dropout: 0');
@@ -28,7 +29,7 @@ export function checkSupported(cfg: ModelConfig): void {
 /** The cell options of a layer: gate nonlinearity and coupled gates. */
 export function cellOf(l: ModelConfig['model']['layers'][number]): GateActivation {
   const act: GateActivation = l.gateActivation === 'hard-sigmoid' ? { kind: 'hard-sigmoid', alpha: l.hardSigmoidSlope, beta: l.hardSigmoidOffset } : { kind: 'sigmoid' };
-  return { ...act, ...(l.coupledGates ? { coupled: true } : {}), ...(l.peepholes ? { peepholes: true } : {}) };
+  return { ...act, ...(l.coupledGates ? { coupled: true } : {}), ...(l.peepholes ? { peepholes: true } : {}), ...(l.cellClip > 0 ? { clip: l.cellClip } : {}) };
 }
 
 /** For the language-model-only commands (grad, sample, export, gate views). */
