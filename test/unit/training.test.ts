@@ -96,3 +96,54 @@ describe('runs', () => {
     expect(Number(best.metadata['gatelab.validLoss'])).toBeCloseTo(s.validLoss, 5);
   });
 });
+
+describe('dropout between layers and before the output layer (language models)', () => {
+  it('gradients with a fixed mask match finite differences (float64)', async () => {
+    const ort = await import('onnxruntime-node');
+    const { buildGradProgram } = await import('../../src/engine/train/program');
+    const lm = { vocab: 5, embedding: 3, hidden: [4, 3], dtype: 'float64' as const };
+    const [B, T] = [2, 5];
+    const prog = buildGradProgram({ lm, B, T, dropout: true });
+    const s = await ort.InferenceSession.create(prog.graph.encode(), { logSeverityLevel: 3 });
+    const rng = new Rng(4);
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+      x: new ort.Tensor('int64', BigInt64Array.from({ length: T * B }, () => BigInt(rng.int(0, 4))), [T, B]),
+      y: new ort.Tensor('int64', BigInt64Array.from({ length: T * B }, () => BigInt(rng.int(0, 4))), [T, B]),
+    };
+    lm.hidden.forEach((H, k) => {
+      feeds[`h.l${k}`] = new ort.Tensor('float64', new Float64Array(B * H), [B, H]);
+      feeds[`c.l${k}`] = new ort.Tensor('float64', new Float64Array(B * H), [B, H]);
+      feeds[`drop.l${k}`] = new ort.Tensor('float64', Float64Array.from({ length: T * B * H }, () => (rng.next() < 0.4 ? 0 : 1 / 0.6)), [T, B, H]);
+    });
+    for (const p of prog.params) feeds[`p.${p.name}`] = new ort.Tensor('float64', Float64Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-0.7, 0.7)), p.shape);
+    const r = await s.run(feeds);
+    const loss = async () => ((await s.run(feeds)).loss.data as Float64Array)[0];
+    for (const p of prog.params) {
+      const t = feeds[`p.${p.name}`].data as Float64Array;
+      const d = r[`d.${p.name}`].data as Float64Array;
+      for (let i = 0; i < t.length; i++) {
+        const old = t[i];
+        t[i] = old + 1e-6;
+        const up = await loss();
+        t[i] = old - 1e-6;
+        const down = await loss();
+        t[i] = old;
+        const fd = (up - down) / 2e-6;
+        expect(Math.abs(fd - d[i]), `${p.name}[${i}]`).toBeLessThanOrEqual(1e-8 + 1e-5 * Math.abs(fd));
+      }
+    }
+    await s.release();
+  });
+
+  it('a word model trains with dropout, reproducibly; validation runs without it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-drop-'));
+    fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(path.resolve(ROOT, '../shared/data/timemachine.txt'), 'utf8').slice(0, 40000));
+    fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), 'name: m\ndata: { source: c.txt, tokens: word, preprocess: letters, sequenceLength: 10 }\nmodel: { embedding: 16, layers: [{ hidden: 32 }, { hidden: 32 }], dropout: 0.3 }\ntrain: { steps: 60, batchSize: 8, optimizer: { type: adam, learningRate: 0.003 } }\n');
+    const a = train(dir, ['--metrics', 'a.jsonl', '--no-record']);
+    const b = train(dir, ['--metrics', 'b.jsonl', '--no-record']);
+    expect(a.trainLoss).toBe(b.trainLoss);
+    expect(typeof a.validLoss).toBe('number');
+    const losses = fs.readFileSync(path.join(dir, 'a.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => 'loss' in m).map((m) => m.loss);
+    expect(losses.slice(-10).reduce((x: number, y: number) => x + y, 0)).toBeLessThan(losses.slice(0, 10).reduce((x: number, y: number) => x + y, 0));
+  });
+});

@@ -60,6 +60,8 @@ export function lmForward(
   P: Record<string, Value>,
   x: Value,
   state: { h0: Value; c0: Value }[],
+  /** inverted-dropout masks per layer output [T, B, H_k] (0 or 1/(1−p)), training only */
+  dropMasks?: Value[],
 ): LmForward {
   const op = new Ops(g);
   const [T, B] = x.shape as number[];
@@ -80,7 +82,8 @@ export function lmForward(
       }
       const f = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], state[k].h0, state[k].c0, spec.gates?.[k], P[`lstm.weight_peephole_l${k}`] ?? null);
       layers.push(f);
-      hs = f.hs;
+      // dropout between stacked layers and before the output layer
+      hs = dropMasks ? op.Mul(f.hs, dropMasks[k]) : f.hs;
     });
   });
   const Hl = spec.hidden[spec.hidden.length - 1];

@@ -23,7 +23,7 @@ export function checkSupported(cfg: ModelConfig): void {
     if (l.cellClip > 0 && l.peepholes) no(`${at}.cellClip`, 'cellClip together with peepholes', 'use one of them');
     if (l.bidirectional) no(`${at}.bidirectional`, 'a bidirectional language model', 'set bidirectional: false');
   });
-  if (cfg.model.dropout > 0) no('model.dropout', 'dropout', 'set dropout: 0');
+  if (cfg.model.dropout > 0 && cfg.task !== 'language-model') no('model.dropout', `dropout in a ${cfg.task} model`, 'set dropout: 0 (language models have it)');
 }
 
 /** The cell options of a layer: gate nonlinearity and coupled gates. */

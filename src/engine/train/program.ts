@@ -33,6 +33,8 @@ export function buildTrainProgram(o: {
   T: number;
   optimizer: OptimizerConfig;
   clipNorm: number;
+  /** dropout probability between layers and before the output layer (inputs `drop.l<k>` [K, T, B, H]) */
+  dropout?: number;
 }): Program {
   const { lm, B, T } = o;
   const dt = lm.dtype;
@@ -48,6 +50,7 @@ export function buildTrainProgram(o: {
   const y = g.input('y', 'int64', ['K', T, B]);
   const keep = g.input('keep', dt, ['K']);
   const lr = g.input('lr', dt, ['K']);
+  const drops = o.dropout ? lm.hidden.map((H, k) => g.input(`drop.l${k}`, dt, ['K', T, B, H])) : [];
 
   // body: one optimizer step
   const body = g.subgraph('train_step');
@@ -60,11 +63,12 @@ export function buildTrainProgram(o: {
   const by = body.input(body.freshName('y_t'), 'int64', [T, B]);
   const bkeep = body.input(body.freshName('keep_t'), dt, []);
   const blr = body.input(body.freshName('lr_t'), dt, []);
+  const bdrop = drops.map((d) => body.input(body.freshName('drop_t'), dt, d.shape.slice(1)));
 
   const P = Object.fromEntries(params.map((p, i) => [p.name, bp[i]]));
   // carried state, zeroed where a sequence starts afresh (keep = 0); no gradient flows into it
   const state = lm.hidden.map((_, k) => ({ h0: bo.Mul(bh[k], bkeep), c0: bo.Mul(bc[k], bkeep) }));
-  const fwd = lmForward(body, lm, P, bx, state);
+  const fwd = lmForward(body, lm, P, bx, state, bdrop.length ? bdrop : undefined);
   const loss = crossEntropy(body, fwd.logits, by);
   const grads = gradients(body, loss, bp);
   const clipped = clipByGlobalNorm(body, grads, o.clipNorm);
@@ -76,7 +80,7 @@ export function buildTrainProgram(o: {
   body.output(loss);
   body.output(clipped.norm);
 
-  const outs = op.Scan(body, [...pIn, ...sIn, ...hIn, ...cIn], [x, y, keep, lr]);
+  const outs = op.Scan(body, [...pIn, ...sIn, ...hIn, ...cIn], [x, y, keep, lr, ...drops]);
   let k = 0;
   params.forEach((p) => g.output(outs[k++], `p_out.${p.name}`));
   opt.forEach((s) => g.output(outs[k++], `s_out.${s.name}`));
@@ -107,7 +111,7 @@ export function buildEvalProgram(o: { lm: LmSpec; B: number; T: number }): Progr
 }
 
 /** Loss and gradient of every parameter (and of the initial state) for one batch; no update. */
-export function buildGradProgram(o: { lm: LmSpec; B: number; T: number }): Program {
+export function buildGradProgram(o: { lm: LmSpec; B: number; T: number; dropout?: boolean }): Program {
   const { lm, B, T } = o;
   const dt = lm.dtype;
   const params = lmParams(lm);
@@ -117,8 +121,9 @@ export function buildGradProgram(o: { lm: LmSpec; B: number; T: number }): Progr
   const cIn = stateShapes(lm, B).map((sh, k) => g.input(`c.l${k}`, dt, sh));
   const x = g.input('x', 'int64', [T, B]);
   const y = g.input('y', 'int64', [T, B]);
+  const drops = o.dropout ? lm.hidden.map((H, k) => g.input(`drop.l${k}`, dt, [T, B, H])) : undefined;
   const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
-  const fwd = lmForward(g, lm, P, x, lm.hidden.map((_, k) => ({ h0: hIn[k], c0: cIn[k] })));
+  const fwd = lmForward(g, lm, P, x, lm.hidden.map((_, k) => ({ h0: hIn[k], c0: cIn[k] })), drops);
   const loss = crossEntropy(g, fwd.logits, y);
   const grads = gradients(g, loss, [...pIn, ...hIn, ...cIn]);
   g.output(loss, 'loss');

@@ -114,7 +114,8 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
     );
   }
   const spec = lmSpecOf(cfg, vocab.size, DTYPE);
-  const trainProg = buildTrainProgram({ lm: spec, B, T, optimizer: cfg.train.optimizer, clipNorm: cfg.train.clipNorm });
+  const dropout = cfg.model.dropout;
+  const trainProg = buildTrainProgram({ lm: spec, B, T, optimizer: cfg.train.optimizer, clipNorm: cfg.train.clipNorm, dropout });
 
   let params: Params;
   if (init) {
@@ -229,6 +230,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
   const checkpointEveryMs = (job.checkpointEvery ?? 60) * 1000;
 
   const rng = new Rng(cfg.train.seed);
+  const dropRng = new Rng(cfg.train.seed ^ 0x5eed);
   const lr = cfg.train.optimizer.learningRate;
   const stepLosses: number[] = [];
   let trainMs = 0;
@@ -349,6 +351,15 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
         feeds.keep = new ort.Tensor(DTYPE, keep, [k]);
         const lrs = Float32Array.from({ length: k }, (_, j) => learningRateAt(step + j, totalSteps, lr, cfg.train.schedule));
         feeds.lr = new ort.Tensor(DTYPE, lrs, [k]);
+        if (dropout > 0) {
+          // inverted dropout (PyTorch): keep with probability 1 − p, scaled by 1/(1 − p)
+          const scale = 1 / (1 - dropout);
+          spec.hidden.forEach((H, l) => {
+            const m = new Float32Array(k * T * B * H);
+            for (let n = 0; n < m.length; n++) m[n] = dropRng.next() < dropout ? 0 : scale;
+            feeds[`drop.l${l}`] = new ort.Tensor(DTYPE, m, [k, T, B, H]);
+          });
+        }
         const tRun = Date.now();
         const r = await trainSession.run(feeds);
         trainMs += Date.now() - tRun;
