@@ -174,7 +174,7 @@ function lstmBackward(
   // the gate's derivative written with its value: σ' = σ(1 − σ); hard sigmoid: alpha where 0 < s < 1
   // (s(1 − s) > 0 exactly there, so Sign of it is the mask)
   const dsig = (s: Value) =>
-    gate.kind === 'sigmoid' ? op.Mul(s, op.Sub(one, s)) : op.Mul(op.Sign(op.Mul(s, op.Sub(one, s))), op.c(dt, gate.alpha));
+    gate.kind === 'sigmoid' ? op.Mul(s, op.Sub(one, s)) : op.Mul(op.Sign(op.Mul(s, op.Sub(one, s))), op.c(dt, Math.fround(gate.alpha))); // the forward's alpha is a float32 attribute
   let A = op.Mul(o, op.Sub(one, op.Mul(tc, tc))); // [T, B, H]
   // coupled gates: c' = (1 − i)·c + i·g, so dL/dpre_i = dc·(g − c_{t−1})·σ'(i) and the f block gets none
   let coef = op.Concat(

@@ -24,9 +24,10 @@ function attrInt(node: Node, name: string, dflt: number): number {
   const a = node.attrs[name];
   return a && a.kind === 'int' ? a.value : dflt;
 }
+/** A float attribute as the runtime sees it: stored as float32 in the model. */
 function attrFloat(node: Node, name: string, dflt: number): number {
   const a = node.attrs[name];
-  return a && a.kind === 'float' ? a.value : dflt;
+  return Math.fround(a && a.kind === 'float' ? a.value : dflt);
 }
 function attrInts(node: Node, name: string): number[] | undefined {
   const a = node.attrs[name];
