@@ -1,16 +1,25 @@
 // Reading model files (DESIGN §2): YAML (several models as `---` documents) or JSON (one model or a
-// list). Validation walks the YAML syntax tree against MODEL_SCHEMA so every problem carries the
-// exact line and column of the key or value at fault, a dotted key path, a hint, and where it is
-// obvious a quick fix (the editor shows them as diagnostics with code actions). Nothing unknown is
-// ignored: an unknown key is an error with the nearest valid key suggested.
+// list of models; JSON is read by the same YAML parser, JSON being a subset of YAML).
+//
+// Why a hand-written validator instead of a JSON Schema library: every problem must carry the exact
+// 1-based line and column of the key or value at fault, a dotted key path (`model.layers.0.hidden`),
+// a hint, and where it is obvious a quick fix, so validation walks the YAML syntax tree (with a
+// LineCounter) against MODEL_SCHEMA (./schema.ts) and knows only the keywords that schema uses.
+// Nothing unknown is ignored: an unknown key is an error with the nearest valid key suggested.
+// All problems are collected; the CLI prints them together, the editor shows them as diagnostics.
+//
+// After validation, defaults (the schema's `default`s plus the few that depend on other keys) are
+// resolved into a full ModelConfig, with the position of every written key kept in `positions` so
+// that later stages (data loading, training) can raise UserErrors pointing at a key (whereOf).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Document, isMap, isPair, isScalar, isSeq, LineCounter, Node as YNode, parseAllDocuments, Scalar, YAMLMap } from 'yaml';
+import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Node as YNode, parseAllDocuments, Scalar, YAMLMap } from 'yaml';
 import { UserError, UserErrors, Where } from '../errors';
-import { JsonSchema, MODEL_SCHEMA } from './schema';
-import { ModelConfig, OptimizerConfig } from './types';
+import { JsonSchema, JsonType, MODEL_SCHEMA } from './schema';
+import { ModelConfig, OptimizerConfig, TaskKind } from './types';
 
+/** A span of text: 1-based lines and columns, end exclusive. */
 export interface Range {
   line: number;
   column: number;
@@ -18,10 +27,12 @@ export interface Range {
   endColumn: number;
 }
 
+/** One problem of a model file, for the editor: the error, the span at fault, and maybe a quick fix. */
 export interface Problem {
   error: UserError;
   /** the text span at fault (1-based, end exclusive) */
   range: Range;
+  /** replace `range` with `replacement` (title: the code action's label) */
   fix?: { range: Range; replacement: string; title: string };
 }
 
@@ -32,11 +43,13 @@ export interface ModelAnchor {
   column: number;
 }
 
-// ---- small helpers --------------------------------------------------------------------------------
+type Position = { line: number; column: number };
+
+// ---- suggestions ------------------------------------------------------------------------------
 
 /** Damerau–Levenshtein (optimal string alignment) distance. */
 export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
   for (let j = 0; j <= b.length; j++) d[0][j] = j;
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
@@ -48,14 +61,19 @@ export function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** The closest candidate within a small edit distance (case-insensitive), if any. */
+/**
+ * The closest candidate, compared case-insensitively: a case-only difference, a prefix either way
+ * (of at least 3 characters: `learning` → `learningRate`), or at most 2 edits (3 for words of 9+
+ * characters); undefined when nothing is that close.
+ */
 export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   const w = word.toLowerCase();
   for (const c of candidates) {
     const cl = c.toLowerCase();
-    const dist = cl === w ? 0 : cl.startsWith(w) || w.startsWith(cl) ? 1 : editDistance(w, cl);
+    const prefix = Math.min(w.length, cl.length) >= 3 && (cl.startsWith(w) || w.startsWith(cl));
+    const dist = cl === w ? 0 : prefix ? 1 : editDistance(w, cl);
     if (dist < bestD) {
       bestD = dist;
       best = c;
@@ -63,6 +81,8 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   }
   return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
+
+// ---- validation -------------------------------------------------------------------------------
 
 function describe(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
@@ -82,15 +102,23 @@ const TYPE_WORD: Record<string, string> = {
   boolean: 'true or false',
 };
 
-// ---- validation ---------------------------------------------------------------------------------
+const isIndex = (s: string) => /^\d+$/.test(s);
 
+/** Values people write for an enum value that spelling distance would map wrongly (GPU → cpu). */
+const ENUM_ALIASES: Record<string, string> = { gpu: 'cuda', lm: 'language-model' };
+
+/** Validates one model node against MODEL_SCHEMA, collecting problems and the position of every key. */
 class Validator {
   readonly problems: Problem[] = [];
-  readonly positions: Record<string, { line: number; column: number }> = {};
+  /** dotted key path → range of the key as written (list items: the item) */
+  readonly keys: Record<string, Range> = {};
+  /** alias targets being checked (guards against `&a [*a]`) */
+  private readonly active = new Set<YNode>();
 
   constructor(
     private readonly file: string,
     private readonly lc: LineCounter,
+    private readonly doc: Document,
   ) {}
 
   range(node: YNode | null | undefined, fallback?: Range): Range {
@@ -102,35 +130,51 @@ class Validator {
   }
 
   add(message: string, key: string, range: Range, hint?: string, fix?: Problem['fix']): void {
-    this.problems.push({ error: new UserError(message, { file: this.file, line: range.line, column: range.column, key }, hint), range, fix });
+    this.problems.push({ error: new UserError(message, { file: this.file, line: range.line, column: range.column, key: key || undefined }, hint), range, fix });
   }
 
-  /** Validates `node` against `schema`; `at` is the range to blame for a missing value. */
+  positions(): Record<string, Position> {
+    const out: Record<string, Position> = {};
+    for (const [k, r] of Object.entries(this.keys)) out[k] = { line: r.line, column: r.column };
+    return out;
+  }
+
+  /** Validates `node` against `schema`; `at` is the range to blame when the value is missing. */
   check(node: YNode | null | undefined, schema: JsonSchema, key: string, at: Range): void {
-    const range = node ? this.range(node, at) : at;
-    if (Array.isArray(schema.type)) {
-      // a union such as string | list of strings: a list is checked as the array member, else the scalar
-      const arr = schema.type.includes('array') && isSeq(node);
-      const scalar = schema.type.find((t) => t !== 'array' && t !== 'object') ?? 'string';
-      const words = schema.type.map((t) => (t === 'array' ? `a list of ${TYPE_WORD[schema.items?.type as string] ?? 'values'}` : TYPE_WORD[t])).join(' or ');
-      if (!arr && !isScalar(node)) {
-        this.add(`expected ${words}, got ${describe(node ? (node as YNode).toJSON() : null)}`, key, range);
+    // an alias (`*name`) is checked as the node it refers to, but blamed where it is written
+    if (isAlias(node)) {
+      const target = node.resolve(this.doc) as YNode | undefined;
+      if (!target || this.active.has(target)) {
+        this.add(`the alias *${node.source} cannot be used here`, key, this.range(node, at));
         return;
       }
-      this.check(node, { ...schema, type: arr ? 'array' : scalar }, key, at);
+      this.active.add(target);
+      this.check(target, schema, key, this.range(node, at));
+      this.active.delete(target);
+      return;
+    }
+    const range = node ? this.range(node, at) : at;
+    const json = (n: YNode | null | undefined): unknown => (isScalar(n) ? n.value : n ? n.toJSON() : null);
+    if (Array.isArray(schema.type)) {
+      // a union such as `string | list of strings`: a list is checked as the list member, else the scalar
+      const list = schema.type.includes('array') && isSeq(node);
+      const scalar = schema.type.find((t) => t !== 'array' && t !== 'object') ?? 'string';
+      if (!list && !isScalar(node)) {
+        const words = schema.type.map((t) => (t === 'array' ? `a list of ${TYPE_WORD[schema.items?.type as string] ?? 'values'}` : TYPE_WORD[t])).join(' or ');
+        this.add(`expected ${words}, got ${describe(json(node))}`, key, range);
+        return;
+      }
+      this.check(node, { ...schema, type: list ? 'array' : scalar }, key, at);
       return;
     }
     if (schema.type === 'object') {
-      if (!isMap(node)) {
-        this.add(`expected ${TYPE_WORD.object}, got ${describe(node ? (node as YNode).toJSON() : null)}`, key, range);
-        return;
-      }
-      this.checkMap(node, schema, key, range);
+      if (!isMap(node)) this.add(`expected ${TYPE_WORD.object}, got ${describe(json(node))}`, key, range);
+      else this.checkMap(node, schema, key);
       return;
     }
     if (schema.type === 'array') {
       if (!isSeq(node)) {
-        this.add(`expected ${TYPE_WORD.array}, got ${describe(node ? (node as YNode).toJSON() : null)}`, key, range);
+        this.add(`expected ${TYPE_WORD.array}, got ${describe(json(node))}`, key, range);
         return;
       }
       if (schema.minItems !== undefined && node.items.length < schema.minItems)
@@ -138,48 +182,59 @@ class Validator {
       node.items.forEach((item, i) => {
         const k = `${key}.${i}`;
         const r = this.range(item as YNode, range);
-        this.positions[k] = { line: r.line, column: r.column };
+        this.keys[k] = r;
         this.check(item as YNode, schema.items!, k, r);
       });
       return;
     }
-    // scalars
-    const value = isScalar(node) ? node.value : node ? (node as YNode).toJSON() : null;
-    const got = describe(value);
-    const want = schema.type!;
+    this.checkScalar(node, json(node), schema, key, range);
+  }
+
+  private checkScalar(node: YNode | null | undefined, value: unknown, schema: JsonSchema, key: string, range: Range): void {
+    const want = schema.type as JsonType; // a single scalar type here (unions are split in check)
     const ok =
       (want === 'string' && typeof value === 'string') ||
       (want === 'boolean' && typeof value === 'boolean') ||
       (want === 'number' && typeof value === 'number' && Number.isFinite(value)) ||
       (want === 'integer' && typeof value === 'number' && Number.isInteger(value));
     if (!ok) {
-      let hint: string | undefined;
+      if (schema.enum && typeof value === 'string') return this.checkEnum(value, schema, key, range);
+      let hint: string | undefined = schema.enum ? `one of ${schema.enum.join(', ')}` : undefined;
       let fix: Problem['fix'];
-      if (want === 'integer' && typeof value === 'number') hint = 'use a whole number';
-      if (want === 'boolean' && typeof value === 'string' && /^(yes|no|on|off|true|false)$/i.test(value)) {
-        const b = /^(yes|on|true)$/i.test(value) ? 'true' : 'false';
+      const change = (to: string) => ({ range, replacement: to, title: `Change to ${to}` });
+      if (want === 'integer' && typeof value === 'number' && Number.isFinite(value)) {
+        const n = Math.max(Math.round(value), schema.minimum ?? -Infinity);
+        hint = 'use a whole number';
+        fix = change(String(n));
+      } else if ((want === 'number' || want === 'integer') && typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) {
+        const n = Number(value);
+        if (want === 'number' || Number.isInteger(n)) {
+          hint = 'write the number without quotes';
+          fix = change(String(n));
+        }
+      } else if (want === 'boolean' && typeof value === 'string' && /^(yes|no|on|off|true|false|y|n)$/i.test(value)) {
+        const b = /^(yes|on|true|y)$/i.test(value) ? 'true' : 'false';
         hint = `write ${b}`;
-        fix = { range, replacement: b, title: `Change to ${b}` };
+        fix = change(b);
       }
-      if (schema.enum && typeof value === 'string') {
-        this.checkEnum(value, schema, key, range);
-        return;
-      }
-      this.add(`expected ${TYPE_WORD[want]}, got ${got}`, key, range, hint ?? (schema.enum ? `one of ${schema.enum.join(', ')}` : undefined), fix);
+      this.add(`expected ${TYPE_WORD[want]}, got ${node ? describe(value) : 'nothing'}`, key, range, hint, fix);
       return;
     }
-    if (schema.enum && !schema.enum.includes(value as string)) {
-      this.checkEnum(String(value), schema, key, range);
-      return;
-    }
+    if (schema.enum && !schema.enum.includes(value as string)) return this.checkEnum(String(value), schema, key, range);
     if (typeof value === 'number') this.checkRange(value, schema, key, range);
-    if (schema.pattern && typeof value === 'string' && !new RegExp(schema.pattern).test(value))
-      this.add(`"${value}" is not a valid value`, key, range, 'use letters, digits, ".", "_" and "-", starting with a letter or digit');
+    if (typeof value === 'string') {
+      if (schema.minLength !== undefined && value.length < schema.minLength) this.add(value === '' ? 'must not be empty' : `needs at least ${schema.minLength} characters`, key, range);
+      else if (schema.pattern && !new RegExp(schema.pattern).test(value)) {
+        const what = key.split('.').filter((p) => !isIndex(p)).pop() ?? 'value';
+        this.add(`"${value}" is not a valid ${what}`, key, range, schema.patternErrorMessage ?? `it must match ${schema.pattern}`);
+      }
+    }
   }
 
   private checkEnum(value: string, schema: JsonSchema, key: string, range: Range): void {
     const options = schema.enum!.map(String);
-    const guess = didYouMean(value, options);
+    const alias = ENUM_ALIASES[value.toLowerCase()];
+    const guess = alias !== undefined && options.includes(alias) ? alias : didYouMean(value, options);
     this.add(
       `"${value}" must be one of ${options.join(', ')}`,
       key,
@@ -189,6 +244,7 @@ class Validator {
     );
   }
 
+  /** Bounds; the quick fix is the nearest valid value where there is one (an inclusive bound). */
   private checkRange(v: number, s: JsonSchema, key: string, range: Range): void {
     const fix = (n: number) => ({ range, replacement: String(n), title: `Change to ${n}` });
     if (s.minimum !== undefined && v < s.minimum) this.add(`${v} is below the minimum ${s.minimum}`, key, range, `use a value ≥ ${s.minimum}`, fix(s.minimum));
@@ -197,14 +253,17 @@ class Validator {
     else if (s.exclusiveMaximum !== undefined && v >= s.exclusiveMaximum) this.add(`${v} must be less than ${s.exclusiveMaximum}`, key, range);
   }
 
-  private checkMap(node: YAMLMap, schema: JsonSchema, key: string, range: Range): void {
+  private checkMap(node: YAMLMap, schema: JsonSchema, key: string): void {
     const props = schema.properties ?? {};
+    const mapRange = this.range(node);
+    const nameOf = (k: unknown) => (isScalar(k) ? String(k.value) : String((k as YNode | null)?.toJSON?.() ?? ''));
+    const written = new Set(node.items.filter(isPair).map((p) => nameOf(p.key)));
     const seen = new Set<string>();
     for (const pair of node.items) {
       if (!isPair(pair)) continue;
       const kNode = pair.key as YNode | null;
-      const name = isScalar(kNode) ? String(kNode.value) : String((kNode as YNode | null)?.toJSON?.() ?? '');
-      const kRange = this.range(kNode, range);
+      const name = nameOf(kNode);
+      const kRange = this.range(kNode, mapRange);
       const full = key ? `${key}.${name}` : name;
       if (seen.has(name)) {
         this.add(`duplicate key "${name}"`, full, kRange, 'remove one of them');
@@ -214,29 +273,42 @@ class Validator {
       const sub = props[name];
       if (!sub) {
         const guess = didYouMean(name, Object.keys(props));
+        // no quick fix when the suggested key is already there (it would only make a duplicate)
+        const fixable = guess !== undefined && !written.has(guess);
         this.add(
           `unknown key "${name}"`,
           full,
           kRange,
           guess ? `did you mean "${guess}"?` : `valid keys here: ${Object.keys(props).join(', ')}`,
-          guess ? { range: kRange, replacement: guess, title: `Change to "${guess}"` } : undefined,
+          fixable ? { range: kRange, replacement: guess, title: `Change to "${guess}"` } : undefined,
         );
         continue;
       }
-      this.positions[full] = { line: kRange.line, column: kRange.column };
+      this.keys[full] = kRange;
+      // `key:` with nothing after it: blame the key (the parser places the empty value after the colon)
       const vNode = pair.value as YNode | null;
-      this.check(vNode, sub, full, vNode ? this.range(vNode, kRange) : kRange);
+      const empty = !vNode || (isScalar(vNode) && vNode.value === null && (!vNode.range || vNode.range[0] === vNode.range[1]));
+      this.check(empty ? null : vNode, sub, full, empty ? kRange : this.range(vNode, kRange));
     }
+    // a missing key is blamed on the start of the mapping (the span: up to the end of its first key)
+    const firstKey = (node.items[0]?.key ?? undefined) as YNode | undefined;
+    const firstEnd = firstKey?.range ? this.range(firstKey) : mapRange;
+    const blame: Range = { line: mapRange.line, column: mapRange.column, endLine: firstEnd.endLine, endColumn: firstEnd.endColumn };
     for (const req of schema.required ?? []) {
-      if (!seen.has(req)) {
-        const full = key ? `${key}.${req}` : req;
-        this.add(`missing required key "${req}"`, full, range, `add ${req}: …${key ? ` under ${key}` : ''}`);
+      if (!seen.has(req)) this.add(`missing required key "${req}"`, key ? `${key}.${req}` : req, blame, `add ${req}: …${key ? ` under ${key}` : ''}`);
+    }
+    // mutually exclusive keys: dependencies { a: { not: { required: [b] } } }
+    for (const [dep, sub] of Object.entries(schema.dependencies ?? {})) {
+      const others = sub.not?.required ?? [];
+      if (seen.has(dep) && others.length > 0 && others.every((o) => seen.has(o))) {
+        const full = key ? `${key}.${dep}` : dep;
+        this.add(sub.errorMessage ?? `"${dep}" cannot be given with ${others.join(', ')}`, full, this.keys[full], 'remove one of them');
       }
     }
   }
 }
 
-// ---- defaults -----------------------------------------------------------------------------------
+// ---- defaults ---------------------------------------------------------------------------------
 
 type Json = Record<string, unknown>;
 
@@ -244,40 +316,45 @@ function obj(v: unknown): Json {
   return v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {};
 }
 
-function defaultsOf(schema: JsonSchema, raw: Json): Json {
+/** The written keys of `raw` plus the schema's defaults for the others. */
+function withDefaults(schema: JsonSchema, raw: unknown): Json {
+  const r = obj(raw);
   const out: Json = {};
   for (const [k, s] of Object.entries(schema.properties ?? {})) {
-    if (raw[k] !== undefined) out[k] = raw[k];
+    if (r[k] !== undefined) out[k] = r[k];
     else if (s.default !== undefined) out[k] = s.default;
   }
   return out;
 }
 
-function resolve(raw: Json, file: string, line: number, positions: ModelConfig['positions']): ModelConfig {
+/** A validated model document → the full ModelConfig the engine consumes. */
+function resolve(raw: Json, file: string, line: number, positions: Record<string, Position>): ModelConfig {
   const P = MODEL_SCHEMA.properties!;
-  const top = defaultsOf(MODEL_SCHEMA, raw);
-  const data = defaultsOf(P.data, obj(raw.data));
-  const model = defaultsOf(P.model, obj(raw.model));
-  const train = defaultsOf(P.train, obj(raw.train));
-  const optRaw = obj(obj(raw.train).optimizer);
-  const opt = defaultsOf(P.train.properties!.optimizer, optRaw) as unknown as OptimizerConfig;
-  const adamish = opt.type === 'adam' || opt.type === 'adamw';
-  opt.learningRate ??= adamish ? 0.001 : 1;
+  const top = withDefaults(MODEL_SCHEMA, raw);
+  const data = withDefaults(P.data, raw.data);
+  const model = withDefaults(P.model, raw.model);
+  const rawTrain = obj(raw.train);
+  const train = withDefaults(P.train, rawTrain);
+  // defaults that depend on the optimizer type
+  const opt = withDefaults(P.train.properties!.optimizer, rawTrain.optimizer) as unknown as OptimizerConfig;
+  opt.learningRate ??= opt.type === 'adam' || opt.type === 'adamw' ? 0.001 : 1;
   opt.weightDecay ??= opt.type === 'adamw' ? 0.01 : 0;
   const layerSchema = P.model.properties!.layers.items!;
-  const layers = ((raw.model as Json | undefined)?.layers as Json[] | undefined ?? []).map((l) => defaultsOf(layerSchema, obj(l)));
-  const sources = (Array.isArray(data.source) ? data.source : [data.source ?? '']).map(String);
-  const source = sources[0];
+  const layers = ((obj(raw.model).layers as unknown[] | undefined) ?? []).map((l) => withDefaults(layerSchema, l));
+  // data sources: relative to the model file's folder, `builtin:<name>` kept as is; a model without
+  // one (copy, adding) gets the folder itself, so that `source` is always an absolute path
+  const written = (Array.isArray(data.source) ? data.source : [data.source ?? '']).map(String);
   const resolveSrc = (src: string) => (src.startsWith('builtin:') ? src : path.resolve(path.dirname(file), src));
-  const epochs = train.epochs as number | undefined;
+  // epochs xor steps (validation rejects both); neither → 10 epochs
   const steps = train.steps as number | undefined;
+  const epochs = steps === undefined ? ((train.epochs as number | undefined) ?? 10) : undefined;
   return {
     name: String(top.name),
-    task: top.task as ModelConfig['task'],
+    task: top.task as TaskKind,
     data: {
-      source: resolveSrc(source),
-      sources: sources.map(resolveSrc),
-      sourceAsWritten: source,
+      source: resolveSrc(written[0]),
+      sources: written.map(resolveSrc),
+      sourceAsWritten: written[0],
       split: data.split as 'tail' | 'random',
       pooling: data.pooling as 'last' | 'mean',
       tokens: data.tokens as 'char' | 'word',
@@ -296,11 +373,11 @@ function resolve(raw: Json, file: string, line: number, positions: ModelConfig['
     model: {
       embedding: model.embedding as number,
       dropout: model.dropout as number,
-      init: defaultsOf(P.model.properties!.init, obj(obj(raw.model).init)) as unknown as ModelConfig['model']['init'],
+      init: withDefaults(P.model.properties!.init, obj(raw.model).init) as unknown as ModelConfig['model']['init'],
       layers: layers as unknown as ModelConfig['model']['layers'],
     },
     train: {
-      epochs: steps === undefined ? (epochs ?? 10) : undefined,
+      epochs,
       steps,
       batchSize: train.batchSize as number,
       optimizer: opt,
@@ -309,9 +386,9 @@ function resolve(raw: Json, file: string, line: number, positions: ModelConfig['
       device: train.device as 'auto' | 'cuda' | 'cpu',
       carryState: train.carryState as boolean,
       stepsPerRun: train.stepsPerRun as number,
-      schedule: defaultsOf(P.train.properties!.schedule, obj(obj(raw.train).schedule)) as unknown as ModelConfig['train']['schedule'],
-      ...(obj(raw.train).earlyStopping
-        ? { earlyStopping: defaultsOf(P.train.properties!.earlyStopping, obj(obj(raw.train).earlyStopping)) as unknown as { patience: number; minDelta: number } }
+      schedule: withDefaults(P.train.properties!.schedule, rawTrain.schedule) as unknown as ModelConfig['train']['schedule'],
+      ...(rawTrain.earlyStopping !== undefined
+        ? { earlyStopping: withDefaults(P.train.properties!.earlyStopping, rawTrain.earlyStopping) as unknown as { patience: number; minDelta: number } }
         : {}),
     },
     file,
@@ -320,105 +397,122 @@ function resolve(raw: Json, file: string, line: number, positions: ModelConfig['
   };
 }
 
-// ---- documents ----------------------------------------------------------------------------------
+// ---- documents --------------------------------------------------------------------------------
 
 interface ParsedModel {
-  node: YNode;
   raw: Json;
   line: number;
-  column: number;
-  positions: Record<string, { line: number; column: number }>;
+  positions: Record<string, Position>;
 }
 
+const TASKS = MODEL_SCHEMA.properties!.task.enum as readonly TaskKind[];
+
+/** Rules across keys that the schema does not state. */
+function crossKeyRules(v: Validator, raw: Json, whole: Range): void {
+  const keyRange = (k: string) => v.keys[k] ?? whole;
+  const task = (raw.task ?? 'language-model') as TaskKind;
+  const data = raw.data;
+  const dataIsMap = data === undefined || (typeof data === 'object' && data !== null && !Array.isArray(data));
+  if (TASKS.includes(task) && task !== 'copy' && task !== 'adding' && dataIsMap && obj(data).source === undefined) {
+    const missing = data === undefined ? 'data' : 'source';
+    v.add(`missing required key "${missing}"`, data === undefined ? 'data' : 'data.source', keyRange('data'), `a ${task} model reads its data from data.source`);
+  }
+  if (task === 'forecast' && dataIsMap && data !== undefined && obj(data).column === undefined)
+    v.add('a forecast needs data.column, the CSV column to forecast', 'data.column', keyRange('data'), 'add column: <header name> under data');
+  if (obj(raw.train).earlyStopping !== undefined && !(Number(obj(data).validation ?? 0.1) > 0))
+    v.add('train.earlyStopping needs a validation split', 'train.earlyStopping', keyRange('train.earlyStopping'), 'set data.validation above 0 (e.g. 0.1)');
+}
+
+/** Parses and validates every model of a file; problems are sorted by position, one per spot. */
 function parseDocs(text: string, file: string): { models: ParsedModel[]; problems: Problem[] } {
   const lc = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false }) as Document[] | { errors: unknown[] };
+  const docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   const problems: Problem[] = [];
   const models: ParsedModel[] = [];
-  if (!Array.isArray(docs)) return { models, problems };
   const isJson = /\.json$/i.test(file);
-  const names = new Map<string, number>();
+  const names = new Map<string, number>(); // model name → line of its `name` key
   for (const doc of docs) {
-    let syntax = false;
-    for (const e of doc.errors) {
-      const [a, b] = e.pos;
-      const p = lc.linePos(a);
-      const q = lc.linePos(b);
-      const range = { line: p.line, column: p.col, endLine: q.line, endColumn: q.col };
-      problems.push({
-        error: new UserError(`syntax error: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+.*$/, '')}`, { file, line: p.line, column: p.col }, isJson ? 'the file must be valid JSON' : 'the file must be valid YAML'),
-        range,
-      });
-      syntax = true;
+    // syntax errors: report them and do not validate the (partial) document, whose other problems
+    // would mostly be consequences of the syntax error
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const p = lc.linePos(e.pos[0]);
+        const q = lc.linePos(e.pos[1]);
+        const range = { line: p.line, column: p.col, endLine: q.line, endColumn: q.col };
+        const msg = e.message.split('\n')[0].replace(/ at line \d+, column \d+.*$/, '');
+        problems.push({ error: new UserError(`syntax error: ${msg}`, { file, line: p.line, column: p.col }, `the file must be valid ${isJson ? 'JSON' : 'YAML'}`), range });
+      }
+      continue;
     }
-    if (syntax) continue;
     const root = doc.contents as YNode | null;
-    if (root === null || (isScalar(root) && root.value === null)) continue; // empty document
-    const items: YNode[] = isSeq(root) ? (root.items as YNode[]) : [root];
-    for (const node of items) {
-      const v = new Validator(file, lc);
-      const r = v.range(node);
-      v.check(node, MODEL_SCHEMA, '', r);
-      const raw = (node.toJSON?.() ?? {}) as Json;
-      // cross-key rules the schema cannot say
-      const tr = obj(raw.train);
-      if (tr.epochs !== undefined && tr.steps !== undefined) {
-        const pos = v.positions['train.steps'];
-        const rr = pos ? { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 5 } : r;
-        v.add('give train.epochs or train.steps, not both', 'train.steps', rr, 'remove one of them');
-      }
-      const task = (raw.task as string | undefined) ?? 'language-model';
-      if (task !== 'copy' && task !== 'adding' && (raw.data === undefined || obj(raw.data).source === undefined)) {
-        const pos = v.positions.data;
-        const rr = pos ? { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 4 } : r;
-        v.add(`missing required key "${raw.data === undefined ? 'data' : 'source'}"`, raw.data === undefined ? 'data' : 'data.source', rr, `a ${task} model reads its data from data.source`);
-      }
-      if (raw.task === 'forecast' && obj(raw.data).column === undefined) {
-        const pos = v.positions.data;
-        const rr = pos ? { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 4 } : r;
-        v.add('a forecast needs data.column, the CSV column to forecast', 'data.column', rr, 'add column: <header name> under data');
-      }
-      if (tr.earlyStopping !== undefined && !(Number(obj(raw.data).validation ?? 0.1) > 0)) {
-        const pos = v.positions['train.earlyStopping'];
-        const rr = pos ? { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 13 } : r;
-        v.add('train.earlyStopping needs a validation split', 'train.earlyStopping', rr, 'set data.validation above 0 (e.g. 0.1)');
-      }
-      if (typeof raw.name === 'string') {
+    if (root === null || (isScalar(root) && root.value === null)) continue; // empty document (or only comments)
+    let js: unknown;
+    try {
+      js = doc.toJS({ maxAliasCount: 1000 });
+    } catch (e) {
+      const p = lc.linePos(root.range?.[0] ?? 0);
+      problems.push({ error: new UserError(`cannot read the document: ${(e as Error).message}`, { file, line: p.line, column: p.col }), range: { line: p.line, column: p.col, endLine: p.line, endColumn: p.col + 1 } });
+      continue;
+    }
+    // a list at the top (a JSON array, or a YAML sequence) holds several models
+    const nodes: YNode[] = isSeq(root) ? (root.items as YNode[]) : [root];
+    const raws: unknown[] = isSeq(root) ? (js as unknown[]) : [js];
+    nodes.forEach((node, i) => {
+      const v = new Validator(file, lc, doc);
+      const whole = v.range(node);
+      v.check(node, MODEL_SCHEMA, '', whole);
+      const raw = obj(raws[i]);
+      if (isMap(node)) crossKeyRules(v, raw, whole);
+      // model names are unique within a file
+      const nameAt = v.keys.name;
+      if (typeof raw.name === 'string' && nameAt) {
         const prev = names.get(raw.name);
-        const pos = v.positions.name;
-        if (prev !== undefined && pos) {
-          v.add(`a model named "${raw.name}" is already defined on line ${prev}`, 'name', { line: pos.line, column: pos.column, endLine: pos.line, endColumn: pos.column + 4 }, 'give each model in a file its own name');
-        } else if (pos) names.set(raw.name, pos.line);
+        if (prev !== undefined) v.add(`a model named "${raw.name}" is already defined on line ${prev}`, 'name', nameAt, 'give each model in a file its own name');
+        else names.set(raw.name, nameAt.line);
       }
       problems.push(...v.problems);
-      if (isMap(node)) {
-        const first = node.items[0]?.key as YNode | undefined;
-        const fr = v.range(first ?? node);
-        if (v.problems.length === 0) models.push({ node, raw, line: fr.line, column: fr.column, positions: v.positions });
+      if (v.problems.length === 0 && isMap(node)) {
+        const first = (node.items[0]?.key ?? node) as YNode;
+        models.push({ raw, line: v.range(first).line, positions: v.positions() });
       }
-    }
+    });
   }
-  return { models, problems };
+  return { models, problems: tidy(problems) };
 }
 
-/** Every problem of a model file, without throwing (editor diagnostics). */
+/** In order of position, without repeats at one spot (YAML often reports one mistake several ways). */
+function tidy(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  const out: Problem[] = [];
+  for (const p of problems) {
+    const w = p.error.where;
+    const syntax = p.error.message.startsWith('syntax error');
+    const k = syntax ? `${w.line}:${w.column}:syntax` : `${w.line}:${w.column}:${w.key}:${p.error.message}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(p);
+  }
+  // stable sort: problems at one position keep the order the validator found them in
+  return out.map((p, i) => [p, i] as const).sort(([a, i], [b, j]) => a.range.line - b.range.line || a.range.column - b.range.column || i - j).map(([p]) => p);
+}
+
+// ---- public API -------------------------------------------------------------------------------
+
+/** Every problem of a model file's text, without throwing (editor diagnostics with quick fixes). */
 export function diagnoseModelText(text: string, file: string): Problem[] {
-  const { problems } = parseDocs(text, file);
-  const known = new Set<string>();
-  return problems.filter((p) => {
-    const k = `${p.error.where.line}:${p.error.where.column}:${p.error.message}`;
-    if (known.has(k)) return false;
-    known.add(k);
-    return true;
-  });
+  return parseDocs(text, file).problems;
 }
 
-/** The same problems as UserErrors. */
+/** The same problems as UserErrors, without throwing. */
 export function validateModelText(text: string, file: string): UserError[] {
   return diagnoseModelText(text, file).map((p) => p.error);
 }
 
-/** All models of a file; throws UserErrors listing every problem. */
+/**
+ * All models of a file's text, with defaults resolved and `data.source` made absolute against the
+ * file's folder. Throws the UserError when there is one problem, UserErrors listing all of them when
+ * there are several, and a UserError when the file holds no model.
+ */
 export function parseModelFile(text: string, file: string): ModelConfig[] {
   const { models, problems } = parseDocs(text, file);
   if (problems.length === 1) throw problems[0].error;
@@ -432,66 +526,72 @@ function readModelText(file: string): string {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? `model file not found: ${file}` : `cannot read the model file ${file}: ${(e as Error).message}`, { file }, 'check the path');
+    const message = code === 'ENOENT' ? `model file not found: ${file}` : `cannot read the model file ${file}: ${(e as Error).message}`;
+    throw new UserError(message, { file }, 'check the path');
   }
 }
 
+/** Every model of a model file (path relative to the working directory or absolute). */
 export function loadModelFiles(file: string): ModelConfig[] {
   const abs = path.resolve(file);
   return parseModelFile(readModelText(abs), abs);
 }
 
-/** One model of a file: the one named `modelName`, else the first. */
+/**
+ * One model of a model file: the one named `modelName`; without a name, the first model of the file
+ * (even when the file holds several). An unknown name is a UserError listing the names there are.
+ */
 export function loadModelFile(file: string, modelName?: string): ModelConfig {
   const models = loadModelFiles(file);
   if (modelName === undefined) return models[0];
   const m = models.find((c) => c.name === modelName);
   if (!m) {
-    const guess = didYouMean(modelName, models.map((c) => c.name));
+    const names = models.map((c) => c.name);
+    const guess = didYouMean(modelName, names);
     throw new UserError(
       `no model named "${modelName}" in this file`,
       { file: path.resolve(file), key: '--model' },
-      guess ? `did you mean "${guess}"? (models: ${models.map((c) => c.name).join(', ')})` : `models: ${models.map((c) => c.name).join(', ')}`,
+      guess ? `did you mean "${guess}"? (models: ${names.join(', ')})` : `models: ${names.join(', ')}`,
     );
   }
   return m;
 }
 
-/** Where a key of a loaded model is (falls back to the nearest parent key, then the model). */
+/**
+ * Where a key of a loaded model is written: the key itself, else its nearest written parent key
+ * (a default value is blamed on its section), else the model's first line. `key` is always the
+ * path asked for.
+ */
 export function whereOf(cfg: ModelConfig, keyPath: string): Where {
-  let k = keyPath;
-  for (;;) {
+  for (let k = keyPath; k; k = k.includes('.') ? k.slice(0, k.lastIndexOf('.')) : '') {
     const pos = cfg.positions?.[k];
     if (pos) return { file: cfg.file, line: pos.line, column: pos.column, key: keyPath };
-    const dot = k.lastIndexOf('.');
-    if (dot < 0) break;
-    k = k.slice(0, dot);
   }
   return { file: cfg.file, line: cfg.line, key: keyPath };
 }
 
-/** Model documents and their first line, for CodeLens; tolerant of broken text, never throws. */
+/**
+ * The model documents of a file's text and the line of each one's first key, for CodeLens. Cheap
+ * and tolerant: no validation, broken text gives whatever models can still be seen, never throws.
+ */
 export function modelAnchors(text: string): ModelAnchor[] {
   const out: ModelAnchor[] = [];
   try {
     const lc = new LineCounter();
-    const docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: false });
-    if (!Array.isArray(docs)) return out;
-    for (const doc of docs) {
+    for (const doc of parseAllDocuments(text, { lineCounter: lc, uniqueKeys: false })) {
       const root = doc.contents as YNode | null;
       if (!root) continue;
-      const items: YNode[] = isSeq(root) ? (root.items as YNode[]) : [root];
-      for (const node of items) {
+      const nodes: YNode[] = isSeq(root) ? (root.items as YNode[]) : [root];
+      for (const node of nodes) {
         if (!isMap(node) || node.items.length === 0) continue;
         const first = node.items[0].key as YNode | undefined;
-        const off = first?.range?.[0] ?? node.range?.[0] ?? 0;
-        const p = lc.linePos(off);
+        const p = lc.linePos(first?.range?.[0] ?? node.range?.[0] ?? 0);
         const nameNode = node.get('name', true) as Scalar | undefined;
         out.push({ name: typeof nameNode?.value === 'string' ? nameNode.value : undefined, line: p.line, column: p.col });
       }
     }
   } catch {
-    // broken text: no anchors
+    // broken beyond reading: no anchors
   }
   return out;
 }

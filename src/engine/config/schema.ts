@@ -1,7 +1,16 @@
-// The JSON Schema of one model document (DESIGN §2). It is the single description of the format:
-// the loader validates against it (with line/column positions), VS Code uses it for completion and
-// hover in JSON model files (media/gatelab.schema.json is generated from it), and its `default`s are
-// the defaults the engine applies.
+// The JSON Schema (draft-07) of one model document (DESIGN §2). It is the single description of the
+// format: the loader (./load.ts) validates against it with its own small validator (with line/column
+// positions), VS Code uses it for completion and hover in JSON model files (media/gatelab.schema.json
+// is generated from it by schemaJson(); test/unit/config.test.ts keeps the two in sync), and its
+// `default`s are the defaults the engine applies. Defaults that depend on another key (the learning
+// rate and weight decay on the optimizer, epochs when steps is absent) are stated in the descriptions
+// and applied by the loader.
+//
+// Keywords understood by the loader's validator: type (one or a list), properties, required,
+// additionalProperties: false, items, minItems, enum, minimum, maximum, exclusiveMinimum,
+// exclusiveMaximum, minLength, pattern (+ patternErrorMessage), dependencies of the form
+// { key: { not: { required: [...] }, errorMessage } }. Everything else (descriptions, enumDescriptions,
+// markdown*) is documentation for the editor.
 
 export type JsonType = 'object' | 'array' | 'string' | 'number' | 'integer' | 'boolean';
 
@@ -21,7 +30,18 @@ export interface JsonSchema {
   maximum?: number;
   exclusiveMinimum?: number;
   exclusiveMaximum?: number;
+  minLength?: number;
   pattern?: string;
+  /** VS Code: the message shown when `pattern` does not match (the loader uses it too) */
+  patternErrorMessage?: string;
+  /** VS Code: the message shown when this schema fails (used here for `dependencies`) */
+  errorMessage?: string;
+  /** VS Code: one description per `enum` value, shown in completion */
+  enumDescriptions?: string[];
+  markdownEnumDescriptions?: string[];
+  /** draft-07 property dependencies; used as `{ key: { not: { required: [other] } } }` (mutually exclusive keys) */
+  dependencies?: Record<string, JsonSchema>;
+  not?: JsonSchema;
   oneOf?: JsonSchema[];
   anyOf?: JsonSchema[];
   $ref?: string;
@@ -37,12 +57,20 @@ const layer: JsonSchema = {
   additionalProperties: false,
   required: ['hidden'],
   properties: {
-    type: { type: 'string', enum: ['lstm', 'gru'], default: 'lstm', description: 'Cell type: lstm (gates i, f, g, o) or gru (gates r, z, n, PyTorch formulation).' },
+    type: {
+      type: 'string',
+      enum: ['lstm', 'gru'],
+      default: 'lstm',
+      description: 'Cell type: lstm (gates i, f, g, o) or gru (gates r, z, n, PyTorch formulation).',
+      enumDescriptions: ['Long short-term memory: input, forget, cell and output gates, a cell state c beside h.', 'Gated recurrent unit: reset and update gates, no separate cell state.'],
+    },
     hidden: { type: 'integer', minimum: 1, maximum: 65536, description: 'Number of hidden units H.' },
     forgetBias: {
       type: 'number',
       default: 0,
       description: 'Added to the initial forget-gate bias (Gers et al. 2000; Jozefowicz et al. 2015 recommend 1). 0 keeps PyTorch\'s initialisation.',
+      markdownDescription:
+        'Added to the initial **forget-gate bias** (Gers et al. 2000; Jozefowicz et al. 2015 recommend `1`, so that the cell remembers by default early in training). `0` keeps PyTorch\'s initialisation.',
     },
     peepholes: { type: 'boolean', default: false, description: 'Peephole connections: i and f look at c(t-1), o at c(t), as in the ONNX LSTM operator.' },
     coupledGates: { type: 'boolean', default: false, description: 'Coupled input and forget gates (CIFG): f = 1 - i.' },
@@ -51,6 +79,7 @@ const layer: JsonSchema = {
       enum: ['sigmoid', 'hard-sigmoid'],
       default: 'sigmoid',
       description: 'Nonlinearity of the gates i, f, o: sigmoid, or hard-sigmoid max(0, min(1, slope·x + offset)) (ONNX and TF.js: slope 0.2, offset 0.5; Keras 3 uses x/6 + 0.5).',
+      enumDescriptions: ['σ(x) = 1 / (1 + e^−x)', 'max(0, min(1, hardSigmoidSlope·x + hardSigmoidOffset)): cheaper, saturates exactly'],
     },
     hardSigmoidSlope: { type: 'number', exclusiveMinimum: 0, default: 0.2, description: 'hard-sigmoid gates: the slope (ONNX alpha).' },
     hardSigmoidOffset: { type: 'number', default: 0.5, description: 'hard-sigmoid gates: the offset (ONNX beta).' },
@@ -70,13 +99,23 @@ export const MODEL_SCHEMA: JsonSchema = {
     name: {
       type: 'string',
       pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+      patternErrorMessage: 'use letters, digits, ".", "_" and "-", starting with a letter or digit',
       description: 'Name of the model (letters, digits, `.`, `_`, `-`); unique within the file. Runs and checkpoints are named after it.',
+      markdownDescription:
+        'Name of the model: letters, digits, `.`, `_` and `-`, starting with a letter or digit; unique within the file. Runs and checkpoints are named after it, and `gatelab train FILE --model NAME` picks it.',
     },
     task: {
       type: 'string',
       enum: ['language-model', 'classification', 'forecast', 'copy', 'adding'],
       default: 'language-model',
       description: 'What the model learns: language-model (next token), classification, forecast, copy or adding (long-memory tasks).',
+      enumDescriptions: [
+        'Predict the next token of a text (data.source: a text file); reports perplexity and can sample.',
+        'Label sentences (data.source: TSV files of sentence<TAB>label); reports accuracy.',
+        'Predict the next values of a time series (data.source: a CSV file, data.column); reports RMSE.',
+        'Synthetic: remember data.copyLength symbols over a delay of data.sequenceLength steps (no data file).',
+        'Synthetic: add the two marked numbers of a long sequence (Hochreiter & Schmidhuber 1997; no data file).',
+      ],
     },
     data: {
       type: 'object',
@@ -85,8 +124,11 @@ export const MODEL_SCHEMA: JsonSchema = {
       properties: {
         source: {
           type: ['string', 'array'],
-          items: { type: 'string', description: 'A data file.' },
-          description: 'Data file, relative to the model file (or an absolute path): a text file for language models, a CSV file for forecasts, a TSV file (sentence<TAB>label) or a list of them for classification.',
+          items: { type: 'string', minLength: 1, description: 'A data file.' },
+          minLength: 1,
+          description: 'Data file, relative to the model file (or an absolute path): a text file for language models, a CSV file for forecasts, a TSV file (sentence<TAB>label) or a list of them for classification. Required except for the copy and adding tasks.',
+          markdownDescription:
+            'Data file, **relative to the model file** (or an absolute path): a text file for `language-model`, a CSV file for `forecast`, a TSV file (`sentence<TAB>label`) or a list of them for `classification`. Required except for the `copy` and `adding` tasks, which generate their data.',
         },
         tokens: { type: 'string', enum: ['char', 'word'], default: 'char', description: 'Tokens: characters or whitespace-separated words.' },
         preprocess: {
@@ -142,7 +184,13 @@ export const MODEL_SCHEMA: JsonSchema = {
       required: ['layers'],
       properties: {
         embedding: { type: 'integer', minimum: 0, default: 0, description: 'Embedding size; 0 = one-hot input of the vocabulary size.' },
-        layers: { type: 'array', minItems: 1, items: layer, description: 'Recurrent layers, bottom first.' },
+        layers: {
+          type: 'array',
+          minItems: 1,
+          items: layer,
+          description: 'Recurrent layers, bottom first.',
+          markdownDescription: 'Recurrent layers, bottom first; each needs `hidden`. Example:\n\n```yaml\nlayers:\n  - type: lstm\n    hidden: 256\n```',
+        },
         dropout: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0, description: 'Dropout between stacked layers and before the output layer.' },
         init: {
           type: 'object',
@@ -169,17 +217,39 @@ export const MODEL_SCHEMA: JsonSchema = {
       type: 'object',
       description: 'How to train.',
       additionalProperties: false,
+      dependencies: { steps: { not: { required: ['epochs'] }, errorMessage: 'give train.epochs or train.steps, not both' } },
       properties: {
-        epochs: { type: 'integer', minimum: 1, description: 'Passes over the training data (default 10). Give epochs or steps, not both.' },
-        steps: { type: 'integer', minimum: 1, description: 'Optimizer steps to run instead of epochs.' },
+        epochs: {
+          type: 'integer',
+          minimum: 1,
+          description: 'Passes over the training data (default 10). Give epochs or steps, not both.',
+          markdownDescription: 'Passes over the training data (default `10` when `steps` is not given). Give `epochs` **or** `steps`, not both.',
+        },
+        steps: { type: 'integer', minimum: 1, description: 'Optimizer steps to run instead of epochs. Give epochs or steps, not both.' },
         batchSize: { type: 'integer', minimum: 1, maximum: 65536, default: 32, description: 'Sequences per minibatch B.' },
         optimizer: {
           type: 'object',
           description: 'Optimizer and its settings (PyTorch semantics).',
           additionalProperties: false,
           properties: {
-            type: { type: 'string', enum: ['sgd', 'momentum', 'adam', 'adamw'], default: 'sgd', description: 'sgd, momentum (SGD with momentum), adam or adamw.' },
-            learningRate: { type: 'number', exclusiveMinimum: 0, description: 'Learning rate (default 1 for sgd and momentum, 0.001 for adam and adamw).' },
+            type: {
+              type: 'string',
+              enum: ['sgd', 'momentum', 'adam', 'adamw'],
+              default: 'sgd',
+              description: 'sgd, momentum (SGD with momentum), adam or adamw.',
+              enumDescriptions: [
+                'Plain SGD (torch.optim.SGD); default learning rate 1.',
+                'SGD with momentum (torch.optim.SGD, momentum); default learning rate 1.',
+                'Adam (torch.optim.Adam); default learning rate 0.001.',
+                'AdamW, decoupled weight decay (torch.optim.AdamW); default learning rate 0.001, weight decay 0.01.',
+              ],
+            },
+            learningRate: {
+              type: 'number',
+              exclusiveMinimum: 0,
+              description: 'Learning rate (default 1 for sgd and momentum, 0.001 for adam and adamw).',
+              markdownDescription: 'Learning rate. Default: `1` for `sgd` and `momentum` (as d2l\'s character model), `0.001` for `adam` and `adamw`.',
+            },
             momentum: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'Momentum factor (momentum optimizer).' },
             beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'Adam β1.' },
             beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.999, description: 'Adam β2.' },
@@ -189,7 +259,13 @@ export const MODEL_SCHEMA: JsonSchema = {
         },
         clipNorm: { type: 'number', minimum: 0, default: 1, description: 'Clip the global gradient norm to this value; 0 = no clipping.' },
         seed: { type: 'integer', default: 42, description: 'Seed of the initial weights, the minibatch order and the samples.' },
-        device: { type: 'string', enum: ['auto', 'cuda', 'cpu'], default: 'auto', description: 'auto: CUDA when its provider loads, else the CPU (the reason is logged).' },
+        device: {
+          type: 'string',
+          enum: ['auto', 'cuda', 'cpu'],
+          default: 'auto',
+          description: 'auto: CUDA when its provider loads, else the CPU (the reason is logged).',
+          enumDescriptions: ['CUDA when its provider loads, else the CPU (the reason is logged).', 'CUDA; fail with the reason if it cannot be used.', 'The CPU.'],
+        },
         carryState: { type: 'boolean', default: true, description: 'With sequential partitioning, carry (h, c) from one minibatch to the next (reset each epoch).' },
         schedule: {
           type: 'object',
@@ -230,15 +306,51 @@ export const MODEL_SCHEMA: JsonSchema = {
   },
 };
 
-/** The schema VS Code reads for `*.gatelab.json`: one model, or a list of models. */
+/**
+ * The sub-schema at a dotted key path (`train.optimizer.learningRate`, `model.layers.0.hidden`; a list
+ * index may also be written `*`), or undefined when the path names no key of the format.
+ */
+export function schemaAt(keyPath: string, root: JsonSchema = MODEL_SCHEMA): JsonSchema | undefined {
+  let s: JsonSchema | undefined = root;
+  for (const part of keyPath ? keyPath.split('.') : []) {
+    if (!s) return undefined;
+    s = (part === '*' || /^\d+$/.test(part)) && s.items ? s.items : s.properties?.[part];
+  }
+  return s;
+}
+
+function keysOf(s: JsonSchema, prefix: string, out: string[]): string[] {
+  for (const [k, sub] of Object.entries(s.properties ?? {})) {
+    const full = prefix ? `${prefix}.${k}` : k;
+    out.push(full);
+    keysOf(sub, full, out);
+    if (sub.type === 'array' && sub.items?.properties) keysOf(sub.items, `${full}.*`, out);
+  }
+  return out;
+}
+
+/** Every key of the format as a dotted path, list items as `*` (`model.layers.*.hidden`), in schema order. */
+export const SCHEMA_KEYS: readonly string[] = Object.freeze(keysOf(MODEL_SCHEMA, '', []));
+
+/** The keys allowed directly under a dotted path ('' = the top level of a model). */
+export function keysAt(keyPath: string): string[] {
+  return Object.keys(schemaAt(keyPath)?.properties ?? {});
+}
+
+/**
+ * The schema VS Code reads for `*.gatelab.json` (contributes.jsonValidation): one model, or a list of
+ * models. media/gatelab.schema.json holds exactly this text.
+ */
 export function schemaJson(): string {
+  const model: JsonSchema = { ...MODEL_SCHEMA };
+  delete model.$schema; // only the file's root names the draft
   const doc: JsonSchema = {
     $schema: 'http://json-schema.org/draft-07/schema#',
     $id: 'https://gatelab.dev/schema/model.json',
     title: 'Gatelab model file',
     description: 'One Gatelab model, or a list of models.',
-    definitions: { model: { ...MODEL_SCHEMA, $schema: undefined } },
+    definitions: { model },
     oneOf: [{ $ref: '#/definitions/model' }, { type: 'array', items: { $ref: '#/definitions/model' }, minItems: 1 }],
   };
-  return JSON.stringify(doc, (_k, v) => (v === undefined ? undefined : v), 2) + '\n';
+  return JSON.stringify(doc, null, 2) + '\n';
 }
