@@ -50,8 +50,12 @@ if [ ! -f "$CS/.complete" ]; then
   (
     cd "$CS"
     echo '{"name":"gatelab-e2e-code-server","private":true}' > package.json
+    # Run from `npm test`, this script inherits the outer npm's npm_* variables; npm_config_user_agent
+    # among them would tell code-server's postinstall (which reads the Node version from it) that npm
+    # runs on the outer Node 20. Start the inner npm with none of them, on Node 24.
+    for v in $(env | sed -n 's/^\(npm_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
     PATH="$NODE24/bin:$PATH" npm_config_nodedir="$NODE24" npm_config_build_from_source=false \
-      npm install --no-audit --no-fund --unsafe-perm "code-server@$CODE_SERVER_VERSION" >&2
+      "$NODE24/bin/node" "$(command -v npm)" install --no-audit --no-fund "code-server@$CODE_SERVER_VERSION" >&2
   )
   touch "$CS/.complete"
 fi
