@@ -34,7 +34,7 @@ usage:
   gatelab sample FILE --init W.safetensors [--prefix TEXT] [--length N] [--temperature T] [--model NAME]
   gatelab predict FILE --init W.safetensors --input TEXT_OR_CSV [--steps N] [--model NAME]
   gatelab export FILE --init W.safetensors --onnx OUT.onnx [--model NAME]
-  gatelab bench [--device cpu|cuda] [--json] [--only C1,C2] [--threads N]
+  gatelab bench [--device cpu|cuda] [--json] [--only C1,C2] [--threads N] [--placement]
   gatelab doctor
 
   train    trains the model; progress on stderr, a one-line JSON summary on stdout;
@@ -290,7 +290,7 @@ async function sample(args: string[]): Promise<number> {
 async function bench(args: string[]): Promise<number> {
   const { values } = parse(
     args,
-    { device: { type: 'string' }, json: { type: 'boolean', default: false }, only: { type: 'string' }, threads: { type: 'string' }, quick: { type: 'boolean', default: false } },
+    { device: { type: 'string' }, json: { type: 'boolean', default: false }, only: { type: 'string' }, threads: { type: 'string' }, quick: { type: 'boolean', default: false }, placement: { type: 'boolean', default: false } },
     'bench',
   );
   const device = (values.device as string | undefined) ?? 'cpu';
@@ -303,6 +303,7 @@ async function bench(args: string[]): Promise<number> {
     threads,
     only,
     quick: values.quick as boolean,
+    placement: values.placement as boolean,
     log: values.json ? undefined : (s) => process.stderr.write(s + '\n'),
   });
   if (values.json) {
@@ -311,7 +312,7 @@ async function bench(args: string[]): Promise<number> {
         results: results.map((r) =>
           r.id === 'C4'
             ? { id: r.id, device: r.device, msPerToken: r.msPerToken, ceilingRatio: r.ceilingRatio, peakRssMB: r.peakRssMB }
-            : { id: r.id, device: r.device, msPerStep: r.msPerStep, tokensPerSecond: r.tokensPerSecond, ceilingRatio: r.ceilingRatio, peakRssMB: r.peakRssMB },
+            : { id: r.id, device: r.device, msPerStep: r.msPerStep, tokensPerSecond: r.tokensPerSecond, ceilingRatio: r.ceilingRatio, peakRssMB: r.peakRssMB, ...(r.placement ? { placement: r.placement } : {}) },
         ),
       }) + '\n',
     );
@@ -322,7 +323,7 @@ async function bench(args: string[]): Promise<number> {
     if (r.id === 'C4')
       lines.push(`${r.id}  ${r.config}\n    ${r.msPerToken!.toFixed(3)} ms/token; fused ONNX LSTM op ${r.ceilingMs.toFixed(3)} ms/token; ratio ${r.ceilingRatio.toFixed(2)} (target ≤ 1.2); peak RSS ${r.peakRssMB.toFixed(0)} MB`);
     else
-      lines.push(`${r.id}  ${r.config}\n    ${r.msPerStep!.toFixed(2)} ms/step, ${Math.round(r.tokensPerSecond!).toLocaleString('en-US')} tokens/s; MatMul ceiling ${r.ceilingMs.toFixed(2)} ms; ratio ${r.ceilingRatio.toFixed(2)}; peak RSS ${r.peakRssMB.toFixed(0)} MB${r.mustHoldMB ? ` (${(r.peakRssMB / r.mustHoldMB).toFixed(2)}× the ${r.mustHoldMB.toFixed(0)} MB a step must hold)` : ''}`);
+      lines.push(`${r.id}  ${r.config}\n    ${r.msPerStep!.toFixed(2)} ms/step, ${Math.round(r.tokensPerSecond!).toLocaleString('en-US')} tokens/s; MatMul ceiling ${r.ceilingMs.toFixed(2)} ms; ratio ${r.ceilingRatio.toFixed(2)}; peak RSS ${r.peakRssMB.toFixed(0)} MB${r.mustHoldMB ? ` (${(r.peakRssMB / r.mustHoldMB).toFixed(2)}× the ${r.mustHoldMB.toFixed(0)} MB a step must hold)` : ''}${r.placement ? `\n    placement: ${Object.entries(r.placement.nodesByProvider).map(([p, n]) => `${n} nodes on ${p}`).join(', ')}${r.placement.elsewhere.length ? `; not on the device: ${r.placement.elsewhere.join(', ')}` : ''}` : ''}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
@@ -335,7 +336,7 @@ async function exportCmd(args: string[]): Promise<number> {
   const out = path.resolve(required(values.onnx as string, '--onnx', 'give the output file: --onnx OUT.onnx'));
   if (!fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
   const r = exportOnnx({ modelFile: file, modelName: values.model as string | undefined, init, out });
-  process.stdout.write(JSON.stringify({ onnx: out, bytes: r.bytes, vocabulary: r.vocab, inputs: ['tokens'], outputs: ['logits'] }) + '\n');
+  process.stdout.write(JSON.stringify({ onnx: out, bytes: r.bytes, vocabulary: r.vocab, inputs: r.inputs ?? ['tokens'], outputs: r.outputs ?? ['logits'] }) + '\n');
   return 0;
 }
 

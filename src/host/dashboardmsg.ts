@@ -20,7 +20,7 @@ export function toDashboard(m: FromWorker, header: () => RunHeader, summary?: ()
       return { type: 'run/didStep', steps, tokensPerSecond: m.tokensPerSecond, epoch: m.epoch, remainingMs: m.remainingMs };
     }
     case 'epoch':
-      return { type: 'run/didEpoch', row: { epoch: m.epoch, step: m.step, trainLoss: m.trainLoss, validLoss: m.validLoss, trainPerplexity: m.trainPerplexity, validPerplexity: m.validPerplexity } };
+      return { type: 'run/didEpoch', row: { epoch: m.epoch, step: m.step, trainLoss: m.trainLoss, validLoss: m.validLoss, trainPerplexity: m.trainPerplexity, validPerplexity: m.validPerplexity, accuracy: m.accuracy, rmse: m.rmse, mae: m.mae, baselineRmse: m.baselineRmse } };
     case 'sample':
       return { type: 'run/didSample', step: m.step, text: m.text };
     case 'gates':

@@ -33,6 +33,11 @@ export interface EpochRow {
   validLoss?: number;
   trainPerplexity?: number;
   validPerplexity?: number;
+  /** validation metrics by task (see EpochMessage) */
+  accuracy?: number;
+  rmse?: number;
+  mae?: number;
+  baselineRmse?: number;
 }
 
 import type { GateLayer, GatesMessage } from './protocol';
@@ -40,7 +45,8 @@ import type { GateLayer, GatesMessage } from './protocol';
 /** One gate snapshot's summary (histograms and saturation per layer), for views over training. */
 export interface GateHistoryRow {
   step: number;
-  layers: Pick<GateLayer, 'layer' | 'histograms' | 'saturation'>[];
+  /** per layer and direction, as the snapshot's layers (direction absent: forward) */
+  layers: (Pick<GateLayer, 'layer' | 'histograms' | 'saturation'> & { direction?: GateLayer['direction'] })[];
 }
 
 export type HostToDashboard =

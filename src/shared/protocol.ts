@@ -103,6 +103,11 @@ export interface EpochMessage {
   trainPerplexity?: number;
   validLoss?: number;
   validPerplexity?: number;
+  /** the task's validation metrics: accuracy (classification, copy), rmse, mae and the persistence baseline's rmse (forecast, original units) */
+  accuracy?: number;
+  rmse?: number;
+  mae?: number;
+  baselineRmse?: number;
   elapsedMs: number;
 }
 
@@ -113,18 +118,29 @@ export interface SampleMessage {
   text: string;
 }
 
-export type GateName = 'i' | 'f' | 'o' | 'g' | 'c' | 'h';
+/**
+ * The maps of a layer. LSTM: sigmoid gates i, f, o, candidate g, cell c, hidden h. GRU: sigmoid
+ * gates r (reset) and z (update), candidate n, hidden h.
+ */
+export type GateName = 'i' | 'f' | 'o' | 'g' | 'c' | 'h' | 'r' | 'z' | 'n';
+/** The sigmoid gates, whose saturation is reported. */
+export type SigmoidGateName = 'i' | 'f' | 'o' | 'r' | 'z';
 
 /** One layer's insides for the probe: values laid out [T][units] (row-major, flattened). */
 export interface GateLayer {
   layer: number;
   direction: 'forward' | 'reverse';
   units: number;
-  values: Record<GateName, number[]>;
-  /** per unit: fraction of steps below 0.1 (low) and above 0.9 (high), for the sigmoid gates */
-  saturation: Record<'i' | 'f' | 'o', { low: number[]; high: number[] }>;
-  /** counts in 20 equal bins: i, f, o over [0, 1]; g, h over [−1, 1]; c over [−3, 3] */
-  histograms: Record<GateName, number[]>;
+  /** the layer's cell (absent: lstm) */
+  cell?: 'lstm' | 'gru';
+  /** the maps this layer has, in display order (absent: the LSTM's i, f, o, g, c, h) */
+  gates?: GateName[];
+  /** per map of `gates` */
+  values: Partial<Record<GateName, number[]>>;
+  /** per unit: fraction of steps below 0.1 (low) and above 0.9 (high), for the sigmoid gates (LSTM i, f, o; GRU r, z) */
+  saturation: Partial<Record<SigmoidGateName, { low: number[]; high: number[] }>>;
+  /** counts in 20 equal bins: sigmoid gates over [0, 1]; g, n, h over [−1, 1]; c over [−3, 3] */
+  histograms: Partial<Record<GateName, number[]>>;
 }
 
 /** The gates for a probe input at one step of training (sent at a bounded rate). */

@@ -1,7 +1,7 @@
 // The dashboard's chart data functions: smoothing, downsampling, binning, colour scales, unit order.
 
 import { describe, expect, it } from 'vitest';
-import { diverging, downsampleMinMax, emaDebiased, gateColor, minMaxIndices, orderUnits, sequential, toCsv, unitStats } from '../../webview/dashboard/chartdata';
+import { diverging, downsampleMinMax, emaDebiased, epochChart, gateColor, minMaxIndices, orderUnits, sequential, toCsv, unitStats } from '../../webview/dashboard/chartdata';
 import { histogram, saturation } from '../../src/engine/train/probe';
 
 describe('EMA smoothing (TensorBoard, debiased)', () => {
@@ -89,5 +89,30 @@ describe('overlay alignment', () => {
     const { alignTo } = await import('../../webview/dashboard/chartdata');
     expect(alignTo([1, 2, 3, 4, 5, 6], [2, 4, 5], [20, 40, 50])).toEqual([null, 20, 20, 40, 50, null]);
     expect(alignTo([1, 2], [], [])).toEqual([null, null]);
+  });
+});
+
+describe('the per-epoch chart by task', () => {
+  it('language models: perplexity (log scale), exp of the loss where a row lacks it', () => {
+    const c = epochChart([{ epoch: 1, trainLoss: Math.log(8), trainPerplexity: 8, validLoss: Math.log(9) }, { epoch: 2, trainLoss: Math.log(6), trainPerplexity: 6 }]);
+    expect(c.kind).toBe('perplexity');
+    expect(c.log).toBe(true);
+    expect(c.data[0]).toEqual([1, 2]);
+    expect(c.data[1]).toEqual([8, 6]);
+    expect(c.data[2][0]).toBeCloseTo(9, 12);
+    expect(c.data[2][1]).toBeNull();
+  });
+  it('classification: validation accuracy in percent, linear scale', () => {
+    const c = epochChart([{ epoch: 1, trainLoss: 0.6, validLoss: 0.5, accuracy: 0.75 }, { epoch: 2, trainLoss: 0.4, validLoss: 0.45, accuracy: 0.8 }]);
+    expect(c).toMatchObject({ kind: 'accuracy', label: 'accuracy (%)', series: ['valid accuracy'], log: false });
+    expect(c.data).toEqual([[1, 2], [75, 80]]);
+  });
+  it('forecasts: validation RMSE beside the persistence baseline; no validation: the losses', () => {
+    const c = epochChart([{ epoch: 1, trainLoss: 0.1, rmse: 40, baselineRmse: 55 }, { epoch: 2, trainLoss: 0.05, rmse: Number.NaN, baselineRmse: 55 }]);
+    expect(c.kind).toBe('rmse');
+    expect(c.data).toEqual([[1, 2], [40, null], [55, 55]]);
+    const l = epochChart([{ epoch: 1, trainLoss: 0.3 }]);
+    expect(l).toMatchObject({ kind: 'loss', series: ['train loss', 'valid loss'] });
+    expect(l.data).toEqual([[1], [0.3], [null]]);
   });
 });

@@ -253,6 +253,14 @@ describe('gatelab bench', () => {
     for (const x of out.results) for (const v of Object.values(x)) if (typeof v === 'number') expect(v).toBeGreaterThan(0);
     expectUserError(gatelab(['bench', '--only', 'C9'], os.tmpdir()), '--only');
   });
+
+  it('--placement reports where the training program\'s nodes ran (always on CUDA)', () => {
+    const r = gatelab(['bench', '--quick', '--json', '--only', 'C2', '--device', 'cpu', '--placement'], os.tmpdir());
+    expect(r.code, r.stderr).toBe(0);
+    const [c2] = JSON.parse(r.stdout.trim()).results;
+    expect(c2.placement.elsewhere).toEqual([]);
+    expect(Object.keys(c2.placement.nodesByProvider)).toEqual(['CPUExecutionProvider']);
+  });
 });
 
 describe('failures during training', () => {

@@ -10,6 +10,7 @@ import { Rng } from '../../src/engine/util/rng';
 import { decodeSafetensors, encodeSafetensors } from '../../src/engine/util/safetensors';
 import { GATE_ORDERS, INTERNAL_FROM_TORCH, TORCH_FROM_INTERNAL, loadCheckpoint, permuteGateBlocks, saveCheckpoint } from '../../src/engine/train/checkpoint';
 import { UserError } from '../../src/engine/errors';
+import { encodePrefix } from '../../src/engine/train/sample';
 
 const CORPUS = path.resolve(__dirname, '../../../shared/data/timemachine.txt');
 const where = { file: '/m.gatelab.yaml', line: 3, key: 'data.source' };
@@ -23,6 +24,16 @@ describe('text', () => {
     expect(c.ids.length).toBe(170580);
     const text = Array.from(c.ids.subarray(0, 16), (i) => c.vocab.tokens[i]).join('');
     expect(text).toBe('the time machine');
+  });
+
+  it('a sampling prefix is encoded with the corpus tokenizer; a trailing space asks for the next word', () => {
+    const c = loadTextCorpus(CORPUS, { tokens: 'char', preprocess: 'letters', minFrequency: 0 }, where);
+    const opts = { tokens: 'char', preprocess: 'letters', minFrequency: 0 } as const;
+    const text = (ids: number[]) => ids.map((i) => c.vocab.tokens[i]).join('');
+    expect(text(encodePrefix('The Time, Traveller', c.vocab, opts))).toBe('the time traveller');
+    expect(text(encodePrefix('the time traveller ', c.vocab, opts))).toBe('the time traveller ');
+    expect(text(encodePrefix('time!!  ', c.vocab, opts))).toBe('time ');
+    expect(() => encodePrefix('1898', c.vocab, opts)).toThrow(/no tokens after preprocessing/);
   });
 
   it('letters rule and word tokens', () => {

@@ -327,6 +327,11 @@ const CASES: Record<string, Case[]> = {
     },
     { label: 'data [4,2,3], scalar index', inputs: [x(4, 2, 3)], build: (op, g, [a]) => op.Gather(a, i64(g, [2], []), 0) },
   ],
+  ReverseSequence: [
+    // lengths below T leave the later steps in place; 1 reverses nothing; T the whole sequence
+    { label: 'time 0, batch 1: [5,3,2], lengths [5,2,1]', inputs: [x(5, 3, 2)], build: (op, g, [a]) => op.ReverseSequence(a, i64(g, [5, 2, 1], [3]), 0, 1) },
+    { label: 'batch 0, time 1: [2,4], lengths [3,4]', inputs: [x(2, 4)], build: (op, g, [a]) => op.ReverseSequence(a, i64(g, [3, 4], [2]), 1, 0) },
+  ],
   GatherElements: [
     {
       label: 'axis 1, data [3,4], indices [3,2] with repeats',

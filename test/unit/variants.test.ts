@@ -76,6 +76,8 @@ describe('cell variants: gradients of every parameter and of the initial state m
   it('peephole connections (i, f see c_{t−1}; o sees c_t)', () => fdCheck([{ kind: 'sigmoid', peepholes: true }, { kind: 'sigmoid', peepholes: true }]));
   it('cell clipping (pre-activations beyond ±1.5 get no gradient)', () => fdCheck([{ kind: 'sigmoid', clip: 1.5 }, { ...hard, clip: 1.5, coupled: true }]));
   it('peepholes with coupled gates and hard-sigmoid', () => fdCheck([{ ...hard, peepholes: true, coupled: true }, { kind: 'sigmoid', peepholes: true }]));
+  it('peepholes with cell clipping (the peephole terms inside the clipped pre-activations)', () =>
+    fdCheck([{ kind: 'sigmoid', peepholes: true, clip: 1.5 }, { ...hard, peepholes: true, coupled: true, clip: 1.5 }]));
 });
 
 describe('cell variants: the forward matches onnxruntime’s own LSTM operator (via gatelab export)', () => {
@@ -84,10 +86,11 @@ describe('cell variants: the forward matches onnxruntime’s own LSTM operator (
     coupled: '{ hidden: 8, coupledGates: true }',
     peepholes: '{ hidden: 8, peepholes: true }',
     clip: '{ hidden: 8, cellClip: 1.5 }',
+    peepclip: '{ hidden: 8, peepholes: true, cellClip: 1.5 }',
   };
-  const gatesOf = { hard: { kind: 'hard-sigmoid' as const, alpha: 0.25, beta: 0.4 }, coupled: { kind: 'sigmoid' as const, coupled: true }, peepholes: { kind: 'sigmoid' as const, peepholes: true }, clip: { kind: 'sigmoid' as const, clip: 1.5 } };
-  for (const variant of ['hard', 'coupled', 'peepholes', 'clip'] as const)
-  it(`${({ hard: 'HardSigmoid activations', coupled: 'input_forget = 1', peepholes: 'peepholes (input P)', clip: 'clip = 1.5' })[variant]}`, async () => {
+  const gatesOf = { hard: { kind: 'hard-sigmoid' as const, alpha: 0.25, beta: 0.4 }, coupled: { kind: 'sigmoid' as const, coupled: true }, peepholes: { kind: 'sigmoid' as const, peepholes: true }, clip: { kind: 'sigmoid' as const, clip: 1.5 }, peepclip: { kind: 'sigmoid' as const, peepholes: true, clip: 1.5 } };
+  for (const variant of ['hard', 'coupled', 'peepholes', 'clip', 'peepclip'] as const)
+  it(`${({ hard: 'HardSigmoid activations', coupled: 'input_forget = 1', peepholes: 'peepholes (input P)', clip: 'clip = 1.5', peepclip: 'peepholes (input P) and clip = 1.5' })[variant]}`, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-hard-'));
     const V = 9;
     const spec: LmSpec = { vocab: V, embedding: 0, hidden: [8], dtype: 'float32', gates: [gatesOf[variant]] };

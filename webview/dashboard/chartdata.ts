@@ -97,9 +97,9 @@ export function diverging(v: number): Rgb {
   return t < 0 ? lerp([247, 247, 247], [33, 102, 172], -t) : lerp([247, 247, 247], [178, 24, 43], t);
 }
 
-/** The colour of a gate value: sigmoid gates sequential over [0, 1], the others diverging (c over ±3). */
+/** The colour of a gate value: sigmoid gates (LSTM i, f, o; GRU r, z) sequential over [0, 1], the others diverging (c over ±3). */
 export function gateColor(gate: string, v: number): Rgb {
-  if (gate === 'i' || gate === 'f' || gate === 'o') return sequential(v);
+  if (gate === 'i' || gate === 'f' || gate === 'o' || gate === 'r' || gate === 'z') return sequential(v);
   return diverging(gate === 'c' ? v / 3 : v);
 }
 
@@ -160,4 +160,41 @@ export function alignTo(xs: ArrayLike<number>, ox: ArrayLike<number>, oy: ArrayL
     out[i] = oy[j];
   }
   return out;
+}
+
+/** What the per-epoch chart shows, by task: the metric users read for it, and its series. */
+export interface EpochChart {
+  kind: 'perplexity' | 'accuracy' | 'rmse' | 'loss';
+  /** y-axis label */
+  label: string;
+  /** one label per y series */
+  series: string[];
+  /** log y axis (perplexity and losses span decades; accuracy and RMSE do not) */
+  log: boolean;
+  /** [epochs, ...one array per series], null where a row lacks the value */
+  data: (number | null)[][];
+}
+
+type EpochLike = { epoch: number; trainLoss: number; validLoss?: number | null; trainPerplexity?: number | null; validPerplexity?: number | null; accuracy?: number | null; rmse?: number | null; baselineRmse?: number | null };
+
+/**
+ * Language models: train and validation perplexity; classification and copy: validation accuracy (%);
+ * forecasts: validation RMSE in the data's units beside the persistence baseline's; otherwise (and
+ * before any validation) train and validation loss.
+ */
+export function epochChart(rows: readonly EpochLike[]): EpochChart {
+  const has = (k: keyof EpochLike) => rows.some((r) => r[k] !== undefined && r[k] !== null);
+  const col = (f: (r: EpochLike) => number | null | undefined) => rows.map((r) => { const v = f(r); return v === undefined || v === null || !Number.isFinite(v) ? null : v; });
+  const epochs = rows.map((r) => r.epoch);
+  if (has('trainPerplexity'))
+    return {
+      kind: 'perplexity',
+      label: 'perplexity',
+      series: ['train perplexity', 'valid perplexity'],
+      log: true,
+      data: [epochs, col((r) => r.trainPerplexity ?? Math.exp(r.trainLoss)), col((r) => r.validPerplexity ?? (r.validLoss != null ? Math.exp(r.validLoss) : null))],
+    };
+  if (has('accuracy')) return { kind: 'accuracy', label: 'accuracy (%)', series: ['valid accuracy'], log: false, data: [epochs, col((r) => (r.accuracy != null ? 100 * r.accuracy : null))] };
+  if (has('rmse')) return { kind: 'rmse', label: 'RMSE', series: ['valid RMSE', 'persistence RMSE'], log: false, data: [epochs, col((r) => r.rmse), col((r) => r.baselineRmse)] };
+  return { kind: 'loss', label: 'loss', series: ['train loss', 'valid loss'], log: true, data: [epochs, col((r) => r.trainLoss), col((r) => r.validLoss)] };
 }

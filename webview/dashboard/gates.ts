@@ -1,6 +1,7 @@
 // The gate views of the dashboard, for a probe input (editable for language models):
 //  - units × time heatmaps of the gates i, f, o, the candidate g, the cell c and the hidden h,
-//    aligned with the input tokens (LSTMVis), labelled with the gate names;
+//    aligned with the input tokens (LSTMVis), labelled with the gate names (a GRU layer has the
+//    reset gate r, the update gate z, the candidate n and h: the maps are those the layer reports);
 //  - the input text coloured by one chosen unit, with the top-5 next-token guesses under each token
 //    (Karpathy's "visualizing RNNs");
 //  - gate saturation: each unit's fraction of steps below 0.1 against above 0.9 per gate (Karpathy,
@@ -10,7 +11,7 @@
 
 import uPlot from 'uplot';
 import type { GateHistoryRow } from '../../src/shared/dashboard';
-import type { GateName, GatesMessage } from '../../src/shared/protocol';
+import type { GateLayer, GateName, GatesMessage, SigmoidGateName } from '../../src/shared/protocol';
 import { gateColor, orderUnits, sequential, UnitOrder } from './chartdata';
 
 export const GATE_LABELS: Record<GateName, string> = {
@@ -20,8 +21,17 @@ export const GATE_LABELS: Record<GateName, string> = {
   g: 'candidate g',
   c: 'cell c',
   h: 'hidden h',
+  r: 'reset gate r',
+  z: 'update gate z',
+  n: 'candidate n',
 };
-const GATES: GateName[] = ['i', 'f', 'o', 'g', 'c', 'h'];
+/** The maps of a layer as reported (older snapshots without the list are LSTM layers). */
+const LSTM_GATES: GateName[] = ['i', 'f', 'o', 'g', 'c', 'h'];
+const gatesOf = (L: Pick<GateLayer, 'gates'> | undefined): GateName[] => L?.gates ?? LSTM_GATES;
+/** The sigmoid gates of a layer, whose saturation is shown (LSTM i, f, o; GRU r, z). */
+const sigmoidGatesOf = (L: Pick<GateLayer, 'saturation'>): SigmoidGateName[] => (['i', 'f', 'o', 'r', 'z'] as const).filter((g) => L.saturation[g]);
+/** The gate that keeps the old state (LSTM forget gate f, GRU update gate z). */
+const memoryGate = (gates: GateName[]): GateName => (gates.includes('f') ? 'f' : gates.includes('z') ? 'z' : gates[0]);
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -59,7 +69,11 @@ export class GatesView {
   private readonly histCanvas = el('canvas', { class: 'hist', role: 'img', 'aria-label': 'Gate histograms over training' });
   private readonly tip = el('div', { class: 'tip', hidden: '' });
   private readonly probeRow = el('div', { class: 'row' });
+  private readonly textGateSel = el('select', { 'aria-label': 'Colour the text by' });
+  private readonly histSel = el('select', { 'aria-label': 'Histogram of' });
   private satPlot?: uPlot;
+  /** the sigmoid gates the saturation plot was made for */
+  private satPlotGates = '';
   private order_: number[] = [];
   private readonly cursor = { t: 0, r: 0 };
   /** screen-reader announcement of the keyboard cursor */
@@ -101,13 +115,15 @@ export class GatesView {
     this.layerSel.addEventListener('change', () => {
       this.layer = Number(this.layerSel.value);
       this.render();
+      // the views over training follow the layer too (a GRU layer has other gates than an LSTM layer)
+      this.renderSaturationHistory();
+      this.renderHistograms();
     });
     controls.append(this.layerSel, orderSel, limitSel);
 
     const textHead = el('div', { class: 'row' });
-    const textGateSel = el('select', { 'aria-label': 'Colour the text by' });
-    for (const g of GATES) textGateSel.append(el('option', { value: g }, GATE_LABELS[g]));
-    textGateSel.value = this.textGate;
+    const textGateSel = this.textGateSel;
+    this.fillGateSelect(textGateSel, LSTM_GATES, this.textGate);
     textGateSel.addEventListener('change', () => {
       this.textGate = textGateSel.value as GateName;
       this.renderText();
@@ -122,9 +138,8 @@ export class GatesView {
     satBox.append(satLeft, satRight);
 
     const histHead = el('div', { class: 'row' });
-    const histSel = el('select', { 'aria-label': 'Histogram of' });
-    for (const g of GATES) histSel.append(el('option', { value: g }, GATE_LABELS[g]));
-    histSel.value = this.histGate;
+    const histSel = this.histSel;
+    this.fillGateSelect(histSel, LSTM_GATES, this.histGate);
     histSel.addEventListener('change', () => {
       this.histGate = histSel.value as GateName;
       this.renderHistograms();
@@ -133,6 +148,20 @@ export class GatesView {
 
     this.root.append(head, probeRow, controls, this.heatGrid, textHead, this.textView, el('h3', {}, 'Gate saturation'), satBox, histHead, this.histCanvas, this.tip, this.live);
     this.root.hidden = true;
+  }
+
+  private fillGateSelect(sel: HTMLSelectElement, gates: GateName[], value: GateName): void {
+    if ([...sel.options].map((o) => o.value).join() !== gates.join()) sel.replaceChildren(...gates.map((g) => el('option', { value: g }, GATE_LABELS[g])));
+    sel.value = value;
+  }
+
+  /** Keeps the chosen maps among those of the shown layer, and the selects listing them. */
+  private syncGates(L: GateLayer): void {
+    const gates = gatesOf(L);
+    if (!gates.includes(this.textGate)) this.textGate = gates.includes('h') ? 'h' : gates[0];
+    if (!gates.includes(this.histGate)) this.histGate = memoryGate(gates);
+    this.fillGateSelect(this.textGateSel, gates, this.textGate);
+    this.fillGateSelect(this.histSel, gates, this.histGate);
   }
 
   setHistory(rows: GateHistoryRow[]): void {
@@ -169,13 +198,16 @@ export class GatesView {
     const L = g.layers[this.layer];
     const T = g.tokens.length;
     const H = L.units;
-    // the unit order follows the hidden state's statistics, shared by all six maps
-    this.order_ = orderUnits(L.values[this.order === 'saturated-high' || this.order === 'saturated-low' ? 'f' : 'h'], T, H, this.order, Math.min(H, this.limit));
+    const gates = gatesOf(L);
+    this.syncGates(L);
+    // the unit order follows the hidden state's statistics (saturation: the forget / update
+    // gate's), shared by all maps
+    this.order_ = orderUnits(L.values[this.order === 'saturated-high' || this.order === 'saturated-low' ? memoryGate(gates) : 'h']!, T, H, this.order, Math.min(H, this.limit));
     if (!this.order_.includes(this.unit)) this.unit = this.order_[0];
     const rows = this.order_.length;
     const cw = Math.max(3, Math.min(12, Math.floor(((this.root.clientWidth || 900) - 60) / T)));
     const ch = Math.max(1, Math.min(8, Math.floor(160 / rows)));
-    const figs = GATES.map((gate) => {
+    const figs = gates.map((gate) => {
       const fig = el('figure', { class: 'heatmap' });
       const cap = el('figcaption', {}, GATE_LABELS[gate]);
       const tokens = el('canvas', { width: String(T * cw), height: '14', class: 'tokens', 'aria-hidden': 'true' });
@@ -183,7 +215,7 @@ export class GatesView {
       this.drawTokens(tokens, g.tokens, cw);
       const ctx = c.getContext('2d')!;
       const img = ctx.createImageData(T * cw, rows * ch);
-      const vals = L.values[gate];
+      const vals = L.values[gate]!;
       for (let r = 0; r < rows; r++) {
         const u = this.order_[r];
         for (let t = 0; t < T; t++) {
@@ -234,7 +266,7 @@ export class GatesView {
         if (k === 'Enter') {
           this.unit = u;
           this.render();
-          (this.heatGrid.querySelectorAll('canvas[role="img"]')[GATES.indexOf(gate)] as HTMLCanvasElement | undefined)?.focus();
+          (this.heatGrid.querySelectorAll('canvas[role="img"]')[gates.indexOf(gate)] as HTMLCanvasElement | undefined)?.focus();
           return;
         }
         this.live.textContent = `${GATE_LABELS[gate]} · unit ${u} · step ${cur.t} “${visibleToken(g.tokens[cur.t])}” · ${vals[cur.t * H + u].toFixed(4)}`;
@@ -275,7 +307,7 @@ export class GatesView {
     if (!g) return;
     const L = g.layers[this.layer];
     const H = L.units;
-    const vals = L.values[this.textGate];
+    const vals = L.values[this.textGate] ?? L.values.h!;
     this.unitLabel.textContent = `unit ${this.unit} of layer ${L.layer} (click a heatmap row to choose)`;
     const cells = g.tokens.map((tok, t) => {
       const v = vals[t * H + this.unit];
@@ -326,9 +358,9 @@ export class GatesView {
       ctx.textAlign = 'center';
     }
     ctx.fillText('fraction of steps < 0.1', pad + (W - pad) / 2, Hh - 4);
-    const colors: Record<'i' | 'f' | 'o', string> = { i: css('--vscode-charts-blue', '#3794ff'), f: css('--vscode-charts-red', '#f14c4c'), o: css('--vscode-charts-green', '#89d185') };
-    (['i', 'f', 'o'] as const).forEach((gate, k) => {
-      const s = L.saturation[gate];
+    const colors = satColors();
+    sigmoidGatesOf(L).forEach((gate, k) => {
+      const s = L.saturation[gate]!;
       ctx.fillStyle = colors[gate];
       ctx.globalAlpha = 0.75;
       for (let u = 0; u < s.low.length; u++) {
@@ -346,12 +378,19 @@ export class GatesView {
   private renderSaturationHistory(): void {
     const rows = this.history.filter((r) => r.layers[this.layer]);
     if (rows.length === 0) return;
-    const mean = (a: number[]) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0);
+    const mean = (a: number[] | undefined) => (a?.length ? a.reduce((x, y) => x + y, 0) / a.length : 0);
+    const sig = sigmoidGatesOf(rows[rows.length - 1].layers[this.layer]);
     const data: uPlot.AlignedData = [
       rows.map((r) => r.step),
-      ...(['i', 'f', 'o'] as const).flatMap((g) => [rows.map((r) => mean(r.layers[this.layer].saturation[g].high)), rows.map((r) => mean(r.layers[this.layer].saturation[g].low))]),
+      ...sig.flatMap((g) => [rows.map((r) => mean(r.layers[this.layer].saturation[g]?.high)), rows.map((r) => mean(r.layers[this.layer].saturation[g]?.low))]),
     ];
-    const colors = { i: css('--vscode-charts-blue', '#3794ff'), f: css('--vscode-charts-red', '#f14c4c'), o: css('--vscode-charts-green', '#89d185') };
+    const colors = satColors();
+    // another set of gates (a GRU layer beside LSTM layers): a new plot with its series
+    if (this.satPlot && this.satPlotGates !== sig.join()) {
+      this.satPlot.destroy();
+      this.satPlot = undefined;
+    }
+    this.satPlotGates = sig.join();
     if (!this.satPlot) {
       const fg = css('--vscode-foreground', '#ccc');
       const grid = css('--vscode-editorWidget-border', '#444');
@@ -364,7 +403,7 @@ export class GatesView {
           axes: [{ ...axis, label: 'step' }, { ...axis, label: 'fraction of steps' }],
           series: [
             { label: 'step' },
-            ...(['i', 'f', 'o'] as const).flatMap((g) => [
+            ...sig.flatMap((g) => [
               { label: `${g} > 0.9`, stroke: colors[g], width: 2 },
               { label: `${g} < 0.1`, stroke: colors[g], width: 1, dash: [4, 4] },
             ]),
@@ -379,7 +418,7 @@ export class GatesView {
   private renderHistograms(): void {
     const rows = this.history.filter((r) => r.layers[this.layer]);
     const c = this.histCanvas;
-    const bins = rows[0]?.layers[this.layer].histograms[this.histGate].length ?? 20;
+    const bins = rows[0]?.layers[this.layer].histograms[this.histGate]?.length ?? 20;
     const n = Math.max(1, rows.length);
     const cw = Math.max(2, Math.min(16, Math.floor(((this.root.clientWidth || 900) - 60) / n)));
     const bh = 8;
@@ -387,7 +426,7 @@ export class GatesView {
     c.height = bins * bh;
     const ctx = c.getContext('2d')!;
     rows.forEach((r, x) => {
-      const h = r.layers[this.layer].histograms[this.histGate];
+      const h = r.layers[this.layer].histograms[this.histGate] ?? [];
       const max = Math.max(1, ...h);
       h.forEach((count, b) => {
         const [R, G, B] = sequential(Math.sqrt(count / max));
@@ -398,4 +437,15 @@ export class GatesView {
     });
     c.title = `${GATE_LABELS[this.histGate]}: one column per snapshot (left: first), values from bottom (low) to top (high)`;
   }
+}
+
+/** Colours of the sigmoid gates in the saturation views (f and z, the gates that keep the state, alike). */
+function satColors(): Record<SigmoidGateName, string> {
+  return {
+    i: css('--vscode-charts-blue', '#3794ff'),
+    f: css('--vscode-charts-red', '#f14c4c'),
+    o: css('--vscode-charts-green', '#89d185'),
+    r: css('--vscode-charts-purple', '#b180d7'),
+    z: css('--vscode-charts-red', '#f14c4c'),
+  };
 }

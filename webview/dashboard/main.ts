@@ -4,7 +4,7 @@
 
 import uPlot from 'uplot';
 import type { DashboardToHost, EpochRow, HostToDashboard, RunHeader, StepSeries } from '../../src/shared/dashboard';
-import { alignTo, emaDebiased, minMaxIndices, toCsv } from './chartdata';
+import { alignTo, emaDebiased, epochChart, EpochChart, minMaxIndices, toCsv } from './chartdata';
 import type { Overlay } from '../../src/shared/dashboard';
 import { GatesView } from './gates';
 
@@ -62,8 +62,9 @@ const lossBox = el('section', { class: 'chart', 'aria-label': 'Training loss by 
 lossBox.append(el('h2', { title: 'Drag to zoom, wheel to zoom, shift-drag to pan, double-click to reset' }, 'Loss'));
 const lossDiv = el('div');
 lossBox.append(lossDiv);
-const epochBox = el('section', { class: 'chart', 'aria-label': 'Perplexity by epoch' });
-epochBox.append(el('h2', {}, 'Per epoch'));
+const epochBox = el('section', { class: 'chart', 'aria-label': 'By epoch' });
+const epochTitle = el('h2', {}, 'Per epoch');
+epochBox.append(epochTitle);
 const epochDiv = el('div');
 epochBox.append(epochDiv);
 const sampleBox = el('section', { class: 'samples', 'aria-label': 'Samples' });
@@ -247,34 +248,36 @@ function redrawLoss(): void {
   }
 }
 
-function epochData(): uPlot.AlignedData {
-  const e = state.epochs;
-  // language models: perplexity; other tasks: the loss itself
-  const lm = e.some((r) => r.trainPerplexity !== undefined && r.trainPerplexity !== null);
-  return [e.map((r) => r.epoch), e.map((r) => (lm ? (r.trainPerplexity ?? Math.exp(r.trainLoss)) : r.trainLoss)), e.map((r) => (lm ? (r.validPerplexity ?? (r.validLoss != null ? Math.exp(r.validLoss) : null)) : (r.validLoss ?? null)))];
-}
+let epochKind: EpochChart['kind'] | undefined;
 
 function redrawEpochs(): void {
+  const chart = epochChart(state.epochs);
+  epochTitle.textContent = `Per epoch: ${chart.label}`;
+  epochBox.setAttribute('aria-label', `${chart.label} by epoch`);
+  if (epochPlot && epochKind === chart.kind) {
+    epochPlot.setData(chart.data as uPlot.AlignedData);
+    return;
+  }
+  // the first rows decide the chart (a forecast's first epoch may come before its validation)
+  epochPlot?.destroy();
+  epochKind = chart.kind;
   const fg = css('--vscode-foreground', '#ccc');
   const grid = css('--vscode-editorWidget-border', '#444');
   const axis = { stroke: fg, grid: { stroke: grid, width: 0.5 }, ticks: { stroke: grid } };
-  if (!epochPlot)
-    epochPlot = new uPlot(
-      {
-        width: width(epochDiv),
-        height: 200,
-        scales: { x: { time: false }, y: { distr: 3 } },
-        axes: [{ ...axis, label: 'epoch' }, { ...axis, label: 'perplexity' }],
-        series: [
-          { label: 'epoch' },
-          { label: 'train perplexity', stroke: css('--vscode-charts-orange', '#d18616'), width: 2, points: { show: true } },
-          { label: 'valid perplexity', stroke: css('--vscode-charts-green', '#89d185'), width: 2, points: { show: true } },
-        ],
-      },
-      epochData(),
-      epochDiv,
-    );
-  else epochPlot.setData(epochData());
+  const colours = [css('--vscode-charts-orange', '#d18616'), css('--vscode-charts-green', '#89d185')];
+  // one series: validation (green); two: train or model (orange) and validation or baseline (green)
+  const series = chart.series.map((label, i) => ({ label, stroke: colours[chart.series.length === 1 ? 1 : i], width: 2, points: { show: true }, ...(chart.kind === 'rmse' && i === 1 ? { dash: [6, 4] } : {}) }));
+  epochPlot = new uPlot(
+    {
+      width: width(epochDiv),
+      height: 200,
+      scales: { x: { time: false }, y: chart.log ? { distr: 3 } : {} },
+      axes: [{ ...axis, label: 'epoch' }, { ...axis, label: chart.label }],
+      series: [{ label: 'epoch' }, ...series],
+    },
+    chart.data as uPlot.AlignedData,
+    epochDiv,
+  );
 }
 
 window.addEventListener('resize', () => {
@@ -298,6 +301,8 @@ function renderHeader(): void {
   const e = state.epochs[state.epochs.length - 1];
   if (e) parts.push(`epoch ${e.epoch}${r?.epochs ? ` / ${r.epochs}` : ''}`);
   if (e?.trainPerplexity) parts.push(`ppl ${e.trainPerplexity.toFixed(2)}`);
+  else if (e?.accuracy != null) parts.push(`acc ${(100 * e.accuracy).toFixed(1)}%`);
+  else if (e?.rmse != null) parts.push(`rmse ${e.rmse.toPrecision(3)}${e.baselineRmse != null ? ` (persistence ${e.baselineRmse.toPrecision(3)})` : ''}`);
   if (state.tokensPerSecond) parts.push(`${fmtRate(state.tokensPerSecond)} tok/s`);
   if (r?.device) parts.push(r.device);
   stats.textContent = parts.join(' · ');

@@ -19,6 +19,7 @@ import { buildStepProgram, buildTrainProgram } from '../train/program';
 import { lmParams } from '../nn/lm';
 import { Rng } from '../util/rng';
 import { createSession, DeviceChoice } from '../runtime/device';
+import { measurePlacement, Placement } from '../runtime/placement';
 
 export interface BenchResult {
   id: string;
@@ -34,6 +35,8 @@ export interface BenchResult {
   peakRssMB: number;
   /** C2, C3: parameters, gradients, input and activations a step must hold */
   mustHoldMB?: number;
+  /** C1–C3 on CUDA (or with `placement`): where the training program's nodes ran */
+  placement?: Pick<Placement, 'nodesByProvider' | 'elsewhere'>;
 }
 
 const SGD: OptimizerConfig = { type: 'sgd', learningRate: 0.1, momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
@@ -126,6 +129,8 @@ export interface BenchOptions {
   only?: string[];
   /** smaller shapes and fewer runs (tests) */
   quick?: boolean;
+  /** profile one run of each training program and report where its nodes ran (always on CUDA) */
+  placement?: boolean;
   log?: (s: string) => void;
 }
 
@@ -134,6 +139,12 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
   const want = (id: string) => !o.only || o.only.includes(id);
   const q = o.quick ? 4 : 1;
   const log = o.log ?? (() => undefined);
+  const placementOf = async (model: Uint8Array, choice: DeviceChoice, feeds: Record<string, ort.Tensor>): Promise<BenchResult['placement']> => {
+    if (!(o.placement || choice.device === 'cuda')) return undefined;
+    const p = await measurePlacement(model, choice.device, { feeds, threads: o.threads });
+    log(p.allOnDevice ? `placement: all ${Object.values(p.nodesByProvider)[0]} nodes on ${Object.keys(p.nodesByProvider)[0]}` : `placement: ${JSON.stringify(p.nodesByProvider)}; elsewhere: ${p.elsewhere.join(', ')}`);
+    return { nodesByProvider: p.nodesByProvider, elsewhere: p.elsewhere };
+  };
 
   if (want('C1')) {
     const [V, H, B, T, K] = [28, 256 / q, 32, 35, 16];
@@ -152,6 +163,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
     feeds.lr = new ort.Tensor('float32', new Float32Array(K).fill(0.01), [K]);
     const ms = (await timeRuns(() => session.run(feeds), 3, o.quick ? 200 : 2000)) / K;
     await session.release();
+    const placement = await placementOf(prog.graph.encode(), choice, feeds);
     const G = 4 * H;
     const ceiling = await matmulCeiling(
       [
@@ -165,7 +177,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
       choice,
       o.threads,
     );
-    results.push({ id: 'C1', device: choice.device, config: `char-LM V=${V} H=${H} B=${B} T=${T}, SGD + clip, K=${K}`, msPerStep: ms, tokensPerSecond: (B * T * 1000) / ms, ceilingRatio: ceiling / ms, ceilingMs: ceiling, peakRssMB: rssMB() });
+    results.push({ id: 'C1', device: choice.device, config: `char-LM V=${V} H=${H} B=${B} T=${T}, SGD + clip, K=${K}`, msPerStep: ms, tokensPerSecond: (B * T * 1000) / ms, ceilingRatio: ceiling / ms, ceilingMs: ceiling, peakRssMB: rssMB(), ...(placement ? { placement } : {}) });
     log(`C1 ${ms.toFixed(2)} ms/step`);
   }
 
@@ -191,6 +203,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
     const ms = (await timeRuns(() => session.run(feeds), 3, o.quick ? 200 : 3000)) / K;
     const rss = rssMB();
     await session.release();
+    const placement = await placementOf(g.encode(), choice, feeds);
     // what a step must hold (float32): parameters and their gradients, the K-step input, and the
     // activations backward needs (gates i f o g, cell c, hidden h: 6H per position; the input X)
     const MB = 4 / 1024 / 1024;
@@ -207,7 +220,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
       choice,
       o.threads,
     );
-    results.push({ id, device: choice.device, config: `LSTM I=${I} H=${H} B=${B} T=${T}, fwd+bwd+SGD, K=${K}`, msPerStep: ms, tokensPerSecond: (B * T * 1000) / ms, ceilingRatio: ceiling / ms, ceilingMs: ceiling, peakRssMB: rss, mustHoldMB });
+    results.push({ id, device: choice.device, config: `LSTM I=${I} H=${H} B=${B} T=${T}, fwd+bwd+SGD, K=${K}`, msPerStep: ms, tokensPerSecond: (B * T * 1000) / ms, ceilingRatio: ceiling / ms, ceilingMs: ceiling, peakRssMB: rss, mustHoldMB, ...(placement ? { placement } : {}) });
     log(`${id} ${ms.toFixed(2)} ms/step`);
   }
 

@@ -68,23 +68,23 @@ const layer: JsonSchema = {
     forgetBias: {
       type: 'number',
       default: 0,
-      description: 'Added to the initial forget-gate bias (Gers et al. 2000; Jozefowicz et al. 2015 recommend 1). 0 keeps PyTorch\'s initialisation.',
+      description: 'Added to the initial forget-gate bias (Gers et al. 2000; Jozefowicz et al. 2015 recommend 1). 0 keeps PyTorch\'s initialisation. LSTM layers only.',
       markdownDescription:
-        'Added to the initial **forget-gate bias** (Gers et al. 2000; Jozefowicz et al. 2015 recommend `1`, so that the cell remembers by default early in training). `0` keeps PyTorch\'s initialisation.',
+        'Added to the initial **forget-gate bias** (Gers et al. 2000; Jozefowicz et al. 2015 recommend `1`, so that the cell remembers by default early in training). `0` keeps PyTorch\'s initialisation. LSTM layers only (a GRU has no forget gate).',
     },
-    peepholes: { type: 'boolean', default: false, description: 'Peephole connections: i and f look at c(t-1), o at c(t), as in the ONNX LSTM operator.' },
-    coupledGates: { type: 'boolean', default: false, description: 'Coupled input and forget gates (CIFG): f = 1 - i.' },
+    peepholes: { type: 'boolean', default: false, description: 'Peephole connections: i and f look at c(t-1), o at c(t), as in the ONNX LSTM operator. LSTM layers only.' },
+    coupledGates: { type: 'boolean', default: false, description: 'Coupled input and forget gates (CIFG): f = 1 - i. LSTM layers only.' },
     gateActivation: {
       type: 'string',
       enum: ['sigmoid', 'hard-sigmoid'],
       default: 'sigmoid',
-      description: 'Nonlinearity of the gates i, f, o: sigmoid, or hard-sigmoid max(0, min(1, slope·x + offset)) (ONNX and TF.js: slope 0.2, offset 0.5; Keras 3 uses x/6 + 0.5).',
+      description: 'Nonlinearity of the gates i, f, o (GRU: r, z): sigmoid, or hard-sigmoid max(0, min(1, slope·x + offset)) (ONNX and TF.js: slope 0.2, offset 0.5; Keras 3 uses x/6 + 0.5).',
       enumDescriptions: ['σ(x) = 1 / (1 + e^−x)', 'max(0, min(1, hardSigmoidSlope·x + hardSigmoidOffset)): cheaper, saturates exactly'],
     },
     hardSigmoidSlope: { type: 'number', exclusiveMinimum: 0, default: 0.2, description: 'hard-sigmoid gates: the slope (ONNX alpha).' },
     hardSigmoidOffset: { type: 'number', default: 0.5, description: 'hard-sigmoid gates: the offset (ONNX beta).' },
-    cellClip: { type: 'number', minimum: 0, default: 0, description: 'Clip every gate pre-activation to [−cellClip, cellClip] (the ONNX LSTM operator\'s clip); 0 = off.' },
-    bidirectional: { type: 'boolean', default: false, description: 'Run a second layer backwards in time and concatenate both outputs.' },
+    cellClip: { type: 'number', minimum: 0, default: 0, description: 'Clip every gate pre-activation to [−cellClip, cellClip] (the ONNX LSTM operator\'s clip); 0 = off. LSTM layers only.' },
+    bidirectional: { type: 'boolean', default: false, description: 'Add a reverse direction with its own weights, reading each sequence backwards from its last real step; the outputs [forward, reverse] are concatenated (PyTorch\'s bidirectional). Classification and forecast models, LSTM layers.' },
   },
 };
 
@@ -191,7 +191,7 @@ export const MODEL_SCHEMA: JsonSchema = {
           description: 'Recurrent layers, bottom first.',
           markdownDescription: 'Recurrent layers, bottom first; each needs `hidden`. Example:\n\n```yaml\nlayers:\n  - type: lstm\n    hidden: 256\n```',
         },
-        dropout: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0, description: 'Dropout between stacked layers and before the output layer.' },
+        dropout: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0, description: 'Inverted dropout between stacked layers and before the output layer, in training only (language-model, classification and forecast models).' },
         init: {
           type: 'object',
           description: 'Weight initialisation of the recurrent layers (biases keep PyTorch\'s default, plus forgetBias).',

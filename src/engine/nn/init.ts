@@ -1,5 +1,5 @@
 // Parameter initialisation with PyTorch's defaults (so a fresh Gatelab model trains like the same
-// PyTorch module): nn.LSTM all weights and biases U(−1/√H, 1/√H); nn.Linear weight and bias
+// PyTorch module): nn.LSTM and nn.GRU all weights and biases U(−1/√H, 1/√H); nn.Linear weight and bias
 // U(−1/√fan_in, 1/√fan_in) (kaiming_uniform with a = √5); nn.Embedding N(0, 1).
 // forgetBias is added to the forget-gate block of bias_ih (so b_ih + b_hh starts there on average).
 
@@ -35,10 +35,10 @@ export function orthogonal(n: number, rng: Rng): Float64Array {
   return q;
 }
 
-/** Fills one [4H, fanIn] gated weight by the chosen scheme, gate block by gate block. */
-function fillGated(data: FloatData, H: number, fanIn: number, scheme: InitConfig['recurrent'], rng: Rng): boolean {
+/** Fills one [blocks·H, fanIn] gated weight (LSTM 4 blocks, GRU 3) by the chosen scheme, gate block by gate block. */
+function fillGated(data: FloatData, H: number, fanIn: number, scheme: InitConfig['recurrent'], rng: Rng, blocks = 4): boolean {
   if (scheme === 'pytorch') return false;
-  for (let b = 0; b < 4; b++) {
+  for (let b = 0; b < blocks; b++) {
     const off = b * H * fanIn;
     if (scheme === 'orthogonal') {
       data.set(orthogonal(H, rng), off); // fanIn = H for recurrent weights
@@ -76,6 +76,13 @@ export function initParams(
         const f = GATE_ORDERS.internal.indexOf('f');
         for (let i = f * H; i < (f + 1) * H; i++) data[i] += fb;
       }
+    } else if (/^gru\.\w+_l\d+/.test(p.name)) {
+      // nn.GRU: every weight and bias U(−1/√H, 1/√H); the weight schemes apply per gate block r, z, n
+      const H = p.shape[0] / 3;
+      const k = 1 / Math.sqrt(H);
+      for (let i = 0; i < n; i++) data[i] = rng.uniform(-k, k);
+      if (p.name.startsWith('gru.weight_hh')) fillGated(data, H, p.shape[1], init.recurrent, rng, 3);
+      if (p.name.startsWith('gru.weight_ih')) fillGated(data, H, p.shape[1], init.input, rng, 3);
     } else if (p.name === 'embedding.weight') {
       for (let i = 0; i < n; i++) data[i] = rng.normal();
     } else if (p.name === 'fc.weight' || p.name === 'fc.bias') {

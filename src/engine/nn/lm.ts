@@ -1,4 +1,4 @@
-// Character / word language model: tokens → one-hot or embedding → stacked LSTM → Linear → logits,
+// Character / word language model: tokens → one-hot or embedding → stacked LSTM / GRU layers → Linear → logits,
 // and the softmax cross-entropy loss (mean over every position, as PyTorch's default).
 //
 // Legend: T = time, B = batch, V = vocabulary, E = embedding, H = hidden, G = 4H, L = layers.
@@ -8,6 +8,7 @@ import { Graph, Value } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { DType } from '../onnx/proto';
 import { GateActivation, LstmForward, lstmRecurrence } from './lstm';
+import { GruForward, gruLayer, gruParams, isGru } from './gru';
 
 export interface LmSpec {
   vocab: number;
@@ -31,6 +32,11 @@ export function lmParams(spec: LmSpec): ParamInfo[] {
   if (spec.embedding > 0) ps.push({ name: 'embedding.weight', shape: [spec.vocab, spec.embedding] });
   let inSize = spec.embedding > 0 ? spec.embedding : spec.vocab;
   spec.hidden.forEach((H, k) => {
+    if (isGru(spec.gates?.[k])) {
+      ps.push(...gruParams(k, H, inSize));
+      inSize = H;
+      return;
+    }
     ps.push({ name: `lstm.weight_ih_l${k}`, shape: [4 * H, inSize] });
     ps.push({ name: `lstm.weight_hh_l${k}`, shape: [4 * H, H] });
     ps.push({ name: `lstm.bias_ih_l${k}`, shape: [4 * H] });
@@ -47,27 +53,35 @@ export function lmParams(spec: LmSpec): ParamInfo[] {
 export interface LmForward {
   /** [T·B, V] */
   logits: Value;
-  layers: LstmForward[];
+  /** per layer: an LSTM layer's insides, or a GRU layer's (kind 'gru') */
+  layers: (LstmForward | GruForward)[];
 }
 
 /**
  * @param x [T, B] int64 token ids
- * @param state per layer (h0 [B, H], c0 [B, H])
+ * @param state per layer (h0 [B, H], c0 [B, H]; GRU layers have no c0)
  */
 export function lmForward(
   g: Graph,
   spec: LmSpec,
   P: Record<string, Value>,
   x: Value,
-  state: { h0: Value; c0: Value }[],
+  state: { h0: Value; c0?: Value }[],
   /** inverted-dropout masks per layer output [T, B, H_k] (0 or 1/(1−p)), training only */
   dropMasks?: Value[],
 ): LmForward {
   const op = new Ops(g);
   const [T, B] = x.shape as number[];
-  const layers: LstmForward[] = [];
+  const layers: (LstmForward | GruForward)[] = [];
   let hs: Value | null = null;
   spec.hidden.forEach((H, k) => {
+    if (isGru(spec.gates?.[k])) {
+      const input = k === 0 && spec.embedding === 0 ? { ids: x } : { x: k === 0 ? op.Gather(P['embedding.weight'], x, 0) : hs! };
+      const f = gruLayer(g, P, k, input, state[k].h0, spec.gates![k]);
+      layers.push(f);
+      hs = dropMasks ? op.Mul(f.hs, dropMasks[k]) : f.hs;
+      return;
+    }
     g.scope(`lstm${k}`, () => {
       const wih = P[`lstm.weight_ih_l${k}`];
       const bias = op.Add(P[`lstm.bias_ih_l${k}`], P[`lstm.bias_hh_l${k}`]); // [G]
@@ -80,7 +94,7 @@ export function lmForward(
         const I = inp.shape[2] as number;
         xw = op.Reshape(op.Gemm(op.Reshape(inp, [T * B, I]), wih, bias, { transB: 1 }), [T, B, 4 * H]);
       }
-      const f = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], state[k].h0, state[k].c0, spec.gates?.[k], P[`lstm.weight_peephole_l${k}`] ?? null);
+      const f = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], state[k].h0, state[k].c0!, spec.gates?.[k], P[`lstm.weight_peephole_l${k}`] ?? null);
       layers.push(f);
       // dropout between stacked layers and before the output layer
       hs = dropMasks ? op.Mul(f.hs, dropMasks[k]) : f.hs;

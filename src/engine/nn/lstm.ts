@@ -54,8 +54,10 @@ export type GateActivation = ({ kind: 'sigmoid' } | { kind: 'hard-sigmoid'; alph
   coupled?: boolean;
   /** peephole connections (Gers & Schmidhuber 2000, as the ONNX LSTM operator): i and f see c_{t−1}, o sees c_t */
   peepholes?: boolean;
-  /** cell clipping (the ONNX operator's `clip`): every gate pre-activation is clipped to [−clip, clip] */
+  /** cell clipping (the ONNX operator's `clip`): every gate pre-activation, peephole terms included, is clipped to [−clip, clip] */
   clip?: number;
+  /** the layer's cell: 'gru' layers (./gru.ts) use only kind/alpha/beta, for r and z; default lstm */
+  cell?: 'lstm' | 'gru';
 };
 
 /**
@@ -63,7 +65,6 @@ export type GateActivation = ({ kind: 'sigmoid' } | { kind: 'hard-sigmoid'; alph
  */
 export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: Value, gate: GateActivation = { kind: 'sigmoid' }, peep: Value | null = null): LstmForward {
   if (gate.peepholes && !peep) throw new Error('lstm: peepholes need the peephole weights');
-  if (gate.clip && gate.peepholes) throw new Error('lstm: cell clipping with peepholes is not supported');
   const [T, B, G] = xw.shape;
   const H = whh.shape[1] as number;
   if (G !== 4 * H) throw new Error(`lstm: XW has ${G} gate columns, expected 4·${H}`);
@@ -79,12 +80,16 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
     const cell = (cg: Graph, h: Value, c: Value, xwt: Value) => {
       const bo = new Ops(cg);
       const raw = bo.Gemm(h, whhT, xwt); // [B, G]
-      // cell clipping: clipped pre-activations, and where they were inside the range (for backward)
-      const pre = gate.clip ? bo.Clip(raw, -gate.clip, gate.clip) : raw;
-      const inside = gate.clip ? bo.Sign(bo.Relu(bo.Sub(bo.c(xw.dtype, gate.clip), bo.Abs(raw)))) : null;
+      // cell clipping: clipped pre-activations, and where they were inside the range (for backward);
+      // as the ONNX operator, the clip applies to the whole input of each activation, peephole
+      // terms included
+      const clip = (v: Value) => (gate.clip ? bo.Clip(v, -gate.clip, gate.clip) : v);
+      const within = (v: Value) => bo.Sign(bo.Relu(bo.Sub(bo.c(xw.dtype, gate.clip!), bo.Abs(v))));
+      let inside: Value | null = gate.clip && !peepRows ? within(raw) : null;
       let s: Value; // [B, 3H] = i f o as used
       let i: Value, f: Value, o: Value, gg: Value, cn: Value;
       if (!peepRows) {
+        const pre = clip(raw);
         const [sPre, gPre] = bo.Split(pre, 1, [3 * H, H]);
         s = act(bo, sPre); // one nonlinearity over i, f, o
         gg = bo.Tanh(gPre); // [B, H]
@@ -93,13 +98,17 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
         f = gate.coupled ? bo.Sub(bo.c(xw.dtype, 1), i) : fs;
         cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
       } else {
-        const [pi, pf, po, pg] = bo.Split(pre, 1, [H, H, H, H]);
-        i = act(bo, bo.Add(pi, bo.Mul(peepRows[0], c)));
-        f = gate.coupled ? bo.Sub(bo.c(xw.dtype, 1), i) : act(bo, bo.Add(pf, bo.Mul(peepRows[1], c)));
-        gg = bo.Tanh(pg);
+        const [pi, pf, po, pg] = bo.Split(raw, 1, [H, H, H, H]);
+        const zi = bo.Add(pi, bo.Mul(peepRows[0], c));
+        const zf = gate.coupled ? pf : bo.Add(pf, bo.Mul(peepRows[1], c)); // (coupled: f's block is unused)
+        i = act(bo, clip(zi));
+        f = gate.coupled ? bo.Sub(bo.c(xw.dtype, 1), i) : act(bo, clip(zf));
+        gg = bo.Tanh(clip(pg));
         cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
-        o = act(bo, bo.Add(po, bo.Mul(peepRows[2], cn)));
+        const zo = bo.Add(po, bo.Mul(peepRows[2], cn));
+        o = act(bo, clip(zo));
         s = bo.Concat([i, f, o], 1);
+        if (gate.clip) inside = within(bo.Concat([zi, zf, zo, pg], 1)); // internal gate order i, f, o, g
       }
       const hn = bo.Mul(o, bo.Tanh(cn));
       // the gates as used: with coupled gates, f = 1 − i replaces the unused f block

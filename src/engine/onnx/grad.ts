@@ -284,6 +284,8 @@ export const RULES: Record<string, Rule> = {
     const zeros = op.zerosLike(data);
     return [op.ScatterND(zeros, op.Unsqueeze(idx, [-1]), dy!, 'add'), null];
   },
+  // reversing the first len_b steps is its own inverse (and its own transpose)
+  ReverseSequence: (c, n, [dy]) => [c.op.ReverseSequence(dy!, n.inputs[1]!, attrInt(n, 'time_axis', 0), attrInt(n, 'batch_axis', 1)), null],
   GatherElements: (c, n, [dy]) => {
     const [data, idx] = n.inputs as Value[];
     const { op } = c;

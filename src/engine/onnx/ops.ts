@@ -322,6 +322,17 @@ export class Ops {
     if (reduction !== 'none') attrs.reduction = attr.s(reduction);
     return this.one('ScatterElements', [data, indices, updates], attrs, data.dtype, data.shape);
   }
+  /**
+   * Reverses the first lens[b] steps of each sequence along the time axis; the steps after them stay
+   * in place (ONNX ReverseSequence; lens int64 [batch]).
+   */
+  ReverseSequence(x: Value, lens: Value, timeAxis = 0, batchAxis = 1): Value {
+    const t = normAxis(timeAxis, x.rank, 'ReverseSequence');
+    const b = normAxis(batchAxis, x.rank, 'ReverseSequence');
+    if (t === b || t > 1 || b > 1) throw new Error('ReverseSequence: time and batch axes must be 0 and 1');
+    if (lens.dtype !== 'int64' || lens.rank !== 1) throw new Error(`ReverseSequence: sequence_lens must be int64 [batch], got ${lens}`);
+    return this.one('ReverseSequence', [x, lens], { time_axis: attr.i(t), batch_axis: attr.i(b) }, x.dtype, x.shape);
+  }
   ConstantOfShape(shape: readonly number[], dtype: DType, value = 0): Value {
     return this.one('ConstantOfShape', [this.i64(shape)], { value: attr.t({ dtype, dims: [1], data: typed(dtype, value) }) }, dtype, shape);
   }

@@ -13,6 +13,7 @@ import { Rng } from '../util/rng';
 import { appendLine } from '../util/fsx';
 import { chooseDevice, createSession } from '../runtime/device';
 import { saveCheckpoint } from './checkpoint';
+import { cellOf } from './lmsetup';
 import { buildForecastPredictProgram, buildForecastTrainProgram, ForecastSpec } from './forecast';
 import { learningRateAt } from './schedule';
 import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
@@ -48,7 +49,7 @@ export async function runAddingTraining(cfg: ModelConfig, job: TrainRequest, hoo
   const t0 = Date.now();
   const T = cfg.data.sequenceLength;
   const B = cfg.train.batchSize;
-  const spec: ForecastSpec = { hidden: cfg.model.layers.map((l) => l.hidden), horizon: 1, inputs: 2, dtype: DTYPE };
+  const spec: ForecastSpec = { hidden: cfg.model.layers.map((l) => l.hidden), horizon: 1, inputs: 2, dtype: DTYPE, gates: cfg.model.layers.map(cellOf) };
   const prog = buildForecastTrainProgram({ spec, B, T, optimizer: cfg.train.optimizer, clipNorm: cfg.train.clipNorm });
   const params = initParams(prog.params, cfg.model.layers, cfg.train.seed, DTYPE, cfg.model.init);
   let choice = chooseDevice(job.device ?? cfg.train.device);
@@ -95,7 +96,7 @@ export async function runAddingTraining(cfg: ModelConfig, job: TrainRequest, hoo
     px[t * 2 + 1] = valid.x[(t * NV) * 2 + 1];
     labels.push(px[t * 2 + 1] === 1 ? `●${px[t * 2].toFixed(2)}` : px[t * 2].toFixed(2));
   }
-  const probe = new SeqGateProbe({ type: 'dense', features: 2 }, spec.hidden, undefined, px, labels);
+  const probe = new SeqGateProbe({ type: 'dense', features: 2 }, spec.hidden, spec.gates, px, labels);
   const gates = gateRecorder((m) => hooks.emit(m), runDir, job.gatesEveryMs ?? 3000);
   let baseline = 0;
   for (let i = 0; i < NV; i++) baseline += (1 - valid.y[i]) ** 2;

@@ -2,14 +2,22 @@
 // softmax cross-entropy (mean over the batch). Sentences are right-padded to T; padding never
 // counts: the vector is the hidden state at each sentence's last real step (`last`), or the mean
 // of the hidden states over its real steps (`mean`), so what follows a sentence cannot change it.
+// A bidirectional layer's reverse direction starts at each sentence's own last real step (see
+// ../nn/direction.ts); its `last` vector is [h_fwd at the last real step, h_bwd at the first step]
+// (PyTorch's h_n), its `mean` the mean of [h_fwd, h_bwd] over the real steps. Dropout (training
+// only) multiplies by masks fed as inputs: `drop.l<k>` [T, B, D·H_k] on the output of every layer
+// but the last, `drop.head` [B, D·H_L] on the sentence vector.
 //
-// Legend: K = steps per run, T = padded length, B = batch, E = embedding, H = hidden, C = classes.
+// Legend: K = steps per run, T = padded length, B = batch, E = embedding, H = hidden, C = classes,
+// D = directions of a layer (1, or 2 when bidirectional).
 
 import { Graph, Value } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { DType } from '../onnx/proto';
 import { gradients } from '../onnx/grad';
-import { GateActivation, lstmRecurrence } from '../nn/lstm';
+import { GateActivation, LstmForward, lstmRecurrence } from '../nn/lstm';
+import { GruForward, gruLayer, gruParams, isGru } from '../nn/gru';
+import { DIRECTION_SUFFIX, directionsOf, finalStates, runDirections } from '../nn/direction';
 import { ParamInfo } from '../nn/lm';
 import { clipByGlobalNorm, optimizerState, optimizerStep } from '../nn/optim';
 import { OptimizerConfig } from '../config/types';
@@ -23,6 +31,22 @@ export interface ClassifySpec {
   pooling: 'last' | 'mean';
   dtype: DType;
   gates?: (GateActivation | undefined)[];
+  /** per layer: a forward and a reverse direction */
+  bidirectional?: boolean[];
+  /** dropout probability between layers and before the head (train program inputs `drop.*`) */
+  dropout?: number;
+}
+
+/** Width of the sentence vector: the last layer's hidden size times its directions. */
+export function classifyFeatures(spec: ClassifySpec): number {
+  const L = spec.hidden.length;
+  return spec.hidden[L - 1] * directionsOf(spec.bidirectional?.[L - 1]).length;
+}
+
+/** Shapes of the dropout masks of one step: `drop.l<k>` for every layer but the last, then `drop.head`. */
+export function classifyDropShapes(spec: ClassifySpec, B: number, T: number): { name: string; shape: number[] }[] {
+  const layers = spec.hidden.slice(0, -1).map((H, k) => ({ name: `drop.l${k}`, shape: [T, B, H * directionsOf(spec.bidirectional?.[k]).length] }));
+  return [...layers, { name: 'drop.head', shape: [B, classifyFeatures(spec)] }];
 }
 
 export function classifyParams(spec: ClassifySpec): ParamInfo[] {
@@ -30,15 +54,21 @@ export function classifyParams(spec: ClassifySpec): ParamInfo[] {
   if (spec.embedding > 0) ps.push({ name: 'embedding.weight', shape: [spec.vocab, spec.embedding] });
   let inSize = spec.embedding > 0 ? spec.embedding : spec.vocab;
   spec.hidden.forEach((H, k) => {
-    ps.push({ name: `lstm.weight_ih_l${k}`, shape: [4 * H, inSize] });
-    ps.push({ name: `lstm.weight_hh_l${k}`, shape: [4 * H, H] });
-    ps.push({ name: `lstm.bias_ih_l${k}`, shape: [4 * H] });
-    ps.push({ name: `lstm.bias_hh_l${k}`, shape: [4 * H] });
-    if (spec.gates?.[k]?.peepholes) ps.push({ name: `lstm.weight_peephole_l${k}`, shape: [3, H] });
-    inSize = H;
+    const dirs = directionsOf(spec.bidirectional?.[k]);
+    for (const sfx of dirs.map((d) => DIRECTION_SUFFIX[d])) {
+      if (isGru(spec.gates?.[k])) {
+        ps.push(...gruParams(k, H, inSize, sfx));
+        continue;
+      }
+      ps.push({ name: `lstm.weight_ih_l${k}${sfx}`, shape: [4 * H, inSize] });
+      ps.push({ name: `lstm.weight_hh_l${k}${sfx}`, shape: [4 * H, H] });
+      ps.push({ name: `lstm.bias_ih_l${k}${sfx}`, shape: [4 * H] });
+      ps.push({ name: `lstm.bias_hh_l${k}${sfx}`, shape: [4 * H] });
+      if (spec.gates?.[k]?.peepholes) ps.push({ name: `lstm.weight_peephole_l${k}${sfx}`, shape: [3, H] });
+    }
+    inSize = H * dirs.length;
   });
-  const Hl = spec.hidden[spec.hidden.length - 1];
-  ps.push({ name: 'fc.weight', shape: [spec.classes, Hl] });
+  ps.push({ name: 'fc.weight', shape: [spec.classes, classifyFeatures(spec)] });
   ps.push({ name: 'fc.bias', shape: [spec.classes] });
   return ps;
 }
@@ -47,35 +77,58 @@ export function classifyParams(spec: ClassifySpec): ParamInfo[] {
  * @param x [T, B] int64 token ids (padded)
  * @param mask [T, B] 1 for real steps, 0 for padding
  * @param last [B, 1, H] int64: each sentence's last real step, repeated over H (GatherElements)
+ * @param drop dropout masks (training only), as classifyDropShapes: per layer but the last, and the head
  * @returns logits [B, C]
  */
-export function classifyForward(g: Graph, spec: ClassifySpec, P: Record<string, Value>, x: Value, mask: Value, last: Value): Value {
+export function classifyForward(
+  g: Graph,
+  spec: ClassifySpec,
+  P: Record<string, Value>,
+  x: Value,
+  mask: Value,
+  last: Value,
+  drop?: { layers: Value[]; head: Value },
+): Value {
   const op = new Ops(g);
   const [T, B] = x.shape as number[];
-  let hs: Value | null = null;
+  const L = spec.hidden.length;
+  // each sentence's real length, for the reverse directions
+  const lens = spec.bidirectional?.some((b) => b) ? g.scope('lengths', () => op.Cast(op.ReduceSum(mask, [0]), 'int64')) : null;
+  let inp: Value = x; // the layer input: token ids for layer 0, then [T, B, D·H] states
+  let top!: ReturnType<typeof runDirections>;
   spec.hidden.forEach((H, k) => {
     g.scope(`lstm${k}`, () => {
-      const wih = P[`lstm.weight_ih_l${k}`];
-      const bias = op.Add(P[`lstm.bias_ih_l${k}`], P[`lstm.bias_hh_l${k}`]);
-      let xw: Value;
-      if (k === 0 && spec.embedding === 0) xw = op.Add(op.Gather(op.Transpose(wih, [1, 0]), x, 0), bias);
-      else {
-        const inp: Value = k === 0 ? op.Gather(P['embedding.weight'], x, 0) : hs!;
-        const I = inp.shape[2] as number;
-        xw = op.Reshape(op.Gemm(op.Reshape(inp, [T * B, I]), wih, bias, { transB: 1 }), [T, B, 4 * H]);
-      }
-      const zeros = g.const(new Array(B * H).fill(0), spec.dtype, [B, H]);
-      hs = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], zeros, zeros, spec.gates?.[k], P[`lstm.weight_peephole_l${k}`] ?? null).hs;
+      // one direction of the layer over its input in reading order (ids or states)
+      const direction = (src: Value, sfx: string): LstmForward | GruForward => {
+        if (isGru(spec.gates?.[k])) {
+          const input = k === 0 && spec.embedding === 0 ? { ids: src } : { x: k === 0 ? op.Gather(P['embedding.weight'], src, 0) : src };
+          return gruLayer(g, P, k, input, g.const(new Array(B * H).fill(0), spec.dtype, [B, H]), spec.gates![k], sfx);
+        }
+        const wih = P[`lstm.weight_ih_l${k}${sfx}`];
+        const bias = op.Add(P[`lstm.bias_ih_l${k}${sfx}`], P[`lstm.bias_hh_l${k}${sfx}`]);
+        let xw: Value;
+        if (k === 0 && spec.embedding === 0) xw = op.Add(op.Gather(op.Transpose(wih, [1, 0]), src, 0), bias);
+        else {
+          const feats: Value = k === 0 ? op.Gather(P['embedding.weight'], src, 0) : src;
+          const I = feats.shape[2] as number;
+          xw = op.Reshape(op.Gemm(op.Reshape(feats, [T * B, I]), wih, bias, { transB: 1 }), [T, B, 4 * H]);
+        }
+        const zeros = g.const(new Array(B * H).fill(0), spec.dtype, [B, H]);
+        return lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}${sfx}`], zeros, zeros, spec.gates?.[k], P[`lstm.weight_peephole_l${k}${sfx}`] ?? null);
+      };
+      top = runDirections(g, inp, lens, spec.bidirectional?.[k], direction);
+      // dropout between stacked layers
+      inp = drop && k < L - 1 ? op.Mul(top.hs, drop.layers[k]) : top.hs;
     });
   });
-  const Hl = spec.hidden[spec.hidden.length - 1];
-  const pooled = g.scope('pool', () => {
-    if (spec.pooling === 'last') return op.Reshape(op.GatherElements(op.Transpose(hs!, [1, 0, 2]), last, 1), [B, Hl]);
+  let pooled = g.scope('pool', () => {
+    if (spec.pooling === 'last') return finalStates(g, top, last);
     const m3 = op.Unsqueeze(mask, [2]); // [T, B, 1]
-    const sum = op.ReduceSum(op.Mul(hs!, m3), [0]); // [B, H]
+    const sum = op.ReduceSum(op.Mul(top.hs, m3), [0]); // [B, D·H]
     const len = op.ReduceSum(m3, [0]); // [B, 1]
     return op.Div(sum, len);
   });
+  if (drop) pooled = op.Mul(pooled, drop.head); // dropout before the head
   return g.scope('fc', () => op.Gemm(pooled, P['fc.weight'], P['fc.bias'], { transB: 1 }));
 }
 
@@ -87,6 +140,7 @@ export function classLoss(g: Graph, logits: Value, y: Value): Value {
   });
 }
 
+/** K training steps per run; with spec.dropout also the masks `drop.*` [K, ...] (classifyDropShapes). */
 export function buildClassifyTrainProgram(o: { spec: ClassifySpec; B: number; T: number; optimizer: OptimizerConfig; clipNorm: number }): Program {
   const { spec, B, T } = o;
   const dt = spec.dtype;
@@ -102,6 +156,8 @@ export function buildClassifyTrainProgram(o: { spec: ClassifySpec; B: number; T:
   const m = g.input('mask', dt, ['K', T, B]);
   const last = g.input('last', 'int64', ['K', B, 1, Hl]);
   const lr = g.input('lr', dt, ['K']);
+  const dropShapes = spec.dropout ? classifyDropShapes(spec, B, T) : [];
+  const drops = dropShapes.map((d) => g.input(d.name, dt, ['K', ...d.shape]));
   const body = g.subgraph('classify_step');
   const bp = params.map((p) => body.input(body.freshName(`p.${p.name}`), dt, p.shape));
   const bs = opt.map((s) => body.input(body.freshName(`s.${s.name}`), dt, s.shape));
@@ -110,8 +166,9 @@ export function buildClassifyTrainProgram(o: { spec: ClassifySpec; B: number; T:
   const bm = body.input(body.freshName('m_t'), dt, [T, B]);
   const bl = body.input(body.freshName('last_t'), 'int64', [B, 1, Hl]);
   const blr = body.input(body.freshName('lr_t'), dt, []);
+  const bdrop = dropShapes.map((d) => body.input(body.freshName(`${d.name}_t`), dt, d.shape));
   const P = Object.fromEntries(params.map((p, i) => [p.name, bp[i]]));
-  const logits = classifyForward(body, spec, P, bx, bm, bl);
+  const logits = classifyForward(body, spec, P, bx, bm, bl, bdrop.length ? { layers: bdrop.slice(0, -1), head: bdrop[bdrop.length - 1] } : undefined);
   const loss = classLoss(body, logits, by);
   const grads = gradients(body, loss, bp);
   const clipped = clipByGlobalNorm(body, grads, o.clipNorm);
@@ -120,7 +177,7 @@ export function buildClassifyTrainProgram(o: { spec: ClassifySpec; B: number; T:
   upd.state.forEach((v) => body.output(v));
   body.output(loss);
   body.output(clipped.norm);
-  const outs = op.Scan(body, [...pIn, ...sIn], [x, y, m, last, lr]);
+  const outs = op.Scan(body, [...pIn, ...sIn], [x, y, m, last, lr, ...drops]);
   let k = 0;
   params.forEach((p) => g.output(outs[k++], `p_out.${p.name}`));
   opt.forEach((s) => g.output(outs[k++], `s_out.${s.name}`));
@@ -144,8 +201,8 @@ export function buildClassifyPredictProgram(o: { spec: ClassifySpec; N: number; 
   return { graph: g, params, state: [] };
 }
 
-/** Loss and gradients for the FD tests. */
-export function buildClassifyGradProgram(o: { spec: ClassifySpec; B: number; T: number }): Program {
+/** Loss and gradients for the FD tests; with `dropout`, fixed masks as inputs `drop.*` (classifyDropShapes). */
+export function buildClassifyGradProgram(o: { spec: ClassifySpec; B: number; T: number; dropout?: boolean }): Program {
   const params = classifyParams(o.spec);
   const Hl = o.spec.hidden[o.spec.hidden.length - 1];
   const g = new Graph('gatelab_classify_grad');
@@ -154,8 +211,9 @@ export function buildClassifyGradProgram(o: { spec: ClassifySpec; B: number; T: 
   const y = g.input('y', 'int64', [o.B]);
   const m = g.input('mask', o.spec.dtype, [o.T, o.B]);
   const last = g.input('last', 'int64', [o.B, 1, Hl]);
+  const drops = o.dropout ? classifyDropShapes(o.spec, o.B, o.T).map((d) => g.input(d.name, o.spec.dtype, d.shape)) : [];
   const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
-  const loss = classLoss(g, classifyForward(g, o.spec, P, x, m, last), y);
+  const loss = classLoss(g, classifyForward(g, o.spec, P, x, m, last, drops.length ? { layers: drops.slice(0, -1), head: drops[drops.length - 1] } : undefined), y);
   const grads = gradients(g, loss, pIn);
   g.output(loss, 'loss');
   params.forEach((p, i) => g.output(grads[i], `d.${p.name}`));

@@ -17,13 +17,14 @@ import { appendLine } from '../util/fsx';
 import { chooseDevice, createSession } from '../runtime/device';
 import { Checkpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { asDtype, cellOf, checkCheckpointFits, textOptionsOf } from './lmsetup';
-import { buildClassifyPredictProgram, buildClassifyTrainProgram, ClassifySpec } from './classify';
+import { buildClassifyPredictProgram, buildClassifyTrainProgram, classifyDropShapes, ClassifySpec } from './classify';
 import { learningRateAt } from './schedule';
 import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
 import type { Summary } from '../../shared/protocol';
 import type { TrainHooks, TrainRequest } from './trainer';
 import { TrainingFailure } from './trainer';
 import { gateRecorder, SeqGateProbe } from './probe';
+import { dropoutMasks } from '../nn/dropout';
 
 const DTYPE = 'float32' as const;
 
@@ -36,6 +37,8 @@ export function classifySpecOf(cfg: ModelConfig, vocab: number, classes: number)
     pooling: cfg.data.pooling,
     dtype: DTYPE,
     gates: cfg.model.layers.map(cellOf),
+    bidirectional: cfg.model.layers.map((l) => l.bidirectional),
+    dropout: cfg.model.dropout,
   };
 }
 
@@ -152,7 +155,9 @@ export async function runClassifyTraining(cfg: ModelConfig, job: TrainRequest, h
   // gate views: the first validation sentence (or the first training one)
   const probeEx = valid[0] ?? train[0];
   const probeToks = probeEx.tokens.slice(0, T);
-  const probe = new SeqGateProbe({ type: 'tokens', vocab: vocab.size, embedding: spec.embedding }, spec.hidden, spec.gates, BigInt64Array.from(probeToks, (t) => BigInt(vocab.id(t))), probeToks);
+  const probe = new SeqGateProbe({ type: 'tokens', vocab: vocab.size, embedding: spec.embedding }, spec.hidden, spec.gates, BigInt64Array.from(probeToks, (t) => BigInt(vocab.id(t))), probeToks, spec.bidirectional);
+  const dropRng = new Rng(cfg.train.seed ^ 0x5eed);
+  const dropShapes = spec.dropout ? classifyDropShapes(spec, B, T) : [];
   const gates = gateRecorder((m) => hooks.emit(m), runDir, job.gatesEveryMs ?? 3000);
   let epoch = 0;
   let trainMs = 0;
@@ -186,6 +191,7 @@ export async function runClassifyTraining(cfg: ModelConfig, job: TrainRequest, h
         feeds.mask = new ort.Tensor(DTYPE, m, [k, T, B]);
         feeds.y = new ort.Tensor('int64', y, [k, B]);
         feeds.last = new ort.Tensor('int64', last, [k, B, 1, Hl]);
+        Object.assign(feeds, dropoutMasks(dropShapes, k, spec.dropout ?? 0, dropRng));
         const lrs = Float32Array.from({ length: k }, (_, j) => learningRateAt(step + j, totalSteps, cfg.train.optimizer.learningRate, cfg.train.schedule));
         feeds.lr = new ort.Tensor(DTYPE, lrs, [k]);
         const tr = Date.now();
@@ -210,7 +216,7 @@ export async function runClassifyTraining(cfg: ModelConfig, job: TrainRequest, h
       lastTrain = losses.reduce((a, b) => a + b, 0) / Math.max(1, losses.length);
       scores = await evaluate();
       await gates(probe, feeds, step, epoch === 1);
-      hooks.emit({ type: 'epoch', epoch, step, trainLoss: lastTrain, ...(scores ? { validLoss: scores.loss } : {}), elapsedMs: Date.now() - t0 });
+      hooks.emit({ type: 'epoch', epoch, step, trainLoss: lastTrain, ...(scores ? { validLoss: scores.loss, accuracy: scores.accuracy } : {}), elapsedMs: Date.now() - t0 });
       metric({ epoch, step, trainLoss: lastTrain, ...(scores ? { validLoss: scores.loss, accuracy: scores.accuracy } : {}) });
       if (step >= totalSteps) break;
     }

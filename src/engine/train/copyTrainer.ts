@@ -13,10 +13,12 @@ import { ModelConfig } from '../config/types';
 import { Graph } from '../onnx/builder';
 import { initParams } from '../nn/init';
 import { lmForward, lmParams, LmSpec } from '../nn/lm';
+import { hasCellState } from '../nn/gru';
 import { Rng } from '../util/rng';
 import { appendLine } from '../util/fsx';
 import { chooseDevice, createSession } from '../runtime/device';
 import { saveCheckpoint } from './checkpoint';
+import { cellOf } from './lmsetup';
 import { buildTrainProgram } from './program';
 import { learningRateAt } from './schedule';
 import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
@@ -50,7 +52,7 @@ export async function runCopyTraining(cfg: ModelConfig, job: TrainRequest, hooks
   const D = cfg.data.sequenceLength;
   const T = D + 2 * S;
   const B = cfg.train.batchSize;
-  const lm: LmSpec = { vocab: COPY_VOCAB, embedding: cfg.model.embedding, hidden: cfg.model.layers.map((l) => l.hidden), dtype: DTYPE };
+  const lm: LmSpec = { vocab: COPY_VOCAB, embedding: cfg.model.embedding, hidden: cfg.model.layers.map((l) => l.hidden), dtype: DTYPE, gates: cfg.model.layers.map(cellOf) };
   const prog = buildTrainProgram({ lm, B, T, optimizer: cfg.train.optimizer, clipNorm: cfg.train.clipNorm });
   const params = initParams(prog.params, cfg.model.layers, cfg.train.seed, DTYPE, cfg.model.init);
   let choice = chooseDevice(job.device ?? cfg.train.device);
@@ -63,7 +65,7 @@ export async function runCopyTraining(cfg: ModelConfig, job: TrainRequest, hooks
   const pIn = lmParams(lm).map((p) => vg.input(`p.${p.name}`, DTYPE, p.shape));
   const vx = vg.input('x', 'int64', [T, NV]);
   const zeros = (H: number) => vg.const(new Array(NV * H).fill(0), DTYPE, [NV, H]);
-  const fwd = lmForward(vg, lm, Object.fromEntries(lmParams(lm).map((p, i) => [p.name, pIn[i]])), vx, lm.hidden.map((H) => ({ h0: zeros(H), c0: zeros(H) })));
+  const fwd = lmForward(vg, lm, Object.fromEntries(lmParams(lm).map((p, i) => [p.name, pIn[i]])), vx, lm.hidden.map((H, k) => (hasCellState(lm, k) ? { h0: zeros(H), c0: zeros(H) } : { h0: zeros(H) })));
   vg.output(fwd.logits, 'logits');
   const validSession = (await createSession(vg.encode(), choice, { threads: job.threads })).session;
   const valid = copyBatch(new Rng(cfg.train.seed + 7_000_001), S, D, NV);
@@ -91,7 +93,7 @@ export async function runCopyTraining(cfg: ModelConfig, job: TrainRequest, hooks
   for (const st of prog.state) feeds[`s.${st.name}`] = new ort.Tensor(DTYPE, new Float32Array(st.shape.reduce((a, b) => a * b, 1)), st.shape);
   lm.hidden.forEach((H, k) => {
     feeds[`h.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(B * H), [B, H]);
-    feeds[`c.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(B * H), [B, H]);
+    if (hasCellState(lm, k)) feeds[`c.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(B * H), [B, H]);
   });
   const evaluate = async () => {
     const pf: Record<string, ort.Tensor> = { x: new ort.Tensor('int64', BigInt64Array.from(valid.x, (v) => BigInt(v)), [T, NV]) };
@@ -161,7 +163,7 @@ export async function runCopyTraining(cfg: ModelConfig, job: TrainRequest, hooks
       }
       lastTrain = losses.reduce((a, b) => a + b, 0) / Math.max(1, losses.length);
       scores = await evaluate();
-      hooks.emit({ type: 'epoch', epoch, step, trainLoss: lastTrain, validLoss: scores.loss, elapsedMs: Date.now() - t0 });
+      hooks.emit({ type: 'epoch', epoch, step, trainLoss: lastTrain, validLoss: scores.loss, accuracy: scores.accuracy, elapsedMs: Date.now() - t0 });
       metric({ epoch, step, trainLoss: lastTrain, validLoss: scores.loss, accuracy: scores.accuracy, baselineLoss: baseline });
       if (step >= totalSteps) break;
     }

@@ -1,14 +1,20 @@
 // Forecasting: a window of W past values → stacked LSTM → the last hidden state → Linear → the next
 // `horizon` values; loss = mean squared error over every predicted value (PyTorch's MSELoss
 // default). Values are normalised with the mean and standard deviation of the training part only.
+// A bidirectional last layer gives [h_fwd at the last step, h_bwd at the first step] (PyTorch's
+// h_n; see ../nn/direction.ts). Dropout (training only) multiplies by masks fed as inputs:
+// `drop.l<k>` [T, B, D·H_k] on the output of every layer but the last, `drop.head` [B, D·H_L] on
+// the vector the head reads.
 //
-// Legend: K = steps per run, T = window, B = batch, N = horizon, H = hidden, G = 4H.
+// Legend: K = steps per run, T = window, B = batch, N = horizon, H = hidden, G = 4H, D = directions.
 
 import { Graph, Value } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { DType } from '../onnx/proto';
 import { gradients } from '../onnx/grad';
-import { GateActivation, lstmRecurrence } from '../nn/lstm';
+import { GateActivation, LstmForward, lstmRecurrence } from '../nn/lstm';
+import { GruForward, gruLayer, gruParams, isGru } from '../nn/gru';
+import { DIRECTION_SUFFIX, directionsOf, finalStates, runDirections } from '../nn/direction';
 import { ParamInfo } from '../nn/lm';
 import { clipByGlobalNorm, optimizerState, optimizerStep } from '../nn/optim';
 import { OptimizerConfig } from '../config/types';
@@ -21,41 +27,76 @@ export interface ForecastSpec {
   inputs?: number;
   dtype: DType;
   gates?: (GateActivation | undefined)[];
+  /** per layer: a forward and a reverse direction */
+  bidirectional?: boolean[];
+  /** dropout probability between layers and before the head (train program inputs `drop.*`) */
+  dropout?: number;
+}
+
+/** Width of the vector the head reads: the last layer's hidden size times its directions. */
+export function forecastFeatures(spec: ForecastSpec): number {
+  const L = spec.hidden.length;
+  return spec.hidden[L - 1] * directionsOf(spec.bidirectional?.[L - 1]).length;
+}
+
+/** Shapes of the dropout masks of one step: `drop.l<k>` for every layer but the last, then `drop.head`. */
+export function forecastDropShapes(spec: ForecastSpec, B: number, T: number): { name: string; shape: number[] }[] {
+  const layers = spec.hidden.slice(0, -1).map((H, k) => ({ name: `drop.l${k}`, shape: [T, B, H * directionsOf(spec.bidirectional?.[k]).length] }));
+  return [...layers, { name: 'drop.head', shape: [B, forecastFeatures(spec)] }];
 }
 
 export function forecastParams(spec: ForecastSpec): ParamInfo[] {
   const ps: ParamInfo[] = [];
   let inSize = spec.inputs ?? 1;
   spec.hidden.forEach((H, k) => {
-    ps.push({ name: `lstm.weight_ih_l${k}`, shape: [4 * H, inSize] });
-    ps.push({ name: `lstm.weight_hh_l${k}`, shape: [4 * H, H] });
-    ps.push({ name: `lstm.bias_ih_l${k}`, shape: [4 * H] });
-    ps.push({ name: `lstm.bias_hh_l${k}`, shape: [4 * H] });
-    if (spec.gates?.[k]?.peepholes) ps.push({ name: `lstm.weight_peephole_l${k}`, shape: [3, H] });
-    inSize = H;
+    const dirs = directionsOf(spec.bidirectional?.[k]);
+    for (const sfx of dirs.map((d) => DIRECTION_SUFFIX[d])) {
+      if (isGru(spec.gates?.[k])) {
+        ps.push(...gruParams(k, H, inSize, sfx));
+        continue;
+      }
+      ps.push({ name: `lstm.weight_ih_l${k}${sfx}`, shape: [4 * H, inSize] });
+      ps.push({ name: `lstm.weight_hh_l${k}${sfx}`, shape: [4 * H, H] });
+      ps.push({ name: `lstm.bias_ih_l${k}${sfx}`, shape: [4 * H] });
+      ps.push({ name: `lstm.bias_hh_l${k}${sfx}`, shape: [4 * H] });
+      if (spec.gates?.[k]?.peepholes) ps.push({ name: `lstm.weight_peephole_l${k}${sfx}`, shape: [3, H] });
+    }
+    inSize = H * dirs.length;
   });
-  const Hl = spec.hidden[spec.hidden.length - 1];
-  ps.push({ name: 'fc.weight', shape: [spec.horizon, Hl] });
+  ps.push({ name: 'fc.weight', shape: [spec.horizon, forecastFeatures(spec)] });
   ps.push({ name: 'fc.bias', shape: [spec.horizon] });
   return ps;
 }
 
-/** x [T, B, 1] → predictions [B, N] from the last step's hidden state. */
-export function forecastForward(g: Graph, spec: ForecastSpec, P: Record<string, Value>, x: Value): Value {
+/**
+ * x [T, B, F] → predictions [B, N] from the last step's hidden state (bidirectional: and the
+ * reverse direction's state after reading back to the first step).
+ * @param drop dropout masks (training only), as forecastDropShapes: per layer but the last, and the head
+ */
+export function forecastForward(g: Graph, spec: ForecastSpec, P: Record<string, Value>, x: Value, drop?: { layers: Value[]; head: Value }): Value {
   const op = new Ops(g);
   const [T, B] = x.shape as number[];
+  const L = spec.hidden.length;
   let inp = x;
+  let top!: ReturnType<typeof runDirections>;
   spec.hidden.forEach((H, k) => {
     g.scope(`lstm${k}`, () => {
-      const I = inp.shape[2] as number;
-      const bias = op.Add(P[`lstm.bias_ih_l${k}`], P[`lstm.bias_hh_l${k}`]);
-      const xw = op.Reshape(op.Gemm(op.Reshape(inp, [T * B, I]), P[`lstm.weight_ih_l${k}`], bias, { transB: 1 }), [T, B, 4 * H]);
-      const zeros = g.const(new Array(B * H).fill(0), spec.dtype, [B, H]);
-      inp = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], zeros, zeros, spec.gates?.[k], P[`lstm.weight_peephole_l${k}`] ?? null).hs;
+      // one direction of the layer over its input in reading order
+      const direction = (src: Value, sfx: string): LstmForward | GruForward => {
+        if (isGru(spec.gates?.[k])) return gruLayer(g, P, k, { x: src }, g.const(new Array(B * H).fill(0), spec.dtype, [B, H]), spec.gates![k], sfx);
+        const I = src.shape[2] as number;
+        const bias = op.Add(P[`lstm.bias_ih_l${k}${sfx}`], P[`lstm.bias_hh_l${k}${sfx}`]);
+        const xw = op.Reshape(op.Gemm(op.Reshape(src, [T * B, I]), P[`lstm.weight_ih_l${k}${sfx}`], bias, { transB: 1 }), [T, B, 4 * H]);
+        const zeros = g.const(new Array(B * H).fill(0), spec.dtype, [B, H]);
+        return lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}${sfx}`], zeros, zeros, spec.gates?.[k], P[`lstm.weight_peephole_l${k}${sfx}`] ?? null);
+      };
+      top = runDirections(g, inp, null, spec.bidirectional?.[k], direction);
+      // dropout between stacked layers
+      inp = drop && k < L - 1 ? op.Mul(top.hs, drop.layers[k]) : top.hs;
     });
   });
-  const Hl = spec.hidden[spec.hidden.length - 1];
-  const last = op.Reshape(op.Slice(inp, [T - 1], [T], [0]), [B, Hl]);
+  let last = finalStates(g, top, null); // [B, D·H]
+  if (drop) last = op.Mul(last, drop.head); // dropout before the head
   return g.scope('fc', () => op.Gemm(last, P['fc.weight'], P['fc.bias'], { transB: 1 }));
 }
 
@@ -68,6 +109,7 @@ export function mse(g: Graph, pred: Value, y: Value): Value {
 }
 
 /** K training steps per run: inputs p.*, s.*, x [K, T, B, 1], y [K, B, N], lr [K]; outputs p_out.*, s_out.*, loss, gnorm. */
+/** With spec.dropout also the masks `drop.*` [K, ...] (forecastDropShapes). */
 export function buildForecastTrainProgram(o: { spec: ForecastSpec; B: number; T: number; optimizer: OptimizerConfig; clipNorm: number }): Program {
   const { spec, B, T } = o;
   const dt = spec.dtype;
@@ -80,14 +122,17 @@ export function buildForecastTrainProgram(o: { spec: ForecastSpec; B: number; T:
   const x = g.input('x', dt, ['K', T, B, spec.inputs ?? 1]);
   const y = g.input('y', dt, ['K', B, spec.horizon]);
   const lr = g.input('lr', dt, ['K']);
+  const dropShapes = spec.dropout ? forecastDropShapes(spec, B, T) : [];
+  const drops = dropShapes.map((d) => g.input(d.name, dt, ['K', ...d.shape]));
   const body = g.subgraph('forecast_step');
   const bp = params.map((p) => body.input(body.freshName(`p.${p.name}`), dt, p.shape));
   const bs = opt.map((s) => body.input(body.freshName(`s.${s.name}`), dt, s.shape));
   const bx = body.input(body.freshName('x_t'), dt, [T, B, spec.inputs ?? 1]);
   const by = body.input(body.freshName('y_t'), dt, [B, spec.horizon]);
   const blr = body.input(body.freshName('lr_t'), dt, []);
+  const bdrop = dropShapes.map((d) => body.input(body.freshName(`${d.name}_t`), dt, d.shape));
   const P = Object.fromEntries(params.map((p, i) => [p.name, bp[i]]));
-  const loss = mse(body, forecastForward(body, spec, P, bx), by);
+  const loss = mse(body, forecastForward(body, spec, P, bx, bdrop.length ? { layers: bdrop.slice(0, -1), head: bdrop[bdrop.length - 1] } : undefined), by);
   const grads = gradients(body, loss, bp);
   const clipped = clipByGlobalNorm(body, grads, o.clipNorm);
   const upd = optimizerStep(body, o.optimizer, bp, clipped.grads, bs, blr);
@@ -95,7 +140,7 @@ export function buildForecastTrainProgram(o: { spec: ForecastSpec; B: number; T:
   upd.state.forEach((v) => body.output(v));
   body.output(loss);
   body.output(clipped.norm);
-  const outs = op.Scan(body, [...pIn, ...sIn], [x, y, lr]);
+  const outs = op.Scan(body, [...pIn, ...sIn], [x, y, lr, ...drops]);
   let k = 0;
   params.forEach((p) => g.output(outs[k++], `p_out.${p.name}`));
   opt.forEach((s) => g.output(outs[k++], `s_out.${s.name}`));
@@ -115,15 +160,16 @@ export function buildForecastPredictProgram(o: { spec: ForecastSpec; N: number; 
   return { graph: g, params, state: [] };
 }
 
-/** Loss and gradients for the FD tests: x [T, B, 1], y [B, N]. */
-export function buildForecastGradProgram(o: { spec: ForecastSpec; B: number; T: number }): Program {
+/** Loss and gradients for the FD tests: x [T, B, 1], y [B, N]; with `dropout`, fixed masks as inputs `drop.*`. */
+export function buildForecastGradProgram(o: { spec: ForecastSpec; B: number; T: number; dropout?: boolean }): Program {
   const params = forecastParams(o.spec);
   const g = new Graph('gatelab_forecast_grad');
   const pIn = params.map((p) => g.input(`p.${p.name}`, o.spec.dtype, p.shape));
   const x = g.input('x', o.spec.dtype, [o.T, o.B, o.spec.inputs ?? 1]);
   const y = g.input('y', o.spec.dtype, [o.B, o.spec.horizon]);
+  const drops = o.dropout ? forecastDropShapes(o.spec, o.B, o.T).map((d) => g.input(d.name, o.spec.dtype, d.shape)) : [];
   const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
-  const loss = mse(g, forecastForward(g, o.spec, P, x), y);
+  const loss = mse(g, forecastForward(g, o.spec, P, x, drops.length ? { layers: drops.slice(0, -1), head: drops[drops.length - 1] } : undefined), y);
   const grads = gradients(g, loss, pIn);
   g.output(loss, 'loss');
   params.forEach((p, i) => g.output(grads[i], `d.${p.name}`));

@@ -19,13 +19,14 @@ import { appendLine } from '../util/fsx';
 import { chooseDevice, createSession } from '../runtime/device';
 import { Checkpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { asDtype, cellOf, checkCheckpointFits } from './lmsetup';
-import { buildForecastPredictProgram, buildForecastTrainProgram, ForecastSpec } from './forecast';
+import { buildForecastPredictProgram, buildForecastTrainProgram, forecastDropShapes, ForecastSpec } from './forecast';
 import { learningRateAt } from './schedule';
 import { RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
 import type { Summary } from '../../shared/protocol';
 import type { TrainHooks, TrainRequest } from './trainer';
 import { TrainingFailure } from './trainer';
 import { gateRecorder, SeqGateProbe } from './probe';
+import { dropoutMasks } from '../nn/dropout';
 
 const DTYPE = 'float32' as const;
 
@@ -35,6 +36,8 @@ export function forecastSpecOf(cfg: ModelConfig): ForecastSpec {
     horizon: cfg.data.horizon,
     dtype: DTYPE,
     gates: cfg.model.layers.map(cellOf),
+    bidirectional: cfg.model.layers.map((l) => l.bidirectional),
+    dropout: cfg.model.dropout,
   };
 }
 
@@ -226,9 +229,11 @@ export async function runForecastTraining(cfg: ModelConfig, job: TrainRequest, h
   // gate views: the first validation window (or the first training window)
   const probeStart = validStarts[0] ?? trainStarts[0];
   const pw = windows(s, W, N, [probeStart]);
-  const probe = new SeqGateProbe({ type: 'dense', features: 1 }, spec.hidden, spec.gates, pw.x, Array.from({ length: W }, (_, w) => String(+series[probeStart - W + w].toPrecision(4))));
+  const probe = new SeqGateProbe({ type: 'dense', features: 1 }, spec.hidden, spec.gates, pw.x, Array.from({ length: W }, (_, w) => String(+series[probeStart - W + w].toPrecision(4))), spec.bidirectional);
   const gates = gateRecorder((m) => hooks.emit(m), runDir, job.gatesEveryMs ?? 3000);
   const rng = new Rng(cfg.train.seed);
+  const dropRng = new Rng(cfg.train.seed ^ 0x5eed);
+  const dropShapes = spec.dropout ? forecastDropShapes(spec, B, W) : [];
   let step = 0;
   let trainMs = 0;
   let epoch = 0;
@@ -259,6 +264,7 @@ export async function runForecastTraining(cfg: ModelConfig, job: TrainRequest, h
         }
         feeds.x = new ort.Tensor(DTYPE, x, [k, W, B, 1]);
         feeds.y = new ort.Tensor(DTYPE, y, [k, B, N]);
+        Object.assign(feeds, dropoutMasks(dropShapes, k, spec.dropout ?? 0, dropRng));
         const lrs = Float32Array.from({ length: k }, (_, j) => learningRateAt(step + j, totalSteps, cfg.train.optimizer.learningRate, cfg.train.schedule));
         feeds.lr = new ort.Tensor(DTYPE, lrs, [k]);
         const tr = Date.now();
@@ -283,7 +289,7 @@ export async function runForecastTraining(cfg: ModelConfig, job: TrainRequest, h
       lastTrain = losses.reduce((a, b) => a + b, 0) / Math.max(1, losses.length);
       scores = await evaluate();
       await gates(probe, feeds, step, epoch === 1);
-      hooks.emit({ type: 'epoch', epoch, step, trainLoss: lastTrain, ...(scores ? { validLoss: scores.mse } : {}), elapsedMs: Date.now() - t0 });
+      hooks.emit({ type: 'epoch', epoch, step, trainLoss: lastTrain, ...(scores ? { validLoss: scores.mse, rmse: scores.rmse, mae: scores.mae, baselineRmse: scores.baselineRmse } : {}), elapsedMs: Date.now() - t0 });
       metric({ epoch, step, trainLoss: lastTrain, ...(scores ? { validLoss: scores.mse, rmse: scores.rmse, mae: scores.mae, baselineRmse: scores.baselineRmse, seasonalBaselineRmse: scores.seasonalBaselineRmse } : {}) });
       if (scores) {
         const es = cfg.train.earlyStopping;

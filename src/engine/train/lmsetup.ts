@@ -19,16 +19,40 @@ export function checkSupported(cfg: ModelConfig): void {
   };
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
-    if (l.type !== 'lstm') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm');
-    if (l.cellClip > 0 && l.peepholes) no(`${at}.cellClip`, 'cellClip together with peepholes', 'use one of them');
-    if (l.bidirectional) no(`${at}.bidirectional`, 'a bidirectional language model', 'set bidirectional: false');
+    if (l.type !== 'lstm' && l.type !== 'gru') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm or gru');
+    if (l.type === 'gru') checkGruLayer(cfg, l, at);
+    // bidirectional layers: classification and forecast read whole sequences; a language model (and
+    // copy, which is one) must not see the future, and adding keeps its own unidirectional program
+    if (l.bidirectional && cfg.task !== 'classification' && cfg.task !== 'forecast')
+      no(`${at}.bidirectional`, `a bidirectional ${cfg.task === 'language-model' ? 'language' : cfg.task} model`, 'set bidirectional: false; classification and forecast models have it');
+    if (l.bidirectional && l.type !== 'lstm') no(`${at}.bidirectional`, `a bidirectional ${l.type.toUpperCase()} layer`, 'use type: lstm or bidirectional: false');
   });
-  if (cfg.model.dropout > 0 && cfg.task !== 'language-model') no('model.dropout', `dropout in a ${cfg.task} model`, 'set dropout: 0 (language models have it)');
+  if (cfg.model.dropout > 0 && (cfg.task === 'copy' || cfg.task === 'adding'))
+    no('model.dropout', `dropout in a ${cfg.task} model`, 'set dropout: 0; language-model, classification and forecast models have it');
 }
 
-/** The cell options of a layer: gate nonlinearity and coupled gates. */
+/**
+ * A GRU layer takes the gate nonlinearity (for r and z) but none of the LSTM's variants: each one
+ * set on a GRU layer is an error at its key.
+ */
+function checkGruLayer(cfg: ModelConfig, l: ModelConfig['model']['layers'][number], at: string): void {
+  const lstmOnly = (key: string, what: string) => {
+    throw new UserError(
+      `${key} applies to LSTM layers only: ${what}`,
+      whereOf(cfg, `${at}.${key}`),
+      `remove ${key} from this layer, or use type: lstm`,
+    );
+  };
+  if (l.forgetBias !== 0) lstmOnly('forgetBias', 'a GRU layer has no forget gate (its update gate z keeps the state)');
+  if (l.peepholes) lstmOnly('peepholes', 'a GRU layer has no cell state for the gates to look at');
+  if (l.coupledGates) lstmOnly('coupledGates', 'a GRU layer has no input and forget gates to couple (its update gate z already does both)');
+  if (l.cellClip > 0) lstmOnly('cellClip', 'the ONNX GRU operator and PyTorch\'s nn.GRU have no cell clipping');
+}
+
+/** The cell options of a layer: cell type, gate nonlinearity and the LSTM variants. */
 export function cellOf(l: ModelConfig['model']['layers'][number]): GateActivation {
   const act: GateActivation = l.gateActivation === 'hard-sigmoid' ? { kind: 'hard-sigmoid', alpha: l.hardSigmoidSlope, beta: l.hardSigmoidOffset } : { kind: 'sigmoid' };
+  if (l.type === 'gru') return { ...act, cell: 'gru' };
   return { ...act, ...(l.coupledGates ? { coupled: true } : {}), ...(l.peepholes ? { peepholes: true } : {}), ...(l.cellClip > 0 ? { clip: l.cellClip } : {}) };
 }
 
@@ -98,8 +122,8 @@ export function vocabFromMetadata(meta: Record<string, string>, file: string): V
 export function checkCheckpointFits(ck: Checkpoint, expected: ParamInfo[], ckFile: string, cfg: ModelConfig): void {
   const rel = (f: string) => path.relative(process.cwd(), f) || f;
   const keyFor = (name: string): string => {
-    const m = /_l(\d+)/.exec(name);
-    if (m) return `model.layers.${m[1]}.hidden`;
+    const m = /_l(\d+)(_reverse)?$/.exec(name);
+    if (m) return `model.layers.${m[1]}.${m[2] ? 'bidirectional' : 'hidden'}`; // a reverse direction's tensor: the layer's bidirectional
     if (name.startsWith('embedding')) return 'model.embedding';
     return 'model';
   };
@@ -129,6 +153,25 @@ export function checkCheckpointFits(ck: Checkpoint, expected: ParamInfo[], ckFil
     }
   }
   const known = new Set(expected.map((p) => p.name));
+  // a layer of the other cell type (lstm.* vs gru.*) at the same index: say so at its type key
+  const cellMismatch = (name: string): UserError | undefined => {
+    const m = /^(lstm|gru)\.\w+_l(\d+)$/.exec(name);
+    if (!m) return undefined;
+    const other = m[1] === 'lstm' ? 'gru' : 'lstm';
+    if (!expected.some((p) => p.name.startsWith(`${other}.`) && p.name.endsWith(`_l${m[2]}`))) return undefined;
+    return new UserError(
+      `checkpoint ${rel(ckFile)} has ${m[1] === 'lstm' ? 'an LSTM' : 'a GRU'} layer ${m[2]} (${name}) but model "${cfg.name}" has ${other === 'lstm' ? 'an LSTM' : 'a GRU'} layer there`,
+      whereOf(cfg, `model.layers.${m[2]}.type`),
+      `set type: ${m[1]} on layer ${m[2]}, or use a checkpoint saved from this model file`,
+    );
+  };
+  const mismatched = [...ck.params.keys()].map(cellMismatch).filter((e): e is UserError => !!e);
+  if (mismatched.length) {
+    // one error per layer, instead of one per missing and unexpected tensor
+    const perLayer = [...new Map(mismatched.map((e) => [e.where.key, e])).values()];
+    if (perLayer.length === 1) throw perLayer[0];
+    throw new UserErrors(perLayer);
+  }
   for (const name of ck.params.keys()) {
     if (!known.has(name))
       problems.push(

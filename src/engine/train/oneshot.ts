@@ -7,6 +7,7 @@ import { UserError } from '../errors';
 import { readTokenBatch, timeMajor } from '../data/batchjson';
 import { loadTextCorpus, Vocab } from '../data/text';
 import { lmParams } from '../nn/lm';
+import { hasCellState } from '../nn/gru';
 import { chooseDevice } from '../runtime/device';
 import { buildGradProgram } from './program';
 import { Checkpoint, FloatData, loadCheckpoint, saveCheckpoint } from './checkpoint';
@@ -47,7 +48,7 @@ export async function computeGradients(req: GradRequest): Promise<{ loss: number
   for (const p of prog.params) feeds[`p.${p.name}`] = new ort.Tensor('float64', asDtype(ck.params.get(p.name)!.data, 'float64'), p.shape);
   spec.hidden.forEach((H, k) => {
     feeds[`h.l${k}`] = new ort.Tensor('float64', new Float64Array(B * H), [B, H]);
-    feeds[`c.l${k}`] = new ort.Tensor('float64', new Float64Array(B * H), [B, H]);
+    if (hasCellState(spec, k)) feeds[`c.l${k}`] = new ort.Tensor('float64', new Float64Array(B * H), [B, H]);
   });
   feeds.x = new ort.Tensor('int64', timeMajor(batch.inputs), [T, B]);
   feeds.y = new ort.Tensor('int64', timeMajor(batch.targets), [T, B]);

@@ -10,10 +10,71 @@ import * as ort from 'onnxruntime-node';
 import { Graph } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { LmSpec, lmForward, lmParams } from '../nn/lm';
-import { lstmRecurrence } from '../nn/lstm';
-import type { GateLayer, GatesMessage } from '../../shared/protocol';
+import { LstmForward, lstmRecurrence } from '../nn/lstm';
+import { GruForward, gruLayer, gruParams, isGru } from '../nn/gru';
+import { Direction, DIRECTION_SUFFIX, directionsOf, runDirections } from '../nn/direction';
+import type { GateLayer, GateName, GatesMessage, SigmoidGateName } from '../../shared/protocol';
 
+/** The maps of an LSTM layer, in display order (the first three are the sigmoid gates). */
 export const GATE_NAMES = ['i', 'f', 'o', 'g', 'c', 'h'] as const;
+/** The maps of a GRU layer, in display order (r and z are the sigmoid gates). */
+export const GRU_GATE_NAMES = ['r', 'z', 'n', 'h'] as const;
+
+/**
+ * A layer's probe outputs [T, ·]: `sig.l<k>` (i f o, or r z), `g.l<k>` and `c.l<k>` (LSTM) or
+ * `n.l<k>` (GRU), `h.l<k>`; a reverse direction's names end in `_reverse` (sfx), its rows in the
+ * order it read the sequence.
+ */
+function outputLayer(g: Graph, l: LstmForward | GruForward, k: number, T: number, H: number, sfx = ''): void {
+  const op = new Ops(g);
+  if ('kind' in l && l.kind === 'gru') {
+    g.output(op.Reshape(l.S, [T, 2 * H]), `sig.l${k}${sfx}`);
+    g.output(op.Reshape(l.n, [T, H]), `n.l${k}${sfx}`);
+  } else {
+    const f = l as LstmForward;
+    g.output(op.Reshape(f.S, [T, 3 * H]), `sig.l${k}${sfx}`);
+    g.output(op.Reshape(f.gc, [T, H]), `g.l${k}${sfx}`);
+    g.output(op.Reshape(f.cs, [T, H]), `c.l${k}${sfx}`);
+  }
+  g.output(op.Reshape(l.hs, [T, H]), `h.l${k}${sfx}`);
+}
+
+/**
+ * One layer (and direction) of a probe run as a protocol message: values, saturation of the sigmoid
+ * gates, histograms. A reverse direction's rows are put back in the sequence's order.
+ */
+function packLayer(r: Record<string, ort.Tensor>, k: number, T: number, H: number, gru: boolean, direction: Direction = 'forward'): GateLayer {
+  const names: readonly GateName[] = gru ? GRU_GATE_NAMES : GATE_NAMES;
+  const sigNames: SigmoidGateName[] = gru ? ['r', 'z'] : ['i', 'f', 'o'];
+  const sfx = DIRECTION_SUFFIX[direction];
+  const row = (t: number) => (direction === 'reverse' ? T - 1 - t : t);
+  const sig = r[`sig.l${k}${sfx}`].data as Float32Array;
+  const nS = sigNames.length;
+  const pick = (gate: number) => {
+    const out = new Float32Array(T * H);
+    for (let t = 0; t < T; t++) out.set(sig.subarray(row(t) * nS * H + gate * H, row(t) * nS * H + (gate + 1) * H), t * H);
+    return out;
+  };
+  const rows = (d: Float32Array) => {
+    if (direction === 'forward') return d;
+    const out = new Float32Array(T * H);
+    for (let t = 0; t < T; t++) out.set(d.subarray(row(t) * H, (row(t) + 1) * H), t * H);
+    return out;
+  };
+  const values: Partial<Record<GateName, Float32Array>> = {};
+  sigNames.forEach((n, j) => (values[n] = pick(j)));
+  for (const n of names) values[n] ??= rows(r[`${n}.l${k}${sfx}`].data as Float32Array);
+  return {
+    layer: k,
+    direction,
+    units: H,
+    cell: gru ? 'gru' : 'lstm',
+    gates: [...names],
+    values: Object.fromEntries(names.map((n) => [n, Array.from(values[n]!, round)])),
+    saturation: Object.fromEntries(sigNames.map((n) => [n, saturation(values[n]!, T, H)])),
+    histograms: Object.fromEntries(names.map((n) => [n, histogram(values[n]!, ...HIST_RANGES[n], HIST_BINS)])),
+  };
+}
 
 /** Forward of one sequence of T tokens; outputs gates per layer and next-token probabilities. */
 export function buildProbeProgram(lm: LmSpec, T: number): Graph {
@@ -24,14 +85,8 @@ export function buildProbeProgram(lm: LmSpec, T: number): Graph {
   const x = g.input('x', 'int64', [T, 1]);
   const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
   const zeros = (H: number) => g.const(new Array(H).fill(0), lm.dtype, [1, H]);
-  const fwd = lmForward(g, lm, P, x, lm.hidden.map((H) => ({ h0: zeros(H), c0: zeros(H) })));
-  fwd.layers.forEach((l, k) => {
-    const H = lm.hidden[k];
-    g.output(op.Reshape(l.S, [T, 3 * H]), `sig.l${k}`);
-    g.output(op.Reshape(l.gc, [T, H]), `g.l${k}`);
-    g.output(op.Reshape(l.cs, [T, H]), `c.l${k}`);
-    g.output(op.Reshape(l.hs, [T, H]), `h.l${k}`);
-  });
+  const fwd = lmForward(g, lm, P, x, lm.hidden.map((H, k) => (isGru(lm.gates?.[k]) ? { h0: zeros(H) } : { h0: zeros(H), c0: zeros(H) })));
+  fwd.layers.forEach((l, k) => outputLayer(g, l, k, T, lm.hidden[k]));
   g.output(op.Softmax(fwd.logits, 1), 'probs');
   return g;
 }
@@ -62,13 +117,16 @@ export function histogram(values: ArrayLike<number>, lo: number, hi: number, bin
   return out;
 }
 
-export const HIST_RANGES: Record<(typeof GATE_NAMES)[number], [number, number]> = {
+export const HIST_RANGES: Record<GateName, [number, number]> = {
   i: [0, 1],
   f: [0, 1],
   o: [0, 1],
   g: [-1, 1],
   c: [-3, 3],
   h: [-1, 1],
+  r: [0, 1],
+  z: [0, 1],
+  n: [-1, 1],
 };
 export const HIST_BINS = 20;
 
@@ -95,23 +153,7 @@ export class GateProbe {
     const T = ids.length;
     const s = await this.session(T);
     const r = await s.run({ ...params, x: new ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [T, 1]) });
-    const layers: GateLayer[] = this.lm.hidden.map((H, k) => {
-      const sig = r[`sig.l${k}`].data as Float32Array;
-      const pick = (gate: number) => {
-        const out = new Float32Array(T * H);
-        for (let t = 0; t < T; t++) out.set(sig.subarray(t * 3 * H + gate * H, t * 3 * H + (gate + 1) * H), t * H);
-        return out;
-      };
-      const values = { i: pick(0), f: pick(1), o: pick(2), g: r[`g.l${k}`].data as Float32Array, c: r[`c.l${k}`].data as Float32Array, h: r[`h.l${k}`].data as Float32Array };
-      return {
-        layer: k,
-        direction: 'forward' as const,
-        units: H,
-        values: Object.fromEntries(GATE_NAMES.map((n) => [n, Array.from(values[n], round)])) as GateLayer['values'],
-        saturation: { i: saturation(values.i, T, H), f: saturation(values.f, T, H), o: saturation(values.o, T, H) },
-        histograms: Object.fromEntries(GATE_NAMES.map((n) => [n, histogram(values[n], ...HIST_RANGES[n], HIST_BINS)])) as GateLayer['histograms'],
-      };
-    });
+    const layers: GateLayer[] = this.lm.hidden.map((H, k) => packLayer(r, k, T, H, isGru(this.lm.gates?.[k])));
     const probs = r.probs.data as Float32Array;
     const V = this.vocab.length;
     const top = ids.map((_, t) => {
@@ -132,8 +174,11 @@ export class GateProbe {
 
 export type SeqInput = { type: 'dense'; features: number } | { type: 'tokens'; vocab: number; embedding: number };
 
-/** The recurrent layers only, for one example: x [T, 1, F] (dense) or [T, 1] (tokens). */
-export function buildSeqProbeProgram(input: SeqInput, hidden: number[], gates: LmSpec['gates'], T: number): Graph {
+/**
+ * The recurrent layers only, for one example: x [T, 1, F] (dense) or [T, 1] (tokens); a bidirectional
+ * layer outputs both directions (see outputLayer).
+ */
+export function buildSeqProbeProgram(input: SeqInput, hidden: number[], gates: LmSpec['gates'], T: number, bidirectional?: boolean[]): Graph {
   const g = new Graph('gatelab_seq_probe');
   const op = new Ops(g);
   const dt = 'float32' as const;
@@ -142,32 +187,48 @@ export function buildSeqProbeProgram(input: SeqInput, hidden: number[], gates: L
   let inSize = input.type === 'dense' ? input.features : input.embedding > 0 ? input.embedding : input.vocab;
   if (input.type === 'tokens' && input.embedding > 0) param('embedding.weight', [input.vocab, input.embedding]);
   hidden.forEach((H, k) => {
-    param(`lstm.weight_ih_l${k}`, [4 * H, inSize]);
-    param(`lstm.weight_hh_l${k}`, [4 * H, H]);
-    param(`lstm.bias_ih_l${k}`, [4 * H]);
-    param(`lstm.bias_hh_l${k}`, [4 * H]);
-    if (gates?.[k]?.peepholes) param(`lstm.weight_peephole_l${k}`, [3, H]);
-    inSize = H;
+    if (isGru(gates?.[k])) {
+      for (const p of gruParams(k, H, inSize)) param(p.name, p.shape);
+      inSize = H;
+      return;
+    }
+    const dirs = directionsOf(bidirectional?.[k]);
+    for (const sfx of dirs.map((d) => DIRECTION_SUFFIX[d])) {
+      param(`lstm.weight_ih_l${k}${sfx}`, [4 * H, inSize]);
+      param(`lstm.weight_hh_l${k}${sfx}`, [4 * H, H]);
+      param(`lstm.bias_ih_l${k}${sfx}`, [4 * H]);
+      param(`lstm.bias_hh_l${k}${sfx}`, [4 * H]);
+      if (gates?.[k]?.peepholes) param(`lstm.weight_peephole_l${k}${sfx}`, [3, H]);
+    }
+    inSize = H * dirs.length;
   });
   const x = input.type === 'dense' ? g.input('x', dt, [T, 1, input.features]) : g.input('x', 'int64', [T, 1]);
   let inp = x;
   hidden.forEach((H, k) => {
-    const wih = P[`lstm.weight_ih_l${k}`];
-    const bias = op.Add(P[`lstm.bias_ih_l${k}`], P[`lstm.bias_hh_l${k}`]);
-    let xw;
-    if (k === 0 && input.type === 'tokens' && input.embedding === 0) xw = op.Add(op.Gather(op.Transpose(wih, [1, 0]), x, 0), bias);
-    else {
-      const src = k === 0 && input.type === 'tokens' ? op.Gather(P['embedding.weight'], x, 0) : inp;
-      const I = src.shape[2] as number;
-      xw = op.Reshape(op.Gemm(op.Reshape(src, [T, I]), wih, bias, { transB: 1 }), [T, 1, 4 * H]);
+    if (isGru(gates?.[k])) {
+      const src = k === 0 && input.type === 'tokens' && input.embedding > 0 ? op.Gather(P['embedding.weight'], x, 0) : inp;
+      const l = gruLayer(g, P, k, k === 0 && input.type === 'tokens' && input.embedding === 0 ? { ids: x } : { x: src }, g.const(new Array(H).fill(0), dt, [1, H]), gates![k]);
+      outputLayer(g, l, k, T, H);
+      inp = l.hs;
+      return;
     }
-    const zeros = g.const(new Array(H).fill(0), dt, [1, H]);
-    const l = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], zeros, zeros, gates?.[k], P[`lstm.weight_peephole_l${k}`] ?? null);
-    g.output(op.Reshape(l.S, [T, 3 * H]), `sig.l${k}`);
-    g.output(op.Reshape(l.gc, [T, H]), `g.l${k}`);
-    g.output(op.Reshape(l.cs, [T, H]), `c.l${k}`);
-    g.output(op.Reshape(l.hs, [T, H]), `h.l${k}`);
-    inp = l.hs;
+    // one direction over its input in reading order (ids or states)
+    const direction = (src0: typeof inp, sfx: string) => {
+      const wih = P[`lstm.weight_ih_l${k}${sfx}`];
+      const bias = op.Add(P[`lstm.bias_ih_l${k}${sfx}`], P[`lstm.bias_hh_l${k}${sfx}`]);
+      let xw;
+      if (k === 0 && input.type === 'tokens' && input.embedding === 0) xw = op.Add(op.Gather(op.Transpose(wih, [1, 0]), src0, 0), bias);
+      else {
+        const src = k === 0 && input.type === 'tokens' ? op.Gather(P['embedding.weight'], src0, 0) : src0;
+        const I = src.shape[2] as number;
+        xw = op.Reshape(op.Gemm(op.Reshape(src, [T, I]), wih, bias, { transB: 1 }), [T, 1, 4 * H]);
+      }
+      const zeros = g.const(new Array(H).fill(0), dt, [1, H]);
+      const l = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}${sfx}`], zeros, zeros, gates?.[k], P[`lstm.weight_peephole_l${k}${sfx}`] ?? null);
+      outputLayer(g, l, k, T, H, sfx);
+      return l;
+    };
+    inp = runDirections(g, inp, null, bidirectional?.[k], direction).hs;
   });
   return g;
 }
@@ -184,41 +245,31 @@ export class SeqGateProbe {
     private readonly x: Float32Array | BigInt64Array,
     /** what each step shows under the heatmaps */
     private readonly labels: string[],
+    /** per layer: a forward and a reverse direction (both are reported) */
+    private readonly bidirectional?: boolean[],
   ) {
     const T = labels.length;
     this.names = [];
     if (input.type === 'tokens' && input.embedding > 0) this.names.push('embedding.weight');
-    hidden.forEach((_, k) => {
-      this.names.push(`lstm.weight_ih_l${k}`, `lstm.weight_hh_l${k}`, `lstm.bias_ih_l${k}`, `lstm.bias_hh_l${k}`);
-      if (gates?.[k]?.peepholes) this.names.push(`lstm.weight_peephole_l${k}`);
+    hidden.forEach((H, k) => {
+      if (isGru(gates?.[k])) return void this.names.push(...gruParams(k, H, 0).map((p) => p.name));
+      for (const sfx of directionsOf(bidirectional?.[k]).map((d) => DIRECTION_SUFFIX[d])) {
+        this.names.push(`lstm.weight_ih_l${k}${sfx}`, `lstm.weight_hh_l${k}${sfx}`, `lstm.bias_ih_l${k}${sfx}`, `lstm.bias_hh_l${k}${sfx}`);
+        if (gates?.[k]?.peepholes) this.names.push(`lstm.weight_peephole_l${k}${sfx}`);
+      }
     });
     void T;
   }
 
   async run(params: Record<string, ort.Tensor>, step: number): Promise<GatesMessage> {
     const T = this.labels.length;
-    this.session ??= await ort.InferenceSession.create(buildSeqProbeProgram(this.input, this.hidden, this.gates, T).encode(), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+    this.session ??= await ort.InferenceSession.create(buildSeqProbeProgram(this.input, this.hidden, this.gates, T, this.bidirectional).encode(), { executionProviders: ['cpu'], logSeverityLevel: 3 });
     const feeds: Record<string, ort.Tensor> = {};
     for (const n of this.names) feeds[`p.${n}`] = params[`p.${n}`];
     feeds.x = this.input.type === 'dense' ? new ort.Tensor('float32', this.x as Float32Array, [T, 1, this.input.features]) : new ort.Tensor('int64', this.x as BigInt64Array, [T, 1]);
     const r = await this.session.run(feeds);
-    const layers: GateLayer[] = this.hidden.map((H, k) => {
-      const sig = r[`sig.l${k}`].data as Float32Array;
-      const pick = (gate: number) => {
-        const out = new Float32Array(T * H);
-        for (let t = 0; t < T; t++) out.set(sig.subarray(t * 3 * H + gate * H, t * 3 * H + (gate + 1) * H), t * H);
-        return out;
-      };
-      const values = { i: pick(0), f: pick(1), o: pick(2), g: r[`g.l${k}`].data as Float32Array, c: r[`c.l${k}`].data as Float32Array, h: r[`h.l${k}`].data as Float32Array };
-      return {
-        layer: k,
-        direction: 'forward' as const,
-        units: H,
-        values: Object.fromEntries(GATE_NAMES.map((n) => [n, Array.from(values[n], round)])) as GateLayer['values'],
-        saturation: { i: saturation(values.i, T, H), f: saturation(values.f, T, H), o: saturation(values.o, T, H) },
-        histograms: Object.fromEntries(GATE_NAMES.map((n) => [n, histogram(values[n], ...HIST_RANGES[n], HIST_BINS)])) as GateLayer['histograms'],
-      };
-    });
+    // per layer and direction
+    const layers: GateLayer[] = this.hidden.flatMap((H, k) => directionsOf(this.bidirectional?.[k]).map((d) => packLayer(r, k, T, H, isGru(this.gates?.[k]), d)));
     return { type: 'gates', step, tokens: this.labels, layers, top: [], editable: false };
   }
 
@@ -240,7 +291,7 @@ export function gateRecorder(emit: (m: GatesMessage) => void, runDir: string | u
       const path = await import('node:path');
       const { RUN_FILES } = await import('./runrecord');
       writeFileAtomic(path.join(runDir, RUN_FILES.gates), JSON.stringify(m));
-      appendLine(path.join(runDir, RUN_FILES.gateHistory), JSON.stringify({ step, layers: m.layers.map((l) => ({ layer: l.layer, histograms: l.histograms, saturation: l.saturation })) }));
+      appendLine(path.join(runDir, RUN_FILES.gateHistory), JSON.stringify({ step, layers: m.layers.map((l) => ({ layer: l.layer, direction: l.direction, histograms: l.histograms, saturation: l.saturation })) }));
     }
   };
 }

@@ -7,6 +7,7 @@
 //
 // Legend: K = steps per run, T = time, B = batch, V = vocabulary, H = hidden, L = layers.
 // Graph input/output names: `p.<param>`, `s.<opt state>`, `h.l<k>`, `c.l<k>` in; `…_out` out.
+// GRU layers have no cell state: no `c.l<k>` / `c_out.l<k>` / `d.c.l<k>` for them (hasCellState).
 
 import { Graph, Value } from '../onnx/builder';
 import { gradients } from '../onnx/grad';
@@ -15,6 +16,8 @@ import { DType } from '../onnx/proto';
 import { OptimizerConfig } from '../config/types';
 import { crossEntropy, LmSpec, lmForward, lmParams, ParamInfo } from '../nn/lm';
 import { clipByGlobalNorm, optimizerState, optimizerStep } from '../nn/optim';
+import { GruForward, hasCellState } from '../nn/gru';
+import type { LstmForward } from '../nn/lstm';
 
 export interface Program {
   graph: Graph;
@@ -24,6 +27,23 @@ export interface Program {
 
 function stateShapes(lm: LmSpec, B: number): number[][] {
   return lm.hidden.map((H) => [B, H]);
+}
+
+/** The layers that carry a cell state c (LSTM layers; GRU layers carry h only). */
+function cellLayers(lm: LmSpec): number[] {
+  return lm.hidden.map((_, k) => k).filter((k) => hasCellState(lm, k));
+}
+
+/** Per layer: h0, and c0 for the layers that have one (cIn lists those of cellLayers in order). */
+function layerState(lm: LmSpec, h: Value[], cIn: Value[], f: (v: Value) => Value = (v) => v): { h0: Value; c0?: Value }[] {
+  const cells = cellLayers(lm);
+  return lm.hidden.map((_, k) => (cells.includes(k) ? { h0: f(h[k]), c0: f(cIn[cells.indexOf(k)]) } : { h0: f(h[k]) }));
+}
+
+/** A layer's final cell state (only LSTM layers have one). */
+function cellOut(l: LstmForward | GruForward): Value {
+  if (!('cT' in l)) throw new Error('a GRU layer has no cell state');
+  return l.cT;
 }
 
 /** K-step training program (K symbolic: any number of steps per run). */
@@ -45,7 +65,7 @@ export function buildTrainProgram(o: {
   const pIn = params.map((p) => g.input(`p.${p.name}`, dt, p.shape));
   const sIn = opt.map((s) => g.input(`s.${s.name}`, dt, s.shape));
   const hIn = stateShapes(lm, B).map((sh, k) => g.input(`h.l${k}`, dt, sh));
-  const cIn = stateShapes(lm, B).map((sh, k) => g.input(`c.l${k}`, dt, sh));
+  const cIn = cellLayers(lm).map((k) => g.input(`c.l${k}`, dt, [B, lm.hidden[k]]));
   const x = g.input('x', 'int64', ['K', T, B]);
   const y = g.input('y', 'int64', ['K', T, B]);
   const keep = g.input('keep', dt, ['K']);
@@ -67,7 +87,7 @@ export function buildTrainProgram(o: {
 
   const P = Object.fromEntries(params.map((p, i) => [p.name, bp[i]]));
   // carried state, zeroed where a sequence starts afresh (keep = 0); no gradient flows into it
-  const state = lm.hidden.map((_, k) => ({ h0: bo.Mul(bh[k], bkeep), c0: bo.Mul(bc[k], bkeep) }));
+  const state = layerState(lm, bh, bc, (v) => bo.Mul(v, bkeep));
   const fwd = lmForward(body, lm, P, bx, state, bdrop.length ? bdrop : undefined);
   const loss = crossEntropy(body, fwd.logits, by);
   const grads = gradients(body, loss, bp);
@@ -76,7 +96,7 @@ export function buildTrainProgram(o: {
   upd.params.forEach((v) => body.output(v));
   upd.state.forEach((v) => body.output(v));
   fwd.layers.forEach((l) => body.output(l.hT));
-  fwd.layers.forEach((l) => body.output(l.cT));
+  cellLayers(lm).forEach((k) => body.output(cellOut(fwd.layers[k])));
   body.output(loss);
   body.output(clipped.norm);
 
@@ -85,7 +105,7 @@ export function buildTrainProgram(o: {
   params.forEach((p) => g.output(outs[k++], `p_out.${p.name}`));
   opt.forEach((s) => g.output(outs[k++], `s_out.${s.name}`));
   lm.hidden.forEach((_, l) => g.output(outs[k++], `h_out.l${l}`));
-  lm.hidden.forEach((_, l) => g.output(outs[k++], `c_out.l${l}`));
+  cellLayers(lm).forEach((l) => g.output(outs[k++], `c_out.l${l}`));
   g.output(outs[k++], 'loss');
   g.output(outs[k++], 'gnorm');
   return { graph: g, params, state: opt };
@@ -99,14 +119,14 @@ export function buildEvalProgram(o: { lm: LmSpec; B: number; T: number }): Progr
   const g = new Graph('gatelab_eval');
   const pIn = params.map((p) => g.input(`p.${p.name}`, dt, p.shape));
   const hIn = stateShapes(lm, B).map((sh, k) => g.input(`h.l${k}`, dt, sh));
-  const cIn = stateShapes(lm, B).map((sh, k) => g.input(`c.l${k}`, dt, sh));
+  const cIn = cellLayers(lm).map((k) => g.input(`c.l${k}`, dt, [B, lm.hidden[k]]));
   const x = g.input('x', 'int64', [T, B]);
   const y = g.input('y', 'int64', [T, B]);
   const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
-  const fwd = lmForward(g, lm, P, x, lm.hidden.map((_, k) => ({ h0: hIn[k], c0: cIn[k] })));
+  const fwd = lmForward(g, lm, P, x, layerState(lm, hIn, cIn));
   g.output(crossEntropy(g, fwd.logits, y), 'loss');
   fwd.layers.forEach((l, k) => g.output(l.hT, `h_out.l${k}`));
-  fwd.layers.forEach((l, k) => g.output(l.cT, `c_out.l${k}`));
+  cellLayers(lm).forEach((k) => g.output(cellOut(fwd.layers[k]), `c_out.l${k}`));
   return { graph: g, params, state: [] };
 }
 
@@ -118,18 +138,18 @@ export function buildGradProgram(o: { lm: LmSpec; B: number; T: number; dropout?
   const g = new Graph('gatelab_grad');
   const pIn = params.map((p) => g.input(`p.${p.name}`, dt, p.shape));
   const hIn = stateShapes(lm, B).map((sh, k) => g.input(`h.l${k}`, dt, sh));
-  const cIn = stateShapes(lm, B).map((sh, k) => g.input(`c.l${k}`, dt, sh));
+  const cIn = cellLayers(lm).map((k) => g.input(`c.l${k}`, dt, [B, lm.hidden[k]]));
   const x = g.input('x', 'int64', [T, B]);
   const y = g.input('y', 'int64', [T, B]);
   const drops = o.dropout ? lm.hidden.map((H, k) => g.input(`drop.l${k}`, dt, [T, B, H])) : undefined;
   const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
-  const fwd = lmForward(g, lm, P, x, lm.hidden.map((_, k) => ({ h0: hIn[k], c0: cIn[k] })), drops);
+  const fwd = lmForward(g, lm, P, x, layerState(lm, hIn, cIn), drops);
   const loss = crossEntropy(g, fwd.logits, y);
   const grads = gradients(g, loss, [...pIn, ...hIn, ...cIn]);
   g.output(loss, 'loss');
   params.forEach((p, i) => g.output(grads[i], `d.${p.name}`));
   lm.hidden.forEach((_, k) => g.output(grads[params.length + k], `d.h.l${k}`));
-  lm.hidden.forEach((_, k) => g.output(grads[params.length + lm.hidden.length + k], `d.c.l${k}`));
+  cellLayers(lm).forEach((k, i) => g.output(grads[params.length + lm.hidden.length + i], `d.c.l${k}`));
   return { graph: g, params, state: [] };
 }
 
@@ -149,13 +169,13 @@ export function buildStepProgram(o: { lm: LmSpec; B: number; weights?: Map<strin
     return w ? g.const({ dtype: dt, dims: p.shape, data: w.data }, dt, p.shape) : g.input(`p.${p.name}`, dt, p.shape);
   });
   const hIn = stateShapes(lm, B).map((sh, k) => g.input(`h.l${k}`, dt, sh));
-  const cIn = stateShapes(lm, B).map((sh, k) => g.input(`c.l${k}`, dt, sh));
+  const cIn = cellLayers(lm).map((k) => g.input(`c.l${k}`, dt, [B, lm.hidden[k]]));
   const x = g.input('x', 'int64', [B]);
   const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
-  const fwd = lmForward(g, lm, P, op.Unsqueeze(x, [0]), lm.hidden.map((_, k) => ({ h0: hIn[k], c0: cIn[k] })));
+  const fwd = lmForward(g, lm, P, op.Unsqueeze(x, [0]), layerState(lm, hIn, cIn));
   g.output(fwd.logits, 'logits');
   fwd.layers.forEach((l, k) => g.output(l.hT, `h_out.l${k}`));
-  fwd.layers.forEach((l, k) => g.output(l.cT, `c_out.l${k}`));
+  cellLayers(lm).forEach((k) => g.output(cellOut(fwd.layers[k]), `c_out.l${k}`));
   return { graph: g, params: o.weights ? [] : params, state: [] };
 }
 

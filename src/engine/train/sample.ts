@@ -4,6 +4,7 @@
 
 import * as ort from 'onnxruntime-node';
 import { LmSpec } from '../nn/lm';
+import { hasCellState } from '../nn/gru';
 import { Rng } from '../util/rng';
 import { DeviceChoice, createSession } from '../runtime/device';
 import { buildStepProgram } from './program';
@@ -59,7 +60,7 @@ export class LmSampler {
     const state: Record<string, ort.Tensor> = {};
     spec.hidden.forEach((H, k) => {
       state[`h.l${k}`] = new ort.Tensor(spec.dtype as 'float32', new Float(H), [1, H]);
-      state[`c.l${k}`] = new ort.Tensor(spec.dtype as 'float32', new Float(H), [1, H]);
+      if (hasCellState(spec, k)) state[`c.l${k}`] = new ort.Tensor(spec.dtype as 'float32', new Float(H), [1, H]);
     });
     const out: number[] = [];
     let logits: ArrayLike<number> = [];
@@ -67,7 +68,7 @@ export class LmSampler {
       const r = await this.session.run({ ...this.feeds, ...state, x: new ort.Tensor('int64', BigInt64Array.of(BigInt(id)), [1]) });
       spec.hidden.forEach((_, k) => {
         state[`h.l${k}`] = r[`h_out.l${k}`];
-        state[`c.l${k}`] = r[`c_out.l${k}`];
+        if (hasCellState(spec, k)) state[`c.l${k}`] = r[`c_out.l${k}`];
       });
       logits = r.logits.data as Float32Array;
     };
@@ -104,6 +105,9 @@ export function encodePrefix(prefix: string, vocab: Vocab, opts: TextOptions): n
   const toks = tokenize(prefix, opts);
   if (toks.length === 0)
     throw new UserError(`the prefix "${prefix}" has no tokens after preprocessing`, { key: '--prefix' }, 'give a prefix with letters in it');
+  // letters-only preprocessing strips each line (d2l), but a character prefix that ends in a space
+  // asks for the next word: keep that space, as the user typed it
+  if (opts.tokens === 'char' && /\s$/.test(prefix) && toks[toks.length - 1] !== ' ' && vocab.tokens.includes(' ')) toks.push(' ');
   return toks.map((t) => vocab.id(t));
 }
 

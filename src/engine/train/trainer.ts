@@ -16,9 +16,11 @@ import { UserError } from '../errors';
 import { loadTextCorpus, Vocab } from '../data/text';
 import { Batch, randomEpoch, sequentialEpoch, splitTail, validationBatches, batchesPerEpoch } from '../data/batches';
 import { initParams } from '../nn/init';
+import { hasCellState } from '../nn/gru';
 import { Rng } from '../util/rng';
 import { appendLine } from '../util/fsx';
 import { chooseDevice, createSession, DeviceChoice } from '../runtime/device';
+import { calibrate } from '../runtime/calibrate';
 import { buildEvalProgram, buildTrainProgram } from './program';
 import { Checkpoint, FloatData, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { checkCheckpointFits, checkSupported, lmMetadata, lmSpecOf, textOptionsOf, vocabFromMetadata, asDtype } from './lmsetup';
@@ -130,7 +132,14 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
   let choice: DeviceChoice = chooseDevice(cfg.train.device);
   const created = await createSession(trainProg.graph.encode(), choice, { threads: job.threads, fallback: cfg.train.device === 'auto' });
   choice = created.choice;
-  const trainSession = created.session;
+  let trainSession = created.session;
+  if (cfg.train.device === 'auto' && choice.device === 'cuda' && process.env.GATELAB_CALIBRATE !== '0') {
+    // small models often train faster on the CPU: time the program on both and keep the faster
+    const cal = await calibrate(trainProg.graph.encode(), trainSession, { threads: job.threads, stepsPerRun: cfg.train.stepsPerRun });
+    trainSession = cal.session;
+    choice = cal.choice;
+    if (cal.calibration && choice.device === 'cuda') log('info', `device auto: ${cal.calibration.reason}`);
+  }
   if (choice.reason) log('info', `device auto: using the CPU because ${choice.reason}`);
   let evalSession: ort.InferenceSession | undefined;
   let validB = 0;
@@ -206,7 +215,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
   const zeroState = () =>
     spec.hidden.forEach((H, k) => {
       feeds[`h.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(B * H), [B, H]);
-      feeds[`c.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(B * H), [B, H]);
+      if (hasCellState(spec, k)) feeds[`c.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(B * H), [B, H]);
     });
   zeroState();
 
@@ -307,7 +316,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
     for (const p of trainProg.params) vfeeds[`p.${p.name}`] = feeds[`p.${p.name}`];
     spec.hidden.forEach((H, k) => {
       vfeeds[`h.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(validB * H), [validB, H]);
-      vfeeds[`c.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(validB * H), [validB, H]);
+      if (hasCellState(spec, k)) vfeeds[`c.l${k}`] = new ort.Tensor(DTYPE, new Float32Array(validB * H), [validB, H]);
     });
     let sum = 0;
     for (const b of validSet) {
@@ -317,7 +326,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
       sum += (r.loss.data as Float32Array)[0];
       spec.hidden.forEach((_, k) => {
         vfeeds[`h.l${k}`] = r[`h_out.l${k}`];
-        vfeeds[`c.l${k}`] = r[`c_out.l${k}`];
+        if (hasCellState(spec, k)) vfeeds[`c.l${k}`] = r[`c_out.l${k}`];
       });
     }
     return sum / validSet.length;
@@ -384,7 +393,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
         for (const s of trainProg.state) feeds[`s.${s.name}`] = r[`s_out.${s.name}`];
         spec.hidden.forEach((_, l) => {
           feeds[`h.l${l}`] = r[`h_out.l${l}`];
-          feeds[`c.l${l}`] = r[`c_out.l${l}`];
+          if (hasCellState(spec, l)) feeds[`c.l${l}`] = r[`c_out.l${l}`];
         });
         const now = Date.now();
         losses.forEach((loss, j) => {

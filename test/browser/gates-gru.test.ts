@@ -1,0 +1,107 @@
+/// <reference lib="dom" />
+// The dashboard's gate views for a GRU layer, in headless Chromium (playwright-core): a gate snapshot
+// made by the engine's probe for a model with a GRU layer under an LSTM layer. The GRU layer shows
+// the heatmaps "reset gate r", "update gate z", "candidate n", "hidden h" and the saturation of r and
+// z; choosing the LSTM layer shows its six maps with their labels unchanged.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { Browser, chromium, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initParams } from '../../src/engine/nn/init';
+import { lmParams, LmSpec } from '../../src/engine/nn/lm';
+import { GateProbe } from '../../src/engine/train/probe';
+import type { HostToDashboard } from '../../src/shared/dashboard';
+import type { GatesMessage } from '../../src/shared/protocol';
+
+const ROOT = path.resolve(__dirname, '../..');
+let browser: Browser;
+let pageDir: string;
+let gates: GatesMessage;
+
+beforeAll(async () => {
+  // the snapshot: GRU 6 under LSTM 5 on a short text
+  const vocab = [' ', 'a', 'c', 'e', 'h', 'i', 'm', 'n', 't'];
+  const lm: LmSpec = { vocab: vocab.length, embedding: 0, hidden: [6, 5], dtype: 'float32', gates: [{ kind: 'sigmoid', cell: 'gru' }, { kind: 'sigmoid' }] };
+  const params = initParams(lmParams(lm), lm.hidden.map((h) => ({ hidden: h, forgetBias: 0 })), 2, 'float32');
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const p of lmParams(lm)) {
+    const d = params.get(p.name)!.data as Float32Array;
+    for (let i = 0; i < d.length; i++) d[i] *= 4; // wide gate values: a heatmap with contrast
+    feeds[`p.${p.name}`] = new ort.Tensor('float32', d, p.shape);
+  }
+  const probe = new GateProbe(lm, vocab);
+  gates = await probe.run(feeds, Array.from('the time machine', (ch) => vocab.indexOf(ch)), 10);
+  await probe.release();
+  pageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-webview-gru-'));
+  for (const f of ['dashboard.js', 'dashboard.css']) fs.copyFileSync(path.join(ROOT, 'dist/webview', f), path.join(pageDir, f));
+  fs.writeFileSync(
+    path.join(pageDir, 'index.html'),
+    `<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="stylesheet" href="dashboard.css"></head>
+<body class="vscode-dark" style="--vscode-foreground: #cccccc; --vscode-editor-background: #1f1f1f; --vscode-font-family: sans-serif;">
+<div id="app" data-run="gru"></div>
+<script>
+  window.__posted = [];
+  window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => undefined, setState: () => undefined });
+</script>
+<script src="dashboard.js"></script>
+</body></html>`,
+  );
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function feed(page: Page, messages: HostToDashboard[]) {
+  await page.evaluate((ms) => ms.forEach((m) => window.postMessage(m, '*')), messages);
+  await page.waitForTimeout(300);
+}
+
+describe('dashboard gate views of a GRU layer', () => {
+  it('labels the GRU maps r, z, n, h and its saturation r, z; the LSTM layer keeps its six labels', async () => {
+    expect(gates.layers.map((l) => l.gates)).toEqual([['r', 'z', 'n', 'h'], ['i', 'f', 'o', 'g', 'c', 'h']]);
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const errors: Error[] = [];
+    page.on('pageerror', (e) => errors.push(e));
+    await page.goto(`file://${path.join(pageDir, 'index.html')}`);
+    await page.waitForFunction('window.__posted && window.__posted.some((m) => m.type === "webview/ready")');
+    const run = { id: 'gru', model: 'gru', modelFile: '', status: 'running' as const };
+    const history = [{ step: 5, layers: gates.layers.map((l) => ({ layer: l.layer, histograms: l.histograms, saturation: l.saturation })) }];
+    await feed(page, [
+      { type: 'run/didSnapshot', run, steps: { step: [], loss: [], gradNorm: [], lr: [], time: [] }, epochs: [], samples: [], gateHistory: history },
+      { type: 'gates/didSnapshot', gates },
+    ]);
+    expect(errors.map((e) => e.stack)).toEqual([]);
+    expect(await page.locator('.heatmap figcaption').allInnerTexts()).toEqual(['reset gate r', 'update gate z', 'candidate n', 'hidden h']);
+    expect(await page.locator('select[aria-label="Colour the text by"] option').allInnerTexts()).toEqual(['reset gate r', 'update gate z', 'candidate n', 'hidden h']);
+    expect(await page.locator('select[aria-label="Histogram of"]').inputValue()).toBe('z');
+    // hovering the update-gate map shows its name and value
+    const heat = page.locator('.heatmap canvas[role="img"]').nth(1);
+    const box = (await heat.boundingBox())!;
+    await page.mouse.move(box.x + 5, box.y + 3);
+    expect(await page.locator('.tip').innerText()).toMatch(/^update gate z · unit \d+ · step 0 .* · \d\.\d{4}$/);
+    // the saturation scatter's legend names r and z (drawn on the canvas: read the calls back)
+    const legend = await page.evaluate(() => {
+      const seen: string[] = [];
+      const orig = CanvasRenderingContext2D.prototype.fillText;
+      CanvasRenderingContext2D.prototype.fillText = function (t: string, x: number, y: number) {
+        seen.push(t);
+        return orig.call(this, t, x, y);
+      };
+      (document.querySelector('select[aria-label="Layer"]') as HTMLSelectElement).dispatchEvent(new Event('change'));
+      CanvasRenderingContext2D.prototype.fillText = orig;
+      return seen.filter((t) => t.startsWith('●'));
+    });
+    expect(legend).toEqual(['● reset gate r', '● update gate z']);
+    // the LSTM layer: the six maps with their labels as before
+    await page.locator('select[aria-label="Layer"]').selectOption('1');
+    expect(await page.locator('.heatmap figcaption').allInnerTexts()).toEqual(['input gate i', 'forget gate f', 'output gate o', 'candidate g', 'cell c', 'hidden h']);
+    expect(await page.locator('select[aria-label="Histogram of"]').inputValue()).toBe('f');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
