@@ -14,8 +14,11 @@ const bundles = [
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...node, entryPoints: ['src/engine/runtime/worker.ts'], outfile: 'dist/worker.js' },
   { ...node, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
+  { ...node, entryPoints: ['src/engine/runtime/inferworker.ts'], outfile: 'dist/infer.js' },
   { ...web, entryPoints: ['webview/dashboard/main.ts'], outfile: 'dist/webview/dashboard.js' },
   { ...web, entryPoints: ['webview/dashboard/style.css'], outfile: 'dist/webview/dashboard.css' },
+  { ...web, entryPoints: ['webview/notebook/main.ts'], outfile: 'dist/webview/notebook.js' },
+  { ...web, entryPoints: ['webview/notebook/style.css'], outfile: 'dist/webview/notebook.css' },
 ];
 
 const contexts = await Promise.all(bundles.map((b) => esbuild.context(b)));

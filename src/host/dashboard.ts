@@ -69,16 +69,24 @@ export class DashboardPanel implements vscode.Disposable {
   private static readonly panels = new Map<string, DashboardPanel>();
   private readonly subs: vscode.Disposable[] = [];
   private ready = false;
+  /** runs chosen to compare with (the notebook's "Compare"): overlaid instead of the model's other runs */
+  private compare?: string[];
 
-  static show(ctx: vscode.ExtensionContext, runs: RunManager, runId: string, column = vscode.ViewColumn.Beside): DashboardPanel {
+  static show(ctx: vscode.ExtensionContext, runs: RunManager, runId: string, column = vscode.ViewColumn.Beside, compare?: string[]): DashboardPanel {
     const existing = DashboardPanel.panels.get(runId);
     if (existing) {
       existing.panel.reveal(undefined, true);
+      if (compare) {
+        existing.compare = compare;
+        if (existing.ready) existing.sendSnapshot();
+      }
       return existing;
     }
     const run = runs.get(runId);
     const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW, `Gatelab: ${run?.model ?? runId}`, { viewColumn: column, preserveFocus: true }, DashboardPanel.options(ctx));
-    return new DashboardPanel(ctx, runs, runId, panel);
+    const d = new DashboardPanel(ctx, runs, runId, panel);
+    d.compare = compare;
+    return d;
   }
 
   static options(ctx: vscode.ExtensionContext): vscode.WebviewPanelOptions & vscode.WebviewOptions {
@@ -176,12 +184,14 @@ export class DashboardPanel implements vscode.Disposable {
     const snap = fs.existsSync(run.dir) ? snapshotFromDisk(run.dir) : { steps: emptySeries(), epochs: [], samples: [], gateHistory: [] };
     run = this.runs.get(this.runId)!;
     const overlays: Overlay[] = [];
-    for (const other of this.runs.all) {
-      if (other.id === run.id || other.modelFile !== run.modelFile || other.model !== run.model || !fs.existsSync(other.dir)) continue;
+    const chosen = this.compare?.map((id) => this.runs.get(id)).filter((r): r is RunInfo => !!r);
+    for (const other of chosen ?? this.runs.all) {
+      if (other.id === run.id || (!chosen && (other.modelFile !== run.modelFile || other.model !== run.model)) || !fs.existsSync(other.dir)) continue;
       const s = snapshotFromDisk(other.dir).steps;
       if (s.step.length === 0) continue;
       const idx = minMaxIndices(s.step, s.loss, 1000);
-      overlays.push({ id: other.id, label: `${other.status} ${new Date(other.started).toLocaleString()}`, step: idx.map((i) => s.step[i]), loss: idx.map((i) => s.loss[i]) });
+      const who = other.model === run.model ? '' : `${other.model} `;
+      overlays.push({ id: other.id, label: `${who}${other.status} ${new Date(other.started).toLocaleString()}`, step: idx.map((i) => s.step[i]), loss: idx.map((i) => s.loss[i]) });
     }
     this.post({
       type: 'run/didSnapshot',
@@ -189,7 +199,7 @@ export class DashboardPanel implements vscode.Disposable {
       ...snap,
       tokensPerSecond: run.last?.tokensPerSecond ?? run.summary?.tokensPerSecond,
       summary: run.summary as unknown as Record<string, unknown>,
-      overlays: overlays.slice(-5),
+      overlays: overlays.slice(chosen ? -8 : -5),
     });
   }
 

@@ -12,6 +12,7 @@ import { sampleFromCheckpoint } from '../engine/train/oneshot';
 import { exportOnnx } from '../engine/train/export';
 import { CATEGORY, COMMANDS, CommandArgs, ModelRef } from './commands';
 import { DashboardPanel, DashboardSerializer, DASHBOARD_VIEW } from './dashboard';
+import { NotebookViewProvider, NOTEBOOK_VIEW } from './notebook';
 import { ModelDiagnostics } from './diagnostics';
 import { ModelLensProvider, MODEL_FILES } from './codelens';
 import { Log } from './log';
@@ -32,6 +33,8 @@ export class Gatelab implements vscode.Disposable {
   private readonly status: vscode.StatusBarItem;
   private readonly diagnostics: ModelDiagnostics;
   private readonly lenses: ModelLensProvider;
+  /** the notebook side panel (the Gatelab view in the activity bar) */
+  readonly notebook: NotebookViewProvider;
   private readonly activatedAt = Date.now();
 
   constructor(private readonly ctx: vscode.ExtensionContext) {
@@ -54,6 +57,15 @@ export class Gatelab implements vscode.Disposable {
     this.status.name = 'Gatelab';
     this.diagnostics = new ModelDiagnostics();
     this.lenses = new ModelLensProvider(this.runs);
+    this.notebook = new NotebookViewProvider(ctx, this.runs, {
+      inferScript: path.join(ctx.extensionPath, 'dist', 'infer.js'),
+      env: () => {
+        const s = this.settings();
+        return s.cudaProviderPath ? { ...process.env, GATELAB_CUDA_PROVIDER_DIR: s.cudaProviderPath } : process.env;
+      },
+      log: (level, m) => this.log.write(level, m),
+      train: (ref) => this.train(ref),
+    });
     this.subs.push(
       this.log,
       this.status,
@@ -62,6 +74,8 @@ export class Gatelab implements vscode.Disposable {
       vscode.languages.registerCodeLensProvider(MODEL_FILES, this.lenses),
       vscode.languages.registerCodeActionsProvider(MODEL_FILES, this.diagnostics, { providedCodeActionKinds: ModelDiagnostics.kinds }),
       vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW, new DashboardSerializer(ctx, this.runs)),
+      vscode.window.registerWebviewViewProvider(NOTEBOOK_VIEW, this.notebook),
+      this.notebook,
       this.runs.changed.on(() => this.updateStatus()),
       { dispose: () => this.runs.dispose() },
     );

@@ -255,6 +255,31 @@ export class RunManager {
     return true;
   }
 
+  /**
+   * Re-reads the record of a run another process writes (`gatelab train` in a terminal): a new run
+   * is added, a changed one updated. Runs this window trains or queues are left alone.
+   */
+  reloadRecord(dir: string): RunInfo | undefined {
+    const rec = readRunRecord(dir);
+    if (!rec) return undefined;
+    const cur = this.runs.get(rec.id);
+    if (this.procs.has(rec.id) || this.queue.some((q) => q.info.id === rec.id)) return cur;
+    const info = fromRecord(rec, dir);
+    if (cur && cur.status === info.status) return cur;
+    if (cur) Object.assign(cur, info);
+    else this.runs.set(rec.id, info);
+    this.changed.fire(cur ?? info);
+    return cur ?? info;
+  }
+
+  /** Forgets a run whose folder was removed outside (no files are touched). */
+  forget(id: string): void {
+    const info = this.runs.get(id);
+    if (!info || this.procs.has(id) || fs.existsSync(info.dir)) return;
+    this.runs.delete(id);
+    this.changed.fire({ ...info, status: 'stopped' });
+  }
+
   /** Deletes a finished run's folder. */
   delete(id: string): void {
     const info = this.runs.get(id);

@@ -58,12 +58,12 @@ async function openFromExplorer(name: string): Promise<void> {
 }
 
 /** The frame of the dashboard webview (VS Code nests each webview in two iframes). */
-async function dashboardFrame(): Promise<Frame> {
+async function dashboardFrame(model?: string): Promise<Frame> {
   const end = Date.now() + 60_000;
   while (Date.now() < end) {
     for (const f of page.frames()) {
       try {
-        if (await f.$('#app[data-run]')) return f;
+        if (await f.$('#app[data-run]') && (!model || (await f.locator('h1').first().innerText().catch(() => '')) === model)) return f;
       } catch {
         // frame detached
       }
@@ -71,6 +71,31 @@ async function dashboardFrame(): Promise<Frame> {
     await page.waitForTimeout(500);
   }
   throw new Error('the dashboard webview did not appear');
+}
+
+/** The quick input box (showInputBox): waits for it, types, presses Enter. */
+async function answerInputBox(text: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input').first();
+  await input.waitFor({ state: 'visible', timeout: 30_000 });
+  await input.fill(text);
+  await input.press('Enter');
+}
+
+/** The run records of the workspace, oldest first. */
+function runRecords(): { id: string; model: string; status: string; checkpoint?: string }[] {
+  const dir = path.join(workspace, '.gatelab', 'runs');
+  return fs
+    .readdirSync(dir)
+    .filter((d) => fs.existsSync(path.join(dir, d, 'run.json')))
+    .map((d) => ({ id: d, ...JSON.parse(fs.readFileSync(path.join(dir, d, 'run.json'), 'utf8')) }))
+    .sort((a, b) => String(a.started ?? a.id).localeCompare(String(b.started ?? b.id)));
+}
+
+/** The text of the editor that has focus (Monaco keeps only visible lines in the DOM: short texts). */
+async function activeEditorText(): Promise<string> {
+  const lines = page.locator('.editor-group-container.active .monaco-editor .view-lines .view-line');
+  await lines.first().waitFor({ timeout: 30_000 });
+  return (await lines.allInnerTexts()).join('\n').replace(/\u00a0/g, ' ');
 }
 
 beforeAll(async () => {
@@ -107,6 +132,15 @@ beforeAll(async () => {
   fs.writeFileSync(
     path.join(workspace, 'timemachine.gatelab.yaml'),
     fs.readFileSync(path.join(ROOT, 'examples/timemachine.gatelab.yaml'), 'utf8').replace(/epochs: \d+/, 'epochs: 2'),
+  );
+
+  // a classification model for the Predict lens: the three UCI files, one epoch
+  fs.mkdirSync(path.join(workspace, 'data', 'sentiment'), { recursive: true });
+  for (const f of fs.readdirSync(path.join(ROOT, 'examples/data/sentiment')))
+    fs.copyFileSync(path.join(ROOT, 'examples/data/sentiment', f), path.join(workspace, 'data/sentiment', f));
+  fs.writeFileSync(
+    path.join(workspace, 'sentiment.gatelab.yaml'),
+    fs.readFileSync(path.join(ROOT, 'examples/sentiment.gatelab.yaml'), 'utf8').replace(/epochs: \d+/, 'epochs: 2'),
   );
 
   const node = env.NODE24;
@@ -183,6 +217,84 @@ describe('Gatelab in real VS Code (code-server)', () => {
     expect(rec.status).toBe('done');
   });
 
+  it('samples from the CodeLens: a prefix in the input box, the text beside the model', async () => {
+    await page.locator('.tab', { hasText: 'timemachine.gatelab.yaml' }).first().click();
+    const sample = page.locator('.codelens-decoration a', { hasText: /^Sample$/ }).first();
+    await sample.waitFor({ timeout: 30_000 });
+    await sample.click();
+    await answerInputBox('the time traveller ');
+    // the sample opens in an untitled editor beside the model file, beginning with the prefix
+    await page.locator('.tab', { hasText: /Untitled/ }).first().waitFor({ timeout: 60_000 });
+    const text = await activeEditorText();
+    expect(text).toMatch(/^the time traveller \S/);
+    expect(text.length).toBeGreaterThan(100);
+    expect(text.replace(/[a-z <>\n]/g, '')).toBe(''); // the vocabulary: lower-case letters, space, <unk>
+    await shot('5-sample');
+  });
+
+  it('stops a run from the CodeLens: ■ Stop while it trains, a stopped run with its checkpoint after', async () => {
+    fs.writeFileSync(
+      path.join(workspace, 'timemachine.gatelab.yaml'),
+      fs.readFileSync(path.join(workspace, 'timemachine.gatelab.yaml'), 'utf8').replace(/epochs: \d+/, 'epochs: 50'),
+    );
+    await page.locator('.tab', { hasText: 'timemachine.gatelab.yaml' }).first().click();
+    await page.locator('.codelens-decoration a', { hasText: 'Train' }).first().click();
+    // training: the status bar counts epochs and the lens offers Stop
+    await page.locator('.statusbar-item', { hasText: /timemachine-char · epoch \d+\/50 · loss/ }).first().waitFor({ timeout: 120_000 });
+    const stop = page.locator('.codelens-decoration a', { hasText: 'Stop' }).first();
+    await stop.waitFor({ timeout: 30_000 });
+    await shot('6-training-with-stop-lens');
+    await stop.click();
+    await page.locator('.codelens-decoration a', { hasText: 'Train' }).first().waitFor({ timeout: 60_000 });
+    const last = runRecords().pop()!;
+    expect(last.model).toBe('timemachine-char');
+    expect(last.status).toBe('stopped');
+    expect(fs.readdirSync(path.join(workspace, '.gatelab', 'runs', last.id)).some((f) => f.endsWith('.safetensors'))).toBe(true);
+    // no trainer left behind
+    const trainers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('worker.js') && l.includes(workspace));
+    expect(trainers).toEqual([]);
+    await shot('7-stopped');
+  });
+
+  it('predicts with a classification model from the CodeLens', async () => {
+    await openFromExplorer('sentiment.gatelab.yaml');
+    await page.locator('.codelens-decoration a', { hasText: 'Train' }).first().click();
+    await page.locator('.codelens-decoration a', { hasText: /acc \d/ }).first().waitFor({ timeout: 180_000 });
+    const predict = page.locator('.codelens-decoration a', { hasText: /^Predict$/ }).first();
+    await predict.waitFor({ timeout: 30_000 });
+    await predict.click();
+    await answerInputBox('the food was great and the staff were friendly');
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: /→ \d+ \(/ }).first();
+    await toast.waitFor({ timeout: 60_000 });
+    // its dashboard charts the validation accuracy by epoch
+    const frame = await dashboardFrame('sentiment');
+    await frame.waitForFunction("[...document.querySelectorAll('h2')].some((h) => h.textContent === 'Per epoch: accuracy (%)')", undefined, { timeout: 30_000 });
+    expect(await frame.locator('.stats').innerText()).toMatch(/acc \d+\.\d%/);
+    await frame.locator('.heatmap canvas').first().waitFor({ timeout: 30_000 });
+    await frame.locator('.gates').scrollIntoViewIfNeeded();
+    await shot('8b-sentiment-gates');
+    expect(await toast.innerText()).toMatch(/"the food was great and the staff were friendly" → [01] \(0 \d+\.\d% · 1 \d+\.\d%\)/);
+    await shot('8-predict');
+  });
+
+  it('a window reload restores the open dashboards from the run records', async () => {
+    const before = await page.locator('.tab', { hasText: 'Gatelab: ' }).allInnerTexts();
+    expect(before.length).toBeGreaterThan(0);
+    await page.keyboard.press('Control+Shift+P');
+    await answerInputBox('>Developer: Reload Window');
+    await page.waitForTimeout(3000);
+    await page.waitForSelector('.monaco-workbench', { timeout: 120_000 });
+    const tab = page.locator('.tab', { hasText: 'Gatelab: ' }).first();
+    await tab.waitFor({ timeout: 60_000 });
+    // every dashboard tab is back (hidden ones revive when shown)
+    await expect.poll(async () => (await page.locator('.tab', { hasText: 'Gatelab: ' }).allInnerTexts()).sort(), { timeout: 30_000 }).toEqual([...before].sort());
+    await tab.click();
+    const frame = await dashboardFrame();
+    await frame.waitForSelector('.uplot canvas', { timeout: 60_000 });
+    expect(await frame.locator('.status').innerText()).toMatch(/done|stopped/);
+    await shot('9-dashboard-after-reload');
+  });
+
   it('shows a precise diagnostic for a misspelt key, never an exception popup', async () => {
     const file = path.join(workspace, 'broken.gatelab.yaml');
     fs.writeFileSync(file, 'name: broken\ndata: { source: data/timemachine.txt }\nmodel:\n  layers:\n    - hiden: 8\n');
@@ -194,6 +306,43 @@ describe('Gatelab in real VS Code (code-server)', () => {
     expect(await problem.innerText()).toMatch(/did you mean "hidden"/);
     expect(await page.locator('.notifications-toasts .notification-toast', { hasText: /error|exception/i }).count()).toBe(0);
     await shot('4-diagnostics');
+  });
+
+  it('the Gatelab side panel: every run a cell; sampling in place under the first run', async () => {
+    // the activity bar's Gatelab container holds the notebook of runs
+    await page.locator('.activitybar [aria-label^="Gatelab"]').first().click();
+    const end = Date.now() + 60_000;
+    let frame: Frame | undefined;
+    while (!frame && Date.now() < end) {
+      for (const f of page.frames()) if (await f.$('#app[data-view="notebook"]').catch(() => null)) frame = f;
+      if (!frame) await page.waitForTimeout(500);
+    }
+    if (!frame) throw new Error('the Gatelab side panel did not appear');
+    const first = runRecords().find((r) => r.model === 'timemachine-char' && r.status === 'done')!;
+    const cell = frame.locator(`article.cell[data-id="${first.id}"]`);
+    await frame.getByLabel('Filter runs by model, file or status').fill('timemachine');
+    await cell.waitFor({ timeout: 60_000 });
+    await cell.scrollIntoViewIfNeeded();
+    expect(await cell.locator('.badge').innerText()).toBe('done');
+    expect(await cell.locator('.metrics').innerText()).toMatch(/ppl\s*\d+\.\d\d/);
+    // the later (stopped) run of the same model says it is compared with this one
+    expect(await frame.locator('article.cell', { hasText: 'stopped' }).locator('.diff').innerText()).toMatch(/vs previous run:.*epochs\s*2\s*→\s*50/s);
+    await shot('10-side-panel');
+    // type a prefix into the run's sample cell and run it: generated text appears in the cell
+    await cell.getByRole('button', { name: /^Sample with this run's checkpoint/ }).click();
+    await cell.getByLabel('Prefix to continue').fill('the time machine ');
+    await cell.getByLabel('Length in tokens').fill('120');
+    await cell.locator('.infer-form button[type=submit]').click();
+    const result = cell.locator('.result .sample-text').first();
+    await result.waitFor({ timeout: 90_000 });
+    const text = await result.innerText();
+    expect(text).toMatch(/^the time machine \S/);
+    expect(text.length).toBeGreaterThan(100);
+    await cell.scrollIntoViewIfNeeded();
+    await shot('11-side-panel-sample');
+    // kept with the run
+    const kept = fs.readFileSync(path.join(workspace, '.gatelab', 'runs', first.id, 'inference.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(kept.at(-1)).toMatchObject({ kind: 'sample', prefix: 'the time machine ', length: 120 });
   });
 });
 
@@ -207,6 +356,10 @@ describe('the VSIX', () => {
       'extension/dist/cli.js',
       'extension/dist/webview/dashboard.js',
       'extension/dist/webview/dashboard.css',
+      'extension/dist/webview/notebook.js',
+      'extension/dist/webview/notebook.css',
+      'extension/dist/infer.js',
+      'extension/media/gatelab-activity.svg',
       'extension/media/gatelab.schema.json',
       'extension/examples/timemachine.gatelab.yaml',
       'extension/examples/data/timemachine.txt',

@@ -17,6 +17,10 @@
 //      i = act(z_i); f = 1 − i (coupled) or act(z_f); g = tanh(z_g); c = f ⊙ c_{t−1} + i ⊙ g
 //      z_o += p_o ⊙ c; clip z_o; o = act(z_o); h = o ⊙ tanh(c)
 //    with act = σ or the hard sigmoid max(0, min(1, α·x + β));
+//  - a GRU layer (`gru: true`; PyTorch's nn.GRU, gate order r, z, n, names gru.*, bidirectional like
+//    the LSTM's; `hard` applies to r and z):
+//      xw = W_ih·x + b_ih; hw = W_hh·h + b_hh
+//      r = act(xw_r + hw_r); z = act(xw_z + hw_z); n = tanh(xw_n + r ⊙ hw_n); h = (1 − z) ⊙ n + z ⊙ h_{t−1}
 //  - classification: `last` = [h_fwd(len−1), h_bwd(0)] of the top layer, `mean` = the mean of its
 //    outputs over the real steps; fc; cross-entropy, mean over the batch. Forecast: [h_fwd(T−1),
 //    h_bwd(0)]; fc; mean squared error over every predicted value.
@@ -26,6 +30,8 @@
 import { sigmoid } from './lstm_ref';
 
 export interface CellRef {
+  /** a GRU layer (only `hard` applies to it) */
+  gru?: boolean;
   peepholes?: boolean;
   coupled?: boolean;
   hard?: { alpha: number; beta: number };
@@ -53,7 +59,7 @@ export interface SeqBatch {
   drop?: { layers: Float64Array[]; head: Float64Array };
 }
 
-/** Parameters by PyTorch name (gate order i, f, g, o). */
+/** Parameters by PyTorch name (gate order i, f, g, o; GRU layers r, z, n). */
 export type SeqParams = Record<string, { shape: number[]; data: Float64Array }>;
 
 const dirsOf = (bi: boolean) => (bi ? ['', '_reverse'] : ['']);
@@ -68,6 +74,13 @@ export function seqParamShapes(spec: SeqRefSpec): { name: string; shape: number[
   } else I = spec.input.features;
   spec.hidden.forEach((H, k) => {
     for (const s of dirsOf(spec.bidirectional[k])) {
+      if (spec.cells?.[k]?.gru) {
+        out.push({ name: `gru.weight_ih_l${k}${s}`, shape: [3 * H, I] });
+        out.push({ name: `gru.weight_hh_l${k}${s}`, shape: [3 * H, H] });
+        out.push({ name: `gru.bias_ih_l${k}${s}`, shape: [3 * H] });
+        out.push({ name: `gru.bias_hh_l${k}${s}`, shape: [3 * H] });
+        continue;
+      }
       out.push({ name: `lstm.weight_ih_l${k}${s}`, shape: [4 * H, I] });
       out.push({ name: `lstm.weight_hh_l${k}${s}`, shape: [4 * H, H] });
       out.push({ name: `lstm.bias_ih_l${k}${s}`, shape: [4 * H] });
@@ -120,6 +133,42 @@ export function seqForward(p: SeqParams, spec: SeqRefSpec, batch: SeqBatch): Seq
     const output = new Float64Array(T * B * D * H);
     const layerH: Record<string, Float64Array> = {};
     dirs.forEach((s, d) => {
+      if (cell.gru) {
+        const hAll = new Float64Array(T * B * H);
+        const Wih = p[`gru.weight_ih_l${k}${s}`].data;
+        const Whh = p[`gru.weight_hh_l${k}${s}`].data;
+        const bih = p[`gru.bias_ih_l${k}${s}`].data;
+        const bhh = p[`gru.bias_hh_l${k}${s}`].data;
+        for (let b = 0; b < B; b++) {
+          let h = new Float64Array(H);
+          for (let step = 0; step < lens[b]; step++) {
+            const t = s === '' ? step : lens[b] - 1 - step;
+            const x = input.subarray((t * B + b) * I, (t * B + b + 1) * I);
+            const xw = new Float64Array(3 * H);
+            const hw = new Float64Array(3 * H);
+            for (let r = 0; r < 3 * H; r++) {
+              let u = bih[r];
+              for (let i = 0; i < I; i++) u += Wih[r * I + i] * x[i];
+              xw[r] = u;
+              let v = bhh[r];
+              for (let j = 0; j < H; j++) v += Whh[r * H + j] * h[j];
+              hw[r] = v;
+            }
+            const hn = new Float64Array(H);
+            for (let j = 0; j < H; j++) {
+              const rg = act(xw[j] + hw[j]);
+              const zg = act(xw[H + j] + hw[H + j]);
+              const ng = Math.tanh(xw[2 * H + j] + rg * hw[2 * H + j]);
+              hn[j] = (1 - zg) * ng + zg * h[j];
+            }
+            h = hn;
+            hAll.set(h, (t * B + b) * H);
+            for (let j = 0; j < H; j++) output[(t * B + b) * D * H + d * H + j] = h[j];
+          }
+        }
+        layerH[s] = hAll;
+        return;
+      }
       const Wih = p[`lstm.weight_ih_l${k}${s}`].data;
       const Whh = p[`lstm.weight_hh_l${k}${s}`].data;
       const bih = p[`lstm.bias_ih_l${k}${s}`].data;

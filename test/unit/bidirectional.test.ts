@@ -2,17 +2,22 @@
 // models, through the engine's generated programs in onnxruntime-node:
 //  - PyTorch golden values (test/fixtures/golden/bilstm2_*.safetensors, from gen_golden.py): a
 //    2-layer bidirectional nn.LSTM over padded sentences (pack_padded_sequence) with `last` and
-//    `mean` pooling, and a bidirectional forecast; loss and the gradient of every parameter;
+//    `mean` pooling, and a bidirectional forecast; loss and the gradient of every parameter; the
+//    same with a 2-layer bidirectional nn.GRU (bigru2_*, `gen_golden.py bigru`) and mixed stacks of
+//    bidirectional GRU and LSTM layers (bimixed_*);
 //  - the float64 TypeScript reference test/reference/seq_ref.ts (written from the definitions:
 //    each direction reads only a sequence's real steps) on configurations PyTorch lacks or that the
 //    fixtures do not cover: padding with one-hot input, mixed uni/bidirectional stacks, dropout with
-//    given masks, peepholes + clip, coupled and hard-sigmoid gates per direction. The engine's loss
+//    given masks, peepholes + clip, coupled and hard-sigmoid gates per direction, bidirectional GRU
+//    layers alone and over / under (bidirectional) LSTM layers. The engine's loss
 //    must equal the reference's, and its gradient of every parameter the central finite difference
 //    of the reference's loss;
-//  - padded tokens change nothing; the gate probe reports every layer and direction;
+//  - padded tokens change nothing; the gate probe reports every layer and direction (GRU layers: r,
+//    z, n, h, the reverse direction's rows in the sentence's order); both directions' initialisers;
 //  - the model-file checks (what is still rejected says so at its key) and training: the example
-//    examples/sentiment-bilstm.gatelab.yaml (bidirectional, dropout) on the UCI sentences, a
-//    forecast with dropout, reproducible with the seed.
+//    examples/sentiment-bilstm.gatelab.yaml (bidirectional, dropout) on the UCI sentences, the same
+//    with a bidirectional GRU layer (checkpoint, gate snapshot, predict, export), a forecast with
+//    dropout, reproducible with the seed.
 //
 // Criteria as in gradients.test.ts: vs PyTorch |a − b| ≤ 1e-4·max(|b|, 1e-3·max|b|); vs FD
 // (ε = 1e-6) |a − fd| ≤ 1e-8 + 1e-5·|fd|. Set GRADIENTS_REPORT=1 to print the worst errors.
@@ -29,11 +34,11 @@ import { GateActivation } from '../../src/engine/nn/lstm';
 import { GATE_ORDERS, INTERNAL_FROM_TORCH, isGated, permuteGateBlocks, TORCH_FROM_INTERNAL } from '../../src/engine/train/checkpoint';
 import { initParams } from '../../src/engine/nn/init';
 import { OptimizerConfig } from '../../src/engine/config/types';
-import { SeqGateProbe } from '../../src/engine/train/probe';
+import { SeqGateProbe, SeqInput } from '../../src/engine/train/probe';
 import { readSafetensors, StTensor } from '../../src/engine/util/safetensors';
 import { Rng } from '../../src/engine/util/rng';
 import { relError } from '../reference/lstm_ref';
-import { CellRef, seqForward, SeqBatch, SeqParams, SeqRefSpec } from '../reference/seq_ref';
+import { CellRef, seqForward, SeqBatch, SeqParams, seqParamShapes, SeqRefSpec } from '../reference/seq_ref';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
@@ -57,6 +62,7 @@ function gateOf(c: CellRef | undefined): GateActivation | undefined {
   if (!c) return undefined;
   return {
     ...(c.hard ? { kind: 'hard-sigmoid' as const, alpha: c.hard.alpha, beta: c.hard.beta } : { kind: 'sigmoid' as const }),
+    ...(c.gru ? { cell: 'gru' as const } : {}),
     ...(c.coupled ? { coupled: true } : {}),
     ...(c.peepholes ? { peepholes: true } : {}),
     ...(c.clip ? { clip: c.clip } : {}),
@@ -128,14 +134,23 @@ async function engineFor(c: Case, dropout: boolean) {
 
 const f64 = (t: StTensor) => t.data as Float64Array;
 
-describe('bidirectional LSTM vs PyTorch golden values (float64)', () => {
-  for (const name of ['bilstm2_cls_last', 'bilstm2_cls_mean', 'bilstm2_forecast']) {
+// bilstm2_*: a 2-layer bidirectional nn.LSTM; bigru2_*: a 2-layer bidirectional nn.GRU; bimixed_*: a
+// bidirectional GRU over a bidirectional LSTM (classification) and the other way round (forecast)
+const GOLDEN_BI = ['bilstm2_cls_last', 'bilstm2_cls_mean', 'bilstm2_forecast', 'bigru2_cls_last', 'bigru2_cls_mean', 'bigru2_forecast', 'bimixed_lstm_gru_cls', 'bimixed_gru_lstm_forecast'];
+
+describe('bidirectional LSTM and GRU layers vs PyTorch golden values (float64)', () => {
+  for (const name of GOLDEN_BI) {
     it(`${name}: loss and the gradient of every parameter (both directions, both layers)`, async () => {
       const g = readSafetensors(path.join(GOLDEN, `${name}.safetensors`));
       const hidden: number[] = JSON.parse(g.metadata.hidden);
+      // per layer its cell type (the bilstm2_* files predate the `cells` entry: LSTM layers)
+      const kinds: string[] = g.metadata.cells ? (JSON.parse(g.metadata.cells) as [string, number][]).map(([t]) => t) : hidden.map(() => 'lstm');
+      const cells = kinds.map((t) => (t === 'gru' ? { gru: true } : undefined));
+      const bidirectional = hidden.map(() => true);
       const classify = g.metadata.task === 'classification';
       const p: SeqParams = {};
-      for (const [k, t] of Object.entries(g.tensors)) if (/^(lstm|fc|embedding)\./.test(k)) p[k] = { shape: t.shape, data: Float64Array.from(f64(t)) };
+      for (const [k, t] of Object.entries(g.tensors)) if (/^(lstm|gru|fc|embedding)\./.test(k)) p[k] = { shape: t.shape, data: Float64Array.from(f64(t)) };
+      kinds.forEach((t, k) => expect(Object.keys(p), `layer ${k} is ${t}`).toContain(`${t}.weight_hh_l${k}_reverse`));
       let c: Case;
       if (classify) {
         const [B, T] = g.tensors.x.shape;
@@ -145,7 +160,7 @@ describe('bidirectional LSTM vs PyTorch golden values (float64)', () => {
         const lens = Array.from(g.tensors.lens.data as BigInt64Array, Number);
         expect(Math.min(...lens), 'the case has padding').toBeLessThan(T);
         c = {
-          spec: { input: { kind: 'tokens', vocab: Number(g.metadata.vocab), embedding: Number(g.metadata.embedding) }, hidden, bidirectional: [true, true], head: { kind: 'classify', classes: Number(g.metadata.classes), pooling: g.metadata.pooling as 'last' | 'mean' } },
+          spec: { input: { kind: 'tokens', vocab: Number(g.metadata.vocab), embedding: Number(g.metadata.embedding) }, hidden, bidirectional, cells, head: { kind: 'classify', classes: Number(g.metadata.classes), pooling: g.metadata.pooling as 'last' | 'mean' } },
           batch: { T, B, x, lens, y: Array.from(g.tensors.y.data as BigInt64Array, Number) },
         };
       } else {
@@ -154,7 +169,7 @@ describe('bidirectional LSTM vs PyTorch golden values (float64)', () => {
         const x = new Array<number>(T * B);
         for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) x[t * B + b] = xb[b * T + t];
         c = {
-          spec: { input: { kind: 'dense', features: 1 }, hidden, bidirectional: [true, true], head: { kind: 'forecast', horizon: Number(g.metadata.horizon) } },
+          spec: { input: { kind: 'dense', features: 1 }, hidden, bidirectional, cells, head: { kind: 'forecast', horizon: Number(g.metadata.horizon) } },
           batch: { T, B, x, lens: new Array(B).fill(T), y: Array.from(f64(g.tensors.y)) },
         };
       }
@@ -254,22 +269,56 @@ const CASES: { label: string; c: Case; scale: number }[] = [
     c: forecastCase({ hidden: [5], bidirectional: [true], B: 2, T: 7, seed: 5 }),
     scale: 0.8,
   },
+  // bidirectional GRU layers, alone and in mixed stacks
+  {
+    label: 'GRU: classification, 2 bidirectional GRU layers, one-hot, padding, mean pooling, dropout',
+    c: classifyCase({ vocab: 6, embedding: 0, hidden: [3, 4], bidirectional: [true, true], pooling: 'mean', cells: [{ gru: true }, { gru: true }], lens: [5, 1, 3, 4], T: 5, drop: 0.3, seed: 11 }),
+    scale: 1.2,
+  },
+  {
+    label: 'GRU: classification, bidirectional GRU over bidirectional LSTM (peepholes + clip), embedding, last pooling, dropout',
+    c: classifyCase({ vocab: 7, embedding: 3, hidden: [4, 3], bidirectional: [true, true], pooling: 'last', cells: [{ peepholes: true, clip: 0.8 }, { gru: true }], lens: [6, 2, 4], T: 6, drop: 0.25, seed: 12 }),
+    scale: 1.2,
+  },
+  {
+    label: 'GRU: classification, bidirectional LSTM over bidirectional hard-sigmoid GRU, last pooling',
+    c: classifyCase({ vocab: 8, embedding: 2, hidden: [3, 4], bidirectional: [true, true], pooling: 'last', cells: [{ gru: true, hard }, undefined], lens: [3, 5], T: 5, seed: 13 }),
+    scale: 1.5,
+  },
+  {
+    label: 'GRU: classification, unidirectional GRU under bidirectional GRU, mean pooling',
+    c: classifyCase({ vocab: 6, embedding: 3, hidden: [4, 3], bidirectional: [false, true], pooling: 'mean', cells: [{ gru: true }, { gru: true }], lens: [2, 5, 4], T: 5, seed: 14 }),
+    scale: 1,
+  },
+  {
+    label: 'GRU: forecast, 2 bidirectional GRU layers (hard sigmoid above), dropout',
+    c: forecastCase({ hidden: [4, 3], bidirectional: [true, true], cells: [{ gru: true }, { gru: true, hard }], B: 3, T: 6, drop: 0.3, seed: 15 }),
+    scale: 1.2,
+  },
+  {
+    label: 'GRU: forecast, unidirectional LSTM under a bidirectional GRU',
+    c: forecastCase({ hidden: [3, 4], bidirectional: [false, true], cells: [undefined, { gru: true }], B: 2, T: 7, seed: 16 }),
+    scale: 1,
+  },
 ];
 
 describe('engine gradients vs central finite differences of the float64 reference', () => {
   for (const { label, c, scale } of CASES) {
     it(label, async () => {
       const e = await engineFor(c, !!c.batch.drop);
+      // the engine's parameters are the reference's (names, shapes, order), per layer and direction
+      expect(e.params).toEqual(seqParamShapes(c.spec));
       const p = randomParams(c.spec, e.params, new Rng(100 + label.length), scale);
       const r = await e.run(p);
       const ref = seqForward(p, c.spec, c.batch);
       const lossErr = Math.abs(r.loss - ref.loss) / Math.abs(ref.loss);
       record('loss vs reference', lossErr, label);
       expect(lossErr, `engine ${r.loss} vs reference ${ref.loss}`).toBeLessThanOrEqual(1e-12);
-      // the variants and dropout are in effect: the loss without them differs
-      const plain = seqForward(p, { ...c.spec, cells: undefined }, c.batch);
+      // the variants and dropout are in effect: the loss without them differs (a GRU layer stays one)
+      const variants = c.spec.cells?.some((x) => x && (x.hard || x.peepholes || x.coupled || x.clip));
+      const plain = seqForward(p, { ...c.spec, cells: c.spec.cells?.map((x) => (x?.gru ? { gru: true } : undefined)) }, c.batch);
       const noDrop = seqForward(p, c.spec, { ...c.batch, drop: undefined });
-      if (c.spec.cells) expect(Math.abs(plain.loss - ref.loss), 'variants change the loss').toBeGreaterThan(1e-3);
+      if (variants) expect(Math.abs(plain.loss - ref.loss), 'variants change the loss').toBeGreaterThan(1e-3);
       if (c.spec.cells?.some((x) => x?.clip)) {
         const unclipped = seqForward(p, { ...c.spec, cells: c.spec.cells.map((x) => x && { ...x, clip: undefined }) }, c.batch);
         expect(Math.abs(unclipped.loss - ref.loss), 'clipping takes effect').toBeGreaterThan(1e-4);
@@ -338,6 +387,59 @@ describe('gate probe of a bidirectional model', () => {
     const rev = m.layers[1].values.h!;
     expect(rev.slice(0, 4)).not.toEqual(rev.slice((T - 1) * 4));
   });
+
+  it('bidirectional GRU layers (mixed with LSTM layers): r, z, n and h per direction, the reverse one in the sentence’s order', async () => {
+    const cases: { input: SeqInput; spec: SeqRefSpec; x: number[] }[] = [
+      {
+        // one-hot tokens into a bidirectional GRU, a bidirectional LSTM above it, a bidirectional hard-sigmoid GRU on top
+        input: { type: 'tokens', vocab: 7, embedding: 0 },
+        spec: { input: { kind: 'tokens', vocab: 7, embedding: 0 }, hidden: [4, 3, 5], bidirectional: [true, true, true], cells: [{ gru: true }, undefined, { gru: true, hard }], head: { kind: 'classify', classes: 2, pooling: 'last' } },
+        x: [3, 1, 4, 1, 5, 6, 2],
+      },
+      {
+        // a forecast window: a unidirectional GRU under a bidirectional one
+        input: { type: 'dense', features: 1 },
+        spec: { input: { kind: 'dense', features: 1 }, hidden: [3, 4], bidirectional: [false, true], cells: [{ gru: true }, { gru: true }], head: { kind: 'forecast', horizon: 1 } },
+        x: [0.5, -1.2, 0.3, 2.0, -0.4, 0.9],
+      },
+    ];
+    for (const c of cases) {
+      const T = c.x.length;
+      const gates = c.spec.hidden.map((_, k) => gateOf(c.spec.cells?.[k]));
+      const params = seqParamShapes(c.spec);
+      const p = randomParams(c.spec, params, new Rng(8), 1.5);
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const q of params) feeds[`p.${q.name}`] = new ort.Tensor('float32', Float32Array.from(toInternal(q.name, q.shape, p[q.name].data)), q.shape);
+      const xs = c.input.type === 'dense' ? Float32Array.from(c.x) : BigInt64Array.from(c.x, BigInt);
+      const probe = new SeqGateProbe(c.input, c.spec.hidden, gates, xs, c.x.map(String), c.spec.bidirectional);
+      const m = await probe.run(feeds, 1);
+      await probe.release();
+      const want = c.spec.hidden.flatMap((H, k) => (c.spec.bidirectional[k] ? ['forward', 'reverse'] : ['forward']).map((d) => `${k} ${d} ${H} ${c.spec.cells?.[k]?.gru ? 'gru' : 'lstm'}`));
+      expect(m.layers.map((l) => `${l.layer} ${l.direction} ${l.units} ${l.cell}`)).toEqual(want);
+      const ref = seqForward(p, c.spec, { T, B: 1, x: c.x, lens: [T], y: [0] });
+      for (const l of m.layers) {
+        const H = l.units;
+        const h = l.values.h!;
+        const wantH = ref.h[l.layer][l.direction === 'reverse' ? '_reverse' : ''];
+        expect(h.length).toBe(T * H);
+        for (let i = 0; i < h.length; i++) expect(Math.abs(h[i] - wantH[i]), `layer ${l.layer} ${l.direction} h[${i}]`).toBeLessThanOrEqual(2e-4);
+        if (l.cell !== 'gru') continue;
+        expect(l.gates).toEqual(['r', 'z', 'n', 'h']);
+        expect(Object.keys(l.saturation).sort()).toEqual(['r', 'z']);
+        // r, z and n are in the same (sentence) order as h: each step's h is (1 − z)·n + z·h_prev, where
+        // h_prev is the step before in reading order (the next step in the sentence for the reverse direction)
+        const [z, n] = [l.values.z!, l.values.n!];
+        for (let t = 0; t < T; t++) {
+          const prev = l.direction === 'reverse' ? t + 1 : t - 1;
+          for (let u = 0; u < H; u++) {
+            const hp = prev < 0 || prev >= T ? 0 : h[prev * H + u];
+            const i = t * H + u;
+            expect(Math.abs((1 - z[i]) * n[i] + z[i] * hp - h[i]), `layer ${l.layer} ${l.direction} step ${t} unit ${u}`).toBeLessThanOrEqual(1e-3);
+          }
+        }
+      }
+    }
+  });
 });
 
 describe('initialisation of both directions', () => {
@@ -368,6 +470,42 @@ describe('initialisation of both directions', () => {
     expect(w.get('fc.weight')!.shape).toEqual([2, 6]);
     // the two directions start from different weights
     expect(Array.from(w.get('lstm.weight_ih_l0')!.data)).not.toEqual(Array.from(w.get('lstm.weight_ih_l0_reverse')!.data));
+  });
+
+  it('GRU layers: PyTorch’s U(±1/√H) and the orthogonal / xavier initialisers per gate block r, z, n in both directions', () => {
+    const GRU: GateActivation = { kind: 'sigmoid', cell: 'gru' };
+    // a bidirectional GRU over a bidirectional LSTM
+    const cs: ClassifySpec = { vocab: 5, embedding: 0, hidden: [4, 3], classes: 2, pooling: 'last', dtype: 'float64', gates: [undefined, GRU], bidirectional: [true, true] };
+    const params = classifyParams(cs);
+    expect(params.filter((p) => p.name.startsWith('gru.')).map((p) => `${p.name} [${p.shape}]`)).toEqual([
+      'gru.weight_ih_l1 [9,8]', 'gru.weight_hh_l1 [9,3]', 'gru.bias_ih_l1 [9]', 'gru.bias_hh_l1 [9]',
+      'gru.weight_ih_l1_reverse [9,8]', 'gru.weight_hh_l1_reverse [9,3]', 'gru.bias_ih_l1_reverse [9]', 'gru.bias_hh_l1_reverse [9]',
+    ]);
+    const H = 3;
+    const plain = initParams(params, [{ hidden: 4, forgetBias: 0 }, { hidden: H, forgetBias: 0 }], 1, 'float64');
+    for (const sfx of ['', '_reverse'])
+      for (const n of ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh']) {
+        const d = plain.get(`gru.${n}_l1${sfx}`)!.data;
+        expect(Math.max(...Array.from(d, Math.abs)), `gru.${n}_l1${sfx}`).toBeLessThanOrEqual(1 / Math.sqrt(H));
+        expect(new Set(d).size, `gru.${n}_l1${sfx} is drawn`).toBe(d.length);
+      }
+    expect(Array.from(plain.get('gru.weight_hh_l1')!.data)).not.toEqual(Array.from(plain.get('gru.weight_hh_l1_reverse')!.data));
+    const w = initParams(params, [{ hidden: 4, forgetBias: 0 }, { hidden: H, forgetBias: 0 }], 1, 'float64', { input: 'xavier', recurrent: 'orthogonal' });
+    for (const sfx of ['', '_reverse']) {
+      // each of the 3 gate blocks of W_hh is orthogonal: Q·Qᵀ = I
+      const R = w.get(`gru.weight_hh_l1${sfx}`)!.data;
+      for (let g = 0; g < 3; g++)
+        for (let i = 0; i < H; i++)
+          for (let j = 0; j < H; j++) {
+            let dot = 0;
+            for (let u = 0; u < H; u++) dot += R[g * H * H + i * H + u] * R[g * H * H + j * H + u];
+            expect(dot, `${sfx} block ${g}`).toBeCloseTo(i === j ? 1 : 0, 10);
+          }
+      // xavier on W_ih: U(±√(6 / (fan_in + H))) with fan_in = 8 (the LSTM layer's [h_fwd, h_bwd])
+      const X = w.get(`gru.weight_ih_l1${sfx}`)!.data;
+      expect(Math.max(...Array.from(X, Math.abs))).toBeLessThanOrEqual(Math.sqrt(6 / (8 + H)));
+      expect(Math.max(...Array.from(X, Math.abs))).toBeGreaterThan(1 / Math.sqrt(H));
+    }
   });
 });
 
@@ -402,6 +540,11 @@ describe('model files and training', () => {
     let r = cli(dir, ['train', 'lm.gatelab.yaml', '--no-record']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/lm\.gatelab\.yaml:5:\d+: model\.layers\.0\.bidirectional: a bidirectional language model is not supported yet/);
+    // a bidirectional GRU layer: the same (only classification and forecast read whole sequences)
+    fs.writeFileSync(path.join(dir, 'lmg.gatelab.yaml'), 'name: lmg\ndata: { source: c.txt, sequenceLength: 5 }\nmodel:\n  layers:\n    - { type: gru, hidden: 4 }\n    - { type: gru, hidden: 4, bidirectional: true }\ntrain: { steps: 1 }\n');
+    r = cli(dir, ['train', 'lmg.gatelab.yaml', '--no-record']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/lmg\.gatelab\.yaml:6:\d+: model\.layers\.1\.bidirectional: a bidirectional language model is not supported yet/);
     fs.writeFileSync(path.join(dir, 'copy.gatelab.yaml'), 'name: copy\ntask: copy\nmodel:\n  dropout: 0.2\n  layers: [{ hidden: 4 }]\ntrain: { steps: 1 }\n');
     r = cli(dir, ['train', 'copy.gatelab.yaml', '--no-record']);
     expect(r.code).toBe(2);
@@ -436,6 +579,44 @@ describe('model files and training', () => {
     const bad = cli(dir, ['predict', 'uni.gatelab.yaml', '--init', 'w.safetensors', '--input', 'good']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/uni\.gatelab\.yaml:\d+:\d+: model\.layers\.0\.bidirectional: checkpoint w\.safetensors has tensor lstm\.weight_ih_l0_reverse, which model "sentiment-bilstm" does not have/);
+  });
+
+  it('a bidirectional GRU sentiment classifier (the bilstm example with type: gru): at least 78% accuracy; gru.*_reverse tensors, gate snapshots of both directions, predict, export', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-bigru-'));
+    const example = fs.readFileSync(path.join(ROOT, 'examples/sentiment-bilstm.gatelab.yaml'), 'utf8');
+    const yaml = example
+      .replace('name: sentiment-bilstm', 'name: sentiment-bigru')
+      .replace('type: lstm', 'type: gru')
+      .replaceAll('- data/sentiment/', `- ${path.join(ROOT, 'examples/data/sentiment')}/`);
+    expect(yaml).toMatch(/type: gru\n\s+hidden: 48\n\s+bidirectional: true/);
+    fs.writeFileSync(path.join(dir, 'bigru.gatelab.yaml'), yaml);
+    const r = cli(dir, ['train', 'bigru.gatelab.yaml', '--quiet', '--save', 'w.safetensors']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    record('sentiment-bigru accuracy', s.accuracy, 'bidirectional GRU, UCI sentences');
+    expect(s.accuracy).toBeGreaterThanOrEqual(0.78);
+    // both directions under PyTorch's names, no LSTM tensors
+    const names = Object.keys(readSafetensors(path.join(dir, 'w.safetensors')).tensors).sort();
+    expect(names).toEqual(['embedding.weight', 'fc.bias', 'fc.weight', ...['', '_reverse'].flatMap((sfx) => ['bias_hh', 'bias_ih', 'weight_hh', 'weight_ih'].map((n) => `gru.${n}_l0${sfx}`))].sort());
+    // the run's gate snapshot shows the forward and the reverse GRU direction: r, z, n, h
+    const runs = path.join(dir, '.gatelab/runs');
+    const gates = JSON.parse(fs.readFileSync(path.join(runs, fs.readdirSync(runs)[0], 'gates.json'), 'utf8'));
+    expect(gates.layers.map((l: { layer: number; direction: string; cell: string; gates: string[] }) => `${l.layer} ${l.direction} ${l.cell} ${l.gates}`)).toEqual(['0 forward gru r,z,n,h', '0 reverse gru r,z,n,h']);
+    const pos = JSON.parse(cli(dir, ['predict', 'bigru.gatelab.yaml', '--init', 'w.safetensors', '--input', 'The food was wonderful and the staff were friendly']).stdout);
+    expect(pos.label).toBe('1');
+    const neg = JSON.parse(cli(dir, ['predict', 'bigru.gatelab.yaml', '--init', 'w.safetensors', '--input', 'Terrible service and the phone broke after a day']).stdout);
+    expect(neg.label).toBe('0');
+    // export: the standard GRU operator (both directions in one node) gives predict's probabilities
+    const ex = cli(dir, ['export', 'bigru.gatelab.yaml', '--init', 'w.safetensors', '--onnx', 'm.onnx']);
+    expect(ex.code, ex.stderr).toBe(0);
+    const vocab: string[] = JSON.parse(readSafetensors(path.join(dir, 'w.safetensors')).metadata['gatelab.vocab']);
+    const words = 'the food was wonderful and the staff were friendly'.split(' ');
+    expect(words.every((w) => vocab.includes(w))).toBe(true);
+    const sess = await ort.InferenceSession.create(path.join(dir, 'm.onnx'));
+    const probs = (await sess.run({ tokens: new ort.Tensor('int64', BigInt64Array.from(words, (w) => BigInt(vocab.indexOf(w))), [words.length, 1]), lengths: new ort.Tensor('int64', BigInt64Array.of(BigInt(words.length)), [1]) })).probs.data as Float32Array;
+    await sess.release();
+    expect(Math.abs(probs[0] - pos.probabilities['0'])).toBeLessThan(1e-5);
+    expect(Math.abs(probs[1] - pos.probabilities['1'])).toBeLessThan(1e-5);
   });
 
   it('forecast with dropout and a bidirectional layer: beats both baselines, reproducible with the seed', () => {

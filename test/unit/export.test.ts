@@ -234,6 +234,11 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
     { label: 'classification: GRU (one-hot) then LSTM, mean pooling', layers: ['{ type: gru, hidden: 5 }', '{ type: lstm, hidden: 4 }'], embedding: 0, pooling: 'mean' as const },
     { label: 'classification: LSTM (embedding) then hard-sigmoid GRU, last pooling', layers: ['{ type: lstm, hidden: 6 }', '{ type: gru, hidden: 5, gateActivation: hard-sigmoid }'], embedding: 4, pooling: 'last' as const },
     { label: 'forecast: two GRU layers', layers: ['{ type: gru, hidden: 6 }', '{ type: gru, hidden: 4 }'], forecast: true },
+    // bidirectional GRU layers: one GRU node per layer, direction = bidirectional, W [2, 3H, I], R [2, 3H, H], B [2, 6H]
+    { label: 'classification: 2 bidirectional GRU layers (embedding), last pooling', layers: ['{ type: gru, hidden: 5, bidirectional: true }', '{ type: gru, hidden: 4, bidirectional: true }'], embedding: 4, pooling: 'last' as const },
+    { label: 'classification: bidirectional hard-sigmoid GRU (one-hot) under a bidirectional LSTM, mean pooling', layers: ['{ type: gru, hidden: 5, bidirectional: true, gateActivation: hard-sigmoid }', '{ type: lstm, hidden: 4, bidirectional: true }'], embedding: 0, pooling: 'mean' as const },
+    { label: 'classification: bidirectional GRU over a bidirectional LSTM, last pooling', layers: ['{ type: lstm, hidden: 6, bidirectional: true }', '{ type: gru, hidden: 3, bidirectional: true }'], embedding: 4, pooling: 'last' as const },
+    { label: 'forecast: bidirectional GRU over a unidirectional GRU', layers: ['{ type: gru, hidden: 6 }', '{ type: gru, hidden: 4, bidirectional: true }'], forecast: true },
   ];
   for (const c of seqCases)
     it(`${c.label}: GRU nodes give the predict program's outputs`, async () => {
@@ -251,12 +256,30 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
       const [V, C] = [11, 3];
       const spec = c.forecast ? forecastSpecOf(cfg) : classifySpecOf(cfg, V, C);
       const params = c.forecast ? forecastParams(spec as never) : classifyParams(spec as never);
-      expect(params.filter((p) => p.name.startsWith('gru.')).length).toBe(4 * c.layers.filter((l) => l.includes('gru')).length);
+      const dirsOf = (l: string) => (l.includes('bidirectional: true') ? 2 : 1);
+      expect(params.filter((p) => p.name.startsWith('gru.')).length).toBe(c.layers.filter((l) => l.includes('gru')).reduce((n, l) => n + 4 * dirsOf(l), 0));
       const w = initParams(params, cfg.model.layers, 9, 'float32');
       for (const [k, v] of w) if (/^(gru|lstm)\./.test(k)) for (let i = 0; i < v.data.length; i++) v.data[i] *= 4;
       saveCheckpoint(path.join(dir, 'w.safetensors'), { params: w, metadata: c.forecast ? {} : { 'gatelab.vocab': JSON.stringify(Array.from({ length: V }, (_, i) => `w${i}`)), 'gatelab.classes': '["a","b","c"]' } });
       const r = spawnSync(process.execPath, [CLI, 'export', 'm.gatelab.yaml', '--init', 'w.safetensors', '--onnx', 'm.onnx'], { cwd: dir, encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
+      // one node per layer, of the layer's type and direction; GRU nodes with linear_before_reset = 1
+      // and both directions' weights stacked as the operator wants
+      const { buildSeqExportModel, seqExportSpecOf } = await import('../../src/engine/train/exportSeq');
+      const ck = loadCheckpoint(path.join(dir, 'w.safetensors'));
+      const graph = buildSeqExportModel(ck, seqExportSpecOf(cfg, ck, 'w.safetensors').spec);
+      const rnn = graph.nodes.filter((n) => n.opType === 'GRU' || n.opType === 'LSTM');
+      expect(rnn.map((n) => `${n.opType} ${(n.attrs.direction as { value: string }).value}`)).toEqual(cfg.model.layers.map((l) => `${l.type.toUpperCase()} ${l.bidirectional ? 'bidirectional' : 'forward'}`));
+      rnn.forEach((n, k) => {
+        const { hidden: H, bidirectional } = cfg.model.layers[k];
+        const D = bidirectional ? 2 : 1;
+        const below = cfg.model.layers[k - 1];
+        const I = k > 0 ? below.hidden * (below.bidirectional ? 2 : 1) : c.forecast ? 1 : c.embedding || V;
+        expect(!!n.inputs[4], 'sequence_lens for sentences').toBe(!c.forecast);
+        if (n.opType !== 'GRU') return;
+        expect((n.attrs.linear_before_reset as { value: number }).value).toBe(1);
+        expect(n.inputs.slice(1, 4).map((v) => v!.shape)).toEqual([[D, 3 * H, I], [D, 3 * H, H], [D, 6 * H]]);
+      });
       const theirs = await ort.InferenceSession.create(path.join(dir, 'm.onnx'));
       const rng = new Rng(4);
       const [T, N] = [7, 4];

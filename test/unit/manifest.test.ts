@@ -57,6 +57,25 @@ describe('package.json matches the code', () => {
   });
 });
 
+describe('the notebook side panel', () => {
+  it('an activity-bar container with its icon holds the webview view the host registers', async () => {
+    const { NOTEBOOK_CONTAINER, NOTEBOOK_VIEW } = await import('../../src/host/notebook');
+    const container = c.viewsContainers.activitybar.find((x: { id: string }) => x.id === NOTEBOOK_CONTAINER);
+    expect(container).toMatchObject({ title: 'Gatelab' });
+    const icon = fs.readFileSync(path.join(ROOT, container.icon), 'utf8');
+    expect(icon).toMatch(/^<svg[^>]*viewBox="0 0 24 24"/);
+    expect(icon).toContain('currentColor'); // the activity bar tints it with the theme
+    expect(c.views[NOTEBOOK_CONTAINER]).toEqual([expect.objectContaining({ type: 'webview', id: NOTEBOOK_VIEW })]);
+    expect(pkg.activationEvents).toContain(`onView:${NOTEBOOK_VIEW}`);
+    // its bundles are built by esbuild.mjs and shipped (.vscodeignore lets dist/webview and dist/infer.js in)
+    const build = fs.readFileSync(path.join(ROOT, 'esbuild.mjs'), 'utf8');
+    for (const out of ['dist/webview/notebook.js', 'dist/webview/notebook.css', 'dist/infer.js']) expect(build).toContain(`outfile: '${out}'`);
+    const ignore = fs.readFileSync(path.join(ROOT, '.vscodeignore'), 'utf8').split('\n');
+    expect(ignore).toContain('!dist/webview/**');
+    expect(ignore).toContain('!dist/infer.js');
+  });
+});
+
 describe('examples and templates', () => {
   it('every template ships its model file and data, and every example model file is valid', async () => {
     const { TEMPLATES } = await import('../../src/host/templates');

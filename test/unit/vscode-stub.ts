@@ -149,6 +149,12 @@ export enum ProgressLocation {
   Window = 10,
   Notification = 15,
 }
+export enum TextEditorRevealType {
+  Default = 0,
+  InCenter = 1,
+  InCenterIfOutsideViewport = 2,
+  AtTop = 3,
+}
 export enum ConfigurationTarget {
   Global = 1,
   Workspace = 2,
@@ -165,7 +171,62 @@ export const recorded = {
   codeLensProviders: [] as vscode.CodeLensProvider[],
   settings: {} as Record<string, unknown>,
   trusted: true,
+  /** answers the next shown messages return (a modal's chosen button), in order */
+  answers: [] as (string | undefined)[],
+  viewProviders: new Map<string, vscode.WebviewViewProvider>(),
+  /** documents shown with showTextDocument, and the editors' selections */
+  shown: [] as { file: string; line?: number }[],
+  applied: [] as { file: string; text: string }[],
+  /** file system watchers: fire their events to simulate changes on disk */
+  watchers: [] as { glob: string; create: EventEmitter<Uri>; change: EventEmitter<Uri>; delete: EventEmitter<Uri> }[],
+  /** webview panels created, with what the host posted to each and a way to send it messages */
+  panels: [] as StubPanel[],
 };
+
+export interface StubPanel {
+  viewType: string;
+  title: string;
+  posted: unknown[];
+  /** a message from the webview to the host */
+  receive(m: unknown): void;
+  disposed: boolean;
+}
+
+function webviewPanel(viewType: string, title: string): vscode.WebviewPanel {
+  const listeners = new Set<(m: unknown) => unknown>();
+  const disposers = new Set<() => unknown>();
+  const rec: StubPanel = { viewType, title, posted: [], receive: (m) => listeners.forEach((l) => l(m)), disposed: false };
+  recorded.panels.push(rec);
+  const panel = {
+    viewType,
+    title,
+    iconPath: undefined as unknown,
+    webview: {
+      html: '',
+      options: {},
+      cspSource: 'vscode-webview://stub',
+      asWebviewUri: (u: Uri) => u,
+      postMessage: async (m: unknown) => {
+        rec.posted.push(JSON.parse(JSON.stringify(m)));
+        return true;
+      },
+      onDidReceiveMessage: (l: (m: unknown) => unknown) => {
+        listeners.add(l);
+        return new Disposable(() => listeners.delete(l));
+      },
+    },
+    reveal: () => undefined,
+    onDidDispose: (l: () => unknown) => {
+      disposers.add(l);
+      return new Disposable(() => disposers.delete(l));
+    },
+    dispose: () => {
+      rec.disposed = true;
+      disposers.forEach((l) => l());
+    },
+  };
+  return panel as unknown as vscode.WebviewPanel;
+}
 
 export class TextDocument {
   isDirty = false;
@@ -179,12 +240,48 @@ export class TextDocument {
   setText(t: string): void {
     this.text = t;
   }
+  positionAt(offset: number): Position {
+    const before = this.text.slice(0, offset).split('\n');
+    return new Position(before.length - 1, before[before.length - 1].length);
+  }
+  get lineCount(): number {
+    return this.text.split('\n').length;
+  }
   async save(): Promise<boolean> {
     return true;
   }
 }
 
 const openDocs: TextDocument[] = [];
+
+/** A model file read from disk (saving writes it back), or the open document of that file. */
+async function openTextDocument(u: Uri): Promise<TextDocument> {
+  const open = openDocs.find((d) => d.uri.fsPath === u.fsPath);
+  if (open) return open;
+  const fs = await import('node:fs');
+  const text = fs.readFileSync(u.fsPath, 'utf8');
+  let d = diskDocs.get(u.fsPath);
+  if (d && !d.isDirty) d.setText(text);
+  if (!d) {
+    const doc = (d = new TextDocument(u, text));
+    doc.save = async () => {
+      fs.writeFileSync(u.fsPath, doc.getText());
+      doc.isDirty = false;
+      return true;
+    };
+    diskDocs.set(u.fsPath, doc);
+  }
+  return d;
+}
+const diskDocs = new Map<string, TextDocument>();
+
+function relativePath(f: string): string {
+  const root: string | undefined = stubFolders.root;
+  return root && f.startsWith(root + '/') ? f.slice(root.length + 1) : f;
+}
+
+/** the workspace root asRelativePath uses (tests set it) */
+export const stubFolders: { root?: string } = {};
 const onOpen = new EventEmitter<TextDocument>();
 const onChange = new EventEmitter<{ document: TextDocument }>();
 const onClose = new EventEmitter<TextDocument>();
@@ -198,9 +295,9 @@ export function openDocument(file: string, text: string): TextDocument {
 
 const message =
   (level: string) =>
-  async (text: string): Promise<undefined> => {
+  async (text: string): Promise<string | undefined> => {
     recorded.messages.push({ level, text });
-    return undefined;
+    return recorded.answers.shift();
   };
 
 function statusBarItem() {
@@ -229,6 +326,23 @@ export const window = {
   activeTextEditor: undefined as vscode.TextEditor | undefined,
   showQuickPick: (async () => undefined) as unknown as typeof vscode.window.showQuickPick,
   showInputBox: (async () => undefined) as typeof vscode.window.showInputBox,
+  createWebviewPanel: ((viewType: string, title: string) => webviewPanel(viewType, title)) as unknown as typeof vscode.window.createWebviewPanel,
+  registerWebviewViewProvider: ((id: string, p: vscode.WebviewViewProvider) => {
+    recorded.viewProviders.set(id, p);
+    return new Disposable(() => recorded.viewProviders.delete(id));
+  }) as typeof vscode.window.registerWebviewViewProvider,
+  showTextDocument: (async (d: TextDocument | Uri) => {
+    const doc = d instanceof Uri ? await openTextDocument(d) : d;
+    const entry: { file: string; line?: number } = { file: doc.uri.fsPath };
+    recorded.shown.push(entry);
+    return {
+      document: doc,
+      set selection(s: Selection) {
+        entry.line = s.active.line;
+      },
+      revealRange: () => undefined,
+    };
+  }) as unknown as typeof vscode.window.showTextDocument,
 } satisfies Partial<typeof vscode.window>;
 
 export const languages = {
@@ -263,6 +377,29 @@ export const workspace = {
     },
   })) as unknown as typeof vscode.workspace.getConfiguration,
   findFiles: (async () => []) as unknown as typeof vscode.workspace.findFiles,
+  createFileSystemWatcher: ((glob: string) => {
+    const w = { glob, create: new EventEmitter<Uri>(), change: new EventEmitter<Uri>(), delete: new EventEmitter<Uri>() };
+    recorded.watchers.push(w);
+    return {
+      onDidCreate: w.create.event,
+      onDidChange: w.change.event,
+      onDidDelete: w.delete.event,
+      dispose: () => recorded.watchers.splice(recorded.watchers.indexOf(w), 1),
+    };
+  }) as unknown as typeof vscode.workspace.createFileSystemWatcher,
+  asRelativePath: ((p: string | Uri) => relativePath(typeof p === 'string' ? p : p.fsPath)) as typeof vscode.workspace.asRelativePath,
+  openTextDocument: ((u: Uri) => openTextDocument(u)) as unknown as typeof vscode.workspace.openTextDocument,
+  applyEdit: (async (e: WorkspaceEdit) => {
+    for (const x of e.edits) {
+      const d = await openTextDocument(x.uri);
+      const lines = d.getText().split('\n');
+      const off = (p: Position) => lines.slice(0, p.line).reduce((n, l) => n + l.length + 1, 0) + p.character;
+      d.setText(d.getText().slice(0, off(x.range.start)) + x.text + d.getText().slice(off(x.range.end)));
+      d.isDirty = true;
+      recorded.applied.push({ file: x.uri.fsPath, text: d.getText() });
+    }
+    return true;
+  }) as unknown as typeof vscode.workspace.applyEdit,
   workspaceFolders: undefined as vscode.WorkspaceFolder[] | undefined,
 } satisfies Partial<typeof vscode.workspace>;
 

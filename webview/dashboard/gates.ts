@@ -205,12 +205,14 @@ export class GatesView {
     this.order_ = orderUnits(L.values[this.order === 'saturated-high' || this.order === 'saturated-low' ? memoryGate(gates) : 'h']!, T, H, this.order, Math.min(H, this.limit));
     if (!this.order_.includes(this.unit)) this.unit = this.order_[0];
     const rows = this.order_.length;
-    const cw = Math.max(3, Math.min(12, Math.floor(((this.root.clientWidth || 900) - 60) / T)));
+    // word tokens get wider columns and upright labels (as LSTMVis); characters fit under 12 px
+    const words = g.tokens.some((t) => t.length > 1);
+    const cw = Math.max(3, Math.min(words ? 22 : 12, Math.floor(((this.root.clientWidth || 900) - 60) / T)));
     const ch = Math.max(1, Math.min(8, Math.floor(160 / rows)));
     const figs = gates.map((gate) => {
       const fig = el('figure', { class: 'heatmap' });
       const cap = el('figcaption', {}, GATE_LABELS[gate]);
-      const tokens = el('canvas', { width: String(T * cw), height: '14', class: 'tokens', 'aria-hidden': 'true' });
+      const tokens = el('canvas', { width: String(T * cw), height: words && cw >= 8 ? '64' : '14', class: 'tokens', 'aria-hidden': 'true' });
       const c = el('canvas', { width: String(T * cw), height: String(rows * ch), role: 'img', 'aria-label': `${GATE_LABELS[gate]}: ${rows} units × ${T} steps` });
       this.drawTokens(tokens, g.tokens, cw);
       const ctx = c.getContext('2d')!;
@@ -298,7 +300,21 @@ export class GatesView {
     ctx.font = `${Math.min(11, cw + 2)}px ${css('--vscode-editor-font-family', 'monospace')}`;
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';
-    if (cw < 6 && tokens.some((t) => t.length > 1)) return; // words do not fit: hover shows them
+    if (tokens.some((t) => t.length > 1)) {
+      if (cw < 8) return; // words do not fit: hover shows them
+      // words read bottom-up, ending at the heatmap's column, cut to the label's height
+      ctx.font = `${Math.min(11, cw)}px ${css('--vscode-editor-font-family', 'monospace')}`;
+      ctx.textAlign = 'right';
+      tokens.forEach((t, i) => {
+        ctx.save();
+        ctx.translate(i * cw + cw / 2, c.height - 2);
+        ctx.rotate(-Math.PI / 2);
+        const w = visibleToken(t);
+        ctx.fillText(w.length > 9 ? w.slice(0, 8) + '…' : w, 0, 0);
+        ctx.restore();
+      });
+      return;
+    }
     tokens.forEach((t, i) => ctx.fillText(visibleToken(t).slice(0, Math.max(1, Math.floor(cw / 6))), i * cw + cw / 2, 7));
   }
 

@@ -84,7 +84,7 @@ const layer: JsonSchema = {
     hardSigmoidSlope: { type: 'number', exclusiveMinimum: 0, default: 0.2, description: 'hard-sigmoid gates: the slope (ONNX alpha).' },
     hardSigmoidOffset: { type: 'number', default: 0.5, description: 'hard-sigmoid gates: the offset (ONNX beta).' },
     cellClip: { type: 'number', minimum: 0, default: 0, description: 'Clip every gate pre-activation to [−cellClip, cellClip] (the ONNX LSTM operator\'s clip); 0 = off. LSTM layers only.' },
-    bidirectional: { type: 'boolean', default: false, description: 'Add a reverse direction with its own weights, reading each sequence backwards from its last real step; the outputs [forward, reverse] are concatenated (PyTorch\'s bidirectional). Classification and forecast models, LSTM layers.' },
+    bidirectional: { type: 'boolean', default: false, description: 'Add a reverse direction with its own weights, reading each sequence backwards from its last real step; the outputs [forward, reverse] are concatenated (PyTorch\'s bidirectional; the reverse direction\'s tensors are named lstm.*_reverse or gru.*_reverse). Classification and forecast models, LSTM and GRU layers.' },
   },
 };
 

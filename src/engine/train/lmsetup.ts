@@ -25,7 +25,6 @@ export function checkSupported(cfg: ModelConfig): void {
     // copy, which is one) must not see the future, and adding keeps its own unidirectional program
     if (l.bidirectional && cfg.task !== 'classification' && cfg.task !== 'forecast')
       no(`${at}.bidirectional`, `a bidirectional ${cfg.task === 'language-model' ? 'language' : cfg.task} model`, 'set bidirectional: false; classification and forecast models have it');
-    if (l.bidirectional && l.type !== 'lstm') no(`${at}.bidirectional`, `a bidirectional ${l.type.toUpperCase()} layer`, 'use type: lstm or bidirectional: false');
   });
   if (cfg.model.dropout > 0 && (cfg.task === 'copy' || cfg.task === 'adding'))
     no('model.dropout', `dropout in a ${cfg.task} model`, 'set dropout: 0; language-model, classification and forecast models have it');

@@ -187,13 +187,12 @@ export function buildSeqProbeProgram(input: SeqInput, hidden: number[], gates: L
   let inSize = input.type === 'dense' ? input.features : input.embedding > 0 ? input.embedding : input.vocab;
   if (input.type === 'tokens' && input.embedding > 0) param('embedding.weight', [input.vocab, input.embedding]);
   hidden.forEach((H, k) => {
-    if (isGru(gates?.[k])) {
-      for (const p of gruParams(k, H, inSize)) param(p.name, p.shape);
-      inSize = H;
-      return;
-    }
     const dirs = directionsOf(bidirectional?.[k]);
     for (const sfx of dirs.map((d) => DIRECTION_SUFFIX[d])) {
+      if (isGru(gates?.[k])) {
+        for (const p of gruParams(k, H, inSize, sfx)) param(p.name, p.shape);
+        continue;
+      }
       param(`lstm.weight_ih_l${k}${sfx}`, [4 * H, inSize]);
       param(`lstm.weight_hh_l${k}${sfx}`, [4 * H, H]);
       param(`lstm.bias_ih_l${k}${sfx}`, [4 * H]);
@@ -205,15 +204,15 @@ export function buildSeqProbeProgram(input: SeqInput, hidden: number[], gates: L
   const x = input.type === 'dense' ? g.input('x', dt, [T, 1, input.features]) : g.input('x', 'int64', [T, 1]);
   let inp = x;
   hidden.forEach((H, k) => {
-    if (isGru(gates?.[k])) {
-      const src = k === 0 && input.type === 'tokens' && input.embedding > 0 ? op.Gather(P['embedding.weight'], x, 0) : inp;
-      const l = gruLayer(g, P, k, k === 0 && input.type === 'tokens' && input.embedding === 0 ? { ids: x } : { x: src }, g.const(new Array(H).fill(0), dt, [1, H]), gates![k]);
-      outputLayer(g, l, k, T, H);
-      inp = l.hs;
-      return;
-    }
     // one direction over its input in reading order (ids or states)
-    const direction = (src0: typeof inp, sfx: string) => {
+    const direction = (src0: typeof inp, sfx: string): LstmForward | GruForward => {
+      if (isGru(gates?.[k])) {
+        const one = k === 0 && input.type === 'tokens' && input.embedding === 0;
+        const src = k === 0 && input.type === 'tokens' && input.embedding > 0 ? op.Gather(P['embedding.weight'], src0, 0) : src0;
+        const l = gruLayer(g, P, k, one ? { ids: src0 } : { x: src }, g.const(new Array(H).fill(0), dt, [1, H]), gates![k], sfx);
+        outputLayer(g, l, k, T, H, sfx);
+        return l;
+      }
       const wih = P[`lstm.weight_ih_l${k}${sfx}`];
       const bias = op.Add(P[`lstm.bias_ih_l${k}${sfx}`], P[`lstm.bias_hh_l${k}${sfx}`]);
       let xw;
@@ -252,8 +251,11 @@ export class SeqGateProbe {
     this.names = [];
     if (input.type === 'tokens' && input.embedding > 0) this.names.push('embedding.weight');
     hidden.forEach((H, k) => {
-      if (isGru(gates?.[k])) return void this.names.push(...gruParams(k, H, 0).map((p) => p.name));
       for (const sfx of directionsOf(bidirectional?.[k]).map((d) => DIRECTION_SUFFIX[d])) {
+        if (isGru(gates?.[k])) {
+          this.names.push(...gruParams(k, H, 0, sfx).map((p) => p.name));
+          continue;
+        }
         this.names.push(`lstm.weight_ih_l${k}${sfx}`, `lstm.weight_hh_l${k}${sfx}`, `lstm.bias_ih_l${k}${sfx}`, `lstm.bias_hh_l${k}${sfx}`);
         if (gates?.[k]?.peepholes) this.names.push(`lstm.weight_peephole_l${k}${sfx}`);
       }

@@ -1,0 +1,112 @@
+// The inference process of the notebook side panel: forked by the extension host with
+// GATELAB_INFER=1 (bundled as dist/infer.js), it receives one `infer` message (src/shared/notebook.ts),
+// runs it with a finished run's checkpoint and the model document that run was trained with (its
+// snapshot), answers `result` or `error`, and exits. onnxruntime's session.run blocks its thread, so
+// this never runs in the extension host. Sampling, classification and forecasting reuse what the
+// `gatelab sample` / `gatelab predict` commands use.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseModelFile, whereOf } from '../config/load';
+import type { ModelConfig } from '../config/types';
+import { loadTextCorpus, Vocab } from '../data/text';
+import { isUserError, UserError, UserErrors } from '../errors';
+import { lmParams } from '../nn/lm';
+import { loadCheckpoint } from '../train/checkpoint';
+import { asDtype, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, textOptionsOf, vocabFromMetadata } from '../train/lmsetup';
+import { LmSampler, sampleText } from '../train/sample';
+import { loadSeries } from '../data/series';
+import type { FromInference, InferenceJob, InferenceResult, ToInference } from '../../shared/notebook';
+
+/** The run's model as it was trained: the snapshot's text, relative paths against the model file's folder. */
+export function jobConfig(job: InferenceJob): ModelConfig {
+  const models = parseModelFile(job.modelText, job.modelFile);
+  const cfg = models.find((m) => m.name === job.modelName) ?? (models.length === 1 ? models[0] : undefined);
+  if (!cfg) throw new UserError(`the run's model document has no model named "${job.modelName}"`, { file: job.modelFile });
+  return cfg;
+}
+
+/** The series a forecast model was trained on (its data source and column). */
+export function seriesOf(cfg: ModelConfig): Float64Array {
+  return loadSeries(cfg.data.source, cfg.data.column!, { ...whereOf(cfg, 'data.source'), key: 'data.source' });
+}
+
+export async function runInference(job: InferenceJob): Promise<InferenceResult> {
+  const cfg = jobConfig(job);
+  const r = job.request;
+  if (r.kind === 'sample') {
+    if (cfg.task !== 'language-model') throw new UserError(`${cfg.name} is a ${cfg.task} model; only language models sample text`, { file: job.modelFile, key: 'task' });
+    return { kind: 'sample', text: await sample(cfg, job.init, r.prefix, r.length, r.temperature, job.seed) };
+  }
+  if (r.kind === 'classify') {
+    if (cfg.task !== 'classification') throw new UserError(`${cfg.name} is a ${cfg.task} model, not a classifier`, { file: job.modelFile, key: 'task' });
+    const { predictClassification } = await import('../train/classifyTrainer');
+    const p = (await predictClassification({ cfg, init: job.init, texts: [r.text] })).predictions[0];
+    const probabilities = Object.entries(p.probabilities).map(([label, v]) => ({ label, p: v })).sort((a, b) => b.p - a.p);
+    return { kind: 'classify', label: p.label, probabilities };
+  }
+  if (cfg.task !== 'forecast') throw new UserError(`${cfg.name} is a ${cfg.task} model, not a forecaster`, { file: job.modelFile, key: 'task' });
+  const series = seriesOf(cfg);
+  if (!(r.at >= 1 && r.at <= series.length)) throw new UserError(`the window must end inside the series (1…${series.length}), not at ${r.at}`, { key: 'at' });
+  // predictForecast forecasts after the end of a CSV series: hand it the series up to the window's end
+  const { predictForecast } = await import('../train/forecastTrainer');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-infer-'));
+  try {
+    const csv = path.join(dir, 'series.csv');
+    const col = cfg.data.column!;
+    const values = Array.from(series.subarray(0, r.at), (v) => String(v));
+    fs.writeFileSync(csv, `"${col.replace(/"/g, '""')}"\n${values.join('\n')}\n`);
+    const f = await predictForecast({ cfg, init: job.init, input: csv, steps: r.steps });
+    return { kind: 'forecast', forecast: f.forecast };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** As sampleFromCheckpoint, for a model given as a config (the run's snapshot) instead of a file. */
+async function sample(cfg: ModelConfig, init: string, prefix: string, length: number, temperature: number, seed = Date.now() % 1e9): Promise<string> {
+  checkSupported(cfg);
+  const ck = loadCheckpoint(init);
+  const opts = textOptionsOf(cfg);
+  let vocab: Vocab | undefined = vocabFromMetadata(ck.metadata, init);
+  let start = prefix;
+  if (!vocab || !prefix) {
+    const corpus = loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, vocab);
+    vocab ??= corpus.vocab;
+    if (!prefix) {
+      const toks = Array.from(corpus.ids.subarray(0, 15), (i) => vocab!.tokens[i]);
+      start = opts.tokens === 'char' ? toks.join('').replace(/\s+\S*$/, '') || toks.join('') : toks.slice(0, 3).join(' ');
+    }
+  }
+  const V = checkpointVocabSize(ck, init);
+  if (V !== vocab.size) throw new UserError(`checkpoint ${init} has a vocabulary of ${V} tokens but the model's data gives ${vocab.size}`, whereOf(cfg, 'data.source'));
+  const spec = lmSpecOf(cfg, V, 'float32');
+  checkCheckpointFits(ck, lmParams(spec), init, cfg);
+  const params = new Map([...ck.params].map(([k, v]) => [k, { shape: v.shape, data: asDtype(v.data, 'float32') }]));
+  const sampler = await LmSampler.create(spec, params);
+  try {
+    return await sampleText(sampler, vocab, opts, { prefix: start, length, temperature, seed });
+  } finally {
+    await sampler.release();
+  }
+}
+
+function errorOf(e: unknown): FromInference {
+  if (isUserError(e)) return { type: 'error', kind: 'user', message: e instanceof UserErrors ? e.format() : (e as Error).message };
+  return { type: 'error', kind: 'runtime', message: (e as Error)?.message ?? String(e) };
+}
+
+if (process.env.GATELAB_INFER === '1' && process.send) {
+  process.once('message', (m: ToInference) => {
+    void (async () => {
+      let reply: FromInference;
+      try {
+        reply = { type: 'result', result: await runInference(m.job) };
+      } catch (e) {
+        reply = errorOf(e);
+      }
+      process.send!(reply, undefined, {}, () => process.disconnect?.());
+    })();
+  });
+}
