@@ -104,4 +104,41 @@ describe('dashboard gate views of a GRU layer', () => {
     expect(errors).toEqual([]);
     await page.close();
   });
+
+  it('word tokens: wider columns with upright word labels inside the label strip', async () => {
+    const words = 'the food was great and the staff were friendly but the parking was terrible tonight sadly'.split(' ');
+    const wordGates: GatesMessage = { ...gates, tokens: words.slice(0, gates.tokens.length) };
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e.stack)));
+    page.on('console', (m) => errors.push(m.text()));
+    await page.goto(`file://${path.join(pageDir, 'index.html')}`);
+    await page.waitForFunction('window.__posted && window.__posted.some((m) => m.type === "webview/ready")');
+    const run = { id: 'gru', model: 'gru', modelFile: '', status: 'done' as const };
+    await feed(page, [
+      { type: 'run/didSnapshot', run, steps: { step: [], loss: [], gradNorm: [], lr: [], time: [] }, epochs: [], samples: [], gateHistory: [] },
+      { type: 'gates/didSnapshot', gates: wordGates },
+    ]);
+    await page.waitForSelector('.heatmap canvas.tokens', { timeout: 10_000 }).catch(() => expect(errors).toEqual([]));
+    expect(errors).toEqual([]);
+    const strip = await page.evaluate(() => {
+      const c = document.querySelector('.heatmap canvas.tokens') as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      // ink per column of the strip: every word leaves some
+      const T = (document.querySelector('.heatmap canvas[role="img"]') as HTMLCanvasElement).width / c.width;
+      const cols = Math.round(c.width / (c.width / T));
+      const ink = new Array(cols).fill(0);
+      const cw = c.width / cols;
+      // above the strip's bottom 10 px: a label of two letters or more reaches there
+      for (let y = 0; y < c.height - 10; y++) for (let x = 0; x < c.width; x++) if (d[(y * c.width + x) * 4 + 3] > 0) ink[Math.min(cols - 1, Math.floor(x / cw))]++;
+      return { width: c.width, height: c.height, ink };
+    });
+    expect(strip.height).toBeGreaterThan(40);
+    expect(strip.width / wordGates.tokens.length).toBeGreaterThanOrEqual(8);
+    expect(strip.ink.every((n) => n > 10)).toBe(true);
+    // the coloured text keeps the words apart
+    expect(await page.locator('.probe-text').evaluate((e) => e.classList.contains('words'))).toBe(true);
+    await page.locator('.gates').screenshot({ path: path.join(ROOT, 'test-results', 'browser', 'gates-words.png') });
+    await page.close();
+  });
 });

@@ -302,9 +302,9 @@ export class GatesView {
     ctx.textBaseline = 'middle';
     if (tokens.some((t) => t.length > 1)) {
       if (cw < 8) return; // words do not fit: hover shows them
-      // words read bottom-up, ending at the heatmap's column, cut to the label's height
+      // words read bottom-up from the heatmap's column, cut to the strip's height
       ctx.font = `${Math.min(11, cw)}px ${css('--vscode-editor-font-family', 'monospace')}`;
-      ctx.textAlign = 'right';
+      ctx.textAlign = 'left';
       tokens.forEach((t, i) => {
         ctx.save();
         ctx.translate(i * cw + cw / 2, c.height - 2);
@@ -342,6 +342,7 @@ export class GatesView {
       cell.append(ch, top);
       return cell;
     });
+    this.textView.classList.toggle('words', g.tokens.some((t) => t.length > 1));
     this.textView.replaceChildren(...cells);
   }
 
