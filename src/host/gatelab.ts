@@ -8,7 +8,6 @@ import * as vscode from 'vscode';
 import { loadModelFile, loadModelFiles, modelAnchors } from '../engine/config/load';
 import { isUserError } from '../engine/errors';
 import { doctorReport } from '../engine/runtime/doctor';
-import { sampleFromCheckpoint } from '../engine/train/oneshot';
 import { exportOnnx } from '../engine/train/export';
 import { CATEGORY, COMMANDS, CommandArgs, ModelRef } from './commands';
 import { DashboardPanel, DashboardSerializer, DASHBOARD_VIEW } from './dashboard';
@@ -308,60 +307,87 @@ export class Gatelab implements vscode.Disposable {
     else if (this.runs.all.length === 0) void vscode.window.showInformationMessage('Gatelab: no runs yet.');
   }
 
+  /** The latest run of a model that has a checkpoint, or a message saying why there is none. */
+  private runWithCheckpoint(m: { file: string; model: string }): RunInfo | undefined {
+    const r = this.runs.latest(m.file, m.model);
+    const ck = r?.checkpoint ?? r?.summary?.checkpoint;
+    if (!r || !ck || !fs.existsSync(ck)) {
+      void vscode.window.showInformationMessage(`Gatelab: ${m.model} has no checkpoint yet; train it first.`);
+      return undefined;
+    }
+    return r;
+  }
+
+  /**
+   * Text from a language model's last checkpoint, with the model as that run trained it. Runs in a
+   * child process (a crash there leaves the extension working); the sample is kept with the run and
+   * shown in its cell of the side panel.
+   */
   async sample(ref?: ModelRef): Promise<string | undefined> {
     const m = await this.resolveModel(ref);
     if (!m) return undefined;
-    const r = this.runs.latest(m.file, m.model);
-    const ck = r?.checkpoint ?? r?.summary?.checkpoint;
-    if (!ck || !fs.existsSync(ck)) {
-      void vscode.window.showInformationMessage(`Gatelab: ${m.model} has no checkpoint yet; train it first.`);
-      return undefined;
-    }
+    const r = this.runWithCheckpoint(m);
+    if (!r) return undefined;
     const prefix = await vscode.window.showInputBox({ title: `Sample from ${m.model}`, prompt: 'Prefix (empty: the start of the training text)', value: '' });
     if (prefix === undefined) return undefined;
-    const text = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Sampling from ${m.model}` }, () =>
-      sampleFromCheckpoint({ modelFile: m.file, modelName: m.model, init: ck, prefix: prefix || undefined, length: 300, temperature: 0.7, seed: Date.now() % 1e9 }),
-    );
-    this.log.info(`sample from ${m.model} (${r!.id}): ${text}`);
-    const doc = await vscode.workspace.openTextDocument({ content: text + '\n', language: 'plaintext' });
-    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
-    return text;
+    try {
+      const entry = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Sampling from ${m.model}` }, () =>
+        this.notebook.inferFor(r.id, { kind: 'sample', prefix, length: 300, temperature: 0.7 }),
+      );
+      const text = entry.kind === 'sample' ? entry.text : '';
+      this.log.info(`sample from ${m.model} (${r.id}): ${text}`);
+      const doc = await vscode.workspace.openTextDocument({ content: text + '\n', language: 'plaintext' });
+      await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+      return text;
+    } catch (e) {
+      this.log.error(`sample from ${m.model} (${r.id}) failed: ${(e as Error).message}`);
+      void vscode.window.showErrorMessage(`Gatelab: sampling from ${m.model} failed: ${(e as Error).message}`);
+      return undefined;
+    }
   }
 
-  /** Classification: a sentence → class probabilities; forecast: the next values after the data. */
+  /** Classification: a sentence → class probabilities; forecast: the next values after the data. In a child process, kept with the run. */
   async predict(ref?: ModelRef): Promise<string | undefined> {
     const m = await this.resolveModel(ref);
     if (!m) return undefined;
-    const r = this.runs.latest(m.file, m.model);
-    const ck = r?.checkpoint ?? r?.summary?.checkpoint;
-    if (!ck || !fs.existsSync(ck)) {
-      void vscode.window.showInformationMessage(`Gatelab: ${m.model} has no checkpoint yet; train it first.`);
+    const r = this.runWithCheckpoint(m);
+    if (!r) return undefined;
+    const task = r.task ?? loadModelFile(m.file, m.model).task;
+    try {
+      let text: string;
+      if (task === 'classification') {
+        const sentence = await vscode.window.showInputBox({ title: `Classify with ${m.model}`, prompt: 'A sentence' });
+        if (!sentence) return undefined;
+        const e = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Classifying with ${m.model}` }, () =>
+          this.notebook.inferFor(r.id, { kind: 'classify', text: sentence }),
+        );
+        if (e.kind !== 'classify') return undefined;
+        const probs = [...e.probabilities].sort((a, b) => a.label.localeCompare(b.label)).map((p) => `${p.label} ${(100 * p.p).toFixed(1)}%`).join(' · ');
+        text = `"${sentence}" → ${e.label} (${probs})`;
+        void vscode.window.showInformationMessage(`Gatelab: ${text}`);
+      } else if (task === 'forecast') {
+        const cfg = loadModelFile(m.file, m.model);
+        const steps = await vscode.window.showInputBox({ title: `Forecast with ${m.model}`, prompt: 'How many values after the end of the data?', value: String(Math.max(cfg.data.horizon, 12)), validateInput: (v) => (/^[1-9]\d*$/.test(v) ? undefined : 'a positive integer') });
+        if (!steps) return undefined;
+        const at = await this.notebook.seriesLength(r.id);
+        const e = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Forecasting with ${m.model}` }, () =>
+          this.notebook.inferFor(r.id, { kind: 'forecast', at, steps: Number(steps) }),
+        );
+        if (e.kind !== 'forecast') return undefined;
+        text = `${m.model}: the next ${steps} values after the last of the ${at} values of the data:\n${e.forecast.map((v, i) => `${i + 1}\t${+v.toPrecision(6)}`).join('\n')}`;
+        const doc = await vscode.workspace.openTextDocument({ content: text + '\n', language: 'plaintext' });
+        await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+      } else {
+        void vscode.window.showInformationMessage(`Gatelab: ${m.model} is a ${task} model; use Sample for language models.`);
+        return undefined;
+      }
+      this.log.info(`predict ${m.model} (${r.id}): ${text}`);
+      return text;
+    } catch (e) {
+      this.log.error(`predict with ${m.model} (${r.id}) failed: ${(e as Error).message}`);
+      void vscode.window.showErrorMessage(`Gatelab: prediction with ${m.model} failed: ${(e as Error).message}`);
       return undefined;
     }
-    const cfg = loadModelFile(m.file, m.model);
-    let text: string;
-    if (cfg.task === 'classification') {
-      const sentence = await vscode.window.showInputBox({ title: `Classify with ${m.model}`, prompt: 'A sentence' });
-      if (!sentence) return undefined;
-      const { predictClassification } = await import('../engine/train/classifyTrainer');
-      const p = (await predictClassification({ cfg, init: ck, texts: [sentence] })).predictions[0];
-      const probs = Object.entries(p.probabilities).map(([c, v]) => `${c} ${(100 * v).toFixed(1)}%`).join(' · ');
-      text = `"${sentence}" → ${p.label} (${probs})`;
-      void vscode.window.showInformationMessage(`Gatelab: ${text}`);
-    } else if (cfg.task === 'forecast') {
-      const steps = await vscode.window.showInputBox({ title: `Forecast with ${m.model}`, prompt: 'How many values after the end of the data?', value: String(Math.max(cfg.data.horizon, 12)), validateInput: (v) => (/^[1-9]\d*$/.test(v) ? undefined : 'a positive integer') });
-      if (!steps) return undefined;
-      const { predictForecast } = await import('../engine/train/forecastTrainer');
-      const f = await predictForecast({ cfg, init: ck, input: cfg.data.source, steps: Number(steps) });
-      text = `${m.model}: the next ${steps} values after ${f.last}:\n${f.forecast.map((v, i) => `${i + 1}\t${+v.toPrecision(6)}`).join('\n')}`;
-      const doc = await vscode.workspace.openTextDocument({ content: text + '\n', language: 'plaintext' });
-      await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
-    } else {
-      void vscode.window.showInformationMessage(`Gatelab: ${m.model} is a ${cfg.task} model; use Sample for language models.`);
-      return undefined;
-    }
-    this.log.info(`predict ${m.model} (${r!.id}): ${text}`);
-    return text;
   }
 
   async exportOnnx(ref?: ModelRef): Promise<vscode.Uri | undefined> {

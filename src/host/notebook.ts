@@ -379,31 +379,51 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
     });
   }
 
-  private async infer(runId: string, requestId: number, request: InferenceRequest): Promise<void> {
+  /**
+   * Runs one inference with a finished run's checkpoint in a child process (dist/infer.js) and keeps
+   * the result with the run (inference.jsonl), where the run's cell shows it. The Sample and Predict
+   * commands use this too.
+   */
+  async inferFor(runId: string, request: InferenceRequest, key = ''): Promise<InferenceEntry> {
     const r = this.runs.get(runId);
-    if (!r) return;
+    if (!r) throw new Error(`no run ${runId}`);
     const t0 = Date.now();
+    const job = this.jobFor(r, request);
+    const res = await this.runJob(job, key);
+    const base = { id: `${t0.toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`, time: t0, ms: Date.now() - t0 };
+    let entry: InferenceEntry;
+    if (res.kind === 'sample' && request.kind === 'sample') entry = { ...base, kind: 'sample', prefix: request.prefix, length: request.length, temperature: request.temperature, text: res.text };
+    else if (res.kind === 'classify' && request.kind === 'classify') entry = { ...base, kind: 'classify', text: request.text, label: res.label, probabilities: res.probabilities };
+    else if (res.kind === 'forecast' && request.kind === 'forecast') {
+      const { jobConfig, seriesOf } = await import('../engine/runtime/inferworker');
+      const cfg = jobConfig(job);
+      entry = { ...base, kind: 'forecast', at: request.at, steps: request.steps, forecast: res.forecast, ...forecastEntry(seriesOf(cfg), request.at, res.forecast, cfg.data.window) };
+    } else throw new Error(`unexpected ${res.kind} result for a ${request.kind} request`);
+    this.cacheOf(r).inference = appendInference(r.dir, entry);
+    this.o.log?.('info', `inference ${entry.kind} on ${r.id} (${entry.ms} ms)`);
+    this.queue(r.id);
+    return entry;
+  }
+
+  /** The series a forecast run was trained on (for the Predict command's default window). */
+  async seriesLength(runId: string): Promise<number> {
+    const r = this.runs.get(runId);
+    if (!r) return 0;
+    const { jobConfig, seriesOf } = await import('../engine/runtime/inferworker');
+    return seriesOf(jobConfig(this.jobFor(r, { kind: 'forecast', at: 0, steps: 0 }))).length;
+  }
+
+  private async infer(runId: string, requestId: number, request: InferenceRequest): Promise<void> {
+    if (!this.runs.get(runId)) return;
     this.post({ type: 'inference/didStart', runId, requestId });
     let entry: InferenceEntry;
     try {
-      const job = this.jobFor(r, request);
-      const res = await this.runJob(job, `${runId}:${requestId}`);
-      const base = { id: `${t0.toString(36)}-${requestId}`, time: t0, ms: Date.now() - t0 };
-      if (res.kind === 'sample' && request.kind === 'sample') entry = { ...base, kind: 'sample', prefix: request.prefix, length: request.length, temperature: request.temperature, text: res.text };
-      else if (res.kind === 'classify' && request.kind === 'classify') entry = { ...base, kind: 'classify', text: request.text, label: res.label, probabilities: res.probabilities };
-      else if (res.kind === 'forecast' && request.kind === 'forecast') {
-        const { jobConfig, seriesOf } = await import('../engine/runtime/inferworker');
-        const cfg = jobConfig(job);
-        entry = { ...base, kind: 'forecast', at: request.at, steps: request.steps, forecast: res.forecast, ...forecastEntry(seriesOf(cfg), request.at, res.forecast, cfg.data.window) };
-      } else throw new Error(`unexpected ${res.kind} result for a ${request.kind} request`);
+      entry = await this.inferFor(runId, request, `${runId}:${requestId}`);
     } catch (e) {
       this.post({ type: 'inference/didFail', runId, requestId, message: (e as Error).message });
       return;
     }
-    this.cacheOf(r).inference = appendInference(r.dir, entry);
-    this.o.log?.('info', `inference ${entry.kind} on ${r.id} (${entry.ms} ms)`);
     this.post({ type: 'inference/didFinish', runId, requestId, entry });
-    this.queue(r.id);
   }
 
   private sendSeries(runId: string): void {

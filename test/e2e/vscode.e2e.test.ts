@@ -229,6 +229,11 @@ describe('Gatelab in real VS Code (code-server)', () => {
     expect(text).toMatch(/^the time traveller \S/);
     expect(text.length).toBeGreaterThan(100);
     expect(text.replace(/[a-z <>\n]/g, '')).toBe(''); // the vocabulary: lower-case letters, space, <unk>
+    // sampled in a child process and kept with the run, for its cell in the side panel
+    const run = runRecords().pop()!;
+    const kept = fs.readFileSync(path.join(workspace, '.gatelab', 'runs', run.id, 'inference.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(kept.at(-1)).toMatchObject({ kind: 'sample', prefix: 'the time traveller ', length: 300 });
+    expect(text.startsWith(kept.at(-1).text.slice(0, 40))).toBe(true);
     await shot('5-sample');
   });
 
@@ -274,6 +279,9 @@ describe('Gatelab in real VS Code (code-server)', () => {
     await frame.locator('.gates').scrollIntoViewIfNeeded();
     await shot('8b-sentiment-gates');
     expect(await toast.innerText()).toMatch(/"the food was great and the staff were friendly" → [01] \(0 \d+\.\d% · 1 \d+\.\d%\)/);
+    const sentimentRun = runRecords().filter((r) => r.model === 'sentiment').pop()!;
+    const kept = fs.readFileSync(path.join(workspace, '.gatelab', 'runs', sentimentRun.id, 'inference.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(kept.at(-1)).toMatchObject({ kind: 'classify', text: 'the food was great and the staff were friendly' });
     await shot('8-predict');
   });
 
@@ -333,7 +341,8 @@ describe('Gatelab in real VS Code (code-server)', () => {
     await cell.getByLabel('Prefix to continue').fill('the time machine ');
     await cell.getByLabel('Length in tokens').fill('120');
     await cell.locator('.infer-form button[type=submit]').click();
-    const result = cell.locator('.result .sample-text').first();
+    // (the cell also shows the sample the CodeLens took earlier from this run)
+    const result = cell.locator('.result .sample-text', { hasText: /^the time machine / }).first();
     await result.waitFor({ timeout: 90_000 });
     const text = await result.innerText();
     expect(text).toMatch(/^the time machine \S/);
