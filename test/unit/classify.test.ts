@@ -9,6 +9,9 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { buildClassifyGradProgram, classifyParams, ClassifySpec } from '../../src/engine/train/classify';
 import { Rng } from '../../src/engine/util/rng';
+import { loadLabelled } from '../../src/engine/data/labelled';
+import { csvRecords } from '../../src/engine/data/series';
+import { isUserError } from '../../src/engine/errors';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
@@ -93,6 +96,67 @@ describe('classification', () => {
       await s.release();
     });
   }
+
+  it('CSV files: RFC 4180 records (quoted commas, quotes, line breaks), columns by header name', () => {
+    expect(csvRecords('id,review,label\r\n1,"Good, really ""good""",1\n\n2,"two\nlines",0\n3,plain,1')).toEqual([
+      { fields: ['id', 'review', 'label'], line: 1 },
+      { fields: ['1', 'Good, really "good"', '1'], line: 2 },
+      { fields: ['2', 'two\nlines', '0'], line: 4 },
+      { fields: ['3', 'plain', '1'], line: 6 },
+    ]);
+    // the UCI files as one CSV (sentences quoted, some with commas and quotes, a column between):
+    // the same examples as reading the TSV files
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-csv-'));
+    const files = ['amazon_cells_labelled.txt', 'imdb_labelled.txt', 'yelp_labelled.txt'].map((f) => path.join(DATA, f));
+    const rows = ['"review text",source,sentiment'];
+    for (const f of files)
+      for (const line of fs.readFileSync(f, 'utf8').split(/\r?\n/)) {
+        const tab = line.lastIndexOf('\t');
+        if (tab >= 0) rows.push(`"${line.slice(0, tab).replace(/"/g, '""')}",${path.basename(f, '.txt')},${line.slice(tab + 1)}`);
+      }
+    fs.writeFileSync(path.join(dir, 'all.csv'), rows.join('\r\n') + '\r\n');
+    const opts = { tokens: 'word', preprocess: 'letters', minFrequency: 0 } as const;
+    const where = { file: 'm.gatelab.yaml', line: 1, key: 'data.source' };
+    const tsv = loadLabelled(files, opts, where);
+    const csv = loadLabelled([path.join(dir, 'all.csv')], opts, where, { text: 'review text', label: 'sentiment' });
+    expect(csv.classes).toEqual(tsv.classes);
+    expect(csv.examples).toEqual(tsv.examples);
+    expect(csv.examples.length).toBeGreaterThan(2900);
+    // a misspelt column: named at its key, with the nearest header and all of them
+    let err: unknown;
+    try {
+      loadLabelled([path.join(dir, 'all.csv')], opts, where, { text: 'review text', label: 'sentimnt', whereLabel: { file: 'm.gatelab.yaml', line: 7, key: 'data.labelColumn' } });
+    } catch (e) {
+      err = e;
+    }
+    expect(isUserError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/all\.csv has no column "sentimnt" \(did you mean "sentiment"\?\)/);
+    expect((err as { where: { line: number; key: string } }).where).toMatchObject({ line: 7, key: 'data.labelColumn' });
+    expect((err as { hint?: string }).hint).toBe('its columns: "review text", "source", "sentiment"');
+  });
+
+  it('CSV through the CLI: trains from the named columns; missing column keys and a short row are errors at their place', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-csv-'));
+    const pos = ['a wonderful film', 'great acting, great story', 'I loved it', 'superb and moving', 'a joy to watch'];
+    const neg = ['a dull film', 'terrible acting, no story', 'I hated it', 'boring and slow', 'a waste of time'];
+    const rows = ['text,label', ...[...pos.map((t) => `"${t}",pos`), ...neg.map((t) => `"${t}",neg`)].flatMap((r) => [r, r, r, r])];
+    fs.writeFileSync(path.join(dir, 'd.csv'), rows.join('\n') + '\n');
+    const file = model(dir, ['d.csv']);
+    const yaml = fs.readFileSync(file, 'utf8');
+    // without the column keys: the loader says what to add, at data
+    let r = run(dir, ['train', file, '--quiet', '--no-record']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/s\.gatelab\.yaml:3:\d+: .*a classifier reading CSV files needs data\.textColumn/);
+    fs.writeFileSync(file, yaml.replace('  tokens: word\n', '  textColumn: text\n  labelColumn: label\n  tokens: word\n').replace('epochs: 4', 'epochs: 2').replace('minFrequency: 2', 'minFrequency: 0'));
+    r = run(dir, ['train', file, '--quiet', '--no-record']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).classes).toEqual(['neg', 'pos']);
+    fs.appendFileSync(path.join(dir, 'd.csv'), 'only one field\n');
+    r = run(dir, ['train', file, '--quiet', '--no-record']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`d.csv:${rows.length + 1}: the row has 1 field, the header 2`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
 
   it('bad input: a line without a label, a label column with one class', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-cls-'));

@@ -475,6 +475,8 @@ describe('the schema', () => {
       name: 'all-defaults',
       'data.source': 'a.txt',
       'data.column': 'y',
+      'data.textColumn': 'text',
+      'data.labelColumn': 'label',
       'data.season': 12,
       'model.layers.*.hidden': 8,
       'train.epochs': 1,

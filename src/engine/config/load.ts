@@ -364,6 +364,8 @@ function resolve(raw: Json, file: string, line: number, positions: Record<string
       validation: data.validation as number,
       partition: data.partition as 'sequential' | 'random',
       column: data.column as string | undefined,
+      textColumn: data.textColumn as string | undefined,
+      labelColumn: data.labelColumn as string | undefined,
       window: data.window as number,
       horizon: data.horizon as number,
       transform: data.transform as ModelConfig['data']['transform'],
@@ -419,6 +421,13 @@ function crossKeyRules(v: Validator, raw: Json, whole: Range): void {
   }
   if (task === 'forecast' && dataIsMap && data !== undefined && obj(data).column === undefined)
     v.add('a forecast needs data.column, the CSV column to forecast', 'data.column', keyRange('data'), 'add column: <header name> under data');
+  if (task === 'classification' && dataIsMap && data !== undefined) {
+    const src = obj(data).source;
+    const csv = (Array.isArray(src) ? src : [src]).some((f) => typeof f === 'string' && /\.csv$/i.test(f));
+    for (const k of ['textColumn', 'labelColumn'] as const)
+      if (csv && obj(data)[k] === undefined)
+        v.add(`a classifier reading CSV files needs data.${k}, the header name of its ${k === 'textColumn' ? 'sentence' : 'label'} column`, `data.${k}`, keyRange('data'), `add ${k}: <header name> under data`);
+  }
   if (obj(raw.train).earlyStopping !== undefined && !(Number(obj(data).validation ?? 0.1) > 0))
     v.add('train.earlyStopping needs a validation split', 'train.earlyStopping', keyRange('train.earlyStopping'), 'set data.validation above 0 (e.g. 0.1)');
 }

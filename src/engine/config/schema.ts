@@ -151,6 +151,17 @@ export const MODEL_SCHEMA: JsonSchema = {
           description: 'classification: the sentence vector is the last real step\'s hidden state, or the mean over the real steps (padding never counts).',
         },
         column: { type: 'string', description: 'forecast: the header name of the numeric CSV column to forecast.' },
+        textColumn: {
+          type: 'string',
+          minLength: 1,
+          description: 'classification from CSV files (data.source ending in .csv): the header name of the column holding the sentence.',
+          markdownDescription: 'classification from CSV files (`data.source` ending in `.csv`, with a header line): the header name of the column holding the **sentence**. Quoted fields may hold commas, quotes (`""`) and line breaks.',
+        },
+        labelColumn: {
+          type: 'string',
+          minLength: 1,
+          description: 'classification from CSV files: the header name of the column holding the label.',
+        },
         window: { type: 'integer', minimum: 1, maximum: 100000, default: 12, description: 'forecast: past values the model sees for each forecast.' },
         horizon: { type: 'integer', minimum: 1, maximum: 10000, default: 1, description: 'forecast: values predicted at once after each window.' },
         transform: {

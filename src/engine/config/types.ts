@@ -30,6 +30,9 @@ export interface DataConfig {
   partition: 'sequential' | 'random';
   /** forecast: CSV column, input window, values predicted per window, season of the seasonal-naive baseline */
   column?: string;
+  /** classification from CSV files: the header names of the sentence and label columns */
+  textColumn?: string;
+  labelColumn?: string;
   window: number;
   horizon: number;
   transform: 'none' | 'log' | 'difference' | 'log-difference';

@@ -28,6 +28,60 @@ export function csvFields(line: string): string[] {
   return out.map((f) => f.trim());
 }
 
+/**
+ * The records of a whole CSV text (RFC 4180): quoted fields may hold the delimiter, doubled quotes
+ * and line breaks; CRLF or LF line ends; a final line break is optional; blank lines are skipped.
+ * Each record carries the 1-based line it starts on. Fields are not trimmed.
+ */
+export function csvRecords(text: string, delimiter = ','): { fields: string[]; line: number }[] {
+  const out: { fields: string[]; line: number }[] = [];
+  let fields: string[] = [];
+  let cur = '';
+  let q = false;
+  let line = 1;
+  let start = 1;
+  let any = false; // the record has content (so a blank line is not a record)
+  const endRecord = () => {
+    fields.push(cur);
+    if (any || fields.length > 1) out.push({ fields, line: start });
+    fields = [];
+    cur = '';
+    any = false;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (q) {
+      if (ch === '"' && text[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (ch === '"') q = false;
+      else {
+        if (ch === '\n') line++;
+        cur += ch;
+      }
+      continue;
+    }
+    if (ch === '"') {
+      q = true;
+      any = true;
+    } else if (ch === delimiter) {
+      fields.push(cur);
+      cur = '';
+      any = true;
+    } else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && text[i + 1] === '\n') i++;
+      endRecord();
+      line++;
+      start = line;
+    } else {
+      cur += ch;
+      if (ch.trim()) any = true;
+    }
+  }
+  if (cur || fields.length || any) endRecord();
+  return out;
+}
+
 export function loadSeries(file: string, column: string, where: Where): Float64Array {
   let text: string;
   try {

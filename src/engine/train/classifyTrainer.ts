@@ -65,7 +65,12 @@ export async function runClassifyTraining(cfg: ModelConfig, job: TrainRequest, h
   const t0 = Date.now();
   const log = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => hooks.emit({ type: 'log', level, message });
   const opts = textOptionsOf(cfg);
-  const { examples, classes } = loadLabelled(cfg.data.sources, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' });
+  const { examples, classes } = loadLabelled(cfg.data.sources, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, {
+    text: cfg.data.textColumn,
+    label: cfg.data.labelColumn,
+    whereText: whereOf(cfg, 'data.textColumn'),
+    whereLabel: whereOf(cfg, 'data.labelColumn'),
+  });
   const rng = new Rng(cfg.train.seed);
   const order = examples.map((_, i) => i);
   if (cfg.data.split === 'random') rng.shuffle(order);
