@@ -23,6 +23,8 @@ export interface GatelabApi {
   runs: RunManager;
   /** for tests: the diagnostics of a document */
   diagnostics: ModelDiagnostics;
+  /** for tests: the side panel (inference with a run's checkpoint) */
+  notebook: NotebookViewProvider;
 }
 
 export class Gatelab implements vscode.Disposable {
@@ -84,7 +86,7 @@ export class Gatelab implements vscode.Disposable {
   }
 
   get api(): GatelabApi {
-    return { runs: this.runs, diagnostics: this.diagnostics };
+    return { runs: this.runs, diagnostics: this.diagnostics, notebook: this.notebook };
   }
 
   settings(): Settings {

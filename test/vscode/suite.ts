@@ -45,5 +45,18 @@ export function registerSuite(): void {
       assert.strictEqual(run?.summary?.steps, 40);
       assert.ok(fs.existsSync(path.join(run!.dir, 'model.safetensors')));
     });
+
+    it('samples from the run in a child process and keeps the sample with the run', async () => {
+      const run = api.runs.latest(path.join(folder(), 'tiny.gatelab.yaml'), 'tiny')!;
+      const entry = await api.notebook.inferFor(run.id, { kind: 'sample', prefix: 'the time ', length: 30, temperature: 0.5 });
+      assert.strictEqual(entry.kind, 'sample');
+      assert.ok(entry.kind === 'sample' && entry.text.startsWith('the time '), JSON.stringify(entry));
+      const kept = fs.readFileSync(path.join(run.dir, 'inference.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      assert.strictEqual(kept.at(-1).id, entry.id);
+    });
+
+    it('opens the Gatelab side panel', async () => {
+      await vscode.commands.executeCommand('gatelab.notebook.focus');
+    });
   });
 }
