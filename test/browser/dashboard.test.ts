@@ -4,12 +4,12 @@
 // render and update; light and dark screenshots are saved in test-results/browser/; a
 // 1,000,000-point loss series stays interactive (frame time printed and bounded).
 
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { install } from '../e2e/proc';
 import { TrainerProcess } from '../../src/engine/runtime/client';
 import { toDashboard } from '../../src/host/dashboardmsg';
 import type { HostToDashboard, RunHeader } from '../../src/shared/dashboard';
@@ -135,12 +135,7 @@ async function feed(page: Page, messages: HostToDashboard[]): Promise<void> {
 
 beforeAll(async () => {
   fs.mkdirSync(OUT, { recursive: true });
-  const env = Object.fromEntries(
-    execFileSync('bash', [path.join(ROOT, 'test/e2e/install.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GATELAB_E2E_ONLY_BROWSER: '1' } })
-      .trim()
-      .split('\n')
-      .map((l) => l.split('=') as [string, string]),
-  );
+  const env = await install(true);
   recorded = await recordRun();
   pageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-webview-'));
   for (const f of ['dashboard.js', 'dashboard.css']) fs.copyFileSync(path.join(ROOT, 'dist/webview', f), path.join(pageDir, f));

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Browser, chromium, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { install } from '../e2e/proc';
 import { initParams } from '../../src/engine/nn/init';
 import { lmParams, LmSpec } from '../../src/engine/nn/lm';
 import { GateProbe } from '../../src/engine/train/probe';
@@ -49,7 +50,8 @@ beforeAll(async () => {
 <script src="dashboard.js"></script>
 </body></html>`,
   );
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  const env = await install(true);
+  browser = await chromium.launch({ executablePath: env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
 }, 300_000);
 
 afterAll(async () => {

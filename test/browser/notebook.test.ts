@@ -7,12 +7,12 @@
 // editor, keyboard navigation, the compare selection, the virtual list with hundreds of runs and
 // the state kept across a reload; light, dark and high-contrast screenshots in test-results/browser/.
 
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { install } from '../e2e/proc';
 import type * as vscode from 'vscode';
 import { Uri } from 'vscode';
 import { NotebookViewProvider } from '../../src/host/notebook';
@@ -241,12 +241,7 @@ const cellsOf = (m: string) => snapshot.groups.flatMap((g) => g.cells).filter((c
 
 beforeAll(async () => {
   fs.mkdirSync(OUT, { recursive: true });
-  const env = Object.fromEntries(
-    execFileSync('bash', [path.join(ROOT, 'test/e2e/install.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GATELAB_E2E_ONLY_BROWSER: '1' } })
-      .trim()
-      .split('\n')
-      .map((l) => l.split('=') as [string, string]),
-  );
+  const env = await install(true);
   await recordHost();
   pageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-nbview-'));
   for (const f of ['notebook.js', 'notebook.css']) fs.copyFileSync(path.join(ROOT, 'dist/webview', f), path.join(pageDir, f));

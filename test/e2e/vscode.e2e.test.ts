@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, Browser, Frame, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { install, run } from './proc';
 
 const ROOT = path.resolve(__dirname, '../..');
 const OUT = path.join(ROOT, 'test-results', 'e2e');
@@ -100,10 +101,9 @@ async function activeEditorText(): Promise<string> {
 
 beforeAll(async () => {
   fs.mkdirSync(OUT, { recursive: true });
-  const lines = execFileSync('bash', [path.join(__dirname, 'install.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  env = Object.fromEntries(lines.trim().split('\n').map((l) => l.split('=') as [string, string]));
+  env = await install();
   // the VSIX a user would install
-  execFileSync('npm', ['run', 'package', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+  await run('npm', ['run', 'package', '--silent'], { cwd: ROOT });
   expect(fs.existsSync(VSIX)).toBe(true);
 
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-e2e-'));
@@ -145,7 +145,7 @@ beforeAll(async () => {
 
   const node = env.NODE24;
   const entry = env.CODE_SERVER;
-  execFileSync(node, [entry, '--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', VSIX, '--force'], { stdio: 'inherit' });
+  await run(node, [entry, '--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', VSIX, '--force']);
   const port = await freePort();
   server = spawn(
     node,
