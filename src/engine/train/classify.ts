@@ -16,9 +16,10 @@ import { Ops } from '../onnx/ops';
 import { DType } from '../onnx/proto';
 import { gradients } from '../onnx/grad';
 import { GateActivation, LstmForward, lstmRecurrence } from '../nn/lstm';
-import { GruForward, gruLayer, gruParams, isGru } from '../nn/gru';
-import { DIRECTION_SUFFIX, directionsOf, finalStates, runDirections } from '../nn/direction';
+import { GruForward, gruLayer, isGru } from '../nn/gru';
+import { finalStates, runDirections } from '../nn/direction';
 import { ParamInfo } from '../nn/lm';
+import { stackDropShapes, stackFeatures, stackParams } from '../nn/stack';
 import { clipByGlobalNorm, optimizerState, optimizerStep } from '../nn/optim';
 import { OptimizerConfig } from '../config/types';
 import type { Program } from './program';
@@ -37,37 +38,20 @@ export interface ClassifySpec {
   dropout?: number;
 }
 
-/** Width of the sentence vector: the last layer's hidden size times its directions. */
+/** Width of the vector the head reads: the last layer's hidden size times its directions. */
 export function classifyFeatures(spec: ClassifySpec): number {
-  const L = spec.hidden.length;
-  return spec.hidden[L - 1] * directionsOf(spec.bidirectional?.[L - 1]).length;
+  return stackFeatures(spec);
 }
 
 /** Shapes of the dropout masks of one step: `drop.l<k>` for every layer but the last, then `drop.head`. */
 export function classifyDropShapes(spec: ClassifySpec, B: number, T: number): { name: string; shape: number[] }[] {
-  const layers = spec.hidden.slice(0, -1).map((H, k) => ({ name: `drop.l${k}`, shape: [T, B, H * directionsOf(spec.bidirectional?.[k]).length] }));
-  return [...layers, { name: 'drop.head', shape: [B, classifyFeatures(spec)] }];
+  return stackDropShapes(spec, B, T);
 }
 
 export function classifyParams(spec: ClassifySpec): ParamInfo[] {
   const ps: ParamInfo[] = [];
   if (spec.embedding > 0) ps.push({ name: 'embedding.weight', shape: [spec.vocab, spec.embedding] });
-  let inSize = spec.embedding > 0 ? spec.embedding : spec.vocab;
-  spec.hidden.forEach((H, k) => {
-    const dirs = directionsOf(spec.bidirectional?.[k]);
-    for (const sfx of dirs.map((d) => DIRECTION_SUFFIX[d])) {
-      if (isGru(spec.gates?.[k])) {
-        ps.push(...gruParams(k, H, inSize, sfx));
-        continue;
-      }
-      ps.push({ name: `lstm.weight_ih_l${k}${sfx}`, shape: [4 * H, inSize] });
-      ps.push({ name: `lstm.weight_hh_l${k}${sfx}`, shape: [4 * H, H] });
-      ps.push({ name: `lstm.bias_ih_l${k}${sfx}`, shape: [4 * H] });
-      ps.push({ name: `lstm.bias_hh_l${k}${sfx}`, shape: [4 * H] });
-      if (spec.gates?.[k]?.peepholes) ps.push({ name: `lstm.weight_peephole_l${k}${sfx}`, shape: [3, H] });
-    }
-    inSize = H * dirs.length;
-  });
+  ps.push(...stackParams(spec, spec.embedding > 0 ? spec.embedding : spec.vocab));
   ps.push({ name: 'fc.weight', shape: [spec.classes, classifyFeatures(spec)] });
   ps.push({ name: 'fc.bias', shape: [spec.classes] });
   return ps;
