@@ -70,7 +70,7 @@ export class DashboardPanel implements vscode.Disposable {
   private readonly subs: vscode.Disposable[] = [];
   private ready = false;
   /** runs chosen to compare with (the notebook's "Compare"): overlaid instead of the model's other runs */
-  private compare?: string[];
+  compare?: string[];
 
   static show(ctx: vscode.ExtensionContext, runs: RunManager, runId: string, column = vscode.ViewColumn.Beside, compare?: string[]): DashboardPanel {
     const existing = DashboardPanel.panels.get(runId);
@@ -200,6 +200,7 @@ export class DashboardPanel implements vscode.Disposable {
       tokensPerSecond: run.last?.tokensPerSecond ?? run.summary?.tokensPerSecond,
       summary: run.summary as unknown as Record<string, unknown>,
       overlays: overlays.slice(chosen ? -8 : -5),
+      ...(this.compare ? { compare: this.compare } : {}),
     });
   }
 
@@ -241,7 +242,7 @@ export class DashboardSerializer implements vscode.WebviewPanelSerializer {
     private readonly ctx: vscode.ExtensionContext,
     private readonly runs: RunManager,
   ) {}
-  async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: { runId?: string; modelFile?: string } | undefined): Promise<void> {
+  async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: { runId?: string; modelFile?: string; compare?: string[] } | undefined): Promise<void> {
     const runId = state?.runId;
     if (!runId) {
       panel.dispose();
@@ -249,6 +250,10 @@ export class DashboardSerializer implements vscode.WebviewPanelSerializer {
     }
     if (state?.modelFile) this.runs.loadRecords(state.modelFile);
     panel.webview.options = DashboardPanel.options(this.ctx);
-    new DashboardPanel(this.ctx, this.runs, runId, panel);
+    // the compared runs may live beside other model files: find their records
+    if (state?.compare?.some((id) => !this.runs.get(id)))
+      for (const f of await vscode.workspace.findFiles('**/*.gatelab.{yaml,yml,json}', '**/node_modules/**', 200)) this.runs.loadRecords(f.fsPath);
+    const d = new DashboardPanel(this.ctx, this.runs, runId, panel);
+    if (state?.compare?.length) d.compare = state.compare;
   }
 }

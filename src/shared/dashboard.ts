@@ -62,6 +62,8 @@ export type HostToDashboard =
       gateHistory: GateHistoryRow[];
       /** other runs of the same model, to overlay on the loss chart (downsampled) */
       overlays?: Overlay[];
+      /** the runs chosen to compare with (the side panel's Compare), kept in the webview's state */
+      compare?: string[];
     }
   | { type: 'gates/didSnapshot'; gates: GatesMessage }
   | { type: 'gates/didFail'; message: string }

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type * as vscode from 'vscode';
-import { Uri } from 'vscode';
+import { Uri, ViewColumn, window } from 'vscode';
 import { NotebookViewProvider } from '../../src/host/notebook';
 import {
   appendInference,
@@ -543,7 +543,20 @@ train: { steps: 20, batchSize: 16, optimizer: { type: adam, learningRate: 0.01 }
     expect(dash.overlays[0].label).toMatch(new RegExp(`^${older.model} done `));
     expect(dash.overlays[0].step.length).toBeGreaterThan(10);
     panel.receive({ type: 'training/stop' }); // a finished run: nothing to stop, nothing breaks
-    const { DashboardPanel } = await import('../../src/host/dashboard');
+    const { DashboardPanel, DashboardSerializer } = await import('../../src/host/dashboard');
+    for (const d of DashboardPanel.open) d.panel.dispose();
+    // the comparison survives a window reload: the webview keeps it in its state, the serializer restores it
+    expect((dash as unknown as { compare: string[] }).compare).toEqual([older.id]);
+    await new DashboardSerializer(ctx, runs).deserializeWebviewPanel(window.createWebviewPanel('gatelab.dashboard', 'Gatelab', ViewColumn.One, {}), {
+      runId: newer.id,
+      modelFile: newer.modelFile,
+      compare: [older.id],
+    });
+    const revived = recorded.panels.at(-1)!;
+    revived.receive({ type: 'webview/ready' });
+    const again = revived.posted[0] as typeof dash;
+    expect(again.run.id).toBe(newer.id);
+    expect(again.overlays.map((o) => o.id)).toEqual([older.id]);
     for (const d of DashboardPanel.open) d.panel.dispose();
     provider.dispose();
     runs.dispose();

@@ -80,10 +80,16 @@ sourceBtn.addEventListener('click', () => vscode.postMessage({ type: 'source/rev
 smooth.addEventListener('input', () => {
   state.smoothing = Number(smooth.value);
   smoothed = [];
-  vscode.setState({ runId, smoothing: state.smoothing });
+  persist();
   redrawLoss();
 });
-vscode.setState({ runId, smoothing: state.smoothing, modelFile: undefined });
+/** What a window reload restores (the serializer reads it): the run, its model file, the runs compared, the smoothing. */
+const persisted: { runId: string; smoothing: number; modelFile?: string; compare?: string[] } = { runId, smoothing: state.smoothing };
+function persist(): void {
+  persisted.smoothing = state.smoothing;
+  vscode.setState(persisted);
+}
+persist();
 logBox.addEventListener('change', () => {
   lossPlot?.destroy();
   lossPlot = undefined;
@@ -355,7 +361,9 @@ window.addEventListener('message', (ev: MessageEvent<HostToDashboard>) => {
       state.samples = m.samples;
       state.tokensPerSecond = m.tokensPerSecond;
       smoothed = [];
-      vscode.setState({ runId, smoothing: state.smoothing, modelFile: m.run.modelFile });
+      persisted.modelFile = m.run.modelFile;
+      persisted.compare = m.compare;
+      persist();
       gates.setHistory(m.gateHistory);
       if ((m.overlays?.length ?? 0) !== state.overlays.length) {
         lossPlot?.destroy();
