@@ -1,7 +1,7 @@
 // The dashboard's chart data functions: smoothing, downsampling, binning, colour scales, unit order.
 
 import { describe, expect, it } from 'vitest';
-import { diverging, downsampleMinMax, emaDebiased, epochChart, gateColor, minMaxIndices, orderUnits, sequential, toCsv, unitStats } from '../../webview/dashboard/chartdata';
+import { confusionView, diverging, downsampleMinMax, emaDebiased, epochChart, gateColor, minMaxIndices, orderUnits, sequential, toCsv, unitStats } from '../../webview/dashboard/chartdata';
 import { histogram, saturation } from '../../src/engine/train/probe';
 
 describe('EMA smoothing (TensorBoard, debiased)', () => {
@@ -114,5 +114,29 @@ describe('the per-epoch chart by task', () => {
     const l = epochChart([{ epoch: 1, trainLoss: 0.3 }]);
     expect(l).toMatchObject({ kind: 'loss', series: ['train loss', 'valid loss'] });
     expect(l.data).toEqual([[1], [0.3], [null]]);
+  });
+});
+
+describe('the confusion matrix of a classifier', () => {
+  it('row shares, recall per true class, precision per predicted class, accuracy', () => {
+    const v = confusionView(
+      [
+        [50, 10],
+        [5, 35],
+      ],
+      ['neg', 'pos'],
+    );
+    expect(v.total).toBe(100);
+    expect(v.accuracy).toBeCloseTo(0.85, 12);
+    expect(v.recall[0]).toBeCloseTo(50 / 60, 12);
+    expect(v.recall[1]).toBeCloseTo(35 / 40, 12);
+    expect(v.precision[0]).toBeCloseTo(50 / 55, 12);
+    expect(v.precision[1]).toBeCloseTo(35 / 45, 12);
+    expect(v.rowShare[1]).toEqual([5 / 40, 35 / 40]);
+    // a class never seen in validation: no recall rather than a division by zero
+    const w = confusionView([[3, 0, 1], [0, 0, 0], [1, 0, 2]], ['a', 'b', 'c']);
+    expect(w.recall).toEqual([0.75, null, 2 / 3]);
+    expect(w.precision[1]).toBeNull();
+    expect(w.rowShare[1]).toEqual([0, 0, 0]);
   });
 });

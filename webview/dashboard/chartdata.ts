@@ -198,3 +198,33 @@ export function epochChart(rows: readonly EpochLike[]): EpochChart {
   if (has('rmse')) return { kind: 'rmse', label: 'RMSE', series: ['valid RMSE', 'persistence RMSE'], log: false, data: [epochs, col((r) => r.rmse), col((r) => r.baselineRmse)] };
   return { kind: 'loss', label: 'loss', series: ['train loss', 'valid loss'], log: true, data: [epochs, col((r) => r.trainLoss), col((r) => r.validLoss)] };
 }
+
+/** A confusion matrix with each class's recall (row) and precision (column), for the results table. */
+export interface ConfusionView {
+  classes: string[];
+  /** counts, rows = true class, columns = predicted */
+  counts: number[][];
+  /** each cell's share of its row (how a true class was predicted), 0…1 */
+  rowShare: number[][];
+  recall: (number | null)[];
+  precision: (number | null)[];
+  accuracy: number | null;
+  total: number;
+}
+
+export function confusionView(counts: number[][], classes: string[]): ConfusionView {
+  const C = classes.length;
+  const rowSum = counts.map((r) => r.reduce((a, b) => a + b, 0));
+  const colSum = classes.map((_, j) => counts.reduce((a, r) => a + (r[j] ?? 0), 0));
+  const total = rowSum.reduce((a, b) => a + b, 0);
+  const diag = classes.reduce((a, _, i) => a + (counts[i]?.[i] ?? 0), 0);
+  return {
+    classes,
+    counts,
+    rowShare: counts.map((r, i) => r.map((n) => (rowSum[i] ? n / rowSum[i] : 0))),
+    recall: classes.map((_, i) => (rowSum[i] ? counts[i][i] / rowSum[i] : null)),
+    precision: classes.map((_, j) => (colSum[j] ? counts[j]?.[j] / colSum[j] : null)),
+    accuracy: total ? diag / total : null,
+    total: C ? total : 0,
+  };
+}

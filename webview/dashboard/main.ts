@@ -4,8 +4,9 @@
 
 import uPlot from 'uplot';
 import type { DashboardToHost, EpochRow, HostToDashboard, RunHeader, StepSeries } from '../../src/shared/dashboard';
-import { alignTo, emaDebiased, epochChart, EpochChart, minMaxIndices, toCsv } from './chartdata';
+import { alignTo, confusionView, emaDebiased, epochChart, EpochChart, minMaxIndices, sequential, toCsv } from './chartdata';
 import type { Overlay } from '../../src/shared/dashboard';
+import type { Summary } from '../../src/shared/protocol';
 import { GatesView } from './gates';
 
 interface VsCodeApi {
@@ -28,6 +29,7 @@ const state = {
   remainingMs: undefined as number | undefined,
   smoothing: (vscode.getState() as { smoothing?: number } | undefined)?.smoothing ?? 0.6,
   overlays: [] as Overlay[],
+  summary: undefined as Record<string, unknown> | undefined,
 };
 const OVERLAY_COLORS = ['--vscode-charts-orange', '--vscode-charts-purple', '--vscode-charts-green', '--vscode-charts-yellow', '--vscode-charts-red'];
 
@@ -67,13 +69,14 @@ const epochTitle = el('h2', {}, 'Per epoch');
 epochBox.append(epochTitle);
 const epochDiv = el('div');
 epochBox.append(epochDiv);
+const resultBox = el('section', { class: 'results', 'aria-label': 'Results on the validation part', hidden: '' });
 const sampleBox = el('section', { class: 'samples', 'aria-label': 'Samples' });
 sampleBox.append(el('h2', {}, 'Samples'));
 const sampleList = el('div');
 sampleBox.append(sampleList);
 const errorBox = el('pre', { class: 'error', hidden: '' });
 const gates = new GatesView((text) => vscode.postMessage({ type: 'gates/setProbe', text }));
-app.append(head, errorBox, lossBox, epochBox, gates.root, sampleBox);
+app.append(head, errorBox, lossBox, epochBox, resultBox, gates.root, sampleBox);
 
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'training/stop' }));
 sourceBtn.addEventListener('click', () => vscode.postMessage({ type: 'source/reveal' }));
@@ -291,6 +294,63 @@ window.addEventListener('resize', () => {
   epochPlot?.setSize({ width: width(epochDiv), height: 200 });
 });
 
+// ---- results (the summary of a finished run, by task) ----
+let resultKey = '';
+function renderResults(): void {
+  const s = state.summary as Partial<Summary> | undefined;
+  const key = JSON.stringify(s ?? null);
+  if (key === resultKey) return;
+  resultKey = key;
+  resultBox.replaceChildren();
+  const fmt = (v: number | null | undefined, d = 3) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : Number(v.toPrecision(d)).toString());
+  const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(100 * v).toFixed(1)}%`);
+  if (s?.confusion && s.classes) {
+    const v = confusionView(s.confusion, s.classes);
+    resultBox.append(el('h2', {}, `Validation: accuracy ${pct(v.accuracy)} on ${v.total} examples`));
+    const table = el('table', { class: 'confusion', 'aria-label': 'Confusion matrix: rows are the true classes, columns the predicted ones' });
+    const head = el('tr');
+    head.append(el('th', { scope: 'col' }, 'true ↓ · predicted →'), ...v.classes.map((c) => el('th', { scope: 'col' }, c)), el('th', { scope: 'col' }, 'recall'));
+    table.append(head);
+    v.counts.forEach((row, i) => {
+      const tr = el('tr');
+      tr.append(el('th', { scope: 'row' }, v.classes[i]));
+      row.forEach((n, j) => {
+        const td = el('td', { title: `true ${v.classes[i]}, predicted ${v.classes[j]}: ${n} (${pct(v.rowShare[i][j])} of the row)` }, String(n));
+        const [R, G, B] = sequential(v.rowShare[i][j]);
+        td.style.background = `rgb(${R},${G},${B})`;
+        td.style.color = R * 0.299 + G * 0.587 + B * 0.114 > 140 ? '#000' : '#fff';
+        tr.append(td);
+      });
+      tr.append(el('td', { class: 'rate' }, pct(v.recall[i])));
+      table.append(tr);
+    });
+    const prec = el('tr');
+    prec.append(el('th', { scope: 'row' }, 'precision'), ...v.precision.map((p) => el('td', { class: 'rate' }, pct(p))), el('td'));
+    table.append(prec);
+    resultBox.append(table);
+  } else if (s?.rmse !== undefined) {
+    resultBox.append(el('h2', {}, 'Validation forecast error (the data\'s units)'));
+    const table = el('table', { class: 'metrics' });
+    for (const [name, val, note] of [
+      ['RMSE', s.rmse, 'this model'],
+      ['MAE', s.mae, 'this model'],
+      ['RMSE, persistence', s.baselineRmse, 'the last seen value'],
+      ['RMSE, seasonal naive', s.seasonalBaselineRmse, 'the value one season earlier'],
+    ] as const) {
+      if (val === undefined) continue;
+      const tr = el('tr');
+      tr.append(el('th', { scope: 'row' }, name), el('td', {}, fmt(val)), el('td', { class: 'muted' }, note));
+      table.append(tr);
+    }
+    resultBox.append(table);
+  } else if (s?.mse !== undefined) {
+    resultBox.append(el('h2', {}, `Validation MSE ${fmt(s.mse)} (always answering 1.0: ${fmt(s.baselineMse)})`));
+  } else if (s?.baselineLoss !== undefined) {
+    resultBox.append(el('h2', {}, `Validation loss ${fmt(s.validLoss ?? undefined)}, accuracy ${pct(s.accuracy)} (memoryless baseline loss ${fmt(s.baselineLoss)})`));
+  }
+  resultBox.hidden = resultBox.childElementCount === 0;
+}
+
 // ---- header ----
 function fmtRate(x: number): string {
   return x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
@@ -347,6 +407,7 @@ function schedule(): void {
     epochBox.hidden = state.epochs.length === 0;
     if (!epochBox.hidden) redrawEpochs();
     renderHeader();
+    renderResults();
     renderSamples();
   });
 }
@@ -370,6 +431,7 @@ window.addEventListener('message', (ev: MessageEvent<HostToDashboard>) => {
         lossPlot = undefined;
       }
       state.overlays = m.overlays ?? [];
+      state.summary = m.summary;
       if (m.gates) gates.setSnapshot(m.gates, false);
       break;
     case 'gates/didSnapshot':
@@ -391,6 +453,7 @@ window.addEventListener('message', (ev: MessageEvent<HostToDashboard>) => {
       break;
     case 'run/didChangeStatus':
       state.run = m.run;
+      if (m.summary) state.summary = m.summary;
       break;
   }
   schedule();
