@@ -296,7 +296,7 @@ async function bench(args: string[]): Promise<number> {
   const device = (values.device as string | undefined) ?? 'cpu';
   if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UserError(`unknown device "${device}"`, { key: '--device' }, 'use cpu, cuda or auto');
   const only = values.only ? (values.only as string).split(',').map((s) => s.trim().toUpperCase()) : undefined;
-  for (const id of only ?? []) if (!['C1', 'C2', 'C3', 'C4'].includes(id)) throw new UserError(`unknown configuration "${id}"`, { key: '--only' }, 'use C1, C2, C3 or C4');
+  for (const id of only ?? []) if (!['C1', 'C2', 'C3', 'C4', 'G1', 'G4'].includes(id)) throw new UserError(`unknown configuration "${id}"`, { key: '--only' }, 'use C1, C2, C3, C4 (DESIGN §6) or G1, G4 (C1 and C4 with a GRU layer)');
   const threads = positiveInt(values.threads as string | undefined, '--threads');
   const results = await runBench({
     device: chooseDevice(device as 'auto' | 'cpu' | 'cuda'),
@@ -310,7 +310,7 @@ async function bench(args: string[]): Promise<number> {
     process.stdout.write(
       JSON.stringify({
         results: results.map((r) =>
-          r.id === 'C4'
+          r.id === 'C4' || r.id === 'G4'
             ? { id: r.id, device: r.device, msPerToken: r.msPerToken, ceilingRatio: r.ceilingRatio, peakRssMB: r.peakRssMB }
             : { id: r.id, device: r.device, msPerStep: r.msPerStep, tokensPerSecond: r.tokensPerSecond, ceilingRatio: r.ceilingRatio, peakRssMB: r.peakRssMB, ...(r.placement ? { placement: r.placement } : {}) },
         ),
@@ -320,8 +320,8 @@ async function bench(args: string[]): Promise<number> {
   }
   const lines = [`gatelab bench — ${results[0]?.device ?? device}, ${threads ?? 'default'} threads`, ''];
   for (const r of results) {
-    if (r.id === 'C4')
-      lines.push(`${r.id}  ${r.config}\n    ${r.msPerToken!.toFixed(3)} ms/token; fused ONNX LSTM op ${r.ceilingMs.toFixed(3)} ms/token; ratio ${r.ceilingRatio.toFixed(2)} (target ≤ 1.2); peak RSS ${r.peakRssMB.toFixed(0)} MB`);
+    if (r.id === 'C4' || r.id === 'G4')
+      lines.push(`${r.id}  ${r.config}\n    ${r.msPerToken!.toFixed(3)} ms/token; fused ONNX ${r.id === 'G4' ? 'GRU' : 'LSTM'} op ${r.ceilingMs.toFixed(3)} ms/token; ratio ${r.ceilingRatio.toFixed(2)} (target ≤ 1.2); peak RSS ${r.peakRssMB.toFixed(0)} MB`);
     else
       lines.push(`${r.id}  ${r.config}\n    ${r.msPerStep!.toFixed(2)} ms/step, ${Math.round(r.tokensPerSecond!).toLocaleString('en-US')} tokens/s; MatMul ceiling ${r.ceilingMs.toFixed(2)} ms; ratio ${r.ceilingRatio.toFixed(2)}; peak RSS ${r.peakRssMB.toFixed(0)} MB${r.mustHoldMB ? ` (${(r.peakRssMB / r.mustHoldMB).toFixed(2)}× the ${r.mustHoldMB.toFixed(0)} MB a step must hold)` : ''}${r.placement ? `\n    placement: ${Object.entries(r.placement.nodesByProvider).map(([p, n]) => `${n} nodes on ${p}`).join(', ')}${r.placement.elsewhere.length ? `; not on the device: ${r.placement.elsewhere.join(', ')}` : ''}` : ''}`);
   }

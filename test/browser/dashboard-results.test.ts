@@ -74,7 +74,7 @@ describe('dashboard results by task', () => {
     expect(errors).toEqual([]);
     expect(await page.locator('h2', { hasText: 'Per epoch' }).innerText()).toBe('Per epoch: accuracy (%)');
     expect(await page.locator('.results h2').innerText()).toBe('Validation: accuracy 80.8% on 600 examples');
-    const rows = await page.locator('.results table.confusion tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => (c as HTMLElement).innerText)));
+    const rows = await page.locator('.results table.confusion tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children, (c) => (c as HTMLElement).innerText)));
     expect(rows).toEqual([
       ['true ↓ · predicted →', '0', '1', 'recall'],
       ['0', '240', '52', '82.2%'],
@@ -105,7 +105,7 @@ describe('dashboard results by task', () => {
     await page.waitForTimeout(200);
     expect(errors).toEqual([]);
     expect(await page.locator('h2', { hasText: 'Per epoch' }).innerText()).toBe('Per epoch: RMSE');
-    const rows = await page.locator('.results table.metrics tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => (c as HTMLElement).innerText)));
+    const rows = await page.locator('.results table.metrics tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children, (c) => (c as HTMLElement).innerText)));
     expect(rows).toEqual([
       ['RMSE', '19.6', 'this model'],
       ['MAE', '15.2', 'this model'],

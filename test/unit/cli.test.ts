@@ -254,6 +254,15 @@ describe('gatelab bench', () => {
     expectUserError(gatelab(['bench', '--only', 'C9'], os.tmpdir()), '--only');
   });
 
+  it('G1 and G4 (the GRU configurations) only when asked for', () => {
+    const r = gatelab(['bench', '--quick', '--json', '--only', 'G1,G4', '--device', 'cpu'], os.tmpdir());
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.results.map((x: { id: string }) => x.id)).toEqual(['G1', 'G4']);
+    expect(Object.keys(out.results[1])).toEqual(['id', 'device', 'msPerToken', 'ceilingRatio', 'peakRssMB']);
+    for (const x of out.results) expect(x.ceilingRatio).toBeGreaterThan(0);
+  });
+
   it('--placement reports where the training program\'s nodes ran (always on CUDA)', () => {
     const r = gatelab(['bench', '--quick', '--json', '--only', 'C2', '--device', 'cpu', '--placement'], os.tmpdir());
     expect(r.code, r.stderr).toBe(0);

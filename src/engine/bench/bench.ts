@@ -5,6 +5,8 @@
 //    gradients, the output layer for C1); ratio = ceiling / our step time (1 = at the ceiling);
 //  - inference (C4): onnxruntime's fused LSTM operator stepping one token at a time; ratio =
 //    our per-token latency / the fused op's (≤ 1.2 is the target).
+// G1 and G4 (only with --only) are C1 and C4 with a GRU layer, against the GRU's GEMMs and the fused
+// ONNX GRU operator.
 //
 // Legend: K = steps per run, T = time, B = batch, I = input, H = hidden, G = 4H, V = vocabulary.
 
@@ -136,7 +138,8 @@ export interface BenchOptions {
 
 export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
-  const want = (id: string) => !o.only || o.only.includes(id);
+  // C1–C4 by default (DESIGN §6); the GRU configurations G1 and G4 when asked for
+  const want = (id: string) => (o.only ? o.only.includes(id) : id.startsWith('C'));
   const q = o.quick ? 4 : 1;
   const log = o.log ?? (() => undefined);
   const placementOf = async (model: Uint8Array, choice: DeviceChoice, feeds: Record<string, ort.Tensor>): Promise<BenchResult['placement']> => {
@@ -146,16 +149,21 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
     return { nodesByProvider: p.nodesByProvider, elsewhere: p.elsewhere };
   };
 
-  if (want('C1')) {
+  // C1, and G1: the same char-LM with a GRU layer (3 gate blocks instead of 4; no cell state)
+  for (const [id, cell] of [
+    ['C1', 'lstm'],
+    ['G1', 'gru'],
+  ] as const) {
+    if (!want(id)) continue;
     const [V, H, B, T, K] = [28, 256 / q, 32, 35, 16];
-    const lm = { vocab: V, embedding: 0, hidden: [H], dtype: 'float32' as const };
+    const lm = { vocab: V, embedding: 0, hidden: [H], dtype: 'float32' as const, ...(cell === 'gru' ? { gates: [{ kind: 'sigmoid' as const, cell: 'gru' as const }] } : {}) };
     const prog = buildTrainProgram({ lm, B, T, optimizer: { ...SGD, learningRate: 1 }, clipNorm: 1 });
     const { session, choice } = await createSession(prog.graph.encode(), o.device, { threads: o.threads });
     const rng = new Rng(2);
     const feeds: Record<string, ort.Tensor> = {};
     for (const p of prog.params) feeds[`p.${p.name}`] = new ort.Tensor('float32', randn(p.shape.reduce((a, b) => a * b, 1), rng, 0.06), p.shape);
     feeds['h.l0'] = new ort.Tensor('float32', new Float32Array(B * H), [B, H]);
-    feeds['c.l0'] = new ort.Tensor('float32', new Float32Array(B * H), [B, H]);
+    if (cell === 'lstm') feeds['c.l0'] = new ort.Tensor('float32', new Float32Array(B * H), [B, H]);
     const ids = () => BigInt64Array.from({ length: K * T * B }, () => BigInt(rng.int(0, V - 1)));
     feeds.x = new ort.Tensor('int64', ids(), [K, T, B]);
     feeds.y = new ort.Tensor('int64', ids(), [K, T, B]);
@@ -164,7 +172,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
     const ms = (await timeRuns(() => session.run(feeds), 3, o.quick ? 200 : 2000)) / K;
     await session.release();
     const placement = await placementOf(prog.graph.encode(), choice, feeds);
-    const G = 4 * H;
+    const G = (cell === 'gru' ? 3 : 4) * H;
     const ceiling = await matmulCeiling(
       [
         { M: B, K: H, N: G, count: T }, // h·W_hhᵀ per step
@@ -177,8 +185,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
       choice,
       o.threads,
     );
-    results.push({ id: 'C1', device: choice.device, config: `char-LM V=${V} H=${H} B=${B} T=${T}, SGD + clip, K=${K}`, msPerStep: ms, tokensPerSecond: (B * T * 1000) / ms, ceilingRatio: ceiling / ms, ceilingMs: ceiling, peakRssMB: rssMB(), ...(placement ? { placement } : {}) });
-    log(`C1 ${ms.toFixed(2)} ms/step`);
+    results.push({ id, device: choice.device, config: `char-LM V=${V} ${cell.toUpperCase()} H=${H} B=${B} T=${T}, SGD + clip, K=${K}`, msPerStep: ms, tokensPerSecond: (B * T * 1000) / ms, ceilingRatio: ceiling / ms, ceilingMs: ceiling, peakRssMB: rssMB(), ...(placement ? { placement } : {}) });
+    log(`${id} ${ms.toFixed(2)} ms/step`);
   }
 
   for (const [id, H] of [
@@ -224,65 +232,75 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
     log(`${id} ${ms.toFixed(2)} ms/step`);
   }
 
-  if (want('C4')) {
+  // C4, and G4: one-token generation against the fused ONNX LSTM / GRU operator
+  for (const [id, cell] of [
+    ['C4', 'lstm'],
+    ['G4', 'gru'],
+  ] as const) {
+    if (!want(id)) continue;
+    const gru = cell === 'gru';
     const [V, H] = [28, 256];
-    const lm = { vocab: V, embedding: 0, hidden: [H], dtype: 'float32' as const };
+    const lm = { vocab: V, embedding: 0, hidden: [H], dtype: 'float32' as const, ...(gru ? { gates: [{ kind: 'sigmoid' as const, cell: 'gru' as const }] } : {}) };
     const rng = new Rng(4);
     const weights = new Map(lmParams(lm).map((p) => [p.name, { shape: p.shape, data: randn(p.shape.reduce((a, b) => a * b, 1), rng, 0.06) }]));
     // the sampler's program: weights baked in as initializers
     const prog = buildStepProgram({ lm, B: 1, weights });
     const { session, choice } = await createSession(prog.graph.encode(), o.device, { threads: o.threads });
-    const feeds: Record<string, ort.Tensor> = {};
     const tokens = o.quick ? 30 : 300;
     const ours = async () => {
       let h: ort.Tensor = new ort.Tensor('float32', new Float32Array(H), [1, H]);
       let c: ort.Tensor = new ort.Tensor('float32', new Float32Array(H), [1, H]);
       for (let t = 0; t < tokens; t++) {
-        const r = await session.run({ ...feeds, 'h.l0': h, 'c.l0': c, x: new ort.Tensor('int64', BigInt64Array.of(BigInt(t % V)), [1]) });
+        const r = await session.run({ 'h.l0': h, ...(gru ? {} : { 'c.l0': c }), x: new ort.Tensor('int64', BigInt64Array.of(BigInt(t % V)), [1]) });
         h = r['h_out.l0'];
-        c = r['c_out.l0'];
+        if (!gru) c = r['c_out.l0'];
       }
     };
     const msOurs = (await timeRuns(ours, 3, o.quick ? 100 : 1500)) / tokens;
     await session.release();
-    // the fused ONNX LSTM operator on the same one-hot step, plus the same output layer
+    // the fused ONNX operator on the same one-hot step, plus the same output layer
     const fg = new Graph('fused');
     const op = new Ops(fg);
     const x = fg.input('x', 'float32', [1, 1, V]);
     // weights baked in as initializers, as in our step program
     const k = (dims: number[]) => fg.const({ dtype: 'float32', dims, data: randn(dims.reduce((a, b) => a * b, 1), rng, 0.06) }, 'float32', dims);
-    const W = k([1, 4 * H, V]);
-    const R = k([1, 4 * H, H]);
-    const Bb = k([1, 8 * H]);
+    const nG = gru ? 3 : 4;
+    const W = k([1, nG * H, V]);
+    const R = k([1, nG * H, H]);
+    const Bb = k([1, 2 * nG * H]);
     const h0 = fg.input('h0', 'float32', [1, 1, H]);
-    const c0 = fg.input('c0', 'float32', [1, 1, H]);
+    const c0 = gru ? undefined : fg.input('c0', 'float32', [1, 1, H]);
     const fcw = k([V, H]);
     const fcb = k([V]);
-    const [, hOut, cOut] = fg.node('LSTM', [x, W, R, Bb, null, h0, c0], { hidden_size: attr.i(H) }, [
-      { dtype: 'float32', shape: [1, 1, 1, H] },
-      { dtype: 'float32', shape: [1, 1, H] },
-      { dtype: 'float32', shape: [1, 1, H] },
-    ]);
-    fg.output(op.Gemm(op.Reshape(hOut, [1, H]), fcw, fcb, { transB: 1 }), 'logits');
-    fg.output(hOut, 'h');
-    fg.output(cOut, 'c');
+    const outs = gru
+      ? fg.node('GRU', [x, W, R, Bb, null, h0], { hidden_size: attr.i(H), linear_before_reset: attr.i(1) }, [
+          { dtype: 'float32', shape: [1, 1, 1, H] },
+          { dtype: 'float32', shape: [1, 1, H] },
+        ])
+      : fg.node('LSTM', [x, W, R, Bb, null, h0, c0!], { hidden_size: attr.i(H) }, [
+          { dtype: 'float32', shape: [1, 1, 1, H] },
+          { dtype: 'float32', shape: [1, 1, H] },
+          { dtype: 'float32', shape: [1, 1, H] },
+        ]);
+    fg.output(op.Gemm(op.Reshape(outs[1], [1, H]), fcw, fcb, { transB: 1 }), 'logits');
+    fg.output(outs[1], 'h');
+    if (!gru) fg.output(outs[2], 'c');
     const fused = (await createSession(fg.encode(), choice, { threads: o.threads })).session;
-    const ff: Record<string, ort.Tensor> = {};
     const theirs = async () => {
       let h: ort.Tensor = new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
       let c: ort.Tensor = new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
       for (let t = 0; t < tokens; t++) {
         const xv = new Float32Array(V);
         xv[t % V] = 1;
-        const r = await fused.run({ ...ff, x: new ort.Tensor('float32', xv, [1, 1, V]), h0: h, c0: c });
+        const r = await fused.run({ x: new ort.Tensor('float32', xv, [1, 1, V]), h0: h, ...(gru ? {} : { c0: c }) });
         h = r.h;
-        c = r.c;
+        if (!gru) c = r.c;
       }
     };
     const msFused = (await timeRuns(theirs, 3, o.quick ? 100 : 1500)) / tokens;
     await fused.release();
-    results.push({ id: 'C4', device: choice.device, config: `generation B=1 H=${H} V=${V}, one session.run per token`, msPerToken: msOurs, ceilingRatio: msOurs / msFused, ceilingMs: msFused, peakRssMB: rssMB() });
-    log(`C4 ${msOurs.toFixed(3)} ms/token`);
+    results.push({ id, device: choice.device, config: `generation B=1 ${cell.toUpperCase()} H=${H} V=${V}, one session.run per token`, msPerToken: msOurs, ceilingRatio: msOurs / msFused, ceilingMs: msFused, peakRssMB: rssMB() });
+    log(`${id} ${msOurs.toFixed(3)} ms/token`);
   }
   return results;
 }
