@@ -15,7 +15,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$OUT/gpu.
 run doctor node dist/cli.js doctor
 run bench-cuda-fp32 env NVIDIA_TF32_OVERRIDE=0 node dist/cli.js bench --device cuda --json --only C1,C2,C3
 run bench-cuda-tf32 node dist/cli.js bench --device cuda --json --only C1,C2,C3
-run bench-cuda-text node dist/cli.js bench --device cuda --only C1,C2,C3,C4
+run bench-cuda-text node dist/cli.js bench --device cuda --only C1,C2,C3,C4,G1,G4
 # PyTorch from its own cuDNN: without env.sh's LD_LIBRARY_PATH
 run torch-fp32 env -u LD_LIBRARY_PATH python3 bench/torch_lstm.py --device cuda
 run torch-tf32 env -u LD_LIBRARY_PATH python3 bench/torch_lstm.py --device cuda --tf32
