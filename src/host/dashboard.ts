@@ -15,6 +15,7 @@ import { emptySeries } from '../shared/dashboard';
 import type { FromWorker } from '../shared/protocol';
 import { RunInfo, RunManager } from './runs';
 import { toDashboard } from './dashboardmsg';
+import { webviewHtml } from './webviewhtml';
 
 export const DASHBOARD_VIEW = 'gatelab.dashboard';
 
@@ -31,13 +32,6 @@ function header(r: RunInfo): RunHeader {
     parameters: r.startedMsg?.parameters,
     error: r.error,
   };
-}
-
-export function nonce(): string {
-  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  let s = '';
-  for (let i = 0; i < 32; i++) s += chars[Math.floor(Math.random() * chars.length)];
-  return s;
 }
 
 /** Reads a run's recorded metrics into the snapshot form. */
@@ -210,24 +204,7 @@ export class DashboardPanel implements vscode.Disposable {
   }
 
   private html(): string {
-    const w = this.panel.webview;
-    const n = nonce();
-    const js = w.asWebviewUri(vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'webview', 'dashboard.js'));
-    const css = w.asWebviewUri(vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'webview', 'dashboard.css'));
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src ${w.cspSource} data: blob:; style-src ${w.cspSource} 'nonce-${n}'; script-src 'nonce-${n}'; font-src ${w.cspSource};">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${css}" nonce="${n}">
-<title>Gatelab dashboard</title>
-</head>
-<body>
-<div id="app" data-run="${encodeURIComponent(this.runId)}"></div>
-<script nonce="${n}" src="${js}"></script>
-</body>
-</html>`;
+    return webviewHtml(this.panel.webview, this.ctx.extensionUri, { bundle: 'dashboard', title: 'Gatelab dashboard', app: { 'data-run': encodeURIComponent(this.runId) } });
   }
 
   dispose(): void {

@@ -13,7 +13,8 @@ import * as vscode from 'vscode';
 import { modelAnchors } from '../engine/config/load';
 import { RUN_FILES, readJsonLines } from '../engine/train/runrecord';
 import type { FromInference, HostToNotebook, InferenceEntry, InferenceJob, InferenceRequest, InferenceResult, NotebookCell, NotebookToHost } from '../shared/notebook';
-import { DashboardPanel, nonce } from './dashboard';
+import { DashboardPanel } from './dashboard';
+import { webviewHtml } from './webviewhtml';
 import { appendInference, buildCell, diffBase, duplicateModel, forecastEntry, groupCells, lossSeries, modelDocument, readInference, removeInference, schemaKeys, sparkValues } from './notebookdata';
 import { RunInfo, RunManager } from './runs';
 
@@ -443,23 +444,7 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
   }
 
   private html(w: vscode.Webview): string {
-    const n = nonce();
-    const js = w.asWebviewUri(vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'webview', 'notebook.js'));
-    const css = w.asWebviewUri(vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'webview', 'notebook.css'));
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src ${w.cspSource} data:; style-src ${w.cspSource} 'nonce-${n}'; script-src 'nonce-${n}'; font-src ${w.cspSource};">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${css}" nonce="${n}">
-<title>Gatelab runs</title>
-</head>
-<body>
-<div id="app" data-view="notebook"></div>
-<script nonce="${n}" src="${js}"></script>
-</body>
-</html>`;
+    return webviewHtml(w, this.ctx.extensionUri, { bundle: 'notebook', title: 'Gatelab runs', app: { 'data-view': 'notebook' } });
   }
 
   dispose(): void {
