@@ -10,12 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseModelFile, whereOf } from '../config/load';
 import type { ModelConfig } from '../config/types';
-import { loadTextCorpus, Vocab } from '../data/text';
 import { isUserError, UserError, UserErrors } from '../errors';
-import { lmParams } from '../nn/lm';
-import { loadCheckpoint } from '../train/checkpoint';
-import { asDtype, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, textOptionsOf, vocabFromMetadata } from '../train/lmsetup';
-import { LmSampler, sampleText } from '../train/sample';
+import { sampleWithConfig } from '../train/oneshot';
 import { loadSeries } from '../data/series';
 import type { FromInference, InferenceJob, InferenceResult, ToInference } from '../../shared/notebook';
 
@@ -37,7 +33,7 @@ export async function runInference(job: InferenceJob): Promise<InferenceResult> 
   const r = job.request;
   if (r.kind === 'sample') {
     if (cfg.task !== 'language-model') throw new UserError(`${cfg.name} is a ${cfg.task} model; only language models sample text`, { file: job.modelFile, key: 'task' });
-    return { kind: 'sample', text: await sample(cfg, job.init, r.prefix, r.length, r.temperature, job.seed) };
+    return { kind: 'sample', text: await sampleWithConfig(cfg, { init: job.init, prefix: r.prefix, length: r.length, temperature: r.temperature, seed: job.seed ?? Date.now() % 1e9 }) };
   }
   if (r.kind === 'classify') {
     if (cfg.task !== 'classification') throw new UserError(`${cfg.name} is a ${cfg.task} model, not a classifier`, { file: job.modelFile, key: 'task' });
@@ -61,34 +57,6 @@ export async function runInference(job: InferenceJob): Promise<InferenceResult> 
     return { kind: 'forecast', forecast: f.forecast };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** As sampleFromCheckpoint, for a model given as a config (the run's snapshot) instead of a file. */
-async function sample(cfg: ModelConfig, init: string, prefix: string, length: number, temperature: number, seed = Date.now() % 1e9): Promise<string> {
-  checkSupported(cfg);
-  const ck = loadCheckpoint(init);
-  const opts = textOptionsOf(cfg);
-  let vocab: Vocab | undefined = vocabFromMetadata(ck.metadata, init);
-  let start = prefix;
-  if (!vocab || !prefix) {
-    const corpus = loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, vocab);
-    vocab ??= corpus.vocab;
-    if (!prefix) {
-      const toks = Array.from(corpus.ids.subarray(0, 15), (i) => vocab!.tokens[i]);
-      start = opts.tokens === 'char' ? toks.join('').replace(/\s+\S*$/, '') || toks.join('') : toks.slice(0, 3).join(' ');
-    }
-  }
-  const V = checkpointVocabSize(ck, init);
-  if (V !== vocab.size) throw new UserError(`checkpoint ${init} has a vocabulary of ${V} tokens but the model's data gives ${vocab.size}`, whereOf(cfg, 'data.source'));
-  const spec = lmSpecOf(cfg, V, 'float32');
-  checkCheckpointFits(ck, lmParams(spec), init, cfg);
-  const params = new Map([...ck.params].map(([k, v]) => [k, { shape: v.shape, data: asDtype(v.data, 'float32') }]));
-  const sampler = await LmSampler.create(spec, params);
-  try {
-    return await sampleText(sampler, vocab, opts, { prefix: start, length, temperature, seed });
-  } finally {
-    await sampler.release();
   }
 }
 

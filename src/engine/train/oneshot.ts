@@ -1,6 +1,7 @@
 // Short jobs that need no trainer process: `gatelab grad` (loss and every gradient of one explicit
 // batch, float64, no update) and `gatelab sample` (text from a checkpoint).
 
+import type { ModelConfig } from '../config/types';
 import * as ort from 'onnxruntime-node';
 import { loadModelFile } from '../config/load';
 import { UserError } from '../errors';
@@ -77,14 +78,21 @@ export interface SampleRequest {
 
 /** Generated text from a checkpoint; the vocabulary comes from its metadata, else from the data. */
 export async function sampleFromCheckpoint(req: SampleRequest): Promise<string> {
-  const cfg = loadModelFile(req.modelFile, req.modelName);
+  return sampleWithConfig(loadModelFile(req.modelFile, req.modelName), req);
+}
+
+/**
+ * As sampleFromCheckpoint, for a model given as its parsed document (e.g. the snapshot a run was
+ * trained with). No prefix (or an empty one): the start of the training text.
+ */
+export async function sampleWithConfig(cfg: ModelConfig, req: Omit<SampleRequest, 'modelFile' | 'modelName'>): Promise<string> {
   checkSupported(cfg);
   checkLanguageModel(cfg, 'sampling');
   const ck = loadCheckpoint(req.init);
   const opts = textOptionsOf(cfg);
   let vocab: Vocab | undefined = vocabFromMetadata(ck.metadata, req.init);
   let firstIds: Int32Array | undefined;
-  if (!vocab || req.prefix === undefined) {
+  if (!vocab || !req.prefix) {
     const corpus = loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, vocab);
     vocab ??= corpus.vocab;
     firstIds = corpus.ids.subarray(0, 15);
@@ -101,13 +109,15 @@ export async function sampleFromCheckpoint(req: SampleRequest): Promise<string> 
   const params = new Map([...ck.params].map(([k, v]) => [k, { shape: v.shape, data: asDtype(v.data, 'float32') }]));
   const sampler = await LmSampler.create(spec, params, chooseDevice(req.device ?? 'cpu'));
   let prefix = req.prefix;
-  if (prefix === undefined) {
+  if (!prefix) {
     const toks = Array.from(firstIds!, (i) => vocab!.tokens[i]);
     prefix = opts.tokens === 'char' ? toks.join('').replace(/\s+\S*$/, '') || toks.join('') : toks.slice(0, 3).join(' ');
   }
-  const text = await sampleText(sampler, vocab, opts, { prefix, length: req.length, temperature: req.temperature, seed: req.seed });
-  await sampler.release();
-  return text;
+  try {
+    return await sampleText(sampler, vocab, opts, { prefix, length: req.length, temperature: req.temperature, seed: req.seed });
+  } finally {
+    await sampler.release();
+  }
 }
 
 /** Gate views of a checkpoint for a probe text (finished runs); default probe: the data's start. */
