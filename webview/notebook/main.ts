@@ -283,7 +283,11 @@ function groupRow(r: Extract<Row, { kind: 'group' }>): HTMLElement {
 // ---- a cell ----
 
 function statusText(c: NotebookCell): string {
-  if (c.status === 'running' && c.progress) return `running ${c.progress.totalSteps ? Math.floor((100 * c.progress.step) / c.progress.totalSteps) + '%' : ''}`.trim();
+  if (c.status === 'running' && c.progress) {
+    const f = c.progress.totalSteps ? c.progress.step / c.progress.totalSteps : undefined;
+    // a long run's first percent still shows movement
+    return `running ${f === undefined ? '' : f < 0.1 ? `${(Math.floor(1000 * f) / 10).toFixed(1)}%` : `${Math.floor(100 * f)}%`}`.trim();
+  }
   return c.status;
 }
 
