@@ -275,6 +275,9 @@ describe('Gatelab in real VS Code (code-server)', () => {
     const frame = await dashboardFrame('sentiment');
     await frame.waitForFunction("[...document.querySelectorAll('h2')].some((h) => h.textContent === 'Per epoch: accuracy (%)')", undefined, { timeout: 30_000 });
     expect(await frame.locator('.stats').innerText()).toMatch(/acc \d+\.\d%/);
+    // and the confusion matrix of the validation part, 600 sentences
+    await frame.locator('.results table.confusion').waitFor({ timeout: 30_000 });
+    expect(await frame.locator('.results h2').innerText()).toMatch(/^Validation: accuracy \d+\.\d% on 600 examples$/);
     await frame.locator('.heatmap canvas').first().waitFor({ timeout: 30_000 });
     await frame.locator('.gates').scrollIntoViewIfNeeded();
     await shot('8b-sentiment-gates');
