@@ -5,36 +5,25 @@
 // trainers print (the same objects the host sends); screenshots in test-results/browser/.
 
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Browser, chromium, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { install } from '../e2e/proc';
+import { bundleDir, dashboardPage, launchChromium } from './harness';
 import type { HostToDashboard } from '../../src/shared/dashboard';
 
 const ROOT = path.resolve(__dirname, '../..');
 const OUT = path.join(ROOT, 'test-results', 'browser');
 let browser: Browser;
-let pageDir: string;
+let pageUrl: string;
 
 beforeAll(async () => {
-  const env = await install(true);
   fs.mkdirSync(OUT, { recursive: true });
-  pageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-webview-results-'));
-  for (const f of ['dashboard.js', 'dashboard.css']) fs.copyFileSync(path.join(ROOT, 'dist/webview', f), path.join(pageDir, f));
-  fs.writeFileSync(
-    path.join(pageDir, 'index.html'),
-    `<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="stylesheet" href="dashboard.css"></head>
-<body class="vscode-light" style="--vscode-foreground: #3b3b3b; --vscode-editor-background: #ffffff; --vscode-descriptionForeground: #717171; --vscode-editorWidget-border: #c8c8c8; --vscode-font-family: sans-serif; background: #fff;">
-<div id="app" data-run="r"></div>
-<script>
-  window.__posted = [];
-  window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => undefined, setState: () => undefined });
-</script>
-<script src="dashboard.js"></script>
-</body></html>`,
-  );
-  browser = await chromium.launch({ executablePath: env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  pageUrl = dashboardPage(bundleDir('dashboard'), 'index', {
+    run: 'r',
+    bodyClass: 'vscode-light',
+    vars: { '--vscode-foreground': '#3b3b3b', '--vscode-editor-background': '#ffffff', '--vscode-descriptionForeground': '#717171', '--vscode-editorWidget-border': '#c8c8c8', '--vscode-font-family': 'sans-serif', background: '#fff' },
+  });
+  browser = await launchChromium();
 }, 300_000);
 
 afterAll(async () => {
@@ -45,7 +34,7 @@ async function open(messages: HostToDashboard[]): Promise<{ page: Page; errors: 
   const page = await browser.newPage({ viewport: { width: 900, height: 800 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e.stack)));
-  await page.goto(`file://${path.join(pageDir, 'index.html')}`);
+  await page.goto(pageUrl);
   await page.waitForFunction('window.__posted && window.__posted.some((m) => m.type === "webview/ready")');
   await page.evaluate((ms) => ms.forEach((m) => window.postMessage(m, '*')), messages);
   await page.waitForTimeout(300);

@@ -7,9 +7,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Browser, chromium, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { install } from '../e2e/proc';
+import { bundleDir, dashboardPage, launchChromium, THEMES } from './harness';
 import { TrainerProcess } from '../../src/engine/runtime/client';
 import { toDashboard } from '../../src/host/dashboardmsg';
 import type { HostToDashboard, RunHeader } from '../../src/shared/dashboard';
@@ -18,79 +18,6 @@ import type { FromWorker } from '../../src/shared/protocol';
 const ROOT = path.resolve(__dirname, '../..');
 const OUT = path.join(ROOT, 'test-results', 'browser');
 const CORPUS = path.resolve(ROOT, '../shared/data/timemachine.txt');
-
-const THEMES = {
-  dark: {
-    '--vscode-foreground': '#cccccc',
-    '--vscode-editor-background': '#1f1f1f',
-    '--vscode-descriptionForeground': '#9d9d9d',
-    '--vscode-editorWidget-border': '#454545',
-    '--vscode-panel-border': '#2b2b2b',
-    '--vscode-button-background': '#0078d4',
-    '--vscode-button-foreground': '#ffffff',
-    '--vscode-button-secondaryBackground': '#313131',
-    '--vscode-button-secondaryForeground': '#cccccc',
-    '--vscode-badge-background': '#616161',
-    '--vscode-badge-foreground': '#f8f8f8',
-    '--vscode-input-background': '#313131',
-    '--vscode-input-foreground': '#cccccc',
-    '--vscode-focusBorder': '#0078d4',
-    '--vscode-charts-blue': '#3794ff',
-    '--vscode-charts-red': '#f14c4c',
-    '--vscode-charts-green': '#89d185',
-    '--vscode-charts-orange': '#d18616',
-    '--vscode-font-family': 'sans-serif',
-    '--vscode-font-size': '13px',
-    '--vscode-editor-font-family': 'monospace',
-  },
-  'high-contrast': {
-    '--vscode-foreground': '#ffffff',
-    '--vscode-editor-background': '#000000',
-    '--vscode-descriptionForeground': '#ffffff',
-    '--vscode-editorWidget-border': '#6fc3df',
-    '--vscode-panel-border': '#6fc3df',
-    '--vscode-contrastBorder': '#6fc3df',
-    '--vscode-button-background': '#000000',
-    '--vscode-button-foreground': '#ffffff',
-    '--vscode-button-secondaryBackground': '#000000',
-    '--vscode-button-secondaryForeground': '#ffffff',
-    '--vscode-badge-background': '#000000',
-    '--vscode-badge-foreground': '#ffffff',
-    '--vscode-input-background': '#000000',
-    '--vscode-input-foreground': '#ffffff',
-    '--vscode-focusBorder': '#f38518',
-    '--vscode-charts-blue': '#3794ff',
-    '--vscode-charts-red': '#f14c4c',
-    '--vscode-charts-green': '#89d185',
-    '--vscode-charts-orange': '#d18616',
-    '--vscode-font-family': 'sans-serif',
-    '--vscode-font-size': '13px',
-    '--vscode-editor-font-family': 'monospace',
-  },
-  light: {
-    '--vscode-foreground': '#3b3b3b',
-    '--vscode-editor-background': '#ffffff',
-    '--vscode-descriptionForeground': '#717171',
-    '--vscode-editorWidget-border': '#c8c8c8',
-    '--vscode-panel-border': '#e5e5e5',
-    '--vscode-button-background': '#005fb8',
-    '--vscode-button-foreground': '#ffffff',
-    '--vscode-button-secondaryBackground': '#e5e5e5',
-    '--vscode-button-secondaryForeground': '#3b3b3b',
-    '--vscode-badge-background': '#cccccc',
-    '--vscode-badge-foreground': '#3b3b3b',
-    '--vscode-input-background': '#ffffff',
-    '--vscode-input-foreground': '#3b3b3b',
-    '--vscode-focusBorder': '#005fb8',
-    '--vscode-charts-blue': '#1a85ff',
-    '--vscode-charts-red': '#e51400',
-    '--vscode-charts-green': '#388a34',
-    '--vscode-charts-orange': '#d18616',
-    '--vscode-font-family': 'sans-serif',
-    '--vscode-font-size': '13px',
-    '--vscode-editor-font-family': 'monospace',
-  },
-};
 
 let browser: Browser;
 let pageDir: string;
@@ -118,7 +45,7 @@ async function recordRun(): Promise<HostToDashboard[]> {
   return out;
 }
 
-async function openDashboard(theme: keyof typeof THEMES): Promise<Page> {
+async function openDashboard(theme: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1200, height: 1800 } });
   page.on('pageerror', (e) => {
     throw e;
@@ -135,29 +62,10 @@ async function feed(page: Page, messages: HostToDashboard[]): Promise<void> {
 
 beforeAll(async () => {
   fs.mkdirSync(OUT, { recursive: true });
-  const env = await install(true);
   recorded = await recordRun();
-  pageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-webview-'));
-  for (const f of ['dashboard.js', 'dashboard.css']) fs.copyFileSync(path.join(ROOT, 'dist/webview', f), path.join(pageDir, f));
-  for (const [name, vars] of Object.entries(THEMES)) {
-    const style = Object.entries(vars).map(([k, v]) => `${k}: ${v};`).join(' ');
-    fs.writeFileSync(
-      path.join(pageDir, `${name}.html`),
-      `<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="stylesheet" href="dashboard.css"></head>
-<body class="vscode-${name}" style="${style}">
-<div id="app" data-run="recorded"></div>
-<script>
-  window.__posted = [];
-  window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => undefined, setState: () => undefined });
-</script>
-<script src="dashboard.js"></script>
-</body></html>`,
-    );
-  }
-  browser = await chromium.launch({
-    executablePath: env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  pageDir = bundleDir('dashboard');
+  for (const [name, vars] of Object.entries(THEMES)) dashboardPage(pageDir, name, { run: 'recorded', bodyClass: `vscode-${name}`, vars });
+  browser = await launchChromium();
 }, 1_800_000);
 
 afterAll(async () => {

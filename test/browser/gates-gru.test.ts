@@ -4,13 +4,11 @@
 // the heatmaps "reset gate r", "update gate z", "candidate n", "hidden h" and the saturation of r and
 // z; choosing the LSTM layer shows its six maps with their labels unchanged.
 
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { Browser, chromium, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { install } from '../e2e/proc';
+import { bundleDir, dashboardPage, launchChromium } from './harness';
 import { initParams } from '../../src/engine/nn/init';
 import { lmParams, LmSpec } from '../../src/engine/nn/lm';
 import { GateProbe } from '../../src/engine/train/probe';
@@ -19,7 +17,7 @@ import type { GatesMessage } from '../../src/shared/protocol';
 
 const ROOT = path.resolve(__dirname, '../..');
 let browser: Browser;
-let pageDir: string;
+let pageUrl: string;
 let gates: GatesMessage;
 
 beforeAll(async () => {
@@ -36,22 +34,8 @@ beforeAll(async () => {
   const probe = new GateProbe(lm, vocab);
   gates = await probe.run(feeds, Array.from('the time machine', (ch) => vocab.indexOf(ch)), 10);
   await probe.release();
-  pageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-webview-gru-'));
-  for (const f of ['dashboard.js', 'dashboard.css']) fs.copyFileSync(path.join(ROOT, 'dist/webview', f), path.join(pageDir, f));
-  fs.writeFileSync(
-    path.join(pageDir, 'index.html'),
-    `<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="stylesheet" href="dashboard.css"></head>
-<body class="vscode-dark" style="--vscode-foreground: #cccccc; --vscode-editor-background: #1f1f1f; --vscode-font-family: sans-serif;">
-<div id="app" data-run="gru"></div>
-<script>
-  window.__posted = [];
-  window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => undefined, setState: () => undefined });
-</script>
-<script src="dashboard.js"></script>
-</body></html>`,
-  );
-  const env = await install(true);
-  browser = await chromium.launch({ executablePath: env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  pageUrl = dashboardPage(bundleDir('dashboard'), 'index', { run: 'gru', bodyClass: 'vscode-dark', vars: { '--vscode-foreground': '#cccccc', '--vscode-editor-background': '#1f1f1f', '--vscode-font-family': 'sans-serif' } });
+  browser = await launchChromium();
 }, 300_000);
 
 afterAll(async () => {
@@ -69,7 +53,7 @@ describe('dashboard gate views of a GRU layer', () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
     const errors: Error[] = [];
     page.on('pageerror', (e) => errors.push(e));
-    await page.goto(`file://${path.join(pageDir, 'index.html')}`);
+    await page.goto(pageUrl);
     await page.waitForFunction('window.__posted && window.__posted.some((m) => m.type === "webview/ready")');
     const run = { id: 'gru', model: 'gru', modelFile: '', status: 'running' as const };
     const history = [{ step: 5, layers: gates.layers.map((l) => ({ layer: l.layer, histograms: l.histograms, saturation: l.saturation })) }];
@@ -114,7 +98,7 @@ describe('dashboard gate views of a GRU layer', () => {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e.stack)));
     page.on('console', (m) => errors.push(m.text()));
-    await page.goto(`file://${path.join(pageDir, 'index.html')}`);
+    await page.goto(pageUrl);
     await page.waitForFunction('window.__posted && window.__posted.some((m) => m.type === "webview/ready")');
     const run = { id: 'gru', model: 'gru', modelFile: '', status: 'done' as const };
     await feed(page, [

@@ -10,9 +10,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Browser, chromium, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { install } from '../e2e/proc';
+import { bundleDir, launchChromium, THEMES } from './harness';
 import type * as vscode from 'vscode';
 import { Uri } from 'vscode';
 import { NotebookViewProvider } from '../../src/host/notebook';
@@ -23,100 +23,6 @@ import { stubFolders } from '../unit/vscode-stub';
 const ROOT = path.resolve(__dirname, '../..');
 const OUT = path.join(ROOT, 'test-results', 'browser');
 
-const COMMON = {
-  '--vscode-font-family': 'sans-serif',
-  '--vscode-font-size': '13px',
-  '--vscode-editor-font-family': 'monospace',
-};
-const THEMES: Record<string, Record<string, string>> = {
-  dark: {
-    ...COMMON,
-    '--vscode-foreground': '#cccccc',
-    '--vscode-sideBar-background': '#181818',
-    '--vscode-editor-background': '#1f1f1f',
-    '--vscode-descriptionForeground': '#9d9d9d',
-    '--vscode-editorWidget-border': '#454545',
-    '--vscode-panel-border': '#2b2b2b',
-    '--vscode-button-background': '#0078d4',
-    '--vscode-button-foreground': '#ffffff',
-    '--vscode-button-hoverBackground': '#026ec1',
-    '--vscode-button-secondaryBackground': '#313131',
-    '--vscode-button-secondaryForeground': '#cccccc',
-    '--vscode-badge-background': '#616161',
-    '--vscode-badge-foreground': '#f8f8f8',
-    '--vscode-input-background': '#313131',
-    '--vscode-input-foreground': '#cccccc',
-    '--vscode-input-border': '#3c3c3c',
-    '--vscode-input-placeholderForeground': '#989898',
-    '--vscode-focusBorder': '#0078d4',
-    '--vscode-textLink-foreground': '#4daafc',
-    '--vscode-textCodeBlock-background': '#2b2b2b',
-    '--vscode-errorForeground': '#f85149',
-    '--vscode-progressBar-background': '#0078d4',
-    '--vscode-list-inactiveSelectionBackground': '#37373d',
-    '--vscode-charts-blue': '#3794ff',
-    '--vscode-charts-red': '#f14c4c',
-    '--vscode-charts-green': '#89d185',
-    '--vscode-charts-orange': '#d18616',
-  },
-  light: {
-    ...COMMON,
-    '--vscode-foreground': '#3b3b3b',
-    '--vscode-sideBar-background': '#f8f8f8',
-    '--vscode-editor-background': '#ffffff',
-    '--vscode-descriptionForeground': '#717171',
-    '--vscode-editorWidget-border': '#c8c8c8',
-    '--vscode-panel-border': '#e5e5e5',
-    '--vscode-button-background': '#005fb8',
-    '--vscode-button-foreground': '#ffffff',
-    '--vscode-button-hoverBackground': '#0258a8',
-    '--vscode-button-secondaryBackground': '#e5e5e5',
-    '--vscode-button-secondaryForeground': '#3b3b3b',
-    '--vscode-badge-background': '#cccccc',
-    '--vscode-badge-foreground': '#3b3b3b',
-    '--vscode-input-background': '#ffffff',
-    '--vscode-input-foreground': '#3b3b3b',
-    '--vscode-input-border': '#cecece',
-    '--vscode-input-placeholderForeground': '#767676',
-    '--vscode-focusBorder': '#005fb8',
-    '--vscode-textLink-foreground': '#005fb8',
-    '--vscode-textCodeBlock-background': '#f2f2f2',
-    '--vscode-errorForeground': '#e51400',
-    '--vscode-progressBar-background': '#005fb8',
-    '--vscode-list-inactiveSelectionBackground': '#e4e6f1',
-    '--vscode-charts-blue': '#1a85ff',
-    '--vscode-charts-red': '#e51400',
-    '--vscode-charts-green': '#388a34',
-    '--vscode-charts-orange': '#d18616',
-  },
-  'high-contrast': {
-    ...COMMON,
-    '--vscode-foreground': '#ffffff',
-    '--vscode-sideBar-background': '#000000',
-    '--vscode-editor-background': '#000000',
-    '--vscode-descriptionForeground': '#ffffff',
-    '--vscode-editorWidget-border': '#6fc3df',
-    '--vscode-panel-border': '#6fc3df',
-    '--vscode-contrastBorder': '#6fc3df',
-    '--vscode-button-background': '#000000',
-    '--vscode-button-foreground': '#ffffff',
-    '--vscode-button-secondaryBackground': '#000000',
-    '--vscode-button-secondaryForeground': '#ffffff',
-    '--vscode-badge-background': '#000000',
-    '--vscode-badge-foreground': '#ffffff',
-    '--vscode-input-background': '#000000',
-    '--vscode-input-foreground': '#ffffff',
-    '--vscode-input-border': '#6fc3df',
-    '--vscode-focusBorder': '#f38518',
-    '--vscode-textLink-foreground': '#21a6ff',
-    '--vscode-errorForeground': '#f48771',
-    '--vscode-progressBar-background': '#6fc3df',
-    '--vscode-charts-blue': '#3794ff',
-    '--vscode-charts-red': '#f14c4c',
-    '--vscode-charts-green': '#89d185',
-    '--vscode-charts-orange': '#d18616',
-  },
-};
 
 let browser: Browser;
 let pageDir: string;
@@ -241,10 +147,8 @@ const cellsOf = (m: string) => snapshot.groups.flatMap((g) => g.cells).filter((c
 
 beforeAll(async () => {
   fs.mkdirSync(OUT, { recursive: true });
-  const env = await install(true);
   await recordHost();
-  pageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-nbview-'));
-  for (const f of ['notebook.js', 'notebook.css']) fs.copyFileSync(path.join(ROOT, 'dist/webview', f), path.join(pageDir, f));
+  pageDir = bundleDir('notebook');
   const nonce = 'T3stN0nce0123456789abcdefABCDEF01';
   for (const [name, vars] of Object.entries(THEMES)) {
     const style = Object.entries(vars).map(([k, v]) => `${k}: ${v};`).join(' ');
@@ -266,10 +170,7 @@ beforeAll(async () => {
 </body></html>`,
     );
   }
-  browser = await chromium.launch({
-    executablePath: env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 1_800_000);
 
 afterAll(async () => {
