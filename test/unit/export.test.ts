@@ -17,6 +17,54 @@ import { Rng } from '../../src/engine/util/rng';
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
 
+/**
+ * The exported classification or forecast model against the training graph's own forward (the
+ * predict programs) on the same weights: random inputs (sentences of lengths 7, 2, 5, 1), the
+ * largest relative difference of the outputs (class probabilities or forecasts).
+ */
+async function exportedAgainstTrainingForward(
+  onnxFile: string,
+  params: { name: string; shape: number[] }[],
+  w: Map<string, { data: unknown }>,
+  spec: { hidden: number[] },
+  o: { forecast: boolean; V: number; C: number },
+): Promise<number> {
+  const { buildClassifyPredictProgram } = await import('../../src/engine/train/classify');
+  const { buildForecastPredictProgram } = await import('../../src/engine/train/forecast');
+  const theirs = await ort.InferenceSession.create(onnxFile);
+  const rng = new Rng(4);
+  const [T, N] = [7, 4];
+  const pf: Record<string, ort.Tensor> = {};
+  for (const p of params) pf[`p.${p.name}`] = new ort.Tensor('float32', w.get(p.name)!.data as Float32Array, p.shape);
+  let ours: Float32Array;
+  let got: Float32Array;
+  if (o.forecast) {
+    const x = Float32Array.from({ length: T * N }, () => rng.normal());
+    const s = await ort.InferenceSession.create(buildForecastPredictProgram({ spec: spec as never, N, T }).graph.encode(), { logSeverityLevel: 3 });
+    ours = (await s.run({ ...pf, x: new ort.Tensor('float32', x, [T, N, 1]) })).pred.data as Float32Array;
+    got = (await theirs.run({ x: new ort.Tensor('float32', x, [T, N, 1]) })).pred.data as Float32Array;
+    await s.release();
+  } else {
+    const lens = [7, 2, 5, 1];
+    const Hl = spec.hidden[spec.hidden.length - 1];
+    const x = BigInt64Array.from({ length: T * N }, () => BigInt(rng.int(0, o.V - 1)));
+    const mask = new Float32Array(T * N);
+    const last = new BigInt64Array(N * Hl);
+    lens.forEach((n, b) => {
+      for (let t = 0; t < n; t++) mask[t * N + b] = 1;
+      last.fill(BigInt(n - 1), b * Hl, (b + 1) * Hl);
+    });
+    const s = await ort.InferenceSession.create(buildClassifyPredictProgram({ spec: spec as never, N, T }).graph.encode(), { logSeverityLevel: 3 });
+    ours = (await s.run({ ...pf, x: new ort.Tensor('int64', x, [T, N]), mask: new ort.Tensor('float32', mask, [T, N]), last: new ort.Tensor('int64', last, [N, 1, Hl]) })).probs.data as Float32Array;
+    got = (await theirs.run({ tokens: new ort.Tensor('int64', x, [T, N]), lengths: new ort.Tensor('int64', BigInt64Array.from(lens, BigInt), [N]) })).probs.data as Float32Array;
+    expect(ours.length).toBe(N * o.C);
+    await s.release();
+  }
+  await theirs.release();
+  expect(got.length).toBe(ours.length);
+  return got.reduce((a, v, i) => Math.max(a, Math.abs(v - ours[i]) / Math.max(1, Math.abs(ours[i]))), 0);
+}
+
 describe('export to the standard ONNX LSTM operator', () => {
   for (const name of ['lm1_T35', 'lm2_T35', 'lm_embed']) {
     it(`${name}: logits give PyTorch's loss`, async () => {
@@ -77,8 +125,8 @@ describe('export of classification and forecast models (bidirectional, sequence_
   ];
   for (const c of cases)
     it(c.label, async () => {
-      const { buildClassifyPredictProgram, classifyParams } = await import('../../src/engine/train/classify');
-      const { buildForecastPredictProgram, forecastParams } = await import('../../src/engine/train/forecast');
+      const { classifyParams } = await import('../../src/engine/train/classify');
+      const { forecastParams } = await import('../../src/engine/train/forecast');
       const { classifySpecOf } = await import('../../src/engine/train/classifyTrainer');
       const { forecastSpecOf } = await import('../../src/engine/train/forecastTrainer');
       const { loadModelFile } = await import('../../src/engine/config/load');
@@ -108,38 +156,8 @@ describe('export of classification and forecast models (bidirectional, sequence_
       expect(lstms.map((n) => (n.attrs.direction as { value: string }).value)).toEqual(cfg.model.layers.map((l) => (l.bidirectional ? 'bidirectional' : 'forward')));
       expect(lstms.every((n) => n.inputs[4] !== null) || c.forecast).toBe(true);
 
-      const theirs = await ort.InferenceSession.create(path.join(dir, 'm.onnx'));
-      const rng = new Rng(4);
-      const [T, N] = [7, 4];
-      const pf: Record<string, ort.Tensor> = {};
-      for (const p of params) pf[`p.${p.name}`] = new ort.Tensor('float32', w.get(p.name)!.data as Float32Array, p.shape);
-      let ours: Float32Array;
-      let got: Float32Array;
-      if (c.forecast) {
-        const x = Float32Array.from({ length: T * N }, () => rng.normal());
-        const s = await ort.InferenceSession.create(buildForecastPredictProgram({ spec: spec as never, N, T }).graph.encode(), { logSeverityLevel: 3 });
-        ours = (await s.run({ ...pf, x: new ort.Tensor('float32', x, [T, N, 1]) })).pred.data as Float32Array;
-        got = (await theirs.run({ x: new ort.Tensor('float32', x, [T, N, 1]) })).pred.data as Float32Array;
-      } else {
-        const lens = [7, 2, 5, 1];
-        const Hl = spec.hidden[spec.hidden.length - 1];
-        const x = BigInt64Array.from({ length: T * N }, () => BigInt(rng.int(0, V - 1)));
-        const mask = new Float32Array(T * N);
-        const last = new BigInt64Array(N * Hl);
-        lens.forEach((n, b) => {
-          for (let t = 0; t < n; t++) mask[t * N + b] = 1;
-          last.fill(BigInt(n - 1), b * Hl, (b + 1) * Hl);
-        });
-        const s = await ort.InferenceSession.create(buildClassifyPredictProgram({ spec: spec as never, N, T }).graph.encode(), { logSeverityLevel: 3 });
-        ours = (await s.run({ ...pf, x: new ort.Tensor('int64', x, [T, N]), mask: new ort.Tensor('float32', mask, [T, N]), last: new ort.Tensor('int64', last, [N, 1, Hl]) })).probs.data as Float32Array;
-        got = (await theirs.run({ tokens: new ort.Tensor('int64', x, [T, N]), lengths: new ort.Tensor('int64', BigInt64Array.from(lens, BigInt), [N]) })).probs.data as Float32Array;
-        expect(ours.length).toBe(N * C);
-      }
-      expect(got.length).toBe(ours.length);
-      let maxErr = 0;
-      for (let i = 0; i < ours.length; i++) maxErr = Math.max(maxErr, Math.abs(got[i] - ours[i]) / Math.max(1, Math.abs(ours[i])));
-      expect(maxErr).toBeLessThan(2e-5);
-      await theirs.release();
+      const worst = await exportedAgainstTrainingForward(path.join(dir, 'm.onnx'), params, w, spec, { forecast: !!c.forecast, V, C });
+      expect(worst, `worst difference ${worst}`).toBeLessThan(2e-5);
     });
 });
 
@@ -242,8 +260,8 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
   ];
   for (const c of seqCases)
     it(`${c.label}: GRU nodes give the predict program's outputs`, async () => {
-      const { buildClassifyPredictProgram, classifyParams } = await import('../../src/engine/train/classify');
-      const { buildForecastPredictProgram, forecastParams } = await import('../../src/engine/train/forecast');
+      const { classifyParams } = await import('../../src/engine/train/classify');
+      const { forecastParams } = await import('../../src/engine/train/forecast');
       const { classifySpecOf } = await import('../../src/engine/train/classifyTrainer');
       const { forecastSpecOf } = await import('../../src/engine/train/forecastTrainer');
       const { loadModelFile } = await import('../../src/engine/config/load');
@@ -280,37 +298,8 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
         expect((n.attrs.linear_before_reset as { value: number }).value).toBe(1);
         expect(n.inputs.slice(1, 4).map((v) => v!.shape)).toEqual([[D, 3 * H, I], [D, 3 * H, H], [D, 6 * H]]);
       });
-      const theirs = await ort.InferenceSession.create(path.join(dir, 'm.onnx'));
-      const rng = new Rng(4);
-      const [T, N] = [7, 4];
-      const pf: Record<string, ort.Tensor> = {};
-      for (const p of params) pf[`p.${p.name}`] = new ort.Tensor('float32', w.get(p.name)!.data as Float32Array, p.shape);
-      let ours: Float32Array;
-      let got: Float32Array;
-      if (c.forecast) {
-        const x = Float32Array.from({ length: T * N }, () => rng.normal());
-        const s = await ort.InferenceSession.create(buildForecastPredictProgram({ spec: spec as never, N, T }).graph.encode(), { logSeverityLevel: 3 });
-        ours = (await s.run({ ...pf, x: new ort.Tensor('float32', x, [T, N, 1]) })).pred.data as Float32Array;
-        got = (await theirs.run({ x: new ort.Tensor('float32', x, [T, N, 1]) })).pred.data as Float32Array;
-      } else {
-        const lens = [7, 2, 5, 1];
-        const Hl = spec.hidden[spec.hidden.length - 1];
-        const x = BigInt64Array.from({ length: T * N }, () => BigInt(rng.int(0, V - 1)));
-        const mask = new Float32Array(T * N);
-        const last = new BigInt64Array(N * Hl);
-        lens.forEach((n, b) => {
-          for (let t = 0; t < n; t++) mask[t * N + b] = 1;
-          last.fill(BigInt(n - 1), b * Hl, (b + 1) * Hl);
-        });
-        const s = await ort.InferenceSession.create(buildClassifyPredictProgram({ spec: spec as never, N, T }).graph.encode(), { logSeverityLevel: 3 });
-        ours = (await s.run({ ...pf, x: new ort.Tensor('int64', x, [T, N]), mask: new ort.Tensor('float32', mask, [T, N]), last: new ort.Tensor('int64', last, [N, 1, Hl]) })).probs.data as Float32Array;
-        got = (await theirs.run({ tokens: new ort.Tensor('int64', x, [T, N]), lengths: new ort.Tensor('int64', BigInt64Array.from(lens, BigInt), [N]) })).probs.data as Float32Array;
-        expect(ours.length).toBe(N * C);
-      }
-      expect(got.length).toBe(ours.length);
-      const worst = got.reduce((a, v, i) => Math.max(a, Math.abs(v - ours[i]) / Math.max(1, Math.abs(ours[i]))), 0);
+      const worst = await exportedAgainstTrainingForward(path.join(dir, 'm.onnx'), params, w, spec, { forecast: !!c.forecast, V, C });
       expect(worst, `worst difference ${worst}`).toBeLessThan(2e-5);
-      await theirs.release();
     });
 
   it('hard-sigmoid r and z: activations [HardSigmoid, Tanh] with the model file’s slope and offset', async () => {
