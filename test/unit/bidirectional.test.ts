@@ -27,11 +27,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { errorReport, toInternal, toTorch } from '../reference/report';
 import { buildClassifyGradProgram, classifyDropShapes, classifyParams, ClassifySpec } from '../../src/engine/train/classify';
 import { buildForecastGradProgram, forecastDropShapes, forecastParams, ForecastSpec } from '../../src/engine/train/forecast';
 import { GateActivation } from '../../src/engine/nn/lstm';
-import { GATE_ORDERS, INTERNAL_FROM_TORCH, isGated, permuteGateBlocks, TORCH_FROM_INTERNAL } from '../../src/engine/train/checkpoint';
+import { GATE_ORDERS } from '../../src/engine/train/checkpoint';
 import { initParams } from '../../src/engine/nn/init';
 import { OptimizerConfig } from '../../src/engine/config/types';
 import { SeqGateProbe, SeqInput } from '../../src/engine/train/probe';
@@ -45,17 +46,8 @@ const CLI = path.join(ROOT, 'dist/cli.js');
 const GOLDEN = path.join(ROOT, 'test/fixtures/golden');
 const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
 
-const worst: Record<string, { err: number; where: string }> = {};
-function record(kind: string, err: number, where: string) {
-  if (!worst[kind] || err > worst[kind].err) worst[kind] = { err, where };
-}
-afterAll(() => {
-  if (!process.env.GRADIENTS_REPORT) return;
-  for (const [k, v] of Object.entries(worst)) console.log(`${k}: worst ${v.err.toExponential(2)} (${v.where})`);
-});
+const { record } = errorReport();
 
-const toInternal = (name: string, shape: number[], data: Float64Array) => (isGated(name) ? permuteGateBlocks(data, shape, INTERNAL_FROM_TORCH) : data);
-const toTorch = (name: string, shape: number[], data: Float64Array) => (isGated(name) ? permuteGateBlocks(data, shape, TORCH_FROM_INTERNAL) : data);
 
 /** The engine's cell options for a reference cell. */
 function gateOf(c: CellRef | undefined): GateActivation | undefined {

@@ -20,10 +20,10 @@
 
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { errorReport, toInternal, toTorch } from '../reference/report';
 import { OptimizerConfig } from '../../src/engine/config/types';
 import { LmSpec } from '../../src/engine/nn/lm';
-import { INTERNAL_FROM_TORCH, isGated, permuteGateBlocks, TORCH_FROM_INTERNAL } from '../../src/engine/train/checkpoint';
 import { buildEvalProgram, buildGradProgram, buildTrainProgram } from '../../src/engine/train/program';
 import { readSafetensors, StTensor } from '../../src/engine/util/safetensors';
 import { handCase, HAND_EXPECTED } from '../reference/hand_case';
@@ -36,7 +36,6 @@ import {
   RefParams,
   RefSpec,
   RefState,
-  relError,
   Tokens,
   transposeTokens,
 } from '../reference/lstm_ref';
@@ -45,33 +44,11 @@ import { trainSteps } from '../reference/optim_ref';
 const GOLDEN = path.resolve(__dirname, '../fixtures/golden');
 const SESSION_OPTS: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
 
-// ---- worst errors, for GRADIENTS_REPORT ----------------------------------------------------------
-const worst: Record<string, { err: number; where: string }> = {};
-function record(kind: string, err: number, where: string) {
-  if (!worst[kind] || err > worst[kind].err) worst[kind] = { err, where };
-}
-afterAll(() => {
-  if (!process.env.GRADIENTS_REPORT) return;
-  for (const [k, v] of Object.entries(worst)) console.log(`${k}: worst ${v.err.toExponential(2)} (${v.where})`);
-});
-
-/** Asserts |got − want| ≤ tol·max(|want|, 1e-3·max|want|) and records the worst ratio. */
-function expectRel(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string, kind: string) {
-  expect(got.length, `${what}: length`).toBe(want.length);
-  const r = relError(got, want, { floorFrac: 1e-3, floor: 1e-300 });
-  record(kind, r.worst, what);
-  expect(r.worst, `${what}: worst relative error ${r.worst.toExponential(2)} at [${r.at}]: got ${r.got}, want ${r.want}`).toBeLessThanOrEqual(tol);
-}
+const { record, expectRel } = errorReport();
 
 const FD_EPS = 1e-6;
 const FD_ATOL = 1e-8;
 const FD_RTOL = 1e-5;
-
-// ---- layout conversions ------------------------------------------------------------------------
-const toInternal = (name: string, shape: number[], data: Float64Array) =>
-  isGated(name) ? permuteGateBlocks(data, shape, INTERNAL_FROM_TORCH) : data;
-const toTorch = (name: string, shape: number[], data: Float64Array) =>
-  isGated(name) ? permuteGateBlocks(data, shape, TORCH_FROM_INTERNAL) : data;
 
 /** time-major [T][B] → int64 [T, B] */
 function int64(x: Tokens): BigInt64Array {

@@ -20,11 +20,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { errorReport, toInternal, toTorch } from '../reference/report';
 import { LmSpec, lmParams } from '../../src/engine/nn/lm';
 import type { GateActivation } from '../../src/engine/nn/lstm';
 import { initParams } from '../../src/engine/nn/init';
-import { INTERNAL_FROM_TORCH, isGated, permuteGateBlocks, saveCheckpoint, TORCH_FROM_INTERNAL } from '../../src/engine/train/checkpoint';
+import { saveCheckpoint } from '../../src/engine/train/checkpoint';
 import { buildEvalProgram, buildGradProgram, buildStepProgram, buildTrainProgram } from '../../src/engine/train/program';
 import { GateProbe } from '../../src/engine/train/probe';
 import { buildClassifyGradProgram, classifyParams, ClassifySpec } from '../../src/engine/train/classify';
@@ -34,7 +35,7 @@ import { loadModelFile } from '../../src/engine/config/load';
 import { UserError } from '../../src/engine/errors';
 import { readSafetensors, StTensor, writeSafetensors } from '../../src/engine/util/safetensors';
 import { Rng } from '../../src/engine/util/rng';
-import { lcg, randomTokens, relError, Tokens, transposeTokens } from '../reference/lstm_ref';
+import { lcg, randomTokens, Tokens, transposeTokens } from '../reference/lstm_ref';
 import { GruRefParams, GruRefSpec, gruLmBackward, gruLmForward, randomGruParams } from '../reference/gru_ref';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -45,21 +46,7 @@ const FD_EPS = 1e-6;
 const FD_ATOL = 1e-8;
 const FD_RTOL = 1e-5;
 
-const worst: Record<string, { err: number; where: string }> = {};
-function record(kind: string, err: number, where: string) {
-  if (!worst[kind] || err > worst[kind].err) worst[kind] = { err, where };
-}
-afterAll(() => {
-  if (!process.env.GRADIENTS_REPORT) return;
-  for (const [k, v] of Object.entries(worst)) console.log(`${k}: worst ${v.err.toExponential(2)} (${v.where})`);
-});
-
-function expectRel(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string, kind: string) {
-  expect(got.length, `${what}: length`).toBe(want.length);
-  const r = relError(got, want, { floorFrac: 1e-3, floor: 1e-300 });
-  record(kind, r.worst, what);
-  expect(r.worst, `${what}: worst relative error ${r.worst.toExponential(2)} at [${r.at}]: got ${r.got}, want ${r.want}`).toBeLessThanOrEqual(tol);
-}
+const { record, expectRel } = errorReport();
 
 type Cell = 'gru' | 'lstm';
 const GRU: GateActivation = { kind: 'sigmoid', cell: 'gru' };
@@ -83,8 +70,6 @@ interface StackGrads {
   c0: (Float64Array | null)[];
 }
 
-const toInternal = (name: string, shape: number[], data: Float64Array) => (isGated(name) ? permuteGateBlocks(data, shape, INTERNAL_FROM_TORCH) : data);
-const toTorch = (name: string, shape: number[], data: Float64Array) => (isGated(name) ? permuteGateBlocks(data, shape, TORCH_FROM_INTERNAL) : data);
 const int64 = (x: Tokens) => BigInt64Array.from(x.flat(), (v) => BigInt(v));
 const f64 = (t: StTensor) => t.data as Float64Array;
 
