@@ -9,7 +9,8 @@ import { parseArgs, ParseArgsConfig } from 'node:util';
 import { formatProblem, isUserError, UserError, UserErrors } from '../engine/errors';
 import { loadModelFile } from '../engine/config/load';
 import { TrainerProcess } from '../engine/runtime/client';
-import { defaultRunsDir, newRunId } from '../engine/train/runrecord';
+import { defaultRunsDir, newRunId, readRunRecord, RunRecord } from '../engine/train/runrecord';
+import { checkModel, TASKS } from '../engine/tasks/registry';
 import { computeGradients, sampleFromCheckpoint } from '../engine/train/oneshot';
 import { doctorReport } from '../engine/runtime/doctor';
 import { runBench } from '../engine/bench/bench';
@@ -30,6 +31,8 @@ const USAGE = `gatelab ${VERSION} — train and inspect LSTM sequence models
 usage:
   gatelab train FILE [--model NAME] [--steps N | --epochs N] [--device auto|cpu|cuda]
                      [--init W.safetensors] [--save W.safetensors] [--metrics M.jsonl] [--quiet]
+                     [--runs DIR | --no-record] [--checkpoint-every SECONDS]
+  gatelab train [FILE] --resume RUN_DIR [--steps N | --epochs N]
   gatelab grad FILE --init W.safetensors --batch B.json --out G.safetensors [--model NAME]
   gatelab sample FILE --init W.safetensors [--prefix TEXT] [--length N] [--temperature T] [--model NAME]
   gatelab predict FILE --init W.safetensors --input TEXT_OR_CSV [--steps N] [--model NAME]
@@ -38,8 +41,10 @@ usage:
   gatelab doctor
 
   train    trains the model; progress on stderr, a one-line JSON summary on stdout;
-           the run is recorded in .gatelab/runs/ beside the model file
-  grad     loss and gradient of every parameter for one explicit batch (no update)
+           the run is recorded in .gatelab/runs/ beside the model file (or --runs DIR);
+           --resume continues a stopped or failed run where it stopped (weights,
+           optimizer state, data order), in its own folder
+  grad     loss and gradient of every parameter for one explicit batch (no update; any task)
   sample   generated text on stdout (temperature 0 = greedy)
   predict  class probabilities of a sentence, or forecasts after the end of a CSV series
   export   an inference model with the standard ONNX LSTM operator
@@ -80,6 +85,13 @@ function oneFile(positionals: string[], command: string): string {
   return path.resolve(positionals[0]);
 }
 
+/** The record of a run to resume (its folder must hold one). */
+function resumedRecord(dir: string): RunRecord {
+  const rec = readRunRecord(dir);
+  if (!rec) throw new UserError(`no run record (run.json) in ${dir}`, { key: '--resume' }, 'give a run folder, e.g. .gatelab/runs/<id>');
+  return rec;
+}
+
 function required(v: string | undefined, key: string, what: string): string {
   if (v === undefined || v === '') throw new UserError(`${key} is required`, { key }, what);
   return v;
@@ -113,10 +125,18 @@ async function train(args: string[]): Promise<number> {
       threads: { type: 'string' },
       'checkpoint-every': { type: 'string' },
       'no-record': { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      resume: { type: 'string' },
     },
     'train',
   );
-  const file = oneFile(positionals, 'train');
+  const resume = values.resume ? path.resolve(values.resume as string) : undefined;
+  const record = resume ? resumedRecord(resume) : undefined;
+  if (resume && (values.init || values['no-record'] || values.runs || values.model))
+    throw new UserError('--resume continues a run in its own folder with its own model and weights', { key: values.init ? '--init' : values['no-record'] ? '--no-record' : values.runs ? '--runs' : '--model' }, 'drop that argument, or train a new run');
+  const file = record && positionals.length === 0 ? record.modelFile : oneFile(positionals, 'train');
+  if (record && path.resolve(file) !== path.resolve(record.modelFile))
+    throw new UserError(`the run ${record.id} was trained from ${record.modelFile}, not ${file}`, { key: '--resume' }, 'give that model file, or none');
   const steps = positiveInt(values.steps as string | undefined, '--steps');
   const epochs = positiveInt(values.epochs as string | undefined, '--epochs');
   if (steps !== undefined && epochs !== undefined) throw new UserError('give --steps or --epochs, not both', { key: '--steps' });
@@ -126,9 +146,10 @@ async function train(args: string[]): Promise<number> {
   const init = values.init ? path.resolve(values.init as string) : undefined;
   if (init && !fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
   // validate the model file here, so a bad file fails before a process is forked
-  const cfg = loadModelFile(file, values.model as string | undefined);
+  const cfg = record ? undefined : loadModelFile(file, values.model as string | undefined);
   const quiet = values.quiet as boolean;
-  const runDir = values['no-record'] ? undefined : path.join(defaultRunsDir(file), newRunId(cfg.name));
+  const runs = values.runs ? path.resolve(values.runs as string) : defaultRunsDir(file);
+  const runDir = resume ?? (values['no-record'] ? undefined : path.join(runs, newRunId(cfg!.name)));
   const tty = process.stderr.isTTY && !quiet;
   let lastLine = 0;
   let started: Extract<FromWorker, { type: 'started' }> | undefined;
@@ -146,7 +167,8 @@ async function train(args: string[]): Promise<number> {
         started = m;
         err(
           `training ${m.model} on ${m.device}: ${m.parameters.toLocaleString('en-US')} parameters, ` +
-            `vocabulary ${m.vocabulary}, ${m.epochs} epoch${m.epochs === 1 ? '' : 's'} × ${m.stepsPerEpoch} steps` +
+            (m.vocabulary !== undefined ? `vocabulary ${m.vocabulary}, ` : '') +
+            `${m.epochs} epoch${m.epochs === 1 ? '' : 's'} × ${m.stepsPerEpoch} steps` +
             (runDir ? `\nrun record: ${path.relative(process.cwd(), runDir)}` : ''),
         );
         break;
@@ -194,6 +216,7 @@ async function train(args: string[]): Promise<number> {
       metrics: values.metrics ? path.resolve(values.metrics as string) : undefined,
       threads: positiveInt(values.threads as string | undefined, '--threads'),
       checkpointEvery: number(values['checkpoint-every'] as string | undefined, '--checkpoint-every', 0),
+      ...(resume ? { resume, modelName: record!.model } : {}),
     },
     onMessage,
     { runDir },
@@ -347,18 +370,13 @@ async function predict(args: string[]): Promise<number> {
   const input = required(values.input as string, '--input', 'give the input: --input "a sentence" (classification) or --input SERIES.csv (forecast)');
   if (!fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
   const cfg = loadModelFile(file, values.model as string | undefined);
-  if (cfg.task === 'classification') {
-    const { predictClassification } = await import('../engine/train/classifyTrainer');
-    const r = await predictClassification({ cfg, init, texts: [input] });
-    const p = r.predictions[0];
-    process.stdout.write(JSON.stringify({ model: cfg.name, label: p.label, probabilities: p.probabilities }) + '\n');
-    return 0;
+  const task = checkModel(cfg);
+  if (!task.predict) {
+    const can = Object.values(TASKS).filter((t) => t.predict).map((t) => t.kind).join(' and ');
+    throw new UserError(`\`gatelab predict\` works on ${can} models; "${cfg.name}" is a ${cfg.task} model`, { file: cfg.file, line: cfg.line, key: 'task' }, cfg.task === 'language-model' ? 'use `gatelab sample`' : undefined);
   }
-  if (cfg.task !== 'forecast')
-    throw new UserError(`\`gatelab predict\` works on classification and forecast models; "${cfg.name}" is a ${cfg.task} model`, { file: cfg.file, line: cfg.line, key: 'task' }, cfg.task === 'language-model' ? 'use `gatelab sample`' : undefined);
-  const { predictForecast } = await import('../engine/train/forecastTrainer');
-  const r = await predictForecast({ cfg, init, input: path.resolve(input), steps: positiveInt(values.steps as string | undefined, '--steps') });
-  process.stdout.write(JSON.stringify({ model: cfg.name, forecast: r.forecast, after: r.last }) + '\n');
+  const r = await task.predict({ cfg, init, input, steps: positiveInt(values.steps as string | undefined, '--steps') });
+  process.stdout.write(JSON.stringify(r) + '\n');
   return 0;
 }
 

@@ -42,6 +42,11 @@ export interface TrainJob {
   gatesEveryMs?: number;
   /** probe text for the gate views (default: the start of the validation text) */
   probe?: string;
+  /**
+   * continue this run folder where it stopped: its model snapshot, checkpoint and training state
+   * (steps/epochs/device above, when given, replace the run's own)
+   */
+  resume?: string;
 }
 
 /** A one-shot job: the gates of a checkpoint for a probe text (finished runs). */

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { addingBatch } from '../../src/engine/train/addingTrainer';
+import { addingBatch } from '../../src/engine/tasks/adding';
 import { Rng } from '../../src/engine/util/rng';
 
 const ROOT = path.resolve(__dirname, '../..');

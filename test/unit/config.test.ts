@@ -97,6 +97,7 @@ describe('valid model files', () => {
         device: 'auto',
         carryState: true,
         stepsPerRun: 16,
+        evaluateEvery: 100,
         schedule: { type: 'constant', warmupSteps: 0, stepSize: 1000, gamma: 0.1, minLearningRate: 0 },
       },
     });

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copyBatch } from '../../src/engine/train/copyTrainer';
+import { copyBatch } from '../../src/engine/tasks/copy';
 import { Rng } from '../../src/engine/util/rng';
 
 describe('copy task', () => {

@@ -127,8 +127,8 @@ describe('export of classification and forecast models (bidirectional, sequence_
     it(c.label, async () => {
       const { classifyParams } = await import('../../src/engine/train/classify');
       const { forecastParams } = await import('../../src/engine/train/forecast');
-      const { classifySpecOf } = await import('../../src/engine/train/classifyTrainer');
-      const { forecastSpecOf } = await import('../../src/engine/train/forecastTrainer');
+      const { classifySpecOf } = await import('../../src/engine/tasks/classification');
+      const { forecastSpecOf } = await import('../../src/engine/tasks/forecast');
       const { loadModelFile } = await import('../../src/engine/config/load');
       const { initParams } = await import('../../src/engine/nn/init');
       const { saveCheckpoint } = await import('../../src/engine/train/checkpoint');
@@ -262,8 +262,8 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
     it(`${c.label}: GRU nodes give the predict program's outputs`, async () => {
       const { classifyParams } = await import('../../src/engine/train/classify');
       const { forecastParams } = await import('../../src/engine/train/forecast');
-      const { classifySpecOf } = await import('../../src/engine/train/classifyTrainer');
-      const { forecastSpecOf } = await import('../../src/engine/train/forecastTrainer');
+      const { classifySpecOf } = await import('../../src/engine/tasks/classification');
+      const { forecastSpecOf } = await import('../../src/engine/tasks/forecast');
       const { loadModelFile } = await import('../../src/engine/config/load');
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-export-seq-gru-'));
       fs.writeFileSync(path.join(dir, 'd.tsv'), 'good\t1\nbad\t0\n');

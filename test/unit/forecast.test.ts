@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { buildForecastGradProgram, forecastParams } from '../../src/engine/train/forecast';
 import { csvFields } from '../../src/engine/data/series';
-import { inverse } from '../../src/engine/train/forecastTrainer';
+import { inverse } from '../../src/engine/tasks/forecast';
 import { Rng } from '../../src/engine/util/rng';
 
 const ROOT = path.resolve(__dirname, '../..');

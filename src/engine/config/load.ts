@@ -388,6 +388,7 @@ function resolve(raw: Json, file: string, line: number, positions: Record<string
       device: train.device as 'auto' | 'cuda' | 'cpu',
       carryState: train.carryState as boolean,
       stepsPerRun: train.stepsPerRun as number,
+      evaluateEvery: train.evaluateEvery as number,
       schedule: withDefaults(P.train.properties!.schedule, rawTrain.schedule) as unknown as ModelConfig['train']['schedule'],
       ...(rawTrain.earlyStopping !== undefined
         ? { earlyStopping: withDefaults(P.train.properties!.earlyStopping, rawTrain.earlyStopping) as unknown as { patience: number; minDelta: number } }
@@ -551,7 +552,18 @@ export function loadModelFiles(file: string): ModelConfig[] {
  * (even when the file holds several). An unknown name is a UserError listing the names there are.
  */
 export function loadModelFile(file: string, modelName?: string): ModelConfig {
-  const models = loadModelFiles(file);
+  return readModel(file, modelName).cfg;
+}
+
+/** As loadModelFile, with the text it was parsed from (a run keeps exactly that text as its snapshot). */
+export function readModel(file: string, modelName?: string): { cfg: ModelConfig; text: string } {
+  const abs = path.resolve(file);
+  const text = readModelText(abs);
+  return { cfg: pickModel(parseModelFile(text, abs), modelName, abs), text };
+}
+
+/** The model named `modelName` of a parsed file (the first without a name). */
+export function pickModel(models: ModelConfig[], modelName: string | undefined, file: string): ModelConfig {
   if (modelName === undefined) return models[0];
   const m = models.find((c) => c.name === modelName);
   if (!m) {
@@ -559,7 +571,7 @@ export function loadModelFile(file: string, modelName?: string): ModelConfig {
     const guess = didYouMean(modelName, names);
     throw new UserError(
       `no model named "${modelName}" in this file`,
-      { file: path.resolve(file), key: '--model' },
+      { file, key: '--model' },
       guess ? `did you mean "${guess}"? (models: ${names.join(', ')})` : `models: ${names.join(', ')}`,
     );
   }

@@ -305,6 +305,12 @@ export const MODEL_SCHEMA: JsonSchema = {
             minDelta: { type: 'number', minimum: 0, default: 0, description: 'An improvement must lower the validation loss by more than this.' },
           },
         },
+        evaluateEvery: {
+          type: 'integer',
+          minimum: 1,
+          default: 100,
+          description: 'Tasks whose data is generated afresh every step (copy, adding): optimizer steps between evaluations on the fixed validation set (each such period counts as an epoch).',
+        },
         stepsPerRun: {
           type: 'integer',
           minimum: 1,

@@ -98,6 +98,8 @@ export interface TrainConfig {
   carryState: boolean;
   /** optimizer steps per session.run (K) */
   stepsPerRun: number;
+  /** generated-data tasks (copy, adding): steps between evaluations (an "epoch" of such a task) */
+  evaluateEvery: number;
   schedule: ScheduleConfig;
   earlyStopping?: { patience: number; minDelta: number };
 }

@@ -37,7 +37,7 @@ export async function runInference(job: InferenceJob): Promise<InferenceResult> 
   }
   if (r.kind === 'classify') {
     if (cfg.task !== 'classification') throw new UserError(`${cfg.name} is a ${cfg.task} model, not a classifier`, { file: job.modelFile, key: 'task' });
-    const { predictClassification } = await import('../train/classifyTrainer');
+    const { predictClassification } = await import('../tasks/classification');
     const p = (await predictClassification({ cfg, init: job.init, texts: [r.text] })).predictions[0];
     const probabilities = Object.entries(p.probabilities).map(([label, v]) => ({ label, p: v })).sort((a, b) => b.p - a.p);
     return { kind: 'classify', label: p.label, probabilities };
@@ -46,7 +46,7 @@ export async function runInference(job: InferenceJob): Promise<InferenceResult> 
   const series = seriesOf(cfg);
   if (!(r.at >= 1 && r.at <= series.length)) throw new UserError(`the window must end inside the series (1…${series.length}), not at ${r.at}`, { key: 'at' });
   // predictForecast forecasts after the end of a CSV series: hand it the series up to the window's end
-  const { predictForecast } = await import('../train/forecastTrainer');
+  const { predictForecast } = await import('../tasks/forecast');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-infer-'));
   try {
     const csv = path.join(dir, 'series.csv');

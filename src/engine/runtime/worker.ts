@@ -4,7 +4,7 @@
 // an `error` message (kind `user` for problems the user can fix, `runtime` otherwise).
 
 import { isUserError, UserErrors } from '../errors';
-import { runTraining, TrainingFailure } from '../train/trainer';
+import { runTraining, TrainingFailure } from '../train/loop';
 import { gatesFromCheckpoint } from '../train/oneshot';
 import type { FromWorker, ToWorker, ErrorMessage } from '../../shared/protocol';
 

@@ -20,9 +20,8 @@ import { GruForward, gruLayer, isGru } from '../nn/gru';
 import { finalStates, runDirections } from '../nn/direction';
 import { ParamInfo } from '../nn/lm';
 import { stackDropShapes, stackFeatures, stackParams } from '../nn/stack';
-import { clipByGlobalNorm, optimizerState, optimizerStep } from '../nn/optim';
 import { OptimizerConfig } from '../config/types';
-import type { Program } from './program';
+import { buildStepsProgram, Program } from './program';
 
 export interface ClassifySpec {
   vocab: number;
@@ -129,45 +128,24 @@ export function buildClassifyTrainProgram(o: { spec: ClassifySpec; B: number; T:
   const { spec, B, T } = o;
   const dt = spec.dtype;
   const Hl = spec.hidden[spec.hidden.length - 1];
-  const params = classifyParams(spec);
-  const opt = optimizerState(o.optimizer, params);
-  const g = new Graph('gatelab_classify_train');
-  const op = new Ops(g);
-  const pIn = params.map((p) => g.input(`p.${p.name}`, dt, p.shape));
-  const sIn = opt.map((s) => g.input(`s.${s.name}`, dt, s.shape));
-  const x = g.input('x', 'int64', ['K', T, B]);
-  const y = g.input('y', 'int64', ['K', B]);
-  const m = g.input('mask', dt, ['K', T, B]);
-  const last = g.input('last', 'int64', ['K', B, 1, Hl]);
-  const lr = g.input('lr', dt, ['K']);
-  const dropShapes = spec.dropout ? classifyDropShapes(spec, B, T) : [];
-  const drops = dropShapes.map((d) => g.input(d.name, dt, ['K', ...d.shape]));
-  const body = g.subgraph('classify_step');
-  const bp = params.map((p) => body.input(body.freshName(`p.${p.name}`), dt, p.shape));
-  const bs = opt.map((s) => body.input(body.freshName(`s.${s.name}`), dt, s.shape));
-  const bx = body.input(body.freshName('x_t'), 'int64', [T, B]);
-  const by = body.input(body.freshName('y_t'), 'int64', [B]);
-  const bm = body.input(body.freshName('m_t'), dt, [T, B]);
-  const bl = body.input(body.freshName('last_t'), 'int64', [B, 1, Hl]);
-  const blr = body.input(body.freshName('lr_t'), dt, []);
-  const bdrop = dropShapes.map((d) => body.input(body.freshName(`${d.name}_t`), dt, d.shape));
-  const P = Object.fromEntries(params.map((p, i) => [p.name, bp[i]]));
-  const logits = classifyForward(body, spec, P, bx, bm, bl, bdrop.length ? { layers: bdrop.slice(0, -1), head: bdrop[bdrop.length - 1] } : undefined);
-  const loss = classLoss(body, logits, by);
-  const grads = gradients(body, loss, bp);
-  const clipped = clipByGlobalNorm(body, grads, o.clipNorm);
-  const upd = optimizerStep(body, o.optimizer, bp, clipped.grads, bs, blr);
-  upd.params.forEach((v) => body.output(v));
-  upd.state.forEach((v) => body.output(v));
-  body.output(loss);
-  body.output(clipped.norm);
-  const outs = op.Scan(body, [...pIn, ...sIn], [x, y, m, last, lr, ...drops]);
-  let k = 0;
-  params.forEach((p) => g.output(outs[k++], `p_out.${p.name}`));
-  opt.forEach((s) => g.output(outs[k++], `s_out.${s.name}`));
-  g.output(outs[k++], 'loss');
-  g.output(outs[k++], 'gnorm');
-  return { graph: g, params, state: opt };
+  return buildStepsProgram({
+    name: 'gatelab_classify_train',
+    bodyName: 'classify_step',
+    dtype: dt,
+    params: classifyParams(spec),
+    optimizer: o.optimizer,
+    clipNorm: o.clipNorm,
+    inputs: [
+      { name: 'x', dtype: 'int64', shape: [T, B] },
+      { name: 'y', dtype: 'int64', shape: [B] },
+      { name: 'mask', bodyName: 'm_t', dtype: dt, shape: [T, B] },
+      { name: 'last', dtype: 'int64', shape: [B, 1, Hl] },
+    ],
+    extra: (spec.dropout ? classifyDropShapes(spec, B, T) : []).map((d) => ({ ...d, dtype: dt })),
+    loss: (body, P, _c, [bx, by, bm, bl], bdrop) => ({
+      loss: classLoss(body, classifyForward(body, spec, P, bx, bm, bl, bdrop.length ? { layers: bdrop.slice(0, -1), head: bdrop[bdrop.length - 1] } : undefined), by),
+    }),
+  });
 }
 
 /** Class probabilities of N padded sentences. */

@@ -16,7 +16,8 @@ import { Ops } from '../onnx/ops';
 import { loadModelFile } from '../config/load';
 import { LmSpec, lmParams } from '../nn/lm';
 import { Checkpoint, FloatData, GATE_ORDERS, loadCheckpoint, permuteGateBlocks } from './checkpoint';
-import { asDtype, checkLanguageModel, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, META } from './lmsetup';
+import { asDtype, checkLanguageModel, checkCheckpointFits, checkpointVocabSize, lmSpecOf, META } from './lmsetup';
+import { checkModel } from '../tasks/registry';
 import { writeFileAtomic } from '../util/fsx';
 import { buildSeqExportModel, seqExportSpecOf } from './exportSeq';
 import { GRU_ONNX_FROM_INTERNAL, isGru } from '../nn/gru';
@@ -109,7 +110,7 @@ function transpose(d: FloatData, [r, cols]: number[]): Float32Array {
 
 export function exportOnnx(o: { modelFile: string; modelName?: string; init: string; out: string }): { bytes: number; vocab: number; inputs?: string[]; outputs?: string[] } {
   const cfg = loadModelFile(o.modelFile, o.modelName);
-  checkSupported(cfg);
+  checkModel(cfg);
   if (cfg.task === 'classification' || cfg.task === 'forecast') {
     // LSTM operators with sequence_lens / direction = bidirectional: exportSeq.ts
     const ck = loadCheckpoint(o.init);

@@ -17,9 +17,8 @@ import { GruForward, gruLayer, isGru } from '../nn/gru';
 import { finalStates, runDirections } from '../nn/direction';
 import { ParamInfo } from '../nn/lm';
 import { stackDropShapes, stackFeatures, stackParams } from '../nn/stack';
-import { clipByGlobalNorm, optimizerState, optimizerStep } from '../nn/optim';
 import { OptimizerConfig } from '../config/types';
-import type { Program } from './program';
+import { buildStepsProgram, Program } from './program';
 
 export interface ForecastSpec {
   hidden: number[];
@@ -88,45 +87,27 @@ export function mse(g: Graph, pred: Value, y: Value): Value {
   });
 }
 
-/** K training steps per run: inputs p.*, s.*, x [K, T, B, 1], y [K, B, N], lr [K]; outputs p_out.*, s_out.*, loss, gnorm. */
+/** K training steps per run: inputs p.*, s.*, x [K, T, B, F], y [K, B, N], lr [K]; outputs p_out.*, s_out.*, loss, gnorm. */
 /** With spec.dropout also the masks `drop.*` [K, ...] (forecastDropShapes). */
 export function buildForecastTrainProgram(o: { spec: ForecastSpec; B: number; T: number; optimizer: OptimizerConfig; clipNorm: number }): Program {
   const { spec, B, T } = o;
   const dt = spec.dtype;
-  const params = forecastParams(spec);
-  const opt = optimizerState(o.optimizer, params);
-  const g = new Graph('gatelab_forecast_train');
-  const op = new Ops(g);
-  const pIn = params.map((p) => g.input(`p.${p.name}`, dt, p.shape));
-  const sIn = opt.map((s) => g.input(`s.${s.name}`, dt, s.shape));
-  const x = g.input('x', dt, ['K', T, B, spec.inputs ?? 1]);
-  const y = g.input('y', dt, ['K', B, spec.horizon]);
-  const lr = g.input('lr', dt, ['K']);
-  const dropShapes = spec.dropout ? forecastDropShapes(spec, B, T) : [];
-  const drops = dropShapes.map((d) => g.input(d.name, dt, ['K', ...d.shape]));
-  const body = g.subgraph('forecast_step');
-  const bp = params.map((p) => body.input(body.freshName(`p.${p.name}`), dt, p.shape));
-  const bs = opt.map((s) => body.input(body.freshName(`s.${s.name}`), dt, s.shape));
-  const bx = body.input(body.freshName('x_t'), dt, [T, B, spec.inputs ?? 1]);
-  const by = body.input(body.freshName('y_t'), dt, [B, spec.horizon]);
-  const blr = body.input(body.freshName('lr_t'), dt, []);
-  const bdrop = dropShapes.map((d) => body.input(body.freshName(`${d.name}_t`), dt, d.shape));
-  const P = Object.fromEntries(params.map((p, i) => [p.name, bp[i]]));
-  const loss = mse(body, forecastForward(body, spec, P, bx, bdrop.length ? { layers: bdrop.slice(0, -1), head: bdrop[bdrop.length - 1] } : undefined), by);
-  const grads = gradients(body, loss, bp);
-  const clipped = clipByGlobalNorm(body, grads, o.clipNorm);
-  const upd = optimizerStep(body, o.optimizer, bp, clipped.grads, bs, blr);
-  upd.params.forEach((v) => body.output(v));
-  upd.state.forEach((v) => body.output(v));
-  body.output(loss);
-  body.output(clipped.norm);
-  const outs = op.Scan(body, [...pIn, ...sIn], [x, y, lr, ...drops]);
-  let k = 0;
-  params.forEach((p) => g.output(outs[k++], `p_out.${p.name}`));
-  opt.forEach((s) => g.output(outs[k++], `s_out.${s.name}`));
-  g.output(outs[k++], 'loss');
-  g.output(outs[k++], 'gnorm');
-  return { graph: g, params, state: opt };
+  return buildStepsProgram({
+    name: 'gatelab_forecast_train',
+    bodyName: 'forecast_step',
+    dtype: dt,
+    params: forecastParams(spec),
+    optimizer: o.optimizer,
+    clipNorm: o.clipNorm,
+    inputs: [
+      { name: 'x', dtype: dt, shape: [T, B, spec.inputs ?? 1] },
+      { name: 'y', dtype: dt, shape: [B, spec.horizon] },
+    ],
+    extra: (spec.dropout ? forecastDropShapes(spec, B, T) : []).map((d) => ({ ...d, dtype: dt })),
+    loss: (body, P, _c, [bx, by], bdrop) => ({
+      loss: mse(body, forecastForward(body, spec, P, bx, bdrop.length ? { layers: bdrop.slice(0, -1), head: bdrop[bdrop.length - 1] } : undefined), by),
+    }),
+  });
 }
 
 /** Predictions of N windows: x [T, N, 1] → pred [N, horizon]. */

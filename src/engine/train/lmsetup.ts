@@ -12,7 +12,7 @@ import { DType } from '../onnx/proto';
 import { Vocab, TextOptions } from '../data/text';
 import { Checkpoint, FloatData } from './checkpoint';
 
-/** Rejects what this engine cannot train yet, naming the key. */
+/** Rejects layer options this engine cannot train yet, naming the key. */
 export function checkSupported(cfg: ModelConfig): void {
   const no = (key: string, what: string, hint?: string): never => {
     throw new UserError(`${what} is not supported yet`, whereOf(cfg, key), hint);
@@ -21,13 +21,8 @@ export function checkSupported(cfg: ModelConfig): void {
     const at = `model.layers.${k}`;
     if (l.type !== 'lstm' && l.type !== 'gru') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm or gru');
     if (l.type === 'gru') checkGruLayer(cfg, l, at);
-    // bidirectional layers: classification and forecast read whole sequences; a language model (and
-    // copy, which is one) must not see the future, and adding keeps its own unidirectional program
-    if (l.bidirectional && cfg.task !== 'classification' && cfg.task !== 'forecast')
-      no(`${at}.bidirectional`, `a bidirectional ${cfg.task === 'language-model' ? 'language' : cfg.task} model`, 'set bidirectional: false; classification and forecast models have it');
   });
-  if (cfg.model.dropout > 0 && (cfg.task === 'copy' || cfg.task === 'adding'))
-    no('model.dropout', `dropout in a ${cfg.task} model`, 'set dropout: 0; language-model, classification and forecast models have it');
+  // what a task cannot train (bidirectional layers, dropout) its plug-in checks (tasks/registry.ts: checkModel)
 }
 
 /**

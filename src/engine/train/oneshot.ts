@@ -1,18 +1,17 @@
 // Short jobs that need no trainer process: `gatelab grad` (loss and every gradient of one explicit
-// batch, float64, no update) and `gatelab sample` (text from a checkpoint).
+// batch, float64, no update, any task) and `gatelab sample` (text from a checkpoint).
 
 import type { ModelConfig } from '../config/types';
 import * as ort from 'onnxruntime-node';
 import { loadModelFile } from '../config/load';
 import { UserError } from '../errors';
-import { readTokenBatch, timeMajor } from '../data/batchjson';
 import { loadTextCorpus, Vocab } from '../data/text';
 import { lmParams } from '../nn/lm';
 import { hasCellState } from '../nn/gru';
 import { chooseDevice } from '../runtime/device';
-import { buildGradProgram } from './program';
 import { Checkpoint, FloatData, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { asDtype, checkLanguageModel, checkCheckpointFits, checkpointVocabSize, checkSupported, lmSpecOf, textOptionsOf, vocabFromMetadata } from './lmsetup';
+import { asDtype, checkLanguageModel, checkCheckpointFits, checkpointVocabSize, lmSpecOf, textOptionsOf, vocabFromMetadata } from './lmsetup';
+import { checkModel } from '../tasks/registry';
 import { LmSampler, sampleText, encodePrefix } from './sample';
 import { GateProbe } from './probe';
 import { splitTail } from '../data/batches';
@@ -28,41 +27,33 @@ export interface GradRequest {
 }
 
 /**
- * Loss and gradients for one batch. Parameter shapes come from the checkpoint (vocabulary = rows
- * of fc.weight), the architecture from the model file; the data source is not read. The output
+ * Loss and gradients for one batch, for every task (DESIGN §3's batch layout, read by the task's
+ * plug-in). Parameter shapes come from the checkpoint (the vocabulary, classes, features and horizon
+ * from its tensors), the architecture from the model file; the data source is not read. The output
  * holds the checkpoint's tensor names (PyTorch gate order) in the checkpoint's dtype, plus `loss`.
  */
 export async function computeGradients(req: GradRequest): Promise<{ loss: number; tensors: number }> {
   const cfg = loadModelFile(req.modelFile, req.modelName);
-  checkSupported(cfg);
-  checkLanguageModel(cfg, '`gatelab grad`');
+  const task = checkModel(cfg);
   const ck = loadCheckpoint(req.init);
-  const V = checkpointVocabSize(ck, req.init);
-  const spec = lmSpecOf(cfg, V, 'float64');
-  const expected = lmParams(spec);
-  checkCheckpointFits(ck, expected, req.init, cfg);
-  const batch = readTokenBatch(req.batch, V);
-  const { B, T } = batch;
-  const prog = buildGradProgram({ lm: spec, B, T });
-  const session = await ort.InferenceSession.create(prog.graph.encode(), { executionProviders: ['cpu'], logSeverityLevel: 3 });
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const p of prog.params) feeds[`p.${p.name}`] = new ort.Tensor('float64', asDtype(ck.params.get(p.name)!.data, 'float64'), p.shape);
-  spec.hidden.forEach((H, k) => {
-    feeds[`h.l${k}`] = new ort.Tensor('float64', new Float64Array(B * H), [B, H]);
-    if (hasCellState(spec, k)) feeds[`c.l${k}`] = new ort.Tensor('float64', new Float64Array(B * H), [B, H]);
-  });
-  feeds.x = new ort.Tensor('int64', timeMajor(batch.inputs), [T, B]);
-  feeds.y = new ort.Tensor('int64', timeMajor(batch.targets), [T, B]);
-  const r = await session.run(feeds);
-  await session.release();
+  const plan = task.grad(cfg, ck, req.init, req.batch);
+  const session = await ort.InferenceSession.create(plan.program.graph.encode(), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  const feeds: Record<string, ort.Tensor> = { ...plan.feeds };
+  for (const p of plan.params) feeds[`p.${p.name}`] = new ort.Tensor('float64', asDtype(ck.params.get(p.name)!.data, 'float64'), p.shape);
+  let r: ort.InferenceSession.OnnxValueMapType;
+  try {
+    r = await session.run(feeds);
+  } finally {
+    await session.release();
+  }
   const f32 = ck.params.get('fc.weight')!.data instanceof Float32Array;
   const conv = (d: Float64Array): FloatData => (f32 ? Float32Array.from(d) : d);
   const loss = (r.loss.data as Float64Array)[0];
-  const out: Checkpoint = { params: new Map(), metadata: { 'gatelab.kind': 'gradients', 'gatelab.batch': `${B}x${T}` } };
-  for (const p of prog.params) out.params.set(p.name, { shape: p.shape, data: conv(r[`d.${p.name}`].data as Float64Array) });
+  const out: Checkpoint = { params: new Map(), metadata: { 'gatelab.kind': 'gradients', 'gatelab.task': cfg.task, 'gatelab.batch': plan.shape } };
+  for (const p of plan.params) out.params.set(p.name, { shape: p.shape, data: conv(r[`d.${p.name}`].data as Float64Array) });
   out.params.set('loss', { shape: [], data: conv(Float64Array.of(loss)) });
   saveCheckpoint(req.out, out);
-  return { loss, tensors: prog.params.length };
+  return { loss, tensors: plan.params.length };
 }
 
 export interface SampleRequest {
@@ -86,7 +77,7 @@ export async function sampleFromCheckpoint(req: SampleRequest): Promise<string> 
  * trained with). No prefix (or an empty one): the start of the training text.
  */
 export async function sampleWithConfig(cfg: ModelConfig, req: Omit<SampleRequest, 'modelFile' | 'modelName'>): Promise<string> {
-  checkSupported(cfg);
+  checkModel(cfg);
   checkLanguageModel(cfg, 'sampling');
   const ck = loadCheckpoint(req.init);
   const opts = textOptionsOf(cfg);
@@ -123,7 +114,7 @@ export async function sampleWithConfig(cfg: ModelConfig, req: Omit<SampleRequest
 /** Gate views of a checkpoint for a probe text (finished runs); default probe: the data's start. */
 export async function gatesFromCheckpoint(job: GatesJob): Promise<GatesMessage> {
   const cfg = loadModelFile(job.modelFile, job.modelName);
-  checkSupported(cfg);
+  checkModel(cfg);
   checkLanguageModel(cfg, 'the gate view');
   const ck = loadCheckpoint(job.init);
   const opts = textOptionsOf(cfg);

@@ -279,21 +279,3 @@ export class SeqGateProbe {
     await this.session?.release().catch(() => undefined);
   }
 }
-
-/** Emits a gate snapshot at most every `everyMs` (or when forced) and keeps it in the run record. */
-export function gateRecorder(emit: (m: GatesMessage) => void, runDir: string | undefined, everyMs = 3000) {
-  let last = 0;
-  return async (probe: SeqGateProbe, params: Record<string, ort.Tensor>, step: number, force = false) => {
-    if (!force && Date.now() - last < everyMs) return;
-    last = Date.now();
-    const m = await probe.run(params, step);
-    emit(m);
-    if (runDir) {
-      const { writeFileAtomic, appendLine } = await import('../util/fsx');
-      const path = await import('node:path');
-      const { RUN_FILES } = await import('./runrecord');
-      writeFileAtomic(path.join(runDir, RUN_FILES.gates), JSON.stringify(m));
-      appendLine(path.join(runDir, RUN_FILES.gateHistory), JSON.stringify({ step, layers: m.layers.map((l) => ({ layer: l.layer, direction: l.direction, histograms: l.histograms, saturation: l.saturation })) }));
-    }
-  };
-}

@@ -46,7 +46,97 @@ function cellOut(l: LstmForward | GruForward): Value {
   return l.cT;
 }
 
-/** K-step training program (K symbolic: any number of steps per run). */
+/** A per-step input of a K-step program: fed as [K, ...shape], seen by the step as `shape`. */
+export interface StepInput {
+  /** graph input name (`x`, `y`, `mask`, `drop.l0`, …) */
+  name: string;
+  /** name of the step's input inside the Scan body */
+  bodyName?: string;
+  dtype: DType;
+  shape: number[];
+}
+
+/** State carried from one step to the next and out of the program (a language model's h and c). */
+export interface CarriedInput {
+  /** graph input `name` ([B, H]), output `out` */
+  name: string;
+  out: string;
+  bodyName: string;
+  shape: number[];
+}
+
+/**
+ * The one K-step training program of every task: an outer Scan over K minibatches carrying the
+ * parameters, the optimizer state and any carried recurrent state; per step the task's loss, its
+ * gradients (rule table), global-norm clipping and the optimizer update. Inputs: `p.*`, `s.*`, the
+ * carried state, the task's per-step `inputs` [K, ...], `lr` [K], then `extra` [K, ...] (dropout
+ * masks); outputs `p_out.*`, `s_out.*`, the carried state's `out` names, `loss` [K], `gnorm` [K].
+ */
+export function buildStepsProgram(o: {
+  name: string;
+  bodyName: string;
+  dtype: DType;
+  params: ParamInfo[];
+  optimizer: OptimizerConfig;
+  clipNorm: number;
+  carried?: CarriedInput[];
+  inputs: StepInput[];
+  extra?: StepInput[];
+  /** the step's loss from its parameters, carried state and inputs; the new carried state in the order of `carried` */
+  loss(body: Graph, P: Record<string, Value>, carried: Value[], inputs: Value[], extra: Value[]): { loss: Value; carried?: Value[] };
+}): Program {
+  const dt = o.dtype;
+  const carried = o.carried ?? [];
+  const extra = o.extra ?? [];
+  const params = o.params;
+  const opt = optimizerState(o.optimizer, params);
+  const g = new Graph(o.name);
+  const op = new Ops(g);
+  const pIn = params.map((p) => g.input(`p.${p.name}`, dt, p.shape));
+  const sIn = opt.map((s) => g.input(`s.${s.name}`, dt, s.shape));
+  const cIn = carried.map((c) => g.input(c.name, dt, c.shape));
+  const xs = o.inputs.map((i) => g.input(i.name, i.dtype, ['K', ...i.shape]));
+  const lr = g.input('lr', dt, ['K']);
+  const es = extra.map((i) => g.input(i.name, i.dtype, ['K', ...i.shape]));
+
+  // body: one optimizer step
+  const body = g.subgraph(o.bodyName);
+  const bp = params.map((p) => body.input(body.freshName(`p.${p.name}`), dt, p.shape));
+  const bs = opt.map((s) => body.input(body.freshName(`s.${s.name}`), dt, s.shape));
+  const bc = carried.map((c) => body.input(body.freshName(c.bodyName), dt, c.shape));
+  const bx = o.inputs.map((i) => body.input(body.freshName(i.bodyName ?? `${i.name}_t`), i.dtype, i.shape));
+  const blr = body.input(body.freshName('lr_t'), dt, []);
+  const be = extra.map((i) => body.input(body.freshName(i.bodyName ?? `${i.name}_t`), i.dtype, i.shape));
+  const P = Object.fromEntries(params.map((p, i) => [p.name, bp[i]]));
+  const step = o.loss(body, P, bc, bx, be);
+  const grads = gradients(body, step.loss, bp);
+  const clipped = clipByGlobalNorm(body, grads, o.clipNorm);
+  const upd = optimizerStep(body, o.optimizer, bp, clipped.grads, bs, blr);
+  upd.params.forEach((v) => body.output(v));
+  upd.state.forEach((v) => body.output(v));
+  (step.carried ?? []).forEach((v) => body.output(v));
+  body.output(step.loss);
+  body.output(clipped.norm);
+
+  const outs = op.Scan(body, [...pIn, ...sIn, ...cIn], [...xs, lr, ...es]);
+  let k = 0;
+  params.forEach((p) => g.output(outs[k++], `p_out.${p.name}`));
+  opt.forEach((s) => g.output(outs[k++], `s_out.${s.name}`));
+  carried.forEach((c) => g.output(outs[k++], c.out));
+  g.output(outs[k++], 'loss');
+  g.output(outs[k++], 'gnorm');
+  return { graph: g, params, state: opt };
+}
+
+/** The recurrent state a language model carries between minibatches: h of every layer, then c of its LSTM layers. */
+export function carriedState(lm: LmSpec, B: number): CarriedInput[] {
+  return [
+    ...lm.hidden.map((H, k) => ({ name: `h.l${k}`, out: `h_out.l${k}`, bodyName: 'h', shape: [B, H] })),
+    ...cellLayers(lm).map((k) => ({ name: `c.l${k}`, out: `c_out.l${k}`, bodyName: 'c', shape: [B, lm.hidden[k]] })),
+  ];
+}
+
+/** K-step training program of a language model (K symbolic: any number of steps per run). */
 export function buildTrainProgram(o: {
   lm: LmSpec;
   B: number;
@@ -58,57 +148,30 @@ export function buildTrainProgram(o: {
 }): Program {
   const { lm, B, T } = o;
   const dt = lm.dtype;
-  const params = lmParams(lm);
-  const opt = optimizerState(o.optimizer, params);
-  const g = new Graph('gatelab_train');
-  const op = new Ops(g);
-  const pIn = params.map((p) => g.input(`p.${p.name}`, dt, p.shape));
-  const sIn = opt.map((s) => g.input(`s.${s.name}`, dt, s.shape));
-  const hIn = stateShapes(lm, B).map((sh, k) => g.input(`h.l${k}`, dt, sh));
-  const cIn = cellLayers(lm).map((k) => g.input(`c.l${k}`, dt, [B, lm.hidden[k]]));
-  const x = g.input('x', 'int64', ['K', T, B]);
-  const y = g.input('y', 'int64', ['K', T, B]);
-  const keep = g.input('keep', dt, ['K']);
-  const lr = g.input('lr', dt, ['K']);
-  const drops = o.dropout ? lm.hidden.map((H, k) => g.input(`drop.l${k}`, dt, ['K', T, B, H])) : [];
-
-  // body: one optimizer step
-  const body = g.subgraph('train_step');
-  const bo = new Ops(body);
-  const bp = params.map((p) => body.input(body.freshName(`p.${p.name}`), dt, p.shape));
-  const bs = opt.map((s) => body.input(body.freshName(`s.${s.name}`), dt, s.shape));
-  const bh = hIn.map((v) => body.input(body.freshName('h'), dt, v.shape));
-  const bc = cIn.map((v) => body.input(body.freshName('c'), dt, v.shape));
-  const bx = body.input(body.freshName('x_t'), 'int64', [T, B]);
-  const by = body.input(body.freshName('y_t'), 'int64', [T, B]);
-  const bkeep = body.input(body.freshName('keep_t'), dt, []);
-  const blr = body.input(body.freshName('lr_t'), dt, []);
-  const bdrop = drops.map((d) => body.input(body.freshName('drop_t'), dt, d.shape.slice(1)));
-
-  const P = Object.fromEntries(params.map((p, i) => [p.name, bp[i]]));
-  // carried state, zeroed where a sequence starts afresh (keep = 0); no gradient flows into it
-  const state = layerState(lm, bh, bc, (v) => bo.Mul(v, bkeep));
-  const fwd = lmForward(body, lm, P, bx, state, bdrop.length ? bdrop : undefined);
-  const loss = crossEntropy(body, fwd.logits, by);
-  const grads = gradients(body, loss, bp);
-  const clipped = clipByGlobalNorm(body, grads, o.clipNorm);
-  const upd = optimizerStep(body, o.optimizer, bp, clipped.grads, bs, blr);
-  upd.params.forEach((v) => body.output(v));
-  upd.state.forEach((v) => body.output(v));
-  fwd.layers.forEach((l) => body.output(l.hT));
-  cellLayers(lm).forEach((k) => body.output(cellOut(fwd.layers[k])));
-  body.output(loss);
-  body.output(clipped.norm);
-
-  const outs = op.Scan(body, [...pIn, ...sIn, ...hIn, ...cIn], [x, y, keep, lr, ...drops]);
-  let k = 0;
-  params.forEach((p) => g.output(outs[k++], `p_out.${p.name}`));
-  opt.forEach((s) => g.output(outs[k++], `s_out.${s.name}`));
-  lm.hidden.forEach((_, l) => g.output(outs[k++], `h_out.l${l}`));
-  cellLayers(lm).forEach((l) => g.output(outs[k++], `c_out.l${l}`));
-  g.output(outs[k++], 'loss');
-  g.output(outs[k++], 'gnorm');
-  return { graph: g, params, state: opt };
+  const nh = lm.hidden.length;
+  return buildStepsProgram({
+    name: 'gatelab_train',
+    bodyName: 'train_step',
+    dtype: dt,
+    params: lmParams(lm),
+    optimizer: o.optimizer,
+    clipNorm: o.clipNorm,
+    carried: carriedState(lm, B),
+    inputs: [
+      { name: 'x', dtype: 'int64', shape: [T, B] },
+      { name: 'y', dtype: 'int64', shape: [T, B] },
+      { name: 'keep', dtype: dt, shape: [] },
+    ],
+    extra: o.dropout ? lm.hidden.map((H, k) => ({ name: `drop.l${k}`, bodyName: 'drop_t', dtype: dt, shape: [T, B, H] })) : [],
+    loss(body, P, carried, [bx, by, bkeep], bdrop) {
+      const bo = new Ops(body);
+      // carried state, zeroed where a sequence starts afresh (keep = 0); no gradient flows into it
+      const state = layerState(lm, carried.slice(0, nh), carried.slice(nh), (v) => bo.Mul(v, bkeep));
+      const fwd = lmForward(body, lm, P, bx, state, bdrop.length ? bdrop : undefined);
+      const loss = crossEntropy(body, fwd.logits, by);
+      return { loss, carried: [...fwd.layers.map((l) => l.hT), ...cellLayers(lm).map((k) => cellOut(fwd.layers[k]))] };
+    },
+  });
 }
 
 /** Forward-only loss of one [T, B] batch, carrying the recurrent state. */

@@ -5,6 +5,8 @@
 //   metrics.jsonl       one JSON object per step ({"step",...}) and per epoch ({"epoch",...}), appended
 //   samples.jsonl       generated samples, appended
 //   model.safetensors   the latest good checkpoint (atomic)
+//   train-state.safetensors  beside it: what resuming the run needs (optimizer state, data position)
+//   best.safetensors    the weights of the best evaluation so far
 //   gates.json          the latest gate snapshot for the probe text (atomic)
 //   gates.jsonl         gate histograms and saturation of every snapshot, appended
 //
@@ -34,6 +36,8 @@ export interface RunRecord {
   error?: string;
   /** the train-section overrides given on the command line or by the host */
   overrides?: Record<string, unknown>;
+  /** each time the run was resumed: the step it continued from */
+  resumed?: { step: number; at: string }[];
 }
 
 export const RUN_FILES = {
@@ -48,6 +52,8 @@ export const RUN_FILES = {
   gates: 'gates.json',
   /** per snapshot: histograms and saturation per layer, appended */
   gateHistory: 'gates.jsonl',
+  /** beside each checkpoint: optimizer state, data position, generators (resume; train/state.ts) */
+  state: 'train-state.safetensors',
 } as const;
 
 /** `20261124-153012-timemachine-char-3f9a` */

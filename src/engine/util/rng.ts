@@ -16,6 +16,17 @@ export class Rng {
     }
   }
 
+  /** the generator's state (four 32-bit words), to continue the same stream later (resume) */
+  getState(): number[] {
+    return Array.from(this.s);
+  }
+
+  setState(state: readonly number[]): this {
+    if (state.length !== 4 || !state.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) throw new Error('Rng.setState: expected four 32-bit words');
+    this.s.set(state);
+    return this;
+  }
+
   /** uniform 32-bit unsigned integer */
   nextU32(): number {
     const s = this.s;
