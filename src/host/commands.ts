@@ -7,6 +7,7 @@ export const CATEGORY = 'Gatelab';
 export const COMMANDS = {
   train: { id: 'gatelab.train', title: 'Train Model', palette: true, icon: '$(play)' },
   stop: { id: 'gatelab.stop', title: 'Stop Training', palette: true, icon: '$(debug-stop)' },
+  resume: { id: 'gatelab.resume', title: 'Resume Training', palette: true, icon: '$(debug-continue)' },
   sample: { id: 'gatelab.sample', title: 'Sample from Model', palette: true, icon: '$(comment-discussion)' },
   predict: { id: 'gatelab.predict', title: 'Predict with Model', palette: true, icon: '$(symbol-event)' },
   exportOnnx: { id: 'gatelab.exportOnnx', title: 'Export ONNX', palette: true, icon: '$(export)' },
@@ -36,6 +37,7 @@ export interface ModelRef {
 export interface CommandArgs {
   'gatelab.train': [ref?: ModelRef];
   'gatelab.stop': [ref?: ModelRef | { runId: string }];
+  'gatelab.resume': [ref?: ModelRef | { runId: string }];
   'gatelab.sample': [ref?: ModelRef];
   'gatelab.predict': [ref?: ModelRef];
   'gatelab.exportOnnx': [ref?: ModelRef];

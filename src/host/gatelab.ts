@@ -66,6 +66,7 @@ export class Gatelab implements vscode.Disposable {
       },
       log: (level, m) => this.log.write(level, m),
       train: (ref) => this.train(ref),
+      resume: (ref) => this.resume(ref),
     });
     this.subs.push(
       this.log,
@@ -109,6 +110,7 @@ export class Gatelab implements vscode.Disposable {
   private registerCommands(): void {
     this.register(COMMANDS.train.id, (ref) => this.train(ref));
     this.register(COMMANDS.stop.id, (ref) => this.stop(ref));
+    this.register(COMMANDS.resume.id, (ref) => this.resume(ref));
     this.register(COMMANDS.sample.id, (ref) => this.sample(ref));
     this.register(COMMANDS.newModel.id, (t) => this.newModel(t));
     this.register(COMMANDS.exportOnnx.id, (ref) => this.exportOnnx(ref));
@@ -165,16 +167,20 @@ export class Gatelab implements vscode.Disposable {
 
   // ---- commands ----
 
+  /** Workspace Trust: a process that reads this folder's files needs it; asks to manage trust otherwise. */
+  async trusted(what: string): Promise<boolean> {
+    if (vscode.workspace.isTrusted) return true;
+    const choice = await vscode.window.showWarningMessage(
+      `${what} runs a process on this folder's files. Trust this folder to do it here.`,
+      { modal: true },
+      'Manage Workspace Trust',
+    );
+    if (choice) await vscode.commands.executeCommand('workbench.trust.manage');
+    return false;
+  }
+
   async train(ref?: ModelRef): Promise<RunInfo | undefined> {
-    if (!vscode.workspace.isTrusted) {
-      const choice = await vscode.window.showWarningMessage(
-        'Training runs a process on this folder\'s files. Trust this folder to train models here.',
-        { modal: true },
-        'Manage Workspace Trust',
-      );
-      if (choice) await vscode.commands.executeCommand('workbench.trust.manage');
-      return undefined;
-    }
+    if (!(await this.trusted('Training'))) return undefined;
     const m = await this.resolveModel(ref);
     if (!m) return undefined;
     // save the file first: the trainer reads it from disk
@@ -283,6 +289,23 @@ export class Gatelab implements vscode.Disposable {
       return;
     }
     await this.runs.stop(r.id);
+  }
+
+  /** Continues a stopped or failed run where it stopped (its weights, optimizer state and data position). */
+  async resume(ref?: ModelRef | { runId: string }): Promise<RunInfo | undefined> {
+    if (!(await this.trusted('Resuming a run'))) return undefined;
+    const r = await this.runFor(ref, (x) => this.runs.resumable(x.id), 'Resume which run?');
+    if (!r || !this.runs.resumable(r.id)) {
+      void vscode.window.showInformationMessage(
+        r ? `Gatelab: ${r.model} (${r.id}) cannot be resumed: only a stopped or failed run with a saved checkpoint can.` : 'Gatelab: no stopped or failed run to resume.',
+      );
+      return undefined;
+    }
+    const run = this.runs.resume(r.id);
+    if (!run) return undefined;
+    this.watchRun(run);
+    DashboardPanel.show(this.ctx, this.runs, run.id);
+    return run;
   }
 
   async openDashboard(ref?: ModelRef | { runId: string }): Promise<void> {

@@ -28,6 +28,8 @@ export interface NotebookOptions {
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
   /** starts a run of a model (the extension's Train command) */
   train: (ref: { file: string; model: string }) => Promise<RunInfo | undefined>;
+  /** continues a stopped or failed run (the extension's Resume command) */
+  resume: (ref: { runId: string }) => Promise<RunInfo | undefined>;
   /** ms an inference may take before its process is killed */
   inferenceTimeoutMs?: number;
 }
@@ -147,6 +149,11 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
         const r = this.runs.get(m.runId);
         if (!r) return;
         const started = await this.o.train({ file: r.modelFile, model: r.model });
+        if (started) this.post({ type: 'view/reveal', runId: started.id });
+        return;
+      }
+      case 'cell/resume': {
+        const started = await this.o.resume({ runId: m.runId });
         if (started) this.post({ type: 'view/reveal', runId: started.id });
         return;
       }

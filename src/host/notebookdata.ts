@@ -13,7 +13,7 @@ import { readJsonLines, RUN_FILES } from '../engine/train/runrecord';
 import { writeFileAtomic } from '../engine/util/fsx';
 import type { CellDiff, CellGroup, CellMetric, DuplicateMode, EditableKey, EditProblem, HyperChange, InferenceEntry, NotebookCell } from '../shared/notebook';
 import { minMaxIndices } from '../../webview/dashboard/chartdata';
-import type { RunInfo } from './runs';
+import { canResume, RunInfo } from './runs';
 
 export const INFERENCE_FILE = 'inference.jsonl';
 /** inference results kept per run (the oldest are dropped) */
@@ -265,6 +265,7 @@ export function buildCell(r: RunInfo, src: CellSources, now = Date.now()): Noteb
     latest,
     error: r.status === 'failed' ? r.error ?? 'failed' : undefined,
     hasCheckpoint: !live && !!(r.checkpoint || r.summary?.checkpoint) && fs.existsSync((r.checkpoint || r.summary?.checkpoint)!),
+    resumable: canResume(r),
     inference: src.inference,
     forecast: task === 'forecast' ? { window: Number(data?.window ?? schemaDefault('data.window') ?? 1), horizon: Number(data?.horizon ?? schemaDefault('data.horizon') ?? 1) } : undefined,
     editable: editableKeys(src.doc, changes.map((c) => c.key)),

@@ -231,6 +231,29 @@ export class RunManager {
     if (m.type !== 'log' && m.type !== 'sample') this.changed.fire(info);
   }
 
+  /** Whether a run can be resumed (canResume). */
+  resumable(id: string): boolean {
+    const info = this.runs.get(id);
+    return !!info && canResume(info);
+  }
+
+  /**
+   * Continues a stopped or failed run where it stopped, in its own folder (its snapshot, weights,
+   * optimizer state and data position); the job's defaults give threads and the checkpoint interval.
+   */
+  resume(id: string): RunInfo | undefined {
+    const info = this.runs.get(id);
+    if (!info || !this.resumable(id)) return undefined;
+    Object.assign(info, { status: 'queued', error: undefined, errorKind: undefined, errorWhere: undefined, summary: undefined, finished: undefined, last: undefined, lastEpoch: undefined });
+    const { threads, checkpointEvery, gatesEveryMs, progressEveryMs } = this.o.jobDefaults?.() ?? {};
+    const job: TrainJob = { modelFile: info.modelFile, modelName: info.model, resume: info.dir, ...given({ threads, checkpointEvery, gatesEveryMs, progressEveryMs }) };
+    if ((this.o.concurrency?.() ?? 'queue') === 'queue' && this.procs.size > 0) {
+      this.queue.push({ info, job });
+      this.changed.fire(info);
+    } else this.launch(info, job);
+    return info;
+  }
+
   /** Stops a run: queued runs are dropped, running ones get a stop message then a kill. */
   async stop(id: string): Promise<void> {
     const info = this.runs.get(id);
@@ -301,6 +324,16 @@ export class RunManager {
     this.queue.length = 0;
     for (const p of this.procs.values()) p.kill();
   }
+}
+
+/** A run stopped or failed after saving a checkpoint with its training state (and did not end by early stopping). */
+export function canResume(r: RunInfo): boolean {
+  if ((r.status !== 'stopped' && r.status !== 'failed') || r.summary?.stoppedEarly) return false;
+  return fs.existsSync(path.join(r.dir, RUN_FILES.state)) && fs.existsSync(path.join(r.dir, RUN_FILES.checkpoint));
+}
+
+function given<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function fromRecord(rec: RunRecord, dir: string): RunInfo {

@@ -84,6 +84,8 @@ export interface NotebookCell {
   error?: string;
   /** a checkpoint exists: inference is possible */
   hasCheckpoint: boolean;
+  /** stopped or failed with a checkpoint and its training state: "Resume" continues it */
+  resumable?: boolean;
   inference: InferenceEntry[];
   /** forecast models: window and horizon, for the forecast cell */
   forecast?: { window: number; horizon: number };
@@ -161,6 +163,8 @@ export type NotebookToHost =
   | { type: 'webview/ready' }
   | { type: 'cell/openDashboard'; runId: string }
   | { type: 'cell/rerun'; runId: string }
+  /** continue a stopped or failed run where it stopped */
+  | { type: 'cell/resume'; runId: string }
   | { type: 'cell/stop'; runId: string }
   /** the host asks for a confirmation, then removes the run folder */
   | { type: 'cell/delete'; runId: string }

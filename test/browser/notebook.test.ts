@@ -70,7 +70,7 @@ train: { steps: 60, batchSize: 16, optimizer: { type: adam, learningRate: 0.01 }
   );
   const runs = new RunManager({ workerScript: path.join(ROOT, 'dist/worker.js'), concurrency: () => 'parallel' });
   const ctx = { extensionPath: ROOT, extensionUri: Uri.file(ROOT) } as unknown as vscode.ExtensionContext;
-  const provider = new NotebookViewProvider(ctx, runs, { inferScript: path.join(ROOT, 'dist/infer.js'), train: async () => undefined });
+  const provider = new NotebookViewProvider(ctx, runs, { inferScript: path.join(ROOT, 'dist/infer.js'), train: async () => undefined, resume: async () => undefined });
   const done = (r: RunInfo) => r.status === 'done';
   const first = runs.start({ modelFile: lm, modelName: 'timemachine-char' });
   await until(() => done(first));

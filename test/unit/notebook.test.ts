@@ -372,6 +372,7 @@ describe('notebook view provider', () => {
         trained.push(ref.model);
         return runs.start({ modelFile: ref.file, modelName: ref.model });
       },
+      resume: async (ref) => runs.resume(ref.runId),
     });
     const first = runs.start({ modelFile: file, modelName: 'tiny' });
     const v = fakeView(provider);
@@ -408,7 +409,7 @@ describe('notebook view provider', () => {
     // a reload: a new manager and provider read everything back from the run folder
     const runs2 = new RunManager({ workerScript: path.join(ROOT, 'dist/worker.js') });
     runs2.loadRecords(file);
-    const provider2 = new NotebookViewProvider(ctx, runs2, { inferScript: path.join(ROOT, 'dist/infer.js'), train: async () => undefined });
+    const provider2 = new NotebookViewProvider(ctx, runs2, { inferScript: path.join(ROOT, 'dist/infer.js'), train: async () => undefined, resume: async () => undefined });
     const cell2 = provider2.groups()[0].cells[0];
     expect(cell2.inference.map((e) => e.id)).toEqual([fin.entry.id]);
     expect(cell2.latest).toEqual({ kind: 'sample', text });
@@ -450,12 +451,43 @@ describe('notebook view provider', () => {
     runs.dispose();
   });
 
+  it('a stopped run is resumable: Resume continues it in its folder to the end', async () => {
+    const dir = workspaceWith({ 'c.txt': fs.readFileSync(CORPUS, 'utf8').slice(0, 8000) });
+    const file = path.join(dir, 'r.gatelab.yaml');
+    fs.writeFileSync(file, 'name: r\ndata: { source: c.txt, preprocess: letters, sequenceLength: 8 }\nmodel: { layers: [{ hidden: 12 }] }\ntrain: { steps: 3000, batchSize: 4, stepsPerRun: 4, device: cpu }\n');
+    const runs = new RunManager({ workerScript: path.join(ROOT, 'dist/worker.js'), jobDefaults: () => ({ progressEveryMs: 0 }) });
+    const provider = new NotebookViewProvider(ctx, runs, { inferScript: path.join(ROOT, 'dist/infer.js'), train: async () => undefined, resume: async (ref) => runs.resume(ref.runId) });
+    const v = fakeView(provider);
+    await v.send({ type: 'webview/ready' });
+    const run = runs.start({ modelFile: file, modelName: 'r' });
+    await until(() => (run.last?.step ?? 0) >= 8);
+    await runs.stop(run.id);
+    await until(() => run.status === 'stopped');
+    provider.flush();
+    const cell = () => provider.groups()[0].cells.find((c) => c.id === run.id)!;
+    expect(cell().resumable).toBe(true);
+    const stoppedAt = run.summary!.steps;
+    expect(stoppedAt).toBeLessThan(3000);
+    await v.send({ type: 'cell/resume', runId: run.id });
+    expect(v.posted.at(-1)).toEqual({ type: 'view/reveal', runId: run.id });
+    await until(() => run.status === 'done');
+    expect(run.summary!.steps).toBe(3000);
+    expect(cell().resumable).toBe(false);
+    const rec = JSON.parse(fs.readFileSync(path.join(run.dir, 'run.json'), 'utf8'));
+    expect(rec).toMatchObject({ status: 'done', resumed: [{ step: stoppedAt }] });
+    // one loss per step, none twice
+    const steps = fs.readFileSync(path.join(run.dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => 'loss' in m).map((m) => m.step);
+    expect(steps).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
+    provider.dispose();
+    runs.dispose();
+  });
+
   it('runs of the command line appear, change and go with their records', async () => {
     const dir = workspaceWith({ 'c.txt': fs.readFileSync(CORPUS, 'utf8').slice(0, 6000) });
     const file = path.join(dir, 'cli.gatelab.yaml');
     fs.writeFileSync(file, 'name: cli\ndata: { source: c.txt, preprocess: letters, sequenceLength: 8 }\nmodel: { layers: [{ hidden: 8 }] }\ntrain: { steps: 5, batchSize: 4, device: cpu }\n');
     const runs = new RunManager({ workerScript: path.join(ROOT, 'dist/worker.js') });
-    const provider = new NotebookViewProvider(ctx, runs, { inferScript: path.join(ROOT, 'dist/infer.js'), train: async () => undefined });
+    const provider = new NotebookViewProvider(ctx, runs, { inferScript: path.join(ROOT, 'dist/infer.js'), train: async () => undefined, resume: async () => undefined });
     const v = fakeView(provider);
     await v.send({ type: 'webview/ready' });
     expect((v.posted[0] as Extract<HostToNotebook, { type: 'cells/didSnapshot' }>).groups).toEqual([]);
@@ -498,7 +530,7 @@ train: { steps: 20, batchSize: 16, optimizer: { type: adam, learningRate: 0.01 }
 `,
     );
     const runs = new RunManager({ workerScript: path.join(ROOT, 'dist/worker.js'), concurrency: () => 'parallel' });
-    const provider = new NotebookViewProvider(ctx, runs, { inferScript: path.join(ROOT, 'dist/infer.js'), train: async () => undefined });
+    const provider = new NotebookViewProvider(ctx, runs, { inferScript: path.join(ROOT, 'dist/infer.js'), train: async () => undefined, resume: async () => undefined });
     const air = runs.start({ modelFile: file, modelName: 'air' });
     const senti = runs.start({ modelFile: file, modelName: 'senti' });
     await until(() => air.status === 'done' && senti.status === 'done');

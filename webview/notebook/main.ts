@@ -354,7 +354,10 @@ function cellRow(c: NotebookCell, pos: number, size: number, old?: HTMLElement):
   const acts = el('div', { class: 'actions', role: 'toolbar', 'aria-label': `Actions for ${c.model}` });
   acts.append(button('Dashboard', `Open the dashboard of ${c.model}`, () => post({ type: 'cell/openDashboard', runId: c.id })));
   if (live) acts.append(button('Stop', `Stop ${c.model}`, () => post({ type: 'cell/stop', runId: c.id })));
-  else acts.append(button('Re-run', `Train ${c.model} again (the model file as it is now)`, () => post({ type: 'cell/rerun', runId: c.id })));
+  else {
+    if (c.resumable) acts.append(button('Resume', `Continue ${c.model} where it stopped (its weights, optimizer state and data position)`, () => post({ type: 'cell/resume', runId: c.id }), 'primary'));
+    acts.append(button('Re-run', `Train ${c.model} again (the model file as it is now)`, () => post({ type: 'cell/rerun', runId: c.id })));
+  }
   if (c.editable.length) acts.append(toggleButton(c, 'edit', 'Duplicate…', `Duplicate ${c.model} with edited hyper-parameters`));
   if (c.hasCheckpoint && inferable(c)) acts.append(toggleButton(c, 'infer', inferLabel(c), `${inferLabel(c)} with this run's checkpoint`));
   acts.append(button('Source', `Show ${c.model} in its model file`, () => post({ type: 'cell/revealSource', runId: c.id })));

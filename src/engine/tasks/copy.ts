@@ -13,6 +13,7 @@ import { hasCellState } from '../nn/gru';
 import { Rng } from '../util/rng';
 import { cellOf } from '../train/lmsetup';
 import { buildTrainProgram, carriedState } from '../train/program';
+import { GateProbe } from '../train/probe';
 import type { Task, TaskRun } from './task';
 import { noBidirectional, noDropout } from './common';
 import { languageModel } from './languageModel';
@@ -65,6 +66,8 @@ export const copy: Task = {
     const lm: LmSpec = { vocab: COPY_VOCAB, embedding: cfg.model.embedding, hidden: cfg.model.layers.map((l) => l.hidden), dtype: DTYPE, gates: cfg.model.layers.map(cellOf) };
     const program = buildTrainProgram({ lm, B, T, optimizer: cfg.train.optimizer, clipNorm: cfg.train.clipNorm });
     const valid = copyBatch(new Rng(cfg.train.seed + 7_000_001), S, D, VALIDATION);
+    const probe = new GateProbe(lm, ['_', '1', '2', '3', '4', '5', '6', '7', '8', '|']);
+    const probeIds = Array.from({ length: T }, (_, t) => valid.x[t * VALIDATION]);
     const vx = new ort.Tensor('int64', BigInt64Array.from(valid.x, (v) => BigInt(v)), [T, VALIDATION]);
     return {
       program,
@@ -106,6 +109,11 @@ export const copy: Task = {
         return { loss: nll / (T * VALIDATION), metrics: { accuracy: correct / (S * VALIDATION) } };
       },
       baselines: { baselineLoss: (S * Math.log(8)) / T },
+      probe: {
+        // the first validation sequence, its symbols as digits, blanks as _ and the delimiter as |
+        run: async (params, step) => ({ ...(await probe.run(params, probeIds, step)), editable: false }),
+        release: () => probe.release(),
+      },
       metadata: (step) => ({ 'gatelab.model': cfg.name, 'gatelab.task': 'copy', 'gatelab.step': String(step) }),
     };
   },

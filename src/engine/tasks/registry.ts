@@ -3,6 +3,8 @@
 
 import type { ModelConfig, TaskKind } from '../config/types';
 import { checkSupported } from '../train/lmsetup';
+import { whereOf } from '../config/load';
+import { UserError } from '../errors';
 import type { Task } from './task';
 import { languageModel } from './languageModel';
 import { classification } from './classification';
@@ -28,6 +30,16 @@ export function taskOf(cfg: Pick<ModelConfig, 'task'>): Task {
 export function checkModel(cfg: ModelConfig): Task {
   checkSupported(cfg);
   const t = taskOf(cfg);
+  if (!t.generated && cfg.positions?.['train.evaluateEvery'])
+    throw new UserError(
+      `train.evaluateEvery applies to tasks whose data is generated every step (${generatedTasks()}); a ${cfg.task} model is evaluated after every epoch`,
+      whereOf(cfg, 'train.evaluateEvery'),
+      'remove train.evaluateEvery',
+    );
   t.check?.(cfg);
   return t;
+}
+
+function generatedTasks(): string {
+  return Object.values(TASKS).filter((t) => t.generated).map((t) => t.kind).join(', ');
 }
