@@ -17,7 +17,7 @@ import type { FromWorker } from '../../src/shared/protocol';
 
 const ROOT = path.resolve(__dirname, '../..');
 const OUT = path.join(ROOT, 'test-results', 'browser');
-const CORPUS = path.resolve(ROOT, '../shared/data/timemachine.txt');
+const CORPUS = path.resolve(ROOT, 'examples/data/timemachine.txt');
 
 let browser: Browser;
 let pageDir: string;

@@ -614,7 +614,7 @@ describe('model files and training', () => {
   it('forecast with dropout and a bidirectional layer: beats both baselines, reproducible with the seed', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-bi-'));
     const yaml = (dropout: number) =>
-      `name: f\ntask: forecast\ndata:\n  source: ${path.resolve(ROOT, '../shared/data/airline-passengers.csv')}\n  column: Passengers\n  window: 12\n  season: 12\n  transform: log-difference\n  validation: 0.1667\nmodel:\n  dropout: ${dropout}\n  layers:\n    - { type: lstm, hidden: 16, bidirectional: true }\n    - { type: lstm, hidden: 16 }\ntrain:\n  epochs: 150\n  batchSize: 16\n  optimizer: { type: adam, learningRate: 0.01 }\n  seed: 42\n`;
+      `name: f\ntask: forecast\ndata:\n  source: ${path.resolve(ROOT, 'examples/data/airline-passengers.csv')}\n  column: Passengers\n  window: 12\n  season: 12\n  transform: log-difference\n  validation: 0.1667\nmodel:\n  dropout: ${dropout}\n  layers:\n    - { type: lstm, hidden: 16, bidirectional: true }\n    - { type: lstm, hidden: 16 }\ntrain:\n  epochs: 150\n  batchSize: 16\n  optimizer: { type: adam, learningRate: 0.01 }\n  seed: 42\n`;
     fs.writeFileSync(path.join(dir, 'd.gatelab.yaml'), yaml(0.2));
     fs.writeFileSync(path.join(dir, 'n.gatelab.yaml'), yaml(0));
     const a = cli(dir, ['train', 'd.gatelab.yaml', '--quiet', '--no-record']);

@@ -15,7 +15,7 @@ import { isUserError } from '../../src/engine/errors';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
-const DATA = path.resolve(ROOT, '../shared/data/sentiment');
+const DATA = path.resolve(ROOT, 'examples/data/sentiment');
 
 function run(dir: string, args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8' });

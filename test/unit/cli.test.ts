@@ -1,5 +1,5 @@
 // The `gatelab` command as users (and the acceptance checks) call it: the built dist/cli.js in a
-// child process, real files in a temporary folder, The Time Machine from ../shared/data.
+// child process, real files in a temporary folder, The Time Machine from examples/data.
 
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -10,7 +10,7 @@ import { readSafetensors, writeSafetensors } from '../../src/engine/util/safeten
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
-const CORPUS = path.resolve(ROOT, '../shared/data/timemachine.txt');
+const CORPUS = path.resolve(ROOT, 'examples/data/timemachine.txt');
 
 interface Result {
   code: number;
@@ -122,6 +122,38 @@ describe('gatelab train', () => {
     expect(s.stdout.startsWith('the time')).toBe(true);
     expect(s.stdout.trim().length).toBe('the time'.length + 40);
     expect(s.stdout).toMatch(/^[a-z ]+\n$/);
+  });
+
+  it('--resume continues a run in its folder; --runs records elsewhere; a finished run needs more steps to resume', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir);
+    const a = gatelab(['train', file, '--steps', '12', '--runs', 'elsewhere', '--quiet'], dir);
+    expect(a.code, a.stderr).toBe(0);
+    expect(fs.existsSync(path.join(dir, '.gatelab'))).toBe(false);
+    const run = path.join(dir, 'elsewhere', fs.readdirSync(path.join(dir, 'elsewhere'))[0]);
+    const again = gatelab(['train', '--resume', run], dir);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/has already trained 12 of its 12 steps/);
+    const r = gatelab(['train', '--resume', run, '--steps', '30'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/resuming run .* at step 12 of 30/);
+    const s = JSON.parse(r.stdout.trim());
+    expect(s.steps).toBe(30);
+    const once = gatelab(['train', file, '--steps', '30', '--no-record', '--metrics', 'once.jsonl', '--quiet'], dir);
+    expect(once.code).toBe(0);
+    const losses = (f: string) => fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => 'loss' in m).map((m) => [m.step, m.loss]);
+    // the first 12 steps were scheduled for a 12-step run: with a constant rate they are the same steps
+    expect(losses(path.join(run, 'metrics.jsonl'))).toEqual(losses(path.join(dir, 'once.jsonl')));
+    const rec = JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'));
+    expect(rec).toMatchObject({ status: 'done', overrides: { steps: 30 }, resumed: [{ step: 12 }] });
+    expectUserError(gatelab(['train', file, '--resume', run, '--init', 'x.safetensors'], dir), '--init', 'own folder');
+    expectUserError(gatelab(['train', '--resume', dir], dir), '--resume', 'no run record');
+  });
+
+  it('train.evaluateEvery belongs to the tasks with generated data', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir, { extra: '  evaluateEvery: 50\n' });
+    expectUserError(gatelab(['train', file], dir), 'small.gatelab.yaml:', 'train.evaluateEvery', 'copy, adding');
   });
 
   it('--steps overrides the model file; --steps and --epochs together are an error', () => {

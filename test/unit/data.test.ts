@@ -12,7 +12,7 @@ import { GATE_ORDERS, INTERNAL_FROM_TORCH, TORCH_FROM_INTERNAL, loadCheckpoint, 
 import { UserError } from '../../src/engine/errors';
 import { encodePrefix } from '../../src/engine/train/sample';
 
-const CORPUS = path.resolve(__dirname, '../../../shared/data/timemachine.txt');
+const CORPUS = path.resolve(__dirname, '../../examples/data/timemachine.txt');
 const where = { file: '/m.gatelab.yaml', line: 3, key: 'data.source' };
 
 describe('text', () => {

@@ -13,7 +13,7 @@ import { Rng } from '../../src/engine/util/rng';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
-const AIRLINE = path.resolve(ROOT, '../shared/data/airline-passengers.csv');
+const AIRLINE = path.resolve(ROOT, 'examples/data/airline-passengers.csv');
 
 function run(dir: string, args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8' });

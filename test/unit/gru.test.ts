@@ -701,7 +701,7 @@ describe('GRU through the command line', () => {
 
   it('a GRU character model on the time machine: the loss falls; the checkpoint has gru.* tensors; sample and gates work', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-gru-lm-'));
-    fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(path.resolve(ROOT, '../shared/data/timemachine.txt'), 'utf8').slice(0, 30000));
+    fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(path.resolve(ROOT, 'examples/data/timemachine.txt'), 'utf8').slice(0, 30000));
     fs.writeFileSync(
       path.join(dir, 'm.gatelab.yaml'),
       'name: m\ndata: { source: c.txt, preprocess: letters, sequenceLength: 20 }\nmodel: { layers: [{ type: gru, hidden: 48 }] }\ntrain: { steps: 120, batchSize: 16, seed: 3, clipNorm: 1, optimizer: { type: adam, learningRate: 0.01 } }\n',

@@ -17,7 +17,7 @@ import { readRunRecord } from '../../src/engine/train/runrecord';
 
 const ROOT = path.resolve(__dirname, '../..');
 const WORKER = path.join(ROOT, 'dist/worker.js');
-const CORPUS = path.resolve(ROOT, '../shared/data/timemachine.txt');
+const CORPUS = path.resolve(ROOT, 'examples/data/timemachine.txt');
 
 const TWO = `name: first
 data: { source: c.txt }

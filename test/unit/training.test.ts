@@ -66,7 +66,7 @@ function train(dir: string, args: string[] = []) {
 describe('runs', () => {
   it('the same seed gives the same losses, step for step', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-seed-'));
-    fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(path.resolve(ROOT, '../shared/data/timemachine.txt'), 'utf8').slice(0, 20000));
+    fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(path.resolve(ROOT, 'examples/data/timemachine.txt'), 'utf8').slice(0, 20000));
     fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), 'name: m\ndata: { source: c.txt, preprocess: letters, sequenceLength: 10, partition: random }\nmodel: { layers: [{ hidden: 16 }], init: { recurrent: orthogonal } }\ntrain: { steps: 40, batchSize: 8, seed: 5, optimizer: { type: adamw }, schedule: { type: cosine, warmupSteps: 5 } }\n');
     train(dir, ['--metrics', 'a.jsonl', '--no-record']);
     train(dir, ['--metrics', 'b.jsonl', '--no-record']);
@@ -82,7 +82,7 @@ describe('runs', () => {
     // the training text repeats one sentence; the held-out tail is different text, so once the
     // model memorises the sentence the validation loss rises
     const train_ = 'the quick brown fox jumps over the lazy dog '.repeat(300);
-    const tail = fs.readFileSync(path.resolve(ROOT, '../shared/data/timemachine.txt'), 'utf8').slice(5000, 6500).toLowerCase().replace(/[^a-z ]+/g, ' ');
+    const tail = fs.readFileSync(path.resolve(ROOT, 'examples/data/timemachine.txt'), 'utf8').slice(5000, 6500).toLowerCase().replace(/[^a-z ]+/g, ' ');
     fs.writeFileSync(path.join(dir, 'c.txt'), train_ + tail);
     fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), 'name: m\ndata: { source: c.txt, sequenceLength: 20, validation: 0.1 }\nmodel: { layers: [{ hidden: 64 }] }\ntrain: { epochs: 60, batchSize: 8, seed: 1, optimizer: { type: adam, learningRate: 0.01 }, earlyStopping: { patience: 2 } }\n');
     const s = train(dir, ['--save', 'final.safetensors']);
@@ -137,7 +137,7 @@ describe('dropout between layers and before the output layer (language models)',
 
   it('a word model trains with dropout, reproducibly; validation runs without it', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-drop-'));
-    fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(path.resolve(ROOT, '../shared/data/timemachine.txt'), 'utf8').slice(0, 40000));
+    fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(path.resolve(ROOT, 'examples/data/timemachine.txt'), 'utf8').slice(0, 40000));
     fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), 'name: m\ndata: { source: c.txt, tokens: word, preprocess: letters, sequenceLength: 10 }\nmodel: { embedding: 16, layers: [{ hidden: 32 }, { hidden: 32 }], dropout: 0.3 }\ntrain: { steps: 60, batchSize: 8, optimizer: { type: adam, learningRate: 0.003 } }\n');
     const a = train(dir, ['--metrics', 'a.jsonl', '--no-record']);
     const b = train(dir, ['--metrics', 'b.jsonl', '--no-record']);

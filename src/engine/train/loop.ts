@@ -145,21 +145,27 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
         }
     : undefined;
   const metricsFiles = [job.metrics, runDir && path.join(runDir, RUN_FILES.metrics)].filter((f): f is string => !!f);
-  if (runDir && record) {
+  // a new run is recorded at once; a resumed run's record changes only once the resume is sure to go ahead
+  let recorded = false;
+  const writeRecord = () => {
+    if (!runDir || !record) return;
     fs.mkdirSync(runDir, { recursive: true });
-    if (!plan.resume) writeFileAtomic(path.join(runDir, RUN_FILES.model), plan.text);
+    if (!recorded && !plan.resume) writeFileAtomic(path.join(runDir, RUN_FILES.model), plan.text);
     writeRunRecord(runDir, record);
-  }
-  // a --metrics file holds this run only; a resumed run's own metrics keep the steps before its checkpoint
-  if (job.metrics) writeFileAtomic(job.metrics, '');
-  if (plan.resume && runDir) {
-    const upTo = plan.resume.saved.state.step;
-    const kept = readJsonLines<{ step?: number }>(path.join(runDir, RUN_FILES.metrics)).filter((m) => (m.step ?? 0) <= upTo);
-    writeFileAtomic(path.join(runDir, RUN_FILES.metrics), kept.map((m) => JSON.stringify(m) + '\n').join(''));
-  }
+    recorded = true;
+  };
+  if (!plan.resume) writeRecord();
   const loop = new Loop(job, plan, hooks, log, record, metricsFiles, t0);
   try {
     await loop.setup();
+    writeRecord();
+    // a --metrics file holds this run only; a resumed run's own metrics keep the steps up to its checkpoint
+    if (job.metrics) writeFileAtomic(job.metrics, '');
+    if (plan.resume && runDir) {
+      const upTo = plan.resume.saved.state.step;
+      const kept = readJsonLines<{ step?: number }>(path.join(runDir, RUN_FILES.metrics)).filter((m) => (m.step ?? 0) <= upTo);
+      writeFileAtomic(path.join(runDir, RUN_FILES.metrics), kept.map((m) => JSON.stringify(m) + '\n').join(''));
+    }
     const summary = await loop.train();
     if (record && runDir) {
       record.status = summary.stopped ? 'stopped' : 'done';
@@ -172,7 +178,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
   } catch (e) {
     const failure =
       e instanceof TrainingFailure || e instanceof UserError || !loop.training ? (e as Error) : new TrainingFailure(`training failed at step ${loop.step + 1}: ${(e as Error).message}`, loop.step + 1, loop.savedFile);
-    if (record && runDir) {
+    if (record && runDir && recorded) {
       record.status = 'failed';
       record.finished = new Date().toISOString();
       record.error = failure.message;
@@ -280,10 +286,9 @@ class Loop {
       if (cal.calibration && this.choice.device === 'cuda') this.log('info', `device auto: ${cal.calibration.reason}`);
     }
     if (this.choice.reason) this.log('info', `device auto: using the CPU because ${this.choice.reason}`);
-    if (this.record && this.runDir) {
+    if (this.record) {
       this.record.device = this.choice.device;
       this.record.deviceReason = this.choice.reason;
-      writeRunRecord(this.runDir, this.record);
     }
 
     // ---- the length of the run ----
