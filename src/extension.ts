@@ -1,5 +1,5 @@
-// Entry point: activate creates the one owning object; deactivate disposes it (which kills every
-// trainer process). Everything else lives in src/host.
+// Entry point: activate creates the one owning object; deactivate stops every trainer with a
+// checkpoint, then disposes it. Everything else lives in src/host.
 
 import * as vscode from 'vscode';
 import { Gatelab, GatelabApi } from './host/gatelab';
@@ -17,7 +17,11 @@ export function activate(ctx: vscode.ExtensionContext): GatelabApi {
   }
 }
 
-export function deactivate(): void {
-  app?.dispose();
+/** Window closed or reloaded: every trainer is asked to stop with a checkpoint (a short grace, then a kill). */
+export async function deactivate(): Promise<void> {
+  const a = app;
   app = undefined;
+  if (!a) return;
+  await a.shutdown();
+  a.dispose();
 }

@@ -9,7 +9,7 @@ import { parseArgs, ParseArgsConfig } from 'node:util';
 import { formatProblem, isUserError, UserError, UserErrors } from '../engine/errors';
 import { loadModelFile } from '../engine/config/load';
 import { TrainerProcess } from '../engine/runtime/client';
-import { defaultRunsDir, newRunId, readRunRecord, RunRecord } from '../engine/train/runrecord';
+import { defaultRunsDir, newRunId, readRunRecord, RunRecord, settleRecord } from '../engine/train/runrecord';
 import { checkModel, TASKS } from '../engine/tasks/registry';
 import { computeGradients, sampleFromCheckpoint } from '../engine/train/oneshot';
 import { doctorReport } from '../engine/runtime/doctor';
@@ -221,12 +221,14 @@ async function train(args: string[]): Promise<number> {
     onMessage,
     { runDir },
   );
+  // Ctrl+C: the first stops after the K steps running now, with a checkpoint (the trainer ignores the
+  // terminal's SIGINT and waits for this stop message); the second kills the trainer at once
   let interrupts = 0;
   const onSignal = () => {
     interrupts++;
     if (interrupts === 1) {
-      err('stopping after the current steps (press Ctrl+C again to kill the trainer)…');
-      void proc.stop();
+      err('stopping after the current steps, with a checkpoint (press Ctrl+C again to kill the trainer)…');
+      void proc.stop(null);
     } else proc.kill();
   };
   process.on('SIGINT', onSignal);
@@ -234,6 +236,14 @@ async function train(args: string[]): Promise<number> {
   const outcome = await proc.finished;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  if (runDir && outcome.type === 'error') {
+    // a trainer killed by a second Ctrl+C (or that crashed) could not finish its record
+    const rec = settleRecord(runDir, interrupts >= 2 ? 'stopped' : 'failed', interrupts >= 2 ? 'killed by a second Ctrl+C; the checkpoint is the last complete one' : outcome.message);
+    if (rec && interrupts >= 2) {
+      process.stderr.write(`gatelab: the trainer was killed${rec.checkpoint ? `; the last complete checkpoint is ${rec.checkpoint}` : ' before it saved a checkpoint'}\n`);
+      return 130;
+    }
+  }
   if (outcome.type === 'done') {
     process.stdout.write(JSON.stringify(orderSummary(outcome.summary)) + '\n');
     return 0;

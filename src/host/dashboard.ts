@@ -60,6 +60,8 @@ export function snapshotFromDisk(dir: string): { steps: StepSeries; epochs: Epoc
 }
 
 export class DashboardPanel implements vscode.Disposable {
+  /** the gate probe of a finished run in flight (a child process) */
+  private probing?: AbortController;
   private static readonly panels = new Map<string, DashboardPanel>();
   private readonly subs: vscode.Disposable[] = [];
   private ready = false;
@@ -150,10 +152,20 @@ export class DashboardPanel implements vscode.Disposable {
       this.post({ type: 'gates/didFail', message: 'this run has no checkpoint yet' });
       return;
     }
+    if (!vscode.workspace.isTrusted) {
+      this.post({ type: 'gates/didFail', message: 'probing a finished run starts a process on this folder\'s files: trust this folder first' });
+      return;
+    }
+    // one probe at a time per panel; closing the panel ends it
+    this.probing?.abort();
+    const ctl = new AbortController();
+    this.probing = ctl;
+    const snapshot = path.join(r.dir, RUN_FILES.model);
     try {
       const gates = await gatesInWorker(
-        { modelFile: r.modelFile, modelName: r.model, init: ck, probe: text },
-        { workerScript: path.join(this.ctx.extensionPath, 'dist', 'worker.js') },
+        // the model as the run trained it (its snapshot), not the model file as it is now
+        { modelFile: r.modelFile, modelName: r.model, init: ck, probe: text, ...(fs.existsSync(snapshot) ? { modelText: fs.readFileSync(snapshot, 'utf8') } : {}) },
+        { workerScript: path.join(this.ctx.extensionPath, 'dist', 'worker.js'), signal: ctl.signal },
       );
       this.post({ type: 'gates/didSnapshot', gates });
     } catch (e) {
@@ -208,6 +220,7 @@ export class DashboardPanel implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.probing?.abort();
     DashboardPanel.panels.delete(this.runId);
     for (const s of this.subs) s.dispose();
   }

@@ -349,6 +349,7 @@ export class Gatelab implements vscode.Disposable {
    * shown in its cell of the side panel.
    */
   async sample(ref?: ModelRef): Promise<string | undefined> {
+    if (!(await this.trusted('Sampling'))) return undefined;
     const m = await this.resolveModel(ref);
     if (!m) return undefined;
     const r = this.runWithCheckpoint(m);
@@ -373,6 +374,7 @@ export class Gatelab implements vscode.Disposable {
 
   /** Classification: a sentence → class probabilities; forecast: the next values after the data. In a child process, kept with the run. */
   async predict(ref?: ModelRef): Promise<string | undefined> {
+    if (!(await this.trusted('Prediction'))) return undefined;
     const m = await this.resolveModel(ref);
     if (!m) return undefined;
     const r = this.runWithCheckpoint(m);
@@ -521,6 +523,11 @@ export class Gatelab implements vscode.Disposable {
     this.status.command = { title: 'Open Dashboard', command: COMMANDS.openDashboard.id, arguments: [{ runId: r.id }] };
     this.status.accessibilityInformation = { label: `Gatelab training ${parts.join(', ')}` };
     this.status.show();
+  }
+
+  /** Asks every trainer to stop with a checkpoint; resolves when they have exited (or were killed after a grace). */
+  shutdown(): Promise<void> {
+    return this.runs.shutdown();
   }
 
   dispose(): void {

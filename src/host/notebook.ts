@@ -64,6 +64,8 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
   private flushTimer?: NodeJS.Timeout;
   private readonly known = new Set<string>();
   private readonly inferring = new Map<string, { kill(): void }>();
+  /** every inference process alive (killed on dispose) */
+  private readonly children = new Set<{ kill(signal: NodeJS.Signals): boolean }>();
 
   constructor(
     private readonly ctx: vscode.ExtensionContext,
@@ -373,11 +375,13 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
       let stderr = '';
       let reply: FromInference | undefined;
       child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+      this.children.add(child);
       const timer = setTimeout(() => child.kill('SIGKILL'), this.o.inferenceTimeoutMs ?? 300_000);
       if (key) this.inferring.set(key, { kill: () => child.kill('SIGKILL') });
       child.on('message', (m: FromInference) => (reply = m));
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
+        this.children.delete(child);
         if (key) this.inferring.delete(key);
         if (reply?.type === 'result') resolve(reply.result);
         else if (reply?.type === 'error') reject(new Error(reply.message));
@@ -395,6 +399,8 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
   async inferFor(runId: string, request: InferenceRequest, key = ''): Promise<InferenceEntry> {
     const r = this.runs.get(runId);
     if (!r) throw new Error(`no run ${runId}`);
+    // an inference process reads the run's files and the model's data: a trusted folder only
+    if (!vscode.workspace.isTrusted) throw new Error('inference runs a process on this folder\'s files: trust this folder first (Manage Workspace Trust)');
     const t0 = Date.now();
     const job = this.jobFor(r, request);
     const res = await this.runJob(job, key);
@@ -457,6 +463,7 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
   dispose(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     for (const k of this.inferring.values()) k.kill();
+    for (const c of this.children) c.kill('SIGKILL');
     for (const s of [...this.viewSubs, ...this.subs]) s.dispose();
   }
 }

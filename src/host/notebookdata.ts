@@ -13,7 +13,7 @@ import { readJsonLines, RUN_FILES } from '../engine/train/runrecord';
 import { writeFileAtomic } from '../engine/util/fsx';
 import type { CellDiff, CellGroup, CellMetric, DuplicateMode, EditableKey, EditProblem, HyperChange, InferenceEntry, NotebookCell } from '../shared/notebook';
 import { minMaxIndices } from '../../webview/dashboard/chartdata';
-import { canResume, RunInfo } from './runs';
+import { canResume, finite, RunInfo } from './runs';
 
 export const INFERENCE_FILE = 'inference.jsonl';
 /** inference results kept per run (the oldest are dropped) */
@@ -121,16 +121,17 @@ export function cellMetrics(s: RunInfo['summary']): CellMetric[] {
   if (!s) return [];
   const out: CellMetric[] = [];
   const num = (x: number, d = 3) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(d));
-  if (s.perplexity !== undefined && Number.isFinite(s.perplexity)) out.push({ label: 'ppl', value: s.perplexity.toFixed(2), title: 'training perplexity (exp of the last epoch\'s mean loss)' });
-  if (s.validPerplexity !== undefined && Number.isFinite(s.validPerplexity)) out.push({ label: 'val ppl', value: s.validPerplexity.toFixed(2), title: 'validation perplexity' });
-  if (s.accuracy !== undefined) out.push({ label: 'acc', value: `${(100 * s.accuracy).toFixed(1)}%`, title: 'accuracy on the held-out examples' });
-  if (s.rmse !== undefined) out.push({ label: 'rmse', value: num(s.rmse), title: `RMSE of the forecasts on the held-out part${s.baselineRmse !== undefined ? ` (persistence: ${num(s.baselineRmse)})` : ''}` });
-  if (s.mae !== undefined) out.push({ label: 'mae', value: num(s.mae), title: 'mean absolute error on the held-out part' });
-  if (s.baselineRmse !== undefined) out.push({ label: 'naive', value: num(s.baselineRmse), title: 'RMSE of persistence (the last seen value)' });
-  if (s.mse !== undefined) out.push({ label: 'mse', value: s.mse.toPrecision(2), title: `validation mean squared error${s.baselineMse !== undefined ? ` (always 1.0: ${s.baselineMse.toPrecision(2)})` : ''}` });
-  if (s.baselineLoss !== undefined) out.push({ label: 'baseline', value: s.baselineLoss.toFixed(3), title: 'loss of the memoryless baseline' });
-  out.push({ label: 'loss', value: s.trainLoss.toFixed(3), title: 'training loss of the last epoch' });
-  if (s.validLoss !== null && s.validLoss !== undefined && Number.isFinite(s.validLoss)) out.push({ label: 'val loss', value: s.validLoss.toFixed(3), title: 'validation loss' });
+  // a value is shown only when it is a number: a run stopped before its first epoch ends has none (NaN arrives as null)
+  if (finite(s.perplexity)) out.push({ label: 'ppl', value: s.perplexity.toFixed(2), title: 'training perplexity (exp of the last epoch\'s mean loss)' });
+  if (finite(s.validPerplexity)) out.push({ label: 'val ppl', value: s.validPerplexity.toFixed(2), title: 'validation perplexity' });
+  if (finite(s.accuracy)) out.push({ label: 'acc', value: `${(100 * s.accuracy).toFixed(1)}%`, title: 'accuracy on the held-out examples' });
+  if (finite(s.rmse)) out.push({ label: 'rmse', value: num(s.rmse), title: `RMSE of the forecasts on the held-out part${finite(s.baselineRmse) ? ` (persistence: ${num(s.baselineRmse)})` : ''}` });
+  if (finite(s.mae)) out.push({ label: 'mae', value: num(s.mae), title: 'mean absolute error on the held-out part' });
+  if (finite(s.baselineRmse)) out.push({ label: 'naive', value: num(s.baselineRmse), title: 'RMSE of persistence (the last seen value)' });
+  if (finite(s.mse)) out.push({ label: 'mse', value: s.mse.toPrecision(2), title: `validation mean squared error${finite(s.baselineMse) ? ` (always 1.0: ${s.baselineMse.toPrecision(2)})` : ''}` });
+  if (finite(s.baselineLoss)) out.push({ label: 'baseline', value: s.baselineLoss.toFixed(3), title: 'loss of the memoryless baseline' });
+  if (finite(s.trainLoss)) out.push({ label: 'loss', value: s.trainLoss.toFixed(3), title: 'training loss of the last epoch' });
+  if (finite(s.validLoss)) out.push({ label: 'val loss', value: s.validLoss.toFixed(3), title: 'validation loss' });
   if (s.tokensPerSecond) out.push({ label: 'tok/s', value: formatRate(s.tokensPerSecond), title: 'training throughput' });
   return out;
 }

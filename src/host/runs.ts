@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TrainerProcess } from '../engine/runtime/client';
-import { defaultRunsDir, newRunId, readJsonLines, readRunRecord, RunRecord, RunStatus, RUN_FILES, writeRunRecord } from '../engine/train/runrecord';
+import { defaultRunsDir, newRunId, readJsonLines, readRunRecord, RunRecord, RunStatus, RUN_FILES, settleRecord } from '../engine/train/runrecord';
 import type { EpochMessage, FromWorker, ProgressMessage, StartedMessage, Summary, TrainJob } from '../shared/protocol';
 
 export interface RunInfo {
@@ -170,17 +170,7 @@ export class RunManager {
 
   /** A killed trainer cannot update its record: say what happened. */
   private markInterrupted(info: RunInfo): void {
-    const rec = readRunRecord(info.dir);
-    if (rec && rec.status === 'running') {
-      rec.status = info.status === 'stopped' ? 'stopped' : 'failed';
-      rec.finished = new Date().toISOString();
-      rec.error ??= info.error ?? 'the trainer process ended unexpectedly';
-      try {
-        writeRunRecord(info.dir, rec);
-      } catch {
-        // the folder may be gone
-      }
-    }
+    settleRecord(info.dir, info.status === 'stopped' ? 'stopped' : 'failed', info.error ?? 'the trainer process ended unexpectedly');
   }
 
   private next(): void {
@@ -318,11 +308,18 @@ export class RunManager {
     return info ? readJsonLines(path.join(info.dir, RUN_FILES.metrics)) : [];
   }
 
-  /** Kills every trainer (extension shutdown): checkpoints are atomic, the last one survives. */
-  dispose(): void {
+  /**
+   * Extension shutdown (window closed or reloaded): drops the queue, asks every trainer to stop with
+   * a checkpoint and kills the ones still there after `graceMs`; resolves when all have exited.
+   */
+  shutdown(graceMs = 4000): Promise<void> {
     this.disposed = true;
     this.queue.length = 0;
-    for (const p of this.procs.values()) p.kill();
+    return Promise.all([...this.procs.values()].map((p) => p.stop(graceMs))).then(() => undefined);
+  }
+
+  dispose(): void {
+    void this.shutdown();
   }
 }
 
@@ -364,6 +361,11 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A figure of a summary that is there: a finite number (NaN and Infinity arrive from JSON as null). */
+export function finite(x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x);
+}
+
 /** `ppl 4.31 · 52k tok/s · cpu · 3 min ago` */
 export function describeRun(r: RunInfo, now = Date.now()): string {
   const parts: string[] = [];
@@ -381,12 +383,15 @@ export function describeRun(r: RunInfo, now = Date.now()): string {
   if (r.status === 'failed') return `failed${r.error ? `: ${firstLine(r.error)}` : ''} · ${ago(r.finished ?? r.started, now)}`;
   const s = r.summary;
   if (s) {
-    if (s.perplexity !== undefined && Number.isFinite(s.perplexity)) parts.push(`ppl ${s.perplexity.toFixed(2)}`);
-    else if (s.accuracy !== undefined) parts.push(`acc ${(100 * s.accuracy).toFixed(1)}%`);
-    else if (s.rmse !== undefined) parts.push(`rmse ${s.rmse.toPrecision(3)}`);
-    else if (s.mse !== undefined) parts.push(`mse ${s.mse.toPrecision(2)}`);
-    else parts.push(`loss ${s.trainLoss.toFixed(3)}`);
-    parts.push(`${formatRate(s.tokensPerSecond)} tok/s`, s.device);
+    // any figure may be missing: a run stopped before its first epoch ended has none (NaN arrives as null)
+    if (finite(s.perplexity)) parts.push(`ppl ${s.perplexity.toFixed(2)}`);
+    else if (finite(s.accuracy)) parts.push(`acc ${(100 * s.accuracy).toFixed(1)}%`);
+    else if (finite(s.rmse)) parts.push(`rmse ${s.rmse.toPrecision(3)}`);
+    else if (finite(s.mse)) parts.push(`mse ${s.mse.toPrecision(2)}`);
+    else if (finite(s.trainLoss)) parts.push(`loss ${s.trainLoss.toFixed(3)}`);
+    else parts.push(`${s.steps ?? 0} steps`);
+    if (finite(s.tokensPerSecond) && s.tokensPerSecond > 0) parts.push(`${formatRate(s.tokensPerSecond)} tok/s`);
+    if (s.device) parts.push(s.device);
   }
   if (r.status === 'stopped') parts.push('stopped');
   parts.push(ago(r.finished ?? r.started, now));

@@ -53,6 +53,8 @@ export interface TrainJob {
 export interface GatesJob {
   modelFile: string;
   modelName?: string;
+  /** the model document the run trained (its snapshot); relative paths against modelFile's folder */
+  modelText?: string;
   init: string;
   probe?: string;
 }

@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import { COMMANDS } from '../../src/host/commands';
 import { lensesFor } from '../../src/host/lenses';
 import { describeRun, RunInfo, RunManager } from '../../src/host/runs';
+import { cellMetrics } from '../../src/host/notebookdata';
 import { ModelDiagnostics } from '../../src/host/diagnostics';
 import { Gatelab } from '../../src/host/gatelab';
 import { openDocument, recorded } from './vscode-stub';
@@ -155,6 +156,30 @@ describe('runs', () => {
     // a new window: the run comes back from its record
     const again = new RunManager({ workerScript: WORKER });
     expect(again.latest(file, 'tiny')).toMatchObject({ id: r.id, status: 'done', model: 'tiny' });
+    runs.dispose();
+  });
+
+  it('a classification run stopped in its first epoch: its record has no figures, and the CodeLens line, status and cell still render', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-host-'));
+    fs.writeFileSync(path.join(dir, 'd.tsv'), fs.readFileSync(path.join(ROOT, 'examples/data/sentiment/yelp_labelled.txt'), 'utf8'));
+    const file = path.join(dir, 'c.gatelab.yaml');
+    fs.writeFileSync(file, 'name: c\ntask: classification\ndata: { source: d.tsv, tokens: word, sequenceLength: 20 }\nmodel: { embedding: 16, layers: [{ hidden: 16 }] }\ntrain: { epochs: 50, batchSize: 4, stepsPerRun: 2, device: cpu }\n');
+    const runs = new RunManager({ workerScript: WORKER, jobDefaults: () => ({ progressEveryMs: 0 }) });
+    const r = runs.start({ modelFile: file, modelName: 'c' });
+    await until(runs, () => (r.last?.step ?? 0) >= 2);
+    await runs.stop(r.id);
+    await until(runs, () => r.status === 'stopped');
+    // NaN figures arrive as null through JSON
+    expect(r.summary!.stopped).toBe(true);
+    const again = new RunManager({ workerScript: WORKER });
+    const back = again.latest(file, 'c')!;
+    expect(back.status).toBe('stopped');
+    for (const run of [r, back, { ...back, summary: { ...back.summary!, trainLoss: null, validLoss: null, accuracy: null, tokensPerSecond: null } as never }]) {
+      expect(() => describeRun(run)).not.toThrow();
+      expect(describeRun(run)).toMatch(/stopped · just now$/);
+      expect(() => cellMetrics(run.summary)).not.toThrow();
+    }
+    expect(describeRun({ ...back, summary: { ...back.summary!, trainLoss: null, accuracy: null } as never })).toMatch(/^\d+ steps · /);
     runs.dispose();
   });
 

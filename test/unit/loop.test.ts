@@ -12,49 +12,7 @@ import { readRunRecord } from '../../src/engine/train/runrecord';
 import { readSafetensors } from '../../src/engine/util/safetensors';
 import { loadState } from '../../src/engine/train/state';
 import type { FromWorker, Summary } from '../../src/shared/protocol';
-
-const ROOT = path.resolve(__dirname, '../..');
-const DATA = path.join(ROOT, 'examples/data');
-
-interface Case {
-  /** writes the case's data into dir */
-  data(dir: string): void;
-  /** the model document with this train section (YAML flow map) */
-  model(train: string, o?: { dropout?: number }): string;
-  /** train keys of this task (generated data: the evaluation period) */
-  trainKeys?: string;
-  dropout: boolean;
-}
-
-const CASES: Record<string, Case> = {
-  'language-model': {
-    data: (dir) => fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(path.join(DATA, 'timemachine.txt'), 'utf8').slice(2000, 6000)),
-    model: (train, o) => `name: lm\ntask: language-model\ndata: { source: c.txt, preprocess: letters, sequenceLength: 10, validation: 0.15 }\nmodel: { layers: [{ hidden: 12 }], dropout: ${o?.dropout ?? 0} }\ntrain: ${train}\n`,
-    dropout: true,
-  },
-  classification: {
-    data: (dir) => fs.writeFileSync(path.join(dir, 'd.tsv'), fs.readFileSync(path.join(DATA, 'sentiment/amazon_cells_labelled.txt'), 'utf8').split('\n').slice(0, 150).join('\n')),
-    model: (train, o) => `name: cls\ntask: classification\ndata: { source: d.tsv, tokens: word, preprocess: letters, sequenceLength: 12, validation: 0.2, split: random }\nmodel: { embedding: 8, layers: [{ hidden: 8 }], dropout: ${o?.dropout ?? 0} }\ntrain: ${train}\n`,
-    dropout: true,
-  },
-  forecast: {
-    data: (dir) => fs.copyFileSync(path.join(DATA, 'airline-passengers.csv'), path.join(dir, 'a.csv')),
-    model: (train, o) => `name: fc\ntask: forecast\ndata: { source: a.csv, column: Passengers, window: 12, horizon: 2, validation: 0.2 }\nmodel: { layers: [{ hidden: 8 }], dropout: ${o?.dropout ?? 0} }\ntrain: ${train}\n`,
-    dropout: true,
-  },
-  copy: {
-    data: () => undefined,
-    model: (train) => `name: copy\ntask: copy\ndata: { copyLength: 2, sequenceLength: 3 }\nmodel: { layers: [{ hidden: 8 }] }\ntrain: ${train}\n`,
-    trainKeys: 'evaluateEvery: 12, ',
-    dropout: false,
-  },
-  adding: {
-    data: () => undefined,
-    model: (train) => `name: add\ntask: adding\ndata: { sequenceLength: 8 }\nmodel: { layers: [{ hidden: 8 }] }\ntrain: ${train}\n`,
-    trainKeys: 'evaluateEvery: 12, ',
-    dropout: false,
-  },
-};
+import { CASES, caseDir as setup } from './taskcases';
 
 interface Ran {
   summary?: Summary;
@@ -84,13 +42,6 @@ async function train(dir: string, job: Partial<TrainRequest> & { stopAt?: number
   } catch (e) {
     return { error: e as Error, messages, runDir };
   }
-}
-
-function setup(c: Case, trainSection: string, o?: { dropout?: number }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-loop-'));
-  c.data(dir);
-  fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), c.model(trainSection, o));
-  return dir;
 }
 
 const of = <T extends FromWorker['type']>(r: Ran, type: T) => r.messages.filter((m): m is Extract<FromWorker, { type: T }> => m.type === type);

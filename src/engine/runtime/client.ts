@@ -82,11 +82,14 @@ export class TrainerProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Asks the trainer to stop with a checkpoint; kills it if it has not exited after the grace period. */
-  stop(graceMs = this.graceMs): Promise<Outcome> {
+  /**
+   * Asks the trainer to stop with a checkpoint (after the K steps it is running); kills it if it has
+   * not exited after the grace period (null: never, the caller kills when it wants, as a second Ctrl+C).
+   */
+  stop(graceMs: number | null = this.graceMs): Promise<Outcome> {
     if (this.running) {
       this.send({ type: 'stop' });
-      if (!this.killTimer) this.killTimer = setTimeout(() => this.kill(), graceMs);
+      if (!this.killTimer && graceMs !== null) this.killTimer = setTimeout(() => this.kill(), graceMs);
     }
     return this.finished;
   }
@@ -102,13 +105,27 @@ export class TrainerProcess {
   }
 }
 
-/** Runs a one-shot gates job (a finished run's checkpoint and a probe text) in a worker process. */
-export async function gatesInWorker(job: GatesJob, o: WorkerOptions = {}): Promise<GatesMessage> {
+/**
+ * Runs a one-shot gates job (a finished run's checkpoint and a probe text) in a worker process,
+ * killed after `timeoutMs` (default 120 s) or when `signal` aborts (its panel closed).
+ */
+export async function gatesInWorker(job: GatesJob, o: WorkerOptions & { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<GatesMessage> {
   let result: GatesMessage | undefined;
   const p = new TrainerProcess(job as unknown as TrainJob, (m) => {
     if (m.type === 'gates') result = m;
   }, { ...o, first: { type: 'gates', job } });
+  let why: string | undefined;
+  const end = (reason: string) => {
+    why ??= reason;
+    p.kill();
+  };
+  const timer = setTimeout(() => end(`the gate probe took longer than ${Math.round((o.timeoutMs ?? 120_000) / 1000)} s`), o.timeoutMs ?? 120_000);
+  const onAbort = () => end('the gate probe was cancelled');
+  if (o.signal?.aborted) onAbort();
+  o.signal?.addEventListener('abort', onAbort);
   const outcome = await p.finished;
+  clearTimeout(timer);
+  o.signal?.removeEventListener('abort', onAbort);
   if (result) return result;
-  throw Object.assign(new Error(outcome.type === 'error' ? outcome.message : 'the gates job ended without a result'), { outcome });
+  throw Object.assign(new Error(why ?? (outcome.type === 'error' ? outcome.message : 'the gates job ended without a result')), { outcome });
 }

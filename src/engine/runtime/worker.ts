@@ -86,6 +86,9 @@ if (require.main === module) {
     process.exit(2);
   }
   process.on('message', (m: ToWorker) => void handle(m));
+  // Ctrl+C in a terminal signals the whole process group: the trainer stops only when its parent
+  // asks (the CLI's first Ctrl+C sends a stop message, its second kills), so it ignores SIGINT
+  process.on('SIGINT', () => undefined);
   // the parent went away: stop like a stop message would, so the run ends with a checkpoint
   process.on('disconnect', () => {
     stopRequested = true;

@@ -11,7 +11,7 @@ import { cellOf } from '../train/lmsetup';
 import { buildForecastPredictProgram, buildForecastTrainProgram, ForecastSpec } from '../train/forecast';
 import { SeqGateProbe } from '../train/probe';
 import type { Task, TaskRun } from './task';
-import { fixedProbe, noBidirectional, noDropout } from './common';
+import { fixedProbe, forwardOnly } from './common';
 import { seriesGrad } from './forecast';
 
 const DTYPE = 'float32' as const;
@@ -41,10 +41,7 @@ export const adding: Task = {
   kind: 'adding',
   generated: true,
 
-  check(cfg) {
-    noBidirectional(cfg, 'a bidirectional adding model');
-    noDropout(cfg, 'dropout in an adding model');
-  },
+  check: forwardOnly,
 
   async setup({ cfg, session }): Promise<TaskRun> {
     const T = cfg.data.sequenceLength;

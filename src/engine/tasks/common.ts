@@ -26,6 +26,12 @@ export function noDropout(cfg: ModelConfig, what: string): void {
   if (cfg.model.dropout > 0) throw new UserError(`${what} is not supported yet`, whereOf(cfg, 'model.dropout'), 'set dropout: 0; language-model, classification and forecast models have it');
 }
 
+/** A task that reads its generated sequences once, forwards, without dropout (copy, adding). */
+export function forwardOnly(cfg: ModelConfig): void {
+  noBidirectional(cfg, `a bidirectional ${cfg.task} model`);
+  noDropout(cfg, `dropout in ${/^[aeiou]/.test(cfg.task) ? 'an' : 'a'} ${cfg.task} model`);
+}
+
 /** The gate views of one fixed example (classification, forecast, adding). */
 export function fixedProbe(probe: SeqGateProbe): GateSource {
   return { run: (params, step) => probe.run(params, step), release: () => probe.release() };

@@ -15,7 +15,7 @@ import { cellOf } from '../train/lmsetup';
 import { buildTrainProgram, carriedState } from '../train/program';
 import { GateProbe } from '../train/probe';
 import type { Task, TaskRun } from './task';
-import { noBidirectional, noDropout } from './common';
+import { forwardOnly } from './common';
 import { languageModel } from './languageModel';
 
 const DTYPE = 'float32' as const;
@@ -53,10 +53,7 @@ export const copy: Task = {
   kind: 'copy',
   generated: true,
 
-  check(cfg) {
-    noBidirectional(cfg, 'a bidirectional copy model');
-    noDropout(cfg, 'dropout in a copy model');
-  },
+  check: forwardOnly,
 
   async setup({ cfg, session }): Promise<TaskRun> {
     const S = cfg.data.copyLength;

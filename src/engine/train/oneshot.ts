@@ -3,7 +3,7 @@
 
 import type { ModelConfig } from '../config/types';
 import * as ort from 'onnxruntime-node';
-import { loadModelFile } from '../config/load';
+import { loadModelFile, parseModelFile, pickModel } from '../config/load';
 import { UserError } from '../errors';
 import { loadTextCorpus, Vocab } from '../data/text';
 import { lmParams } from '../nn/lm';
@@ -113,7 +113,7 @@ export async function sampleWithConfig(cfg: ModelConfig, req: Omit<SampleRequest
 
 /** Gate views of a checkpoint for a probe text (finished runs); default probe: the data's start. */
 export async function gatesFromCheckpoint(job: GatesJob): Promise<GatesMessage> {
-  const cfg = loadModelFile(job.modelFile, job.modelName);
+  const cfg = job.modelText !== undefined ? pickModel(parseModelFile(job.modelText, job.modelFile), job.modelName, job.modelFile) : loadModelFile(job.modelFile, job.modelName);
   checkModel(cfg);
   checkLanguageModel(cfg, 'the gate view');
   const ck = loadCheckpoint(job.init);

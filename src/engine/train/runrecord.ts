@@ -73,6 +73,26 @@ export function writeRunRecord(dir: string, rec: RunRecord): void {
   writeFileAtomic(path.join(dir, RUN_FILES.record), JSON.stringify(rec, null, 2) + '\n');
 }
 
+/**
+ * A trainer that was killed cannot finish its record: says how it ended, with the last complete
+ * checkpoint, when the record still says "running". Returns the record as written (or undefined).
+ */
+export function settleRecord(dir: string, status: 'stopped' | 'failed', error: string): RunRecord | undefined {
+  const rec = readRunRecord(dir);
+  if (!rec || rec.status !== 'running') return undefined;
+  rec.status = status;
+  rec.finished = new Date().toISOString();
+  rec.error ??= error;
+  const ck = path.join(dir, RUN_FILES.checkpoint);
+  if (!rec.checkpoint && fs.existsSync(ck)) rec.checkpoint = ck;
+  try {
+    writeRunRecord(dir, rec);
+  } catch {
+    return undefined; // the folder may be gone
+  }
+  return rec;
+}
+
 export function readRunRecord(dir: string): RunRecord | undefined {
   try {
     return JSON.parse(fs.readFileSync(path.join(dir, RUN_FILES.record), 'utf8')) as RunRecord;
