@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { readJsonLines, RUN_FILES } from '../engine/train/runrecord';
+import { readJsonLines, RUN_FILES, snapshotPath } from '../engine/train/runrecord';
 import type { DashboardToHost, EpochRow, GateHistoryRow, HostToDashboard, Overlay, RunHeader, StepSeries } from '../shared/dashboard';
 import { minMaxIndices } from '../../webview/dashboard/chartdata';
 import type { GatesMessage } from '../shared/protocol';
@@ -160,7 +160,7 @@ export class DashboardPanel implements vscode.Disposable {
     this.probing?.abort();
     const ctl = new AbortController();
     this.probing = ctl;
-    const snapshot = path.join(r.dir, RUN_FILES.model);
+    const snapshot = snapshotPath(r.dir);
     try {
       const gates = await gatesInWorker(
         // the model as the run trained it (its snapshot), not the model file as it is now

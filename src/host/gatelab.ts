@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { loadModelFile, loadModelFiles, modelAnchors } from '../engine/config/load';
+import type { ModelConfig } from '../engine/config/types';
 import { isUserError } from '../engine/errors';
 import { doctorReport } from '../engine/runtime/doctor';
 import { exportOnnx } from '../engine/train/export';
@@ -25,6 +26,13 @@ export interface GatelabApi {
   diagnostics: ModelDiagnostics;
   /** for tests: the side panel (inference with a run's checkpoint) */
   notebook: NotebookViewProvider;
+}
+
+/** What an exported model is made of, in words: `the standard ONNX GRU operator; inputs "x", outputs "pred"`. */
+export function exportedAs(cfg: ModelConfig, res: { inputs?: string[]; outputs?: string[] }): string {
+  const ops = [...new Set(cfg.model.layers.map((l) => l.type.toUpperCase()))];
+  const list = (xs: string[] | undefined) => (xs ?? []).map((x) => `"${x}"`).join(', ');
+  return `the standard ONNX ${ops.join(' and ')} operator${ops.length > 1 ? 's' : ''}${ops.length && cfg.model.layers.some((l) => l.bidirectional) ? ' (bidirectional)' : ''}; input${(res.inputs?.length ?? 0) > 1 ? 's' : ''} ${list(res.inputs)}, output${(res.outputs?.length ?? 0) > 1 ? 's' : ''} ${list(res.outputs)}`;
 }
 
 export class Gatelab implements vscode.Disposable {
@@ -434,7 +442,7 @@ export class Gatelab implements vscode.Disposable {
     if (!target) return undefined;
     const res = exportOnnx({ modelFile: m.file, modelName: m.model, init: ck, out: target.fsPath });
     this.log.info(`exported ${m.model} (${r!.id}) to ${target.fsPath} (${res.bytes} bytes)`);
-    void vscode.window.showInformationMessage(`Gatelab: exported ${m.model} to ${path.basename(target.fsPath)} (standard ONNX LSTM operator; input "tokens" [T, B], output "logits").`);
+    void vscode.window.showInformationMessage(`Gatelab: exported ${m.model} to ${path.basename(target.fsPath)} (${exportedAs(loadModelFile(m.file, m.model), res)}).`);
     return target;
   }
 

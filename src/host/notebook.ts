@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { modelAnchors } from '../engine/config/load';
-import { RUN_FILES, readJsonLines } from '../engine/train/runrecord';
+import { RUN_FILES, readJsonLines, snapshotPath } from '../engine/train/runrecord';
 import type { FromInference, HostToNotebook, InferenceEntry, InferenceJob, InferenceRequest, InferenceResult, NotebookCell, NotebookToHost } from '../shared/notebook';
 import { DashboardPanel } from './dashboard';
 import { webviewHtml } from './webviewhtml';
@@ -64,6 +64,7 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
   private flushTimer?: NodeJS.Timeout;
   private readonly known = new Set<string>();
   private readonly inferring = new Map<string, { kill(): void }>();
+  private runWatchers: vscode.Disposable[] = [];
   /** every inference process alive (killed on dispose) */
   private readonly children = new Set<{ kill(signal: NodeJS.Signals): boolean }>();
 
@@ -89,14 +90,16 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
       this.queue(run.id);
     });
     this.subs.push({ dispose: () => changed.dispose() }, { dispose: () => messages.dispose() });
-    // runs of other processes (`gatelab train` in a terminal) appear, change and go as their records do
-    const watcher = vscode.workspace.createFileSystemWatcher('**/.gatelab/runs/*/run.json');
-    const reload = (u: vscode.Uri) => void this.runs.reloadRecord(path.dirname(u.fsPath));
+    // runs of other processes (`gatelab train` in a terminal) appear, change and go as their records
+    // do, in the default runs folders and in the one gatelab.runsFolder names
+    this.watchRuns();
     this.subs.push(
-      watcher,
-      watcher.onDidCreate(reload),
-      watcher.onDidChange(reload),
-      watcher.onDidDelete((u) => this.runs.forget(path.basename(path.dirname(u.fsPath)))),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (!e.affectsConfiguration('gatelab.runsFolder')) return;
+        this.watchRuns();
+        void this.scan().then(() => this.sendSnapshot());
+      }),
+      { dispose: () => this.runWatchers.forEach((d) => d.dispose()) },
     );
   }
 
@@ -200,6 +203,20 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
     }
   }
 
+  /** Watchers of run records: `.gatelab/runs` beside any model file, and the folder of gatelab.runsFolder. */
+  private watchRuns(): void {
+    for (const d of this.runWatchers) d.dispose();
+    this.runWatchers = [];
+    const patterns: vscode.GlobPattern[] = ['**/.gatelab/runs/*/run.json'];
+    const custom = this.runs.customRunsFolder().replace(/\\/g, '/').replace(/\/+$/, '');
+    if (custom) patterns.push(path.isAbsolute(custom) ? new vscode.RelativePattern(vscode.Uri.file(custom), '*/run.json') : `**/${custom.replace(/^\.\//, '')}/*/run.json`);
+    const reload = (u: vscode.Uri) => void this.runs.reloadRecord(path.dirname(u.fsPath));
+    for (const p of patterns) {
+      const w = vscode.workspace.createFileSystemWatcher(p);
+      this.runWatchers.push(w, w.onDidCreate(reload), w.onDidChange(reload), w.onDidDelete((u) => this.runs.forget(path.basename(path.dirname(u.fsPath)))));
+    }
+  }
+
   // ---- cells ----
 
   private cacheOf(r: RunInfo): RunCache {
@@ -210,7 +227,7 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
     }
     if (c.snapshotText === undefined) {
       try {
-        c.snapshotText = fs.readFileSync(path.join(r.dir, RUN_FILES.model), 'utf8');
+        c.snapshotText = fs.readFileSync(snapshotPath(r.dir), 'utf8');
         c.doc = modelDocument(c.snapshotText, r.model) as Record<string, never> | undefined;
       } catch {
         // not written yet (queued) or gone

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TrainerProcess } from '../engine/runtime/client';
+import { sameProcess } from '../engine/util/fsx';
 import { defaultRunsDir, newRunId, readJsonLines, readRunRecord, RunRecord, RunStatus, RUN_FILES, settleRecord } from '../engine/train/runrecord';
 import type { EpochMessage, FromWorker, ProgressMessage, StartedMessage, Summary, TrainJob } from '../shared/protocol';
 
@@ -75,6 +76,11 @@ export class RunManager {
   private disposed = false;
 
   constructor(private readonly o: RunManagerOptions) {}
+
+  /** The gatelab.runsFolder setting ('' = .gatelab/runs beside each model file). */
+  customRunsFolder(): string {
+    return this.o.runsFolder?.() ?? '';
+  }
 
   runsDirFor(modelFile: string): string {
     const custom = this.o.runsFolder?.() ?? '';
@@ -336,7 +342,7 @@ function given<T extends object>(o: T): Partial<T> {
 function fromRecord(rec: RunRecord, dir: string): RunInfo {
   // a record still "running" whose process is gone was interrupted (window closed, crash)
   let status = rec.status;
-  if (status === 'running' && !(rec.pid && alive(rec.pid))) status = 'failed';
+  if (status === 'running' && !sameProcess(rec.pid, rec.pidStart)) status = 'failed';
   return {
     id: rec.id,
     dir,
@@ -350,15 +356,6 @@ function fromRecord(rec: RunRecord, dir: string): RunInfo {
     error: rec.error ?? (status !== rec.status ? 'interrupted' : undefined),
     checkpoint: rec.checkpoint,
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A figure of a summary that is there: a finite number (NaN and Infinity arrive from JSON as null). */

@@ -230,6 +230,27 @@ describe('bad input exits 2 naming file, line and key', () => {
     expect(fs.existsSync(path.join(dir, 'g.safetensors'))).toBe(false);
   });
 
+  it('a document nested 5,000 levels deep is refused at its line, not by a stack overflow', () => {
+    const dir = tmpdir();
+    fs.writeFileSync(path.join(dir, 'deep.gatelab.yaml'), 'name: d\ndata: { source: c.txt }\nmodel:\n  x: ' + '['.repeat(5000) + ']'.repeat(5000) + '\n');
+    expectUserError(gatelab(['train', 'deep.gatelab.yaml'], dir), /deep\.gatelab\.yaml:4:\d+: the document nests deeper than 64 levels/);
+    fs.writeFileSync(path.join(dir, 'deep2.gatelab.yaml'), 'name: d\ndata:\n' + Array.from({ length: 5000 }, (_, i) => `${'  '.repeat(i + 1)}k${i}:\n`).join(''));
+    expectUserError(gatelab(['train', 'deep2.gatelab.yaml'], dir), /deep2\.gatelab\.yaml:66:\d+: the document nests deeper/);
+  });
+
+  it('a binary file or a text that is not UTF-8 as data: refused, naming the first offending byte', () => {
+    const dir = tmpdir();
+    const file = smallModel(dir);
+    fs.writeFileSync(path.join(dir, 'corpus.txt'), Buffer.concat([Buffer.from('the time traveller\nfor so\x7fELF'), Buffer.from([0, 1, 2])]));
+    expectUserError(gatelab(['train', file, '--no-record'], dir), 'small.gatelab.yaml:4', 'data.source', 'corpus.txt:2:11: the data holds a NUL byte (byte offset 29)');
+    fs.writeFileSync(path.join(dir, 'corpus.txt'), Buffer.concat([Buffer.from('caf'), Buffer.from([0xe9]), Buffer.from(' au lait\n')]));
+    expectUserError(gatelab(['train', file, '--no-record'], dir), 'corpus.txt:1:4: the data holds an incomplete UTF-8 character before byte 0x20');
+    // the same check guards the CSV and TSV readers
+    fs.writeFileSync(path.join(dir, 's.csv'), Buffer.concat([Buffer.from('v\n1\n'), Buffer.from([0xff]), Buffer.from('\n')]));
+    fs.writeFileSync(path.join(dir, 'f.gatelab.yaml'), 'name: f\ntask: forecast\ndata: { source: s.csv, column: v, window: 1 }\nmodel: { layers: [{ hidden: 4 }] }\n');
+    expectUserError(gatelab(['train', 'f.gatelab.yaml', '--no-record'], dir), 's.csv:3:1: the data holds byte 0xff, which is not UTF-8');
+  });
+
   it('a missing model file and a missing command argument', () => {
     const dir = tmpdir();
     expectUserError(gatelab(['train', 'nope.gatelab.yaml'], dir), 'nope.gatelab.yaml');

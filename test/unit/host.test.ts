@@ -12,9 +12,11 @@ import { lensesFor } from '../../src/host/lenses';
 import { describeRun, RunInfo, RunManager } from '../../src/host/runs';
 import { cellMetrics } from '../../src/host/notebookdata';
 import { ModelDiagnostics } from '../../src/host/diagnostics';
-import { Gatelab } from '../../src/host/gatelab';
+import { exportedAs, Gatelab } from '../../src/host/gatelab';
+import { loadModelFile } from '../../src/engine/config/load';
 import { openDocument, recorded } from './vscode-stub';
-import { readRunRecord } from '../../src/engine/train/runrecord';
+import { newRunId, readRunRecord } from '../../src/engine/train/runrecord';
+import { processStartTime } from '../../src/engine/util/fsx';
 
 const ROOT = path.resolve(__dirname, '../..');
 const WORKER = path.join(ROOT, 'dist/worker.js');
@@ -157,6 +159,53 @@ describe('runs', () => {
     const again = new RunManager({ workerScript: WORKER });
     expect(again.latest(file, 'tiny')).toMatchObject({ id: r.id, status: 'done', model: 'tiny' });
     runs.dispose();
+  });
+
+  it('closing the window: every trainer is asked to stop and checkpoints before it goes; a JSON model keeps a JSON snapshot', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-host-'));
+    fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(CORPUS, 'utf8').slice(0, 8000));
+    const file = path.join(dir, 'm.gatelab.json');
+    fs.writeFileSync(file, JSON.stringify({ name: 'j', data: { source: 'c.txt', preprocess: 'letters', sequenceLength: 8 }, model: { layers: [{ hidden: 12 }] }, train: { steps: 100000, batchSize: 4, stepsPerRun: 4, device: 'cpu' } }));
+    const runs = new RunManager({ workerScript: WORKER, jobDefaults: () => ({ progressEveryMs: 0, checkpointEvery: 0 }) });
+    const r = runs.start({ modelFile: file, modelName: 'j' });
+    await until(runs, () => (r.last?.step ?? 0) >= 8);
+    await runs.shutdown(10_000);
+    const rec = readRunRecord(r.dir)!;
+    expect(rec.status).toBe('stopped');
+    expect(rec.checkpoint).toBe(path.join(r.dir, 'model.safetensors'));
+    expect(fs.existsSync(path.join(r.dir, 'train-state.safetensors'))).toBe(true);
+    expect(fs.readFileSync(path.join(r.dir, 'model.gatelab.json'), 'utf8')).toBe(fs.readFileSync(file, 'utf8'));
+    expect(fs.existsSync(path.join(r.dir, 'model.gatelab.yaml'))).toBe(false);
+  });
+
+  it('the Export message names the operators and the inputs and outputs the file has', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-host-'));
+    const f = path.join(dir, 'g.gatelab.yaml');
+    fs.writeFileSync(f, 'name: g\ntask: forecast\ndata: { source: s.csv, column: v }\nmodel: { layers: [{ type: gru, hidden: 4 }] }\n');
+    expect(exportedAs(loadModelFile(f), { inputs: ['x'], outputs: ['pred'] })).toBe('the standard ONNX GRU operator; input "x", output "pred"');
+    fs.writeFileSync(f, 'name: g\ndata: { source: c.txt }\nmodel: { layers: [{ type: gru, hidden: 4 }, { type: lstm, hidden: 4 }] }\n');
+    expect(exportedAs(loadModelFile(f), { inputs: ['tokens'], outputs: ['logits', 'h.l0', 'h.l1', 'c.l1'] })).toBe('the standard ONNX GRU and LSTM operators; input "tokens", outputs "logits", "h.l0", "h.l1", "c.l1"');
+  });
+
+  it('a record says "running": believed only while that very process lives (a reused pid is not it); run ids never collide', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-host-'));
+    const file = path.join(dir, 'm.gatelab.yaml');
+    fs.writeFileSync(file, 'name: m\ndata: { source: c.txt }\n');
+    const write = (id: string, pidStart: string | undefined) => {
+      fs.mkdirSync(path.join(dir, '.gatelab/runs', id), { recursive: true });
+      fs.writeFileSync(path.join(dir, '.gatelab/runs', id, 'run.json'), JSON.stringify({ id, model: 'm', modelFile: file, modelLine: 1, task: 'language-model', status: 'running', started: new Date().toISOString(), pid: process.pid, ...(pidStart !== undefined ? { pidStart } : {}) }));
+    };
+    // this test process is alive: with its own start time it is the trainer; with another one its pid was reused
+    write('a', processStartTime(process.pid));
+    write('b', '1');
+    const runs = new RunManager({ workerScript: WORKER });
+    runs.loadRecords(file);
+    expect(runs.get('a')!.status).toBe('running');
+    expect(runs.get('b')!.status).toBe(process.platform === 'linux' ? 'failed' : 'running');
+    const now = new Date();
+    const ids = new Set(Array.from({ length: 2000 }, () => newRunId('m', now)));
+    expect(ids.size).toBe(2000);
+    expect([...ids][0]).toMatch(/^\d{8}-\d{6}-\d{3}-m-[0-9a-f]{8}$/);
   });
 
   it('a classification run stopped in its first epoch: its record has no figures, and the CodeLens line, status and cell still render', async () => {

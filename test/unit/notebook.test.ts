@@ -30,7 +30,7 @@ import { RunInfo, RunManager } from '../../src/host/runs';
 import type { HostToNotebook, InferenceEntry, NotebookCell, NotebookToHost } from '../../src/shared/notebook';
 import { sparkPath, sparkPoints, yRange } from '../../webview/notebook/sparkline';
 import { listWindow, offsets, rowAt, scrollToRow } from '../../webview/notebook/virtual';
-import { recorded, stubFolders } from './vscode-stub';
+import { changeSettings, recorded, stubFolders } from './vscode-stub';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CORPUS = path.join(ROOT, 'examples/data/timemachine.txt');
@@ -505,6 +505,35 @@ describe('notebook view provider', () => {
     expect(v.posted.at(-1)).toEqual({ type: 'cells/didRemove', runId: path.basename(runDir) });
     provider.dispose();
     expect(recorded.watchers.some((w) => w === watcher)).toBe(false);
+    runs.dispose();
+  });
+
+  it('gatelab.runsFolder: the CLI records there with --runs, the view watches that folder, and follows a change of the setting', async () => {
+    const dir = workspaceWith({ 'c.txt': fs.readFileSync(CORPUS, 'utf8').slice(0, 6000) });
+    const file = path.join(dir, 'cli.gatelab.yaml');
+    fs.writeFileSync(file, 'name: cli\ndata: { source: c.txt, preprocess: letters, sequenceLength: 8 }\nmodel: { layers: [{ hidden: 8 }] }\ntrain: { steps: 5, batchSize: 4, device: cpu }\n');
+    const shared = path.join(dir, 'shared-runs');
+    let setting = shared;
+    const runs = new RunManager({ workerScript: path.join(ROOT, 'dist/worker.js'), runsFolder: () => setting });
+    const provider = new NotebookViewProvider(ctx, runs, { inferScript: path.join(ROOT, 'dist/infer.js'), train: async () => undefined, resume: async () => undefined });
+    const v = fakeView(provider);
+    await v.send({ type: 'webview/ready' });
+    expect(runs.runsDirFor(file)).toBe(shared);
+    execFileSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'train', file, '--quiet', '--runs', shared], { stdio: 'pipe' });
+    const runDir = path.join(shared, fs.readdirSync(shared)[0]);
+    const watcher = recorded.watchers.find((w) => w.glob === `${shared}/*/run.json`)!;
+    expect(watcher, recorded.watchers.map((w) => w.glob).join(', ')).toBeDefined();
+    watcher.create.fire(Uri.file(path.join(runDir, 'run.json')));
+    provider.flush();
+    const up = v.posted.at(-1) as Extract<HostToNotebook, { type: 'cells/didUpdate' }>;
+    expect([up.cell.model, up.cell.status]).toEqual(['cli', 'done']);
+    // a relative setting: a folder of that name beside each model file
+    setting = 'my-runs';
+    changeSettings({ 'gatelab.runsFolder': 'my-runs' });
+    expect(recorded.watchers.some((w) => w.glob === `${shared}/*/run.json`)).toBe(false);
+    expect(recorded.watchers.some((w) => w.glob === '**/my-runs/*/run.json')).toBe(true);
+    expect(runs.runsDirFor(file)).toBe(path.join(dir, 'my-runs'));
+    provider.dispose();
     runs.dispose();
   });
 

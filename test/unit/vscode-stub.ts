@@ -360,7 +360,26 @@ export const languages = {
   registerCodeActionsProvider: (() => new Disposable(() => undefined)) as typeof vscode.languages.registerCodeActionsProvider,
 } satisfies Partial<typeof vscode.languages>;
 
+/** A glob relative to a folder (the watcher records it as `<base>/<pattern>`). */
+export class RelativePattern {
+  readonly baseUri: Uri;
+  constructor(
+    base: Uri | string,
+    readonly pattern: string,
+  ) {
+    this.baseUri = typeof base === 'string' ? Uri.file(base) : base;
+  }
+}
+
+const onConfig = new EventEmitter<{ affectsConfiguration(section: string): boolean }>();
+/** fires workspace.onDidChangeConfiguration for these settings (as `gatelab.runsFolder`) */
+export function changeSettings(values: Record<string, unknown>): void {
+  Object.assign(recorded.settings, Object.fromEntries(Object.entries(values).map(([k, v]) => [k.replace(/^gatelab\./, ''), v])));
+  onConfig.fire({ affectsConfiguration: (section) => Object.keys(values).some((k) => k === section || k.startsWith(section + '.')) });
+}
+
 export const workspace = {
+  onDidChangeConfiguration: onConfig.event as unknown as typeof vscode.workspace.onDidChangeConfiguration,
   onDidOpenTextDocument: onOpen.event as unknown as typeof vscode.workspace.onDidOpenTextDocument,
   onDidChangeTextDocument: onChange.event as unknown as typeof vscode.workspace.onDidChangeTextDocument,
   onDidCloseTextDocument: onClose.event as unknown as typeof vscode.workspace.onDidCloseTextDocument,
@@ -377,7 +396,8 @@ export const workspace = {
     },
   })) as unknown as typeof vscode.workspace.getConfiguration,
   findFiles: (async () => []) as unknown as typeof vscode.workspace.findFiles,
-  createFileSystemWatcher: ((glob: string) => {
+  createFileSystemWatcher: ((pattern: string | RelativePattern) => {
+    const glob = typeof pattern === 'string' ? pattern : `${pattern.baseUri.fsPath}/${pattern.pattern}`;
     const w = { glob, create: new EventEmitter<Uri>(), change: new EventEmitter<Uri>(), delete: new EventEmitter<Uri>() };
     recorded.watchers.push(w);
     return {

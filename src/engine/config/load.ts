@@ -433,8 +433,59 @@ function crossKeyRules(v: Validator, raw: Json, whole: Range): void {
     v.add('train.earlyStopping needs a validation split', 'train.earlyStopping', keyRange('train.earlyStopping'), 'set data.validation above 0 (e.g. 0.1)');
 }
 
+/** Deeper nesting than any model file needs: refused before parsing (a parser or validator would overflow its stack). */
+export const MAX_NESTING = 64;
+
+/**
+ * The first place where the text nests deeper than MAX_NESTING levels (flow brackets, indented
+ * blocks and `- ` list items together), or undefined. A cheap scan that ignores quoted strings and comments.
+ */
+export function nestingTooDeep(text: string): { line: number; column: number; depth: number } | undefined {
+  const indents: number[] = [];
+  let flow = 0;
+  const lines = text.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    const l = lines[n];
+    const body = l.trimStart();
+    const indent = l.length - body.length;
+    if (flow === 0 && body && !body.startsWith('#')) {
+      while (indents.length && indents[indents.length - 1] >= indent) indents.pop();
+      indents.push(indent);
+    }
+    let dashes = 0;
+    let quote = '';
+    for (let i = indent; i < l.length; i++) {
+      const ch = l[i];
+      if (quote) {
+        if (ch === '\\' && quote === '"') i++;
+        else if (ch === quote) quote = '';
+        continue;
+      }
+      if (ch === '"' || ch === "'") quote = ch;
+      else if (ch === '#' && (i === 0 || /\s/.test(l[i - 1]))) break;
+      else if (ch === '[' || ch === '{') flow++;
+      else if (ch === ']' || ch === '}') flow = Math.max(0, flow - 1);
+      else if (ch === '-' && flow === 0 && (l[i + 1] === ' ' || i + 1 === l.length) && /^[\s-]*$/.test(l.slice(indent, i))) dashes++;
+      const depth = flow + indents.length + dashes;
+      if (depth > MAX_NESTING) return { line: n + 1, column: i + 1, depth };
+    }
+  }
+  return undefined;
+}
+
 /** Parses and validates every model of a file; problems are sorted by position, one per spot. */
 function parseDocs(text: string, file: string): { models: ParsedModel[]; problems: Problem[] } {
+  const deep = nestingTooDeep(text);
+  if (deep)
+    return {
+      models: [],
+      problems: [
+        {
+          error: new UserError(`the document nests deeper than ${MAX_NESTING} levels here`, { file, line: deep.line, column: deep.column }, 'a model file needs a few levels; this is not a model file, or it was generated wrongly'),
+          range: { line: deep.line, column: deep.column, endLine: deep.line, endColumn: deep.column + 1 },
+        },
+      ],
+    };
   const lc = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   const problems: Problem[] = [];

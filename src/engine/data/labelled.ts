@@ -6,7 +6,7 @@
 
 import * as fs from 'node:fs';
 import { UserError, Where } from '../errors';
-import { tokenize, TextOptions, Vocab, buildVocab } from './text';
+import { tokenize, TextOptions, Vocab, buildVocab, readTextFile } from './text';
 import { csvRecords } from './series';
 import { didYouMean } from '../config/load';
 
@@ -34,12 +34,7 @@ export function loadLabelled(files: string[], opts: TextOptions, where: Where, c
     examples.push({ tokens, label });
   };
   for (const file of files) {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      throw new UserError(`data file not found: ${file}`, where, 'the path is relative to the model file; fix data.source');
-    }
+    const text = readTextFile(file, where, 'the path is relative to the model file; fix data.source');
     if (/\.csv$/i.test(file)) {
       loadCsv(file, text, columns, where, add);
       continue;

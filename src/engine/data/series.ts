@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import { UserError, Where } from '../errors';
+import { readTextFile } from './text';
 
 /** Splits one CSV line (RFC 4180 quotes, no embedded newlines). */
 export function csvFields(line: string): string[] {
@@ -83,12 +84,7 @@ export function csvRecords(text: string, delimiter = ','): { fields: string[]; l
 }
 
 export function loadSeries(file: string, column: string, where: Where): Float64Array {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new UserError(`data file not found: ${file}`, where, 'the path is relative to the model file; fix data.source');
-  }
+  const text = readTextFile(file, where, 'the path is relative to the model file; fix data.source');
   const lines = text.split(/\r?\n/);
   const header = csvFields(lines[0] ?? '');
   const col = header.indexOf(column);

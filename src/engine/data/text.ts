@@ -4,7 +4,7 @@
 // so a corpus of about a gigabyte never exists as one JS string or as one object per token.
 
 import * as fs from 'node:fs';
-import { UserError } from '../errors';
+import { UserError, Where } from '../errors';
 
 export type TokenKind = 'char' | 'word';
 export type Preprocess = 'none' | 'letters';
@@ -105,7 +105,68 @@ export function tokenize(text: string, opts: TextOptions): string[] {
 }
 
 /** Reads a file in chunks as UTF-8 and feeds the tokenizer. */
-function scan(file: string, opts: TextOptions, emit: (token: string) => void): void {
+/**
+ * Checks that bytes are text: UTF-8 without NUL bytes, across chunks (`state` carries an incomplete
+ * character and the position). A binary file (an executable, an archive) given as a corpus is an
+ * error naming the first offending byte, instead of training on it without a word.
+ */
+export class TextCheck {
+  private pending = 0; // continuation bytes still expected
+  private offset = 0;
+  private line = 1;
+  private column = 1;
+  constructor(
+    private readonly file: string,
+    private readonly where: Where,
+  ) {}
+
+  push(buf: Uint8Array): void {
+    for (let i = 0; i < buf.length; i++) {
+      const b = buf[i];
+      let bad: string | undefined;
+      if (this.pending > 0) {
+        if ((b & 0xc0) === 0x80) this.pending--;
+        else bad = `an incomplete UTF-8 character before byte 0x${b.toString(16).padStart(2, '0')}`;
+      } else if (b === 0) bad = 'a NUL byte';
+      else if (b < 0x80) this.pending = 0;
+      else if (b >= 0xc2 && b <= 0xdf) this.pending = 1;
+      else if (b >= 0xe0 && b <= 0xef) this.pending = 2;
+      else if (b >= 0xf0 && b <= 0xf4) this.pending = 3;
+      else bad = `byte 0x${b.toString(16).padStart(2, '0')}, which is not UTF-8`;
+      if (bad)
+        throw new UserError(
+          `${this.file}:${this.line}:${this.column}: the data holds ${bad} (byte offset ${this.offset}); it does not look like a UTF-8 text file`,
+          this.where,
+          'give a UTF-8 text file (convert it, e.g. iconv -f latin1 -t utf-8), not a binary file',
+        );
+      if (b === 10) {
+        this.line++;
+        this.column = 1;
+      } else if (this.pending === 0) this.column++;
+      this.offset++;
+    }
+  }
+
+  end(): void {
+    if (this.pending > 0) this.push(Uint8Array.of(0x0a)); // reports the cut character
+  }
+}
+
+/** Reads a whole (small) text file: UTF-8 without NUL bytes, else an error naming the first offending byte. */
+export function readTextFile(file: string, where: Where, missing: string): string {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch {
+    throw new UserError(`data file not found: ${file}`, where, missing);
+  }
+  const check = new TextCheck(file, where);
+  check.push(buf);
+  check.end();
+  return buf.toString('utf8');
+}
+
+function scan(file: string, opts: TextOptions, emit: (token: string) => void, check?: TextCheck): void {
   const fd = fs.openSync(file, 'r');
   try {
     const buf = Buffer.allocUnsafe(1 << 22);
@@ -114,8 +175,10 @@ function scan(file: string, opts: TextOptions, emit: (token: string) => void): v
     for (;;) {
       const n = fs.readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
+      check?.push(buf.subarray(0, n));
       tok.push(dec.decode(buf.subarray(0, n), { stream: true }));
     }
+    check?.end();
     tok.push(dec.decode());
     tok.end();
   } finally {
@@ -149,10 +212,15 @@ export function loadTextCorpus(
   if (!stat.isFile()) throw new UserError(`data source is not a file: ${file}`, where, 'point data.source at a text file');
   const counts = new Map<string, number>();
   let total = 0;
-  scan(file, opts, (t) => {
-    counts.set(t, (counts.get(t) ?? 0) + 1);
-    total++;
-  });
+  scan(
+    file,
+    opts,
+    (t) => {
+      counts.set(t, (counts.get(t) ?? 0) + 1);
+      total++;
+    },
+    new TextCheck(file, where),
+  );
   if (total === 0) {
     throw new UserError(
       `the corpus ${file} has no tokens${opts.preprocess === 'letters' ? ' after preprocessing (letters only)' : ''}`,

@@ -23,7 +23,7 @@ import { UserError } from '../errors';
 import { initParams } from '../nn/init';
 import { dropoutMasks } from '../nn/dropout';
 import { Rng } from '../util/rng';
-import { appendLine, writeFileAtomic } from '../util/fsx';
+import { appendLine, processStartTime, sameProcess, writeFileAtomic } from '../util/fsx';
 import { chooseDevice, createSession, DeviceChoice } from '../runtime/device';
 import { calibrate } from '../runtime/calibrate';
 import { checkModel } from '../tasks/registry';
@@ -32,7 +32,7 @@ import { mean } from '../tasks/common';
 import { Checkpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { asDtype, checkCheckpointFits } from './lmsetup';
 import { learningRateAt } from './schedule';
-import { readJsonLines, readRunRecord, RUN_FILES, RunRecord, writeRunRecord } from './runrecord';
+import { readJsonLines, readRunRecord, RUN_FILES, RunRecord, snapshotName, snapshotPath, writeRunRecord } from './runrecord';
 import { loadState, Position, SavedState, saveState, stateFile, TrainState } from './state';
 import type { FromWorker, Summary, TrainJob } from '../../shared/protocol';
 
@@ -85,9 +85,9 @@ function planOf(job: TrainRequest): Plan {
   const where = { file: dir, key: '--resume' };
   const record = readRunRecord(dir);
   if (!record) throw new UserError(`no run record (run.json) in ${dir}`, where, 'give a run folder, e.g. .gatelab/runs/<id>');
-  if (record.status === 'running') throw new UserError(`the run ${record.id} is still training (or its trainer was killed without a word)`, where, 'stop it first; a run that was killed is recorded as failed when the extension or CLI notices');
+  if (record.status === 'running' && sameProcess(record.pid, record.pidStart)) throw new UserError(`the run ${record.id} is still training (process ${record.pid})`, where, 'stop it first');
   if (record.summary?.stoppedEarly) throw new UserError(`the run ${record.id} ended by early stopping; its checkpoint holds the best weights, not the last ones`, where, 'train a new run with --init on its checkpoint');
-  const text = readFileOr(path.join(dir, RUN_FILES.model), where, 'the run folder lacks its model snapshot');
+  const text = readFileOr(snapshotPath(dir), where, 'the run folder lacks its model snapshot');
   const cfg = pickModel(parseModelFile(text, record.modelFile), record.model, record.modelFile);
   const checkpoint = path.join(dir, RUN_FILES.checkpoint);
   if (!fs.existsSync(checkpoint)) throw new UserError(`the run ${record.id} saved no checkpoint`, where, 'it stopped before it could save; train it again');
@@ -131,7 +131,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
   // ---- the run record, before anything else can fail ----
   const record: RunRecord | undefined = runDir
     ? plan.resume
-      ? { ...plan.resume.record, status: 'running', finished: undefined, error: undefined, summary: undefined, pid: process.pid, overrides: plan.overrides, resumed: [...(plan.resume.record.resumed ?? []), { step: plan.resume.saved.state.step, at: new Date(t0).toISOString() }] }
+      ? { ...plan.resume.record, status: 'running', finished: undefined, error: undefined, summary: undefined, pid: process.pid, pidStart: processStartTime(process.pid), overrides: plan.overrides, resumed: [...(plan.resume.record.resumed ?? []), { step: plan.resume.saved.state.step, at: new Date(t0).toISOString() }] }
       : {
           id: path.basename(runDir),
           model: cfg.name,
@@ -141,6 +141,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
           status: 'running',
           started: new Date(t0).toISOString(),
           pid: process.pid,
+          pidStart: processStartTime(process.pid),
           overrides: plan.overrides,
         }
     : undefined;
@@ -150,7 +151,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
   const writeRecord = () => {
     if (!runDir || !record) return;
     fs.mkdirSync(runDir, { recursive: true });
-    if (!recorded && !plan.resume) writeFileAtomic(path.join(runDir, RUN_FILES.model), plan.text);
+    if (!recorded && !plan.resume) writeFileAtomic(path.join(runDir, snapshotName(cfg.file)), plan.text);
     writeRunRecord(runDir, record);
     recorded = true;
   };

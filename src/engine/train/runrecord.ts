@@ -1,7 +1,7 @@
 // A run's record on disk: `.gatelab/runs/<id>/` beside the model file (or where the parent says).
 //
 //   run.json            what ran and how it ended (rewritten atomically on every change of status)
-//   model.gatelab.yaml  the model document as it was when the run started
+//   model.gatelab.yaml  the model file's text as it was read when the run started (model.gatelab.json for JSON)
 //   metrics.jsonl       one JSON object per step ({"step",...}) and per epoch ({"epoch",...}), appended
 //   samples.jsonl       generated samples, appended
 //   model.safetensors   the latest good checkpoint (atomic)
@@ -12,6 +12,7 @@
 //
 // Readers skip a torn last line of a .jsonl file, so a killed trainer never corrupts a record.
 
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../util/fsx';
@@ -31,6 +32,8 @@ export interface RunRecord {
   device?: string;
   deviceReason?: string;
   pid?: number;
+  /** when the trainer process started (processStartTime), so a reused pid is not taken for it */
+  pidStart?: string;
   checkpoint?: string;
   summary?: Summary;
   error?: string;
@@ -56,12 +59,26 @@ export const RUN_FILES = {
   state: 'train-state.safetensors',
 } as const;
 
-/** `20261124-153012-timemachine-char-3f9a` */
+/**
+ * `20261124-153012-123-timemachine-char-3f9a0c1e`: local time to the millisecond, the model's name
+ * and 32 random bits, so runs started together (a sweep, two windows, a cluster) never share an id.
+ */
 export function newRunId(model: string, now = new Date()): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  const stamp = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  const stamp = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}-${p(now.getMilliseconds(), 3)}`;
   const safe = model.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 40);
-  return `${stamp}-${safe}-${Math.floor(Math.random() * 0x10000).toString(16).padStart(4, '0')}`;
+  return `${stamp}-${safe}-${randomBytes(4).toString('hex')}`;
+}
+
+/** The name of a run's model snapshot: a JSON model file is kept as JSON, a YAML one as YAML. */
+export function snapshotName(modelFile: string): string {
+  return /\.json$/i.test(modelFile) ? 'model.gatelab.json' : RUN_FILES.model;
+}
+
+/** The model snapshot of a run folder (YAML or JSON), whichever it has. */
+export function snapshotPath(dir: string): string {
+  const json = path.join(dir, 'model.gatelab.json');
+  return fs.existsSync(json) ? json : path.join(dir, RUN_FILES.model);
 }
 
 /** The default runs folder for a model file. */

@@ -35,7 +35,31 @@ export function appendLine(file: string, line: string): void {
   fs.appendFileSync(file, line.endsWith('\n') ? line : line + '\n');
 }
 
-function alive(pid: number): boolean {
+/**
+ * When a process started, as the kernel counts it (Linux: field 22 of /proc/<pid>/stat, clock ticks
+ * after boot), so that a pid reused by a later process is not taken for the one a record names.
+ * Undefined where there is no /proc (then only whether the pid is alive can be told).
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) is in parentheses and may hold spaces: count from after it
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process a record names is still that process (alive, and started when it says). */
+export function sameProcess(pid: number | undefined, started: string | undefined): boolean {
+  if (!pid || !alive(pid)) return false;
+  if (started === undefined) return true;
+  const now = processStartTime(pid);
+  return now === undefined || now === started;
+}
+
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
