@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readJsonLines, RUN_FILES, snapshotPath } from '../engine/train/runrecord';
-import type { DashboardToHost, EpochRow, GateHistoryRow, HostToDashboard, Overlay, RunHeader, StepSeries } from '../shared/dashboard';
-import { minMaxIndices } from '../../webview/dashboard/chartdata';
+import type { DashboardToHost, GateHistoryRow, HostToDashboard, Overlay, RunHeader } from '../shared/dashboard';
+import { toCsv } from '../../webview/dashboard/chartdata';
+import { MetricsCache, overlaySteps, snapshotSteps, windowAnswer } from './metricseries';
 import type { GatesMessage } from '../shared/protocol';
 import { gatesInWorker } from '../engine/runtime/client';
 import { emptySeries } from '../shared/dashboard';
@@ -34,20 +35,8 @@ function header(r: RunInfo): RunHeader {
   };
 }
 
-/** Reads a run's recorded metrics into the snapshot form. */
-export function snapshotFromDisk(dir: string): { steps: StepSeries; epochs: EpochRow[]; samples: { step: number; text: string }[]; gates?: GatesMessage; gateHistory: GateHistoryRow[] } {
-  const steps = emptySeries();
-  const epochs: EpochRow[] = [];
-  for (const m of readJsonLines<Record<string, number>>(path.join(dir, RUN_FILES.metrics))) {
-    if (m.trainLoss !== undefined && m.epoch !== undefined) epochs.push(m as unknown as EpochRow);
-    else if (m.step !== undefined && m.loss !== undefined) {
-      steps.step.push(m.step);
-      steps.loss.push(m.loss);
-      steps.gradNorm.push(m.gradNorm);
-      steps.lr.push(m.lr);
-      steps.time.push(m.time);
-    }
-  }
+/** What a snapshot shows besides the steps and epochs (those come from the run's RunSeries). */
+export function recordExtras(dir: string): { samples: { step: number; text: string }[]; gates?: GatesMessage; gateHistory: GateHistoryRow[] } {
   const samples = readJsonLines<{ step: number; text: string }>(path.join(dir, RUN_FILES.samples)).map((s) => ({ step: s.step, text: s.text }));
   let gates: GatesMessage | undefined;
   try {
@@ -56,8 +45,11 @@ export function snapshotFromDisk(dir: string): { steps: StepSeries; epochs: Epoc
     gates = undefined;
   }
   const gateHistory = readJsonLines<GateHistoryRow>(path.join(dir, RUN_FILES.gateHistory));
-  return { steps, epochs, samples, gates, gateHistory };
+  return { samples, gates, gateHistory };
 }
+
+/** The series of every run a dashboard shows (its own and the overlays), shared by all panels. */
+const metrics = new MetricsCache();
 
 export class DashboardPanel implements vscode.Disposable {
   /** the gate probe of a finished run in flight (a child process) */
@@ -74,7 +66,7 @@ export class DashboardPanel implements vscode.Disposable {
       existing.panel.reveal(undefined, true);
       if (compare) {
         existing.compare = compare;
-        if (existing.ready) existing.sendSnapshot();
+        if (existing.ready) void existing.sendSnapshot();
       }
       return existing;
     }
@@ -119,7 +111,14 @@ export class DashboardPanel implements vscode.Disposable {
     switch (m.type) {
       case 'webview/ready':
         this.ready = true;
-        this.sendSnapshot();
+        this.view = { smoothing: m.smoothing, width: m.width };
+        void this.sendSnapshot();
+        break;
+      case 'series/window':
+        void this.sendWindow(m);
+        break;
+      case 'export/metrics':
+        void this.exportMetrics(m.format);
         break;
       case 'training/stop':
         void this.runs.stop(this.runId);
@@ -181,33 +180,58 @@ export class DashboardPanel implements vscode.Disposable {
     void vscode.window.showInformationMessage(`Gatelab: saved ${path.basename(uri.fsPath)}`);
   }
 
-  private sendSnapshot(): void {
+  /** The view's smoothing and width (from webview/ready), for the first window of a long run. */
+  private view: { smoothing?: number; width?: number } = {};
+
+  private async sendSnapshot(): Promise<void> {
     let run = this.runs.get(this.runId);
     if (!run) {
       this.post({ type: 'run/didChangeStatus', run: { id: this.runId, model: '?', modelFile: '', status: 'failed', error: 'this run no longer exists' } });
       return;
     }
-    const snap = fs.existsSync(run.dir) ? snapshotFromDisk(run.dir) : { steps: emptySeries(), epochs: [], samples: [], gateHistory: [] };
+    const here = fs.existsSync(run.dir);
+    const series = here ? await metrics.get(run.dir) : undefined;
+    const steps = series ? snapshotSteps(series, { buckets: this.view.width, smoothing: this.view.smoothing }) : { steps: emptySeries() };
+    const extras = here ? recordExtras(run.dir) : { samples: [], gateHistory: [] };
     run = this.runs.get(this.runId)!;
     const overlays: Overlay[] = [];
     const chosen = this.compare?.map((id) => this.runs.get(id)).filter((r): r is RunInfo => !!r);
     for (const other of chosen ?? this.runs.all) {
       if (other.id === run.id || (!chosen && (other.modelFile !== run.modelFile || other.model !== run.model)) || !fs.existsSync(other.dir)) continue;
-      const s = snapshotFromDisk(other.dir).steps;
-      if (s.step.length === 0) continue;
-      const idx = minMaxIndices(s.step, s.loss, 1000);
+      const o = overlaySteps(await metrics.get(other.dir));
+      if (o.step.length === 0) continue;
       const who = other.model === run.model ? '' : `${other.model} `;
-      overlays.push({ id: other.id, label: `${who}${other.status} ${new Date(other.started).toLocaleString()}`, step: idx.map((i) => s.step[i]), loss: idx.map((i) => s.loss[i]) });
+      overlays.push({ id: other.id, label: `${who}${other.status} ${new Date(other.started).toLocaleString()}`, ...o });
     }
     this.post({
       type: 'run/didSnapshot',
       run: header(run),
-      ...snap,
+      ...steps,
+      epochs: series ? [...series.epochs] : [],
+      ...extras,
       tokensPerSecond: run.last?.tokensPerSecond ?? run.summary?.tokensPerSecond,
       summary: run.summary as unknown as Record<string, unknown>,
       overlays: overlays.slice(chosen ? -8 : -5),
       ...(this.compare ? { compare: this.compare } : {}),
     });
+  }
+
+  /** A finer (or coarser) window of a downsampled run, read up to the steps the trainer has appended. */
+  private async sendWindow(m: Extract<DashboardToHost, { type: 'series/window' }>): Promise<void> {
+    const run = this.runs.get(this.runId);
+    if (!run || !fs.existsSync(run.dir)) return;
+    this.post(windowAnswer(await metrics.get(run.dir), m));
+  }
+
+  /** Every step of a run to a file the user picks (the webview of a long run has only windows of them). */
+  private async exportMetrics(format: 'csv' | 'json'): Promise<void> {
+    const run = this.runs.get(this.runId);
+    if (!run) return;
+    const series = await metrics.get(run.dir);
+    const all = series.all();
+    const name = run.model.replace(/[^\w.-]+/g, '-');
+    if (format === 'csv') await this.save(`${name}-loss.csv`, toCsv({ step: all.step, loss: all.loss, gradNorm: all.gradNorm, lr: all.lr, time: all.time }), 'utf8');
+    else await this.save(`${name}-metrics.json`, JSON.stringify({ run: header(run), steps: all, epochs: series.epochs, samples: recordExtras(run.dir).samples }), 'utf8');
   }
 
   private forward(run: RunInfo, m: FromWorker): void {

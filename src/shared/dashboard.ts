@@ -54,6 +54,15 @@ export type HostToDashboard =
       type: 'run/didSnapshot';
       run: RunHeader;
       steps: StepSeries;
+      /**
+       * a long run's steps are posted downsampled (the minimum and maximum of each pixel bucket): the
+       * number of steps there are, and the smoothed loss at the posted steps (computed over all of
+       * them); the webview asks for finer windows with `series/window` as it zooms
+       */
+      stepsTotal?: number;
+      /** the first and last step of a downsampled run */
+      stepsExtent?: [number, number];
+      smoothed?: (number | null)[];
       epochs: EpochRow[];
       samples: { step: number; text: string }[];
       tokensPerSecond?: number;
@@ -68,12 +77,19 @@ export type HostToDashboard =
   | { type: 'gates/didSnapshot'; gates: GatesMessage }
   | { type: 'gates/didFail'; message: string }
   | { type: 'run/didStep'; steps: StepSeries; tokensPerSecond: number; epoch: number; remainingMs: number }
+  /** the points of a window of a downsampled run (the answer to series/window) */
+  | { type: 'series/didWindow'; requestId: number; steps: StepSeries; smoothed: (number | null)[]; total: number; extent: [number, number] }
   | { type: 'run/didEpoch'; row: EpochRow }
   | { type: 'run/didSample'; step: number; text: string }
   | { type: 'run/didChangeStatus'; run: RunHeader; summary?: Record<string, unknown> };
 
 export type DashboardToHost =
-  | { type: 'webview/ready' }
+  /** the view's smoothing and the loss chart's width in pixels shape the first window of a long run */
+  | { type: 'webview/ready'; smoothing?: number; width?: number }
+  /** the points of the steps in [x0, x1] (all when absent) for a chart `buckets` pixels wide, smoothed with this weight */
+  | { type: 'series/window'; requestId: number; x0?: number; x1?: number; buckets: number; smoothing: number }
+  /** export every step of a downsampled run (the host has them) */
+  | { type: 'export/metrics'; format: 'csv' | 'json' }
   | { type: 'training/stop' }
   | { type: 'training/restart' }
   | { type: 'source/reveal' }

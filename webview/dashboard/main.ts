@@ -30,6 +30,12 @@ const state = {
   smoothing: (vscode.getState() as { smoothing?: number } | undefined)?.smoothing ?? 0.6,
   overlays: [] as Overlay[],
   summary: undefined as Record<string, unknown> | undefined,
+  /**
+   * a long run: the host holds the steps and posts windows of them (min and max per pixel bucket,
+   * the loss smoothed over every step); `total` steps in all
+   */
+  remote: undefined as { total: number; first: number; last: number } | undefined,
+  hostSmoothed: [] as (number | null)[],
 };
 const OVERLAY_COLORS = ['--vscode-charts-orange', '--vscode-charts-purple', '--vscode-charts-green', '--vscode-charts-yellow', '--vscode-charts-red'];
 
@@ -84,7 +90,8 @@ smooth.addEventListener('input', () => {
   state.smoothing = Number(smooth.value);
   smoothed = [];
   persist();
-  redrawLoss();
+  if (state.remote) requestWindow();
+  else redrawLoss();
 });
 /** What a window reload restores (the serializer reads it): the run, its model file, the runs compared, the smoothing. */
 const persisted: { runId: string; smoothing: number; modelFile?: string; compare?: string[] } = { runId, smoothing: state.smoothing };
@@ -103,6 +110,8 @@ exportSel.addEventListener('change', () => {
   exportSel.value = '';
   const name = (state.run?.model ?? 'run').replace(/[^\w.-]+/g, '-');
   const save = (fileName: string, content: string, encoding: 'utf8' | 'base64' = 'utf8') => vscode.postMessage({ type: 'export/save', fileName, content, encoding });
+  // a long run's steps are on the host: it writes them
+  if ((kind === 'csv' || kind === 'json') && state.remote) return vscode.postMessage({ type: 'export/metrics', format: kind });
   if (kind === 'csv') save(`${name}-loss.csv`, toCsv({ step: state.steps.step, loss: state.steps.loss, gradNorm: state.steps.gradNorm, lr: state.steps.lr, time: state.steps.time }));
   if (kind === 'json') save(`${name}-metrics.json`, JSON.stringify({ run: state.run, steps: state.steps, epochs: state.epochs, samples: state.samples }));
   if (kind === 'png') {
@@ -152,6 +161,11 @@ let xView: [number, number] | undefined;
 /** Visible points only, min and max per pixel bucket: long series stay fast (1,000,000 points). */
 function lossData(): uPlot.AlignedData {
   const s = state.steps;
+  if (state.remote) {
+    // already a window of the host's series, smoothed there over every step
+    const others = state.overlays.map((o) => alignTo(s.step, o.step, emaDebiased(o.loss, state.smoothing) as number[]));
+    return [s.step, s.loss, s.step.map((_, i) => state.hostSmoothed[i] ?? null), ...others] as uPlot.AlignedData;
+  }
   if (smoothed.length !== s.loss.length) smoothed = emaDebiased(s.loss, state.smoothing);
   const idx = minMaxIndices(s.step, s.loss, width(lossDiv), xView?.[0], xView?.[1]);
   const xs = idx.map((i) => s.step[i]);
@@ -176,9 +190,14 @@ function makeLossPlot(): uPlot {
           (u: uPlot, key: string) => {
             if (key !== 'x' || resampling) return;
             const { min, max } = u.scales.x;
-            const n = state.steps.step.length;
-            const full = n > 0 && min !== undefined && max !== undefined && min <= state.steps.step[0] && max >= state.steps.step[n - 1];
+            const [lo, hi] = extent();
+            const full = state.steps.step.length > 0 && min !== undefined && max !== undefined && min <= lo && max >= hi;
             xView = full || min === undefined || max === undefined ? undefined : [min, max];
+            if (state.remote) {
+              // the host has the points of the new range
+              requestWindow();
+              return;
+            }
             // resample after uPlot has finished this zoom, then restore the view so its index
             // window is computed on the new data
             requestAnimationFrame(() => {
@@ -205,10 +224,43 @@ function makeLossPlot(): uPlot {
 
 let resampling = false;
 
+/** The first and last step of the whole run (a long run's posted points may be a zoomed window). */
+function extent(): readonly [number, number] {
+  if (state.remote) return [state.remote.first, state.remote.last];
+  return [state.steps.step[0] ?? 0, state.steps.step[state.steps.step.length - 1] ?? 1];
+}
+
+// ---- windows of a long run, from the host ----
+let windowRequest = 0;
+let windowFrame = 0;
+/** Asks the host for the points of the current view (at most one request per frame; the newest answer wins). */
+function requestWindow(): void {
+  if (windowFrame) return;
+  windowFrame = requestAnimationFrame(() => {
+    windowFrame = 0;
+    vscode.postMessage({ type: 'series/window', requestId: ++windowRequest, ...(xView ? { x0: xView[0], x1: xView[1] } : {}), buckets: width(lossDiv), smoothing: state.smoothing });
+  });
+}
+
+function showWindow(m: Extract<HostToDashboard, { type: 'series/didWindow' }>): void {
+  if (m.requestId !== windowRequest || !state.remote) return; // an older answer
+  state.steps = m.steps;
+  state.hostSmoothed = m.smoothed;
+  state.remote.total = m.total;
+  [state.remote.first, state.remote.last] = m.extent;
+  if (!lossPlot) return;
+  resampling = true;
+  lossPlot.setData(lossData(), xView === undefined);
+  if (xView) lossPlot.setScale('x', { min: xView[0], max: xView[1] });
+  resampling = false;
+}
+
+let lastLiveWindow = 0;
+
 /** Wheel zooms the step axis around the cursor; shift-drag pans it; double-click resets (uPlot). */
 function addWheelAndPan(u: uPlot): void {
   const over = u.over;
-  const full = () => [state.steps.step[0] ?? 0, state.steps.step[state.steps.step.length - 1] ?? 1] as const;
+  const full = extent;
   over.addEventListener(
     'wheel',
     (e) => {
@@ -222,6 +274,12 @@ function addWheelAndPan(u: uPlot): void {
     },
     { passive: false },
   );
+  // double-click shows the whole run: a long run's data is a window, so ask the host for all of it
+  over.addEventListener('dblclick', () => {
+    if (!state.remote) return;
+    xView = undefined;
+    requestWindow();
+  });
   over.addEventListener('mousedown', (e) => {
     if (!e.shiftKey) return;
     e.preventDefault();
@@ -362,7 +420,7 @@ function renderHeader(): void {
   status.textContent = r?.status ?? '';
   status.className = `status ${r?.status ?? ''}`;
   const parts: string[] = [];
-  const last = state.steps.step[state.steps.step.length - 1];
+  const last = state.remote ? state.remote.last : state.steps.step[state.steps.step.length - 1];
   if (last !== undefined) parts.push(`step ${last}${r?.totalSteps ? ` / ${r.totalSteps}` : ''}`);
   const e = state.epochs[state.epochs.length - 1];
   if (e) parts.push(`epoch ${e.epoch}${r?.epochs ? ` / ${r.epochs}` : ''}`);
@@ -418,6 +476,11 @@ window.addEventListener('message', (ev: MessageEvent<HostToDashboard>) => {
     case 'run/didSnapshot':
       state.run = m.run;
       state.steps = m.steps;
+      state.remote =
+        m.stepsTotal !== undefined && m.stepsTotal > m.steps.step.length
+          ? { total: m.stepsTotal, first: m.stepsExtent?.[0] ?? m.steps.step[0] ?? 0, last: m.stepsExtent?.[1] ?? m.steps.step[m.steps.step.length - 1] ?? 0 }
+          : undefined;
+      state.hostSmoothed = m.smoothed ?? [];
       state.epochs = m.epochs;
       state.samples = m.samples;
       state.tokensPerSecond = m.tokensPerSecond;
@@ -440,8 +503,21 @@ window.addEventListener('message', (ev: MessageEvent<HostToDashboard>) => {
     case 'gates/didFail':
       gates.fail(m.message);
       break;
+    case 'series/didWindow':
+      showWindow(m);
+      return;
     case 'run/didStep':
       append(state.steps, m.steps);
+      if (state.remote) {
+        state.remote.total += m.steps.step.length;
+        state.remote.last = m.steps.step[m.steps.step.length - 1] ?? state.remote.last;
+        for (let i = 0; i < m.steps.step.length; i++) state.hostSmoothed.push(null);
+        // a whole-run view follows the new steps with a fresh window, at most once a second
+        if (!xView && Date.now() - lastLiveWindow > 1000) {
+          lastLiveWindow = Date.now();
+          requestWindow();
+        }
+      }
       state.tokensPerSecond = m.tokensPerSecond;
       state.remainingMs = m.remainingMs;
       break;
@@ -460,4 +536,4 @@ window.addEventListener('message', (ev: MessageEvent<HostToDashboard>) => {
 });
 
 renderHeader();
-vscode.postMessage({ type: 'webview/ready' });
+vscode.postMessage({ type: 'webview/ready', smoothing: state.smoothing, width: width(lossDiv) });

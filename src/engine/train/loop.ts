@@ -32,7 +32,7 @@ import { mean } from '../tasks/common';
 import { Checkpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { asDtype, checkCheckpointFits } from './lmsetup';
 import { learningRateAt } from './schedule';
-import { readJsonLines, readRunRecord, RUN_FILES, RunRecord, snapshotName, snapshotPath, writeRunRecord } from './runrecord';
+import { appendSteps, readJsonLines, readRunRecord, RUN_FILES, RunRecord, snapshotName, snapshotPath, writeRunRecord } from './runrecord';
 import { loadState, Position, SavedState, saveState, stateFile, TrainState } from './state';
 import type { FromWorker, Summary, TrainJob } from '../../shared/protocol';
 
@@ -164,8 +164,12 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
     if (job.metrics) writeFileAtomic(job.metrics, '');
     if (plan.resume && runDir) {
       const upTo = plan.resume.saved.state.step;
-      const kept = readJsonLines<{ step?: number }>(path.join(runDir, RUN_FILES.metrics)).filter((m) => (m.step ?? 0) <= upTo);
+      const kept = readJsonLines<{ step?: number; loss?: number; gradNorm?: number; lr?: number; time?: number; trainLoss?: number }>(path.join(runDir, RUN_FILES.metrics)).filter((m) => (m.step ?? 0) <= upTo);
       writeFileAtomic(path.join(runDir, RUN_FILES.metrics), kept.map((m) => JSON.stringify(m) + '\n').join(''));
+      // steps.bin: the same step records
+      fs.rmSync(path.join(runDir, RUN_FILES.steps), { force: true });
+      const steps = kept.filter((m) => m.loss !== undefined && m.trainLoss === undefined).map((m) => ({ step: m.step!, loss: m.loss ?? NaN, gradNorm: m.gradNorm ?? NaN, lr: m.lr ?? NaN, time: m.time ?? NaN }));
+      if (steps.length) appendSteps(path.join(runDir, RUN_FILES.steps), steps);
     }
     const summary = await loop.train();
     if (record && runDir) {
@@ -385,6 +389,11 @@ class Loop {
     };
   }
 
+  /** The step lines again as binary records in the run folder (what a dashboard of a long run reads). */
+  private stepRecords(rows: { step: number; loss: number; gradNorm: number; lr: number; time: number }[]): void {
+    if (this.runDir) appendSteps(path.join(this.runDir, RUN_FILES.steps), rows);
+  }
+
   private metric(o: Record<string, unknown>): void {
     const line = JSON.stringify(o);
     for (const f of this.metricsFiles) appendLine(f, line);
@@ -512,6 +521,7 @@ class Loop {
           const failStep = this.step + bad + 1;
           const what = Number.isFinite(losses[bad]) ? `the gradient norm became ${norms[bad]}` : `the loss became ${losses[bad]}`;
           this.metric({ step: failStep, epoch, loss: losses[bad], gradNorm: norms[bad], error: 'non-finite' });
+          this.stepRecords([{ step: failStep, loss: losses[bad], gradNorm: norms[bad], lr: lrs[bad], time: (Date.now() - this.t0) / 1000 }]);
           throw new TrainingFailure(
             `${what} at step ${failStep} (epoch ${epoch}); training stopped` +
               (this.savedFile ? `; the last good weights (step ${this.lastCheckpointStep}) are in ${this.savedFile}` : '') +
@@ -524,11 +534,14 @@ class Loop {
         for (const s of run.program.state) feeds[`s.${s.name}`] = r[`s_out.${s.name}`];
         for (const c of run.carried ?? []) feeds[c.name] = r[c.out];
         const now = Date.now();
-        losses.forEach((loss, j) => {
+        const rows = losses.map((loss, j) => {
           this.step++;
           epochLosses.push(loss);
-          this.metric({ step: this.step, epoch, loss, gradNorm: norms[j], lr: lrs[j], time: (now - this.t0) / 1000 });
+          const row = { step: this.step, loss, gradNorm: norms[j], lr: lrs[j], time: (now - this.t0) / 1000 };
+          this.metric({ step: row.step, epoch, loss, gradNorm: row.gradNorm, lr: row.lr, time: row.time });
+          return row;
         });
+        this.stepRecords(rows);
         i += k;
         pos = position();
         pendingLosses.push(...losses);

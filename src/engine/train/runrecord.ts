@@ -4,6 +4,7 @@
 //   model.gatelab.yaml  the model file's text as it was read when the run started (model.gatelab.json for JSON)
 //   metrics.jsonl       one JSON object per step ({"step",...}) and per epoch ({"epoch",...}), appended
 //   samples.jsonl       generated samples, appended
+//   steps.bin           the step lines again as float64 [step, loss, gradNorm, lr, time] records (readers may ignore it)
 //   model.safetensors   the latest good checkpoint (atomic)
 //   train-state.safetensors  beside it: what resuming the run needs (optimizer state, data position)
 //   best.safetensors    the weights of the best evaluation so far
@@ -55,6 +56,8 @@ export const RUN_FILES = {
   gates: 'gates.json',
   /** per snapshot: histograms and saturation per layer, appended */
   gateHistory: 'gates.jsonl',
+  /** the step lines of metrics.jsonl as binary columns: float64 step, loss, gradNorm, lr, time per step, appended (fast dashboards) */
+  steps: 'steps.bin',
   /** beside each checkpoint: optimizer state, data position, generators (resume; train/state.ts) */
   state: 'train-state.safetensors',
 } as const;
@@ -116,6 +119,16 @@ export function readRunRecord(dir: string): RunRecord | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The fields of a step record of steps.bin, in order (float64 little-endian each). */
+export const STEP_FIELDS = ['step', 'loss', 'gradNorm', 'lr', 'time'] as const;
+
+/** Appends step records to steps.bin (a torn last record is ignored by readers: they read whole records). */
+export function appendSteps(file: string, rows: { step: number; loss: number; gradNorm: number; lr: number; time: number }[]): void {
+  const f = new Float64Array(rows.length * STEP_FIELDS.length);
+  rows.forEach((r, i) => STEP_FIELDS.forEach((k, j) => (f[i * STEP_FIELDS.length + j] = r[k] ?? NaN)));
+  fs.appendFileSync(file, new Uint8Array(f.buffer));
 }
 
 /** Parses a .jsonl file, skipping blank and torn lines. */
