@@ -74,6 +74,16 @@ async function dashboardFrame(model?: string): Promise<Frame> {
   throw new Error('the dashboard webview did not appear');
 }
 
+/** The frame of the Gatelab side panel's webview. */
+async function notebookFrame(): Promise<Frame> {
+  const end = Date.now() + 60_000;
+  while (Date.now() < end) {
+    for (const f of page.frames()) if (await f.$('#app[data-view="notebook"]').catch(() => null)) return f;
+    await page.waitForTimeout(500);
+  }
+  throw new Error('the Gatelab side panel did not appear');
+}
+
 /** The quick input box (showInputBox): waits for it, types, presses Enter. */
 async function answerInputBox(text: string): Promise<void> {
   const input = page.locator('.quick-input-widget input').first();
@@ -322,13 +332,7 @@ describe('Gatelab in real VS Code (code-server)', () => {
   it('the Gatelab side panel: every run a cell; sampling in place under the first run', async () => {
     // the activity bar's Gatelab container holds the notebook of runs
     await page.locator('.activitybar [aria-label^="Gatelab"]').first().click();
-    const end = Date.now() + 60_000;
-    let frame: Frame | undefined;
-    while (!frame && Date.now() < end) {
-      for (const f of page.frames()) if (await f.$('#app[data-view="notebook"]').catch(() => null)) frame = f;
-      if (!frame) await page.waitForTimeout(500);
-    }
-    if (!frame) throw new Error('the Gatelab side panel did not appear');
+    const frame = await notebookFrame();
     const first = runRecords().find((r) => r.model === 'timemachine-char' && r.status === 'done')!;
     const cell = frame.locator(`article.cell[data-id="${first.id}"]`);
     await frame.getByLabel('Filter runs by model, file or status').fill('timemachine');
@@ -355,6 +359,71 @@ describe('Gatelab in real VS Code (code-server)', () => {
     // kept with the run
     const kept = fs.readFileSync(path.join(workspace, '.gatelab', 'runs', first.id, 'inference.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(kept.at(-1)).toMatchObject({ kind: 'sample', prefix: 'the time machine ', length: 120 });
+  });
+
+  it('a classification run stopped in its first epoch: its lens, the status bar and its cell still work; Resume continues it', async () => {
+    // a slow classifier, so the stop comes inside the first epoch
+    fs.writeFileSync(
+      path.join(workspace, 'slow.gatelab.yaml'),
+      fs.readFileSync(path.join(workspace, 'sentiment.gatelab.yaml'), 'utf8')
+        .replace(/^name: .*$/m, 'name: slow-sentiment')
+        .replace(/epochs: \d+/, 'epochs: 20\n  stepsPerRun: 2')
+        .replace(/hidden: \d+/, 'hidden: 384'),
+    );
+    await openFromExplorer('slow.gatelab.yaml');
+    await page.locator('.codelens-decoration a', { hasText: 'Train' }).first().click();
+    await page.locator('.statusbar-item', { hasText: /slow-sentiment · epoch 1\/20/ }).first().waitFor({ timeout: 120_000 });
+    await page.locator('.codelens-decoration a', { hasText: 'Stop' }).first().click();
+    await page.locator('.codelens-decoration a', { hasText: 'Train' }).first().waitFor({ timeout: 60_000 });
+    const rec = runRecords().filter((r) => r.model === 'slow-sentiment').pop()!;
+    expect(rec.status).toBe('stopped');
+    const epochLines = fs.readFileSync(path.join(workspace, '.gatelab', 'runs', rec.id, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"trainLoss"'));
+    expect(epochLines).toEqual([]); // stopped inside its first epoch
+    // the lens shows the stopped run's line, the status bar its model, and no error popped up
+    await page.locator('.codelens-decoration a', { hasText: /stopped · just now/ }).first().waitFor({ timeout: 30_000 });
+    expect(await page.locator('.notifications-toasts', { hasText: /TypeError|Cannot read/ }).count()).toBe(0);
+    await page.locator('.statusbar-item', { hasText: 'slow-sentiment' }).first().waitFor({ timeout: 30_000 });
+    await shot('12-stopped-in-first-epoch');
+    // the side panel: the cell says stopped and offers Resume, which continues the run in its folder
+    await page.locator('.activitybar [aria-label^="Gatelab"]').first().click();
+    const frame = await notebookFrame();
+    await frame.getByLabel('Filter runs by model, file or status').fill('slow');
+    const cell = frame.locator(`article.cell[data-id="${rec.id}"]`);
+    await cell.waitFor({ timeout: 60_000 });
+    expect(await cell.locator('.badge').innerText()).toBe('stopped');
+    await shot('13-side-panel-resume');
+    await cell.getByRole('button', { name: /^Continue slow-sentiment where it stopped/ }).click();
+    await page.locator('.statusbar-item', { hasText: /slow-sentiment · epoch 1\/20/ }).first().waitFor({ timeout: 120_000 });
+    await expect.poll(() => JSON.parse(fs.readFileSync(path.join(workspace, '.gatelab', 'runs', rec.id, 'run.json'), 'utf8')).resumed?.length ?? 0, { timeout: 60_000 }).toBe(1);
+    await page.locator('.codelens-decoration a', { hasText: 'Stop' }).first().click();
+    await page.locator('.codelens-decoration a', { hasText: 'Train' }).first().waitFor({ timeout: 60_000 });
+    expect(runRecords().filter((r) => r.model === 'slow-sentiment')).toHaveLength(1); // resumed in place, no new run
+  });
+
+  it('reloading the window while a run trains: the trainer stops with a checkpoint, and the run comes back stopped', async () => {
+    await page.locator('.tab', { hasText: 'slow.gatelab.yaml' }).first().click();
+    await page.locator('.codelens-decoration a', { hasText: 'Train' }).first().click();
+    await page.locator('.statusbar-item', { hasText: /slow-sentiment · epoch 1\/20/ }).first().waitFor({ timeout: 120_000 });
+    const rec = runRecords().filter((r) => r.model === 'slow-sentiment').pop()!;
+    expect(rec.status).toBe('running');
+    await page.keyboard.press('Control+Shift+P');
+    await answerInputBox('>Developer: Reload Window');
+    await page.waitForTimeout(3000);
+    await page.waitForSelector('.monaco-workbench', { timeout: 120_000 });
+    const runDir = path.join(workspace, '.gatelab', 'runs', rec.id);
+    await expect.poll(() => JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).status, { timeout: 60_000 }).toBe('stopped');
+    expect(fs.existsSync(path.join(runDir, 'model.safetensors'))).toBe(true);
+    expect(fs.existsSync(path.join(runDir, 'train-state.safetensors'))).toBe(true);
+    const trainers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('worker.js') && l.includes(workspace));
+    expect(trainers).toEqual([]);
+    await page.locator('.activitybar [aria-label^="Gatelab"]').first().click();
+    const frame = await notebookFrame();
+    await frame.getByLabel('Filter runs by model, file or status').fill('slow');
+    const cell = frame.locator(`article.cell[data-id="${rec.id}"]`);
+    await cell.waitFor({ timeout: 60_000 });
+    expect(await cell.locator('.badge').innerText()).toBe('stopped');
+    expect(await cell.getByRole('button', { name: /^Continue slow-sentiment/ }).count()).toBe(1);
+    await shot('14-after-reload-stopped');
   });
 });
 

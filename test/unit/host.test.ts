@@ -11,6 +11,7 @@ import { COMMANDS } from '../../src/host/commands';
 import { lensesFor } from '../../src/host/lenses';
 import { describeRun, RunInfo, RunManager } from '../../src/host/runs';
 import { cellMetrics } from '../../src/host/notebookdata';
+import { gatesInWorker } from '../../src/engine/runtime/client';
 import { ModelDiagnostics } from '../../src/host/diagnostics';
 import { exportedAs, Gatelab } from '../../src/host/gatelab';
 import { loadModelFile } from '../../src/engine/config/load';
@@ -267,6 +268,29 @@ describe('runs', () => {
   });
 });
 
+describe('gate probes of finished runs', () => {
+  it('run in a worker process that is killed after its timeout or when cancelled, leaving no process', async () => {
+    const file = tmpModel(5);
+    const runs = new RunManager({ workerScript: WORKER });
+    const r = runs.start({ modelFile: file, modelName: 'tiny' });
+    await until(runs, () => r.status === 'done');
+    const job = { modelFile: file, modelName: 'tiny', init: r.checkpoint!, probe: 'the time' };
+    const ok = await gatesInWorker(job, { workerScript: WORKER });
+    expect(ok.tokens.length).toBeGreaterThan(3);
+    await expect(gatesInWorker(job, { workerScript: WORKER, timeoutMs: 1 })).rejects.toThrow(/took longer than 0 s/);
+    const ctl = new AbortController();
+    const p = gatesInWorker(job, { workerScript: WORKER, signal: ctl.signal });
+    ctl.abort();
+    await expect(p).rejects.toThrow(/cancelled/);
+    // the snapshot the run trained with wins over the model file as it is now
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('hidden: 12', 'hidden: 13'));
+    await expect(gatesInWorker(job, { workerScript: WORKER })).rejects.toThrow(/shape/);
+    const fromSnapshot = await gatesInWorker({ ...job, modelText: fs.readFileSync(path.join(r.dir, 'model.gatelab.yaml'), 'utf8') }, { workerScript: WORKER });
+    expect(fromSnapshot.layers[0].units).toBe(12);
+    runs.dispose();
+  });
+});
+
 describe('activation', () => {
   it('registers every command of the table; Train asks for trust in an untrusted folder', async () => {
     const ctx = {
@@ -283,6 +307,19 @@ describe('activation', () => {
     expect(recorded.messages.slice(n).map((m) => m.level)).toEqual(['warn']);
     expect(recorded.messages[n].text).toMatch(/Trust this folder/);
     expect(app.runs.all).toEqual([]);
+    // every command that starts a process on the folder's files asks the same, and starts nothing
+    for (const id of ['gatelab.sample', 'gatelab.predict', 'gatelab.resume']) {
+      const k = recorded.messages.length;
+      expect(await vscode.commands.executeCommand(id, { file: tmpModel(5), model: 'tiny' }), id).toBeUndefined();
+      expect(recorded.messages.slice(k).map((m) => m.level), id).toEqual(['warn']);
+      expect(recorded.messages[k].text, id).toMatch(/runs a process on this folder's files. Trust this folder/);
+    }
+    // the side panel's inference too (it shares the commands' inference path)
+    await expect(app.api.notebook.inferFor('nope', { kind: 'sample', prefix: '', length: 5, temperature: 0 })).rejects.toThrow(/no run nope/);
+    const t = tmpModel(5);
+    const run = app.runs.start({ modelFile: t, modelName: 'tiny' });
+    await until(app.runs, () => run.status === 'done');
+    await expect(app.api.notebook.inferFor(run.id, { kind: 'sample', prefix: '', length: 5, temperature: 0 })).rejects.toThrow(/trust this folder first/);
     recorded.trusted = true;
     app.dispose();
     expect(recorded.commands.size).toBe(0);

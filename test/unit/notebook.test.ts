@@ -597,6 +597,7 @@ train: { steps: 20, batchSize: 16, optimizer: { type: adam, learningRate: 0.01 }
     const panel = recorded.panels.at(-1)!;
     expect(panel.title).toBe(`Gatelab: ${newer.model}`);
     panel.receive({ type: 'webview/ready' });
+    await until(() => panel.posted.length > 0); // the host reads the runs' series first
     const dash = panel.posted[0] as { type: string; run: { id: string }; overlays: { id: string; label: string; step: number[] }[] };
     expect(dash.type).toBe('run/didSnapshot');
     expect(dash.run.id).toBe(newer.id);
@@ -615,6 +616,7 @@ train: { steps: 20, batchSize: 16, optimizer: { type: adam, learningRate: 0.01 }
     });
     const revived = recorded.panels.at(-1)!;
     revived.receive({ type: 'webview/ready' });
+    await until(() => revived.posted.length > 0);
     const again = revived.posted[0] as typeof dash;
     expect(again.run.id).toBe(newer.id);
     expect(again.overlays.map((o) => o.id)).toEqual([older.id]);
