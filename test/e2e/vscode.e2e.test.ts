@@ -21,6 +21,7 @@ let server: ChildProcess | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let workspace: string;
+let extensionsDir = '/nonexistent';
 let serverLog = '';
 
 function freePort(): Promise<number> {
@@ -52,6 +53,8 @@ async function waitForHttp(url: string, ms: number): Promise<void> {
 }
 
 async function openFromExplorer(name: string): Promise<void> {
+  // the Explorer may be behind another view container (the Gatelab side panel)
+  if (!(await page.locator('.explorer-folders-view').first().isVisible().catch(() => false))) await page.locator('.activitybar [aria-label^="Explorer"]').first().click({ force: true }); // its badge covers the icon
   const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).first();
   await row.waitFor({ timeout: 60_000 });
   await row.dblclick();
@@ -82,6 +85,30 @@ async function notebookFrame(): Promise<Frame> {
     await page.waitForTimeout(500);
   }
   throw new Error('the Gatelab side panel did not appear');
+}
+
+/** A run's cell in the Gatelab side panel (the panel opened, the runs filtered by `filter`). */
+async function runCell(filter: string, id: string) {
+  // its icon toggles the side bar: click it only when the panel is not showing (a reload restores it)
+  if (!(await page.locator('.part.sidebar .title-label', { hasText: /Gatelab/i }).first().isVisible().catch(() => false))) await page.locator('.activitybar [aria-label^="Gatelab"]').first().click();
+  const frame = await notebookFrame();
+  await frame.getByLabel('Filter runs by model, file or status').fill(filter);
+  const cell = frame.locator(`article.cell[data-id="${id}"]`);
+  await cell.waitFor({ timeout: 60_000 });
+  return cell;
+}
+
+/** Trainer processes of this workspace still running. */
+function trainersLeft(): string[] {
+  // the trainer is dist/worker.js of the extension as code-server installed it
+  return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('worker.js') && l.includes(extensionsDir));
+}
+
+/** A CodeLens of the editor that has focus (with two groups, `.first()` alone may hit the other one). */
+function lens(title: string | RegExp) {
+  // a string is the whole title after its icon (Playwright's hasText alone would let 'Stop' match 'stopped · just now')
+  const hasText = typeof title === 'string' ? new RegExp(`^\\s*${title}\\s*$`) : title;
+  return page.locator('.editor-group-container.active .codelens-decoration a', { hasText });
 }
 
 /** The quick input box (showInputBox): waits for it, types, presses Enter. */
@@ -119,6 +146,7 @@ beforeAll(async () => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-e2e-'));
   const userData = path.join(home, 'user-data');
   const extensions = path.join(home, 'extensions');
+  extensionsDir = extensions;
   workspace = path.join(home, 'workspace');
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
   fs.writeFileSync(
@@ -266,8 +294,7 @@ describe('Gatelab in real VS Code (code-server)', () => {
     expect(last.status).toBe('stopped');
     expect(fs.readdirSync(path.join(workspace, '.gatelab', 'runs', last.id)).some((f) => f.endsWith('.safetensors'))).toBe(true);
     // no trainer left behind
-    const trainers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('worker.js') && l.includes(workspace));
-    expect(trainers).toEqual([]);
+    expect(trainersLeft()).toEqual([]);
     await shot('7-stopped');
   });
 
@@ -370,42 +397,43 @@ describe('Gatelab in real VS Code (code-server)', () => {
         .replace(/epochs: \d+/, 'epochs: 20\n  stepsPerRun: 2')
         .replace(/hidden: \d+/, 'hidden: 384'),
     );
+    // one editor group, so the lenses below are slow.gatelab.yaml's
+    await page.keyboard.press('Control+Shift+P');
+    await answerInputBox('>View: Join All Editor Groups');
     await openFromExplorer('slow.gatelab.yaml');
-    await page.locator('.codelens-decoration a', { hasText: 'Train' }).first().click();
+    await lens('Train').first().click();
     await page.locator('.statusbar-item', { hasText: /slow-sentiment · epoch 1\/20/ }).first().waitFor({ timeout: 120_000 });
-    await page.locator('.codelens-decoration a', { hasText: 'Stop' }).first().click();
-    await page.locator('.codelens-decoration a', { hasText: 'Train' }).first().waitFor({ timeout: 60_000 });
+    await lens('Stop').first().click();
+    await lens('Train').first().waitFor({ timeout: 60_000 });
     const rec = runRecords().filter((r) => r.model === 'slow-sentiment').pop()!;
     expect(rec.status).toBe('stopped');
     const epochLines = fs.readFileSync(path.join(workspace, '.gatelab', 'runs', rec.id, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"trainLoss"'));
     expect(epochLines).toEqual([]); // stopped inside its first epoch
     // the lens shows the stopped run's line, the status bar its model, and no error popped up
-    await page.locator('.codelens-decoration a', { hasText: /stopped · just now/ }).first().waitFor({ timeout: 30_000 });
+    await lens(/stopped · just now/).first().waitFor({ timeout: 30_000 });
     expect(await page.locator('.notifications-toasts', { hasText: /TypeError|Cannot read/ }).count()).toBe(0);
     await page.locator('.statusbar-item', { hasText: 'slow-sentiment' }).first().waitFor({ timeout: 30_000 });
     await shot('12-stopped-in-first-epoch');
     // the side panel: the cell says stopped and offers Resume, which continues the run in its folder
-    await page.locator('.activitybar [aria-label^="Gatelab"]').first().click();
-    const frame = await notebookFrame();
-    await frame.getByLabel('Filter runs by model, file or status').fill('slow');
-    const cell = frame.locator(`article.cell[data-id="${rec.id}"]`);
-    await cell.waitFor({ timeout: 60_000 });
+    const cell = await runCell('slow', rec.id);
     expect(await cell.locator('.badge').innerText()).toBe('stopped');
     await shot('13-side-panel-resume');
     await cell.getByRole('button', { name: /^Continue slow-sentiment where it stopped/ }).click();
     await page.locator('.statusbar-item', { hasText: /slow-sentiment · epoch 1\/20/ }).first().waitFor({ timeout: 120_000 });
     await expect.poll(() => JSON.parse(fs.readFileSync(path.join(workspace, '.gatelab', 'runs', rec.id, 'run.json'), 'utf8')).resumed?.length ?? 0, { timeout: 60_000 }).toBe(1);
-    await page.locator('.codelens-decoration a', { hasText: 'Stop' }).first().click();
-    await page.locator('.codelens-decoration a', { hasText: 'Train' }).first().waitFor({ timeout: 60_000 });
+    await page.locator('.tab', { hasText: 'slow.gatelab.yaml' }).first().click(); // the dashboard opened beside may have the focus
+    await lens('Stop').first().click();
+    await lens('Train').first().waitFor({ timeout: 60_000 });
     expect(runRecords().filter((r) => r.model === 'slow-sentiment')).toHaveLength(1); // resumed in place, no new run
-  });
+  }, 300_000);
 
   it('reloading the window while a run trains: the trainer stops with a checkpoint, and the run comes back stopped', async () => {
     await page.locator('.tab', { hasText: 'slow.gatelab.yaml' }).first().click();
-    await page.locator('.codelens-decoration a', { hasText: 'Train' }).first().click();
+    await lens('Train').first().click();
     await page.locator('.statusbar-item', { hasText: /slow-sentiment · epoch 1\/20/ }).first().waitFor({ timeout: 120_000 });
     const rec = runRecords().filter((r) => r.model === 'slow-sentiment').pop()!;
     expect(rec.status).toBe('running');
+    expect(trainersLeft()).toHaveLength(1); // the check below sees trainers when there are some
     await page.keyboard.press('Control+Shift+P');
     await answerInputBox('>Developer: Reload Window');
     await page.waitForTimeout(3000);
@@ -414,17 +442,13 @@ describe('Gatelab in real VS Code (code-server)', () => {
     await expect.poll(() => JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).status, { timeout: 60_000 }).toBe('stopped');
     expect(fs.existsSync(path.join(runDir, 'model.safetensors'))).toBe(true);
     expect(fs.existsSync(path.join(runDir, 'train-state.safetensors'))).toBe(true);
-    const trainers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('worker.js') && l.includes(workspace));
-    expect(trainers).toEqual([]);
-    await page.locator('.activitybar [aria-label^="Gatelab"]').first().click();
-    const frame = await notebookFrame();
-    await frame.getByLabel('Filter runs by model, file or status').fill('slow');
-    const cell = frame.locator(`article.cell[data-id="${rec.id}"]`);
-    await cell.waitFor({ timeout: 60_000 });
+    // the record is settled just before the process exits
+    await expect.poll(() => trainersLeft(), { timeout: 15_000 }).toEqual([]);
+    const cell = await runCell('slow', rec.id);
     expect(await cell.locator('.badge').innerText()).toBe('stopped');
     expect(await cell.getByRole('button', { name: /^Continue slow-sentiment/ }).count()).toBe(1);
     await shot('14-after-reload-stopped');
-  });
+  }, 300_000);
 });
 
 describe('the VSIX', () => {
