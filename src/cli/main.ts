@@ -32,6 +32,7 @@ usage:
   gatelab train FILE [--model NAME] [--steps N | --epochs N] [--device auto|cpu|cuda]
                      [--init W.safetensors] [--save W.safetensors] [--metrics M.jsonl] [--quiet]
                      [--runs DIR | --no-record] [--checkpoint-every SECONDS]
+                     [--no-cache] [--cache-max SIZE]
   gatelab train [FILE] --resume RUN_DIR [--steps N | --epochs N]
   gatelab grad FILE --init W.safetensors --batch B.json --out G.safetensors [--model NAME]
   gatelab sample FILE --init W.safetensors [--prefix TEXT] [--length N] [--temperature T] [--model NAME]
@@ -43,7 +44,9 @@ usage:
   train    trains the model; progress on stderr, a one-line JSON summary on stdout;
            the run is recorded in .gatelab/runs/ beside the model file (or --runs DIR);
            --resume continues a stopped or failed run where it stopped (weights,
-           optimizer state, data order), in its own folder
+           optimizer state, data order), in its own folder; a corpus's token ids are
+           kept in .gatelab/cache beside the model file for the next run (--no-cache:
+           tokenise every time; --cache-max 8G: the cache's limit, oldest removed first)
   grad     loss and gradient of every parameter for one explicit batch (no update; any task)
   sample   generated text on stdout (temperature 0 = greedy)
   predict  class probabilities of a sentence, or forecasts after the end of a CSV series
@@ -79,6 +82,14 @@ function number(v: string | undefined, key: string, min: number): number | undef
   return n;
 }
 
+/** A size such as 8G, 512M, 1.5G or a number of bytes (powers of 1024). */
+export function byteSize(v: string | undefined, key: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(v.trim());
+  if (!m) throw new UserError(`expected a size such as 8G, 512M or a number of bytes, got "${v}"`, { key });
+  return Math.round(Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase()));
+}
+
 function oneFile(positionals: string[], command: string): string {
   if (positionals.length === 0) throw new UserError('missing the model file', { key: 'FILE' }, `usage: gatelab ${command} FILE ...`);
   if (positionals.length > 1) throw new UserError(`unexpected argument "${positionals[1]}"`, { key: positionals[1] }, `usage: gatelab ${command} FILE ...`);
@@ -106,6 +117,10 @@ function fmtDuration(ms: number): string {
   return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
+function fmtBytes(n: number): string {
+  return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(2)} GiB` : n >= 1024 ** 2 ? `${(n / 1024 ** 2).toFixed(0)} MiB` : `${Math.ceil(n / 1024)} KiB`;
+}
+
 function fmtRate(x: number): string {
   return x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
 }
@@ -125,6 +140,8 @@ async function train(args: string[]): Promise<number> {
       threads: { type: 'string' },
       'checkpoint-every': { type: 'string' },
       'no-record': { type: 'boolean', default: false },
+      'no-cache': { type: 'boolean', default: false },
+      'cache-max': { type: 'string' },
       runs: { type: 'string' },
       resume: { type: 'string' },
     },
@@ -190,6 +207,15 @@ async function train(args: string[]): Promise<number> {
             `  ${fmtRate(tps)} tok/s  ${fmtDuration(m.elapsedMs)}`,
         );
         break;
+      case 'reading': {
+        const line = `reading ${path.basename(m.file)}: pass ${m.pass}/${m.passes}, ${fmtBytes(m.bytes)} of ${fmtBytes(m.size)}  ${Math.floor(m.fraction * 100)}%  ${fmtDuration(m.remainingMs)} left`;
+        if (tty) process.stderr.write('\r\x1b[K' + line);
+        else if (Date.now() - lastLine > 10_000) {
+          process.stderr.write(line + '\n');
+          lastLine = Date.now();
+        }
+        break;
+      }
       case 'sample':
         err(`sample: ${m.text}`);
         break;
@@ -216,6 +242,8 @@ async function train(args: string[]): Promise<number> {
       metrics: values.metrics ? path.resolve(values.metrics as string) : undefined,
       threads: positiveInt(values.threads as string | undefined, '--threads'),
       checkpointEvery: number(values['checkpoint-every'] as string | undefined, '--checkpoint-every', 0),
+      ...(values['no-cache'] ? { cache: false } : {}),
+      cacheMaxBytes: byteSize(values['cache-max'] as string | undefined, '--cache-max'),
       ...(resume ? { resume, modelName: record!.model } : {}),
     },
     onMessage,

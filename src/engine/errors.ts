@@ -52,3 +52,11 @@ export class UserErrors extends UserError {
 export function isUserError(e: unknown): e is UserError {
   return e instanceof UserError;
 }
+
+/** A read of a large file given up because a stop was asked for (the run ends stopped, not failed). */
+export class Cancelled extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'Cancelled';
+  }
+}

@@ -54,7 +54,7 @@ export class Gatelab implements vscode.Disposable {
       concurrency: () => this.settings().concurrentRuns,
       jobDefaults: () => {
         const s = this.settings();
-        return { device: s.device, threads: s.threads || undefined, checkpointEvery: s.checkpointInterval };
+        return { device: s.device, threads: s.threads || undefined, checkpointEvery: s.checkpointInterval, ...(s.tokenCacheGB > 0 ? { cacheMaxBytes: Math.round(s.tokenCacheGB * 1024 ** 3) } : { cache: false }) };
       },
       env: () => {
         const s = this.settings();
@@ -234,7 +234,8 @@ export class Gatelab implements vscode.Disposable {
               const pct = (100 * r.last.step) / total;
               progress.report({ increment: pct - lastPct, message: describeRun(r) });
               lastPct = pct;
-            } else if (r.status === 'queued') progress.report({ message: 'queued' });
+            } else if (r.status === 'running' && r.reading && !r.startedMsg) progress.report({ message: describeRun(r) });
+            else if (r.status === 'queued') progress.report({ message: 'queued' });
             if (r.status === 'done' || r.status === 'failed' || r.status === 'stopped') {
               sub.dispose();
               cancel.dispose();

@@ -260,6 +260,10 @@ export function buildCell(r: RunInfo, src: CellSources, now = Date.now()): Noteb
       r.status === 'running' && r.last
         ? { step: r.last.step, totalSteps: total, epoch: r.last.epoch, epochs: r.startedMsg?.epochs, loss: r.last.losses[r.last.losses.length - 1], tokensPerSecond: r.last.tokensPerSecond, remainingMs: r.last.remainingMs }
         : undefined,
+    reading:
+      r.status === 'running' && r.reading && !r.startedMsg
+        ? { file: path.basename(r.reading.file), fraction: r.reading.fraction, remainingMs: Number.isFinite(r.reading.remainingMs) ? r.reading.remainingMs : undefined }
+        : undefined,
     loss: src.loss,
     metrics: cellMetrics(r.summary),
     diff,

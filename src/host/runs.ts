@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { TrainerProcess } from '../engine/runtime/client';
 import { sameProcess } from '../engine/util/fsx';
 import { defaultRunsDir, newRunId, readJsonLines, readRunRecord, RunRecord, RunStatus, RUN_FILES, settleRecord } from '../engine/train/runrecord';
-import type { EpochMessage, FromWorker, ProgressMessage, StartedMessage, Summary, TrainJob } from '../shared/protocol';
+import type { EpochMessage, FromWorker, ProgressMessage, ReadingMessage, StartedMessage, Summary, TrainJob } from '../shared/protocol';
 
 export interface RunInfo {
   id: string;
@@ -24,6 +24,8 @@ export interface RunInfo {
   finished?: number;
   startedMsg?: StartedMessage;
   last?: ProgressMessage;
+  /** the first read of a big data file, until training starts */
+  reading?: ReadingMessage;
   lastEpoch?: EpochMessage;
   summary?: Summary;
   error?: string;
@@ -193,6 +195,10 @@ export class RunManager {
       case 'started':
         info.startedMsg = m;
         info.task = m.task;
+        info.reading = undefined;
+        break;
+      case 'reading':
+        info.reading = m;
         break;
       case 'progress':
         info.last = m;
@@ -240,9 +246,9 @@ export class RunManager {
   resume(id: string): RunInfo | undefined {
     const info = this.runs.get(id);
     if (!info || !this.resumable(id)) return undefined;
-    Object.assign(info, { status: 'queued', error: undefined, errorKind: undefined, errorWhere: undefined, summary: undefined, finished: undefined, last: undefined, lastEpoch: undefined });
-    const { threads, checkpointEvery, gatesEveryMs, progressEveryMs } = this.o.jobDefaults?.() ?? {};
-    const job: TrainJob = { modelFile: info.modelFile, modelName: info.model, resume: info.dir, ...given({ threads, checkpointEvery, gatesEveryMs, progressEveryMs }) };
+    Object.assign(info, { status: 'queued', error: undefined, errorKind: undefined, errorWhere: undefined, summary: undefined, finished: undefined, last: undefined, reading: undefined, lastEpoch: undefined });
+    const { threads, checkpointEvery, gatesEveryMs, progressEveryMs, cache, cacheMaxBytes } = this.o.jobDefaults?.() ?? {};
+    const job: TrainJob = { modelFile: info.modelFile, modelName: info.model, resume: info.dir, ...given({ threads, checkpointEvery, gatesEveryMs, progressEveryMs, cache, cacheMaxBytes }) };
     if ((this.o.concurrency?.() ?? 'queue') === 'queue' && this.procs.size > 0) {
       this.queue.push({ info, job });
       this.changed.fire(info);
@@ -372,6 +378,10 @@ export function describeRun(r: RunInfo, now = Date.now()): string {
       parts.push(`step ${r.last.step}${total ? `/${total}` : ''}`, `loss ${r.last.losses[r.last.losses.length - 1]?.toFixed(3)}`);
       parts.push(`${formatRate(r.last.tokensPerSecond)} tok/s`);
       if (r.last.remainingMs > 0) parts.push(`${formatDuration(r.last.remainingMs)} left`);
+    } else if (r.reading && !r.startedMsg) {
+      const rd = r.reading;
+      parts.push(`reading ${path.basename(rd.file)} ${Math.floor(100 * rd.fraction)}%`);
+      if (Number.isFinite(rd.remainingMs) && rd.remainingMs > 0) parts.push(`${formatDuration(rd.remainingMs)} left`);
     } else parts.push('starting…');
     if (r.startedMsg) parts.push(r.startedMsg.device);
     return parts.join(' · ');

@@ -14,6 +14,8 @@ export interface Settings {
   cudaProviderPath: string;
   /** seconds between checkpoints during a run */
   checkpointInterval: number;
+  /** the most the token cache beside each model file may hold, in GiB (0 = no cache) */
+  tokenCacheGB: number;
   /** several runs at once: queue them or run them in parallel */
   concurrentRuns: 'queue' | 'parallel';
   /** Output channel verbosity */
@@ -26,6 +28,7 @@ export const SETTING_DEFAULTS: Settings = {
   runsFolder: '',
   cudaProviderPath: '',
   checkpointInterval: 60,
+  tokenCacheGB: 8,
   concurrentRuns: 'queue',
   logLevel: 'info',
 };

@@ -75,6 +75,8 @@ export interface NotebookCell {
   durationMs?: number;
   device?: string;
   progress?: CellProgress;
+  /** the first read of a big data file, before training starts */
+  reading?: { file: string; fraction: number; remainingMs?: number };
   /** the training loss, downsampled for a sparkline (min and max of each bucket kept) */
   loss: number[];
   metrics: CellMetric[];

@@ -2,7 +2,8 @@
 // extension host). Plain JSON-serialisable objects only, no classes, no Node types: the host
 // forwards some of them to webviews unchanged.
 //
-// Life of a run: parent forks the worker → sends `train` → worker answers `started`, then any
+// Life of a run: parent forks the worker → sends `train` → worker answers (after `reading` messages
+// while a big data file is read) `started`, then any
 // number of `progress` / `epoch` / `sample` / `gates` / `checkpoint` / `log`, and finally exactly one
 // of `done` or `error`, then exits. The parent may send `stop` at any time: the worker finishes the
 // K-step program it is running, saves a checkpoint and answers `done` with `stopped: true`.
@@ -42,6 +43,10 @@ export interface TrainJob {
   gatesEveryMs?: number;
   /** probe text for the gate views (default: the start of the validation text) */
   probe?: string;
+  /** keep the ids of a big corpus in .gatelab/cache beside the model file for the next run (default true) */
+  cache?: boolean;
+  /** the most the token cache may hold, in bytes (default 8 GiB; the entries used longest ago go first) */
+  cacheMaxBytes?: number;
   /**
    * continue this run folder where it stopped: its model snapshot, checkpoint and training state
    * (steps/epochs/device above, when given, replace the run's own)
@@ -169,6 +174,21 @@ export interface CheckpointMessage {
   file: string;
 }
 
+/** Reading a big data file before training (a corpus is read twice: counting, then encoding). */
+export interface ReadingMessage {
+  type: 'reading';
+  file: string;
+  /** bytes read in this pass, of size */
+  bytes: number;
+  size: number;
+  pass: number;
+  passes: number;
+  /** the whole read: done in [0, 1], and the time it still needs (from the rate so far) */
+  fraction: number;
+  elapsedMs: number;
+  remainingMs: number;
+}
+
 export interface LogMessage {
   type: 'log';
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -240,6 +260,7 @@ export type FromWorker =
   | CheckpointMessage
   | GatesMessage
   | LogMessage
+  | ReadingMessage
   | DoneMessage
   | ErrorMessage;
 

@@ -235,6 +235,20 @@ describe('notebook side panel webview', () => {
     }
   });
 
+  it('a run still reading a big corpus: the read\'s progress and time left, and Stop (which cancels the read)', async () => {
+    const page = await open('dark');
+    const reading: NotebookCell = { ...runningUpdate.cell, id: 'reading-run', progress: undefined, reading: { file: 'wiki.txt', fraction: 0.423, remainingMs: 75_000 }, started: runningUpdate.cell.started + 2 };
+    await feed(page, [snapshot, { type: 'cells/didUpdate', cell: reading }]);
+    const rd = page.locator(cellSel('reading-run'));
+    expect(await rd.locator('.badge').innerText()).toBe('reading data');
+    expect(await rd.locator('[role=progressbar]').getAttribute('aria-valuenow')).toBe('42');
+    expect(await rd.locator('.small').first().innerText()).toMatch(/^reading wiki\.txt 42% · 1:15 left$/);
+    await rd.getByRole('button', { name: /^Stop/ }).click();
+    expect((await posted(page)).filter((m) => m.type !== 'view/ready').at(-1)).toMatchObject({ runId: 'reading-run' });
+    await page.screenshot({ path: path.join(OUT, 'notebook-reading.png') });
+    await page.close();
+  });
+
   it('samples in place: type a prefix, run it, see the result; classify and forecast the same way', async () => {
     const [, lm2] = cellsOf('timemachine-char');
     const page = await open('dark');

@@ -129,7 +129,7 @@ describe('gatelab train', () => {
     const file = smallModel(dir);
     const a = gatelab(['train', file, '--steps', '12', '--runs', 'elsewhere', '--quiet'], dir);
     expect(a.code, a.stderr).toBe(0);
-    expect(fs.existsSync(path.join(dir, '.gatelab'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, '.gatelab', 'runs'))).toBe(false); // (.gatelab/cache holds the token cache)
     const run = path.join(dir, 'elsewhere', fs.readdirSync(path.join(dir, 'elsewhere'))[0]);
     const again = gatelab(['train', '--resume', run], dir);
     expect(again.code).toBe(2);

@@ -73,6 +73,7 @@ describe('valid model files', () => {
         minFrequency: 0,
         sequenceLength: 35,
         validation: 0.1,
+        validationTokens: 1_000_000,
         partition: 'sequential',
         column: undefined,
         window: 12,

@@ -16,8 +16,8 @@ const CORPUS = path.resolve(__dirname, '../../examples/data/timemachine.txt');
 const where = { file: '/m.gatelab.yaml', line: 3, key: 'data.source' };
 
 describe('text', () => {
-  it("d2l's Time Machine: letters only, lower case, 28 tokens with <unk>", () => {
-    const c = loadTextCorpus(CORPUS, { tokens: 'char', preprocess: 'letters', minFrequency: 0 }, where);
+  it("d2l's Time Machine: letters only, lower case, 28 tokens with <unk>", async () => {
+    const c = await loadTextCorpus(CORPUS, { tokens: 'char', preprocess: 'letters', minFrequency: 0 }, where);
     expect(c.vocab.size).toBe(28);
     expect(c.vocab.tokens.slice(0, 6)).toEqual(['<unk>', ' ', 'e', 't', 'a', 'i']);
     // d2l: len(corpus) = 170580 for the letters-only character corpus
@@ -26,8 +26,8 @@ describe('text', () => {
     expect(text).toBe('the time machine');
   });
 
-  it('a sampling prefix is encoded with the corpus tokenizer; a trailing space asks for the next word', () => {
-    const c = loadTextCorpus(CORPUS, { tokens: 'char', preprocess: 'letters', minFrequency: 0 }, where);
+  it('a sampling prefix is encoded with the corpus tokenizer; a trailing space asks for the next word', async () => {
+    const c = await loadTextCorpus(CORPUS, { tokens: 'char', preprocess: 'letters', minFrequency: 0 }, where);
     const opts = { tokens: 'char', preprocess: 'letters', minFrequency: 0 } as const;
     const text = (ids: number[]) => ids.map((i) => c.vocab.tokens[i]).join('');
     expect(text(encodePrefix('The Time, Traveller', c.vocab, opts))).toBe('the time traveller');
@@ -43,12 +43,12 @@ describe('text', () => {
     expect(buildVocab(counts, 2).tokens).toEqual(['<unk>', 'a', 'c']);
   });
 
-  it('bad data sources are user errors naming the model file and key', () => {
-    expect(() => loadTextCorpus('/nonexistent.txt', { tokens: 'char', preprocess: 'none', minFrequency: 0 }, where)).toThrow(UserError);
+  it('bad data sources are user errors naming the model file and key', async () => {
+    await expect(loadTextCorpus('/nonexistent.txt', { tokens: 'char', preprocess: 'none', minFrequency: 0 }, where)).rejects.toThrow(UserError);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-data-'));
     fs.writeFileSync(path.join(dir, 'digits.txt'), '123 456\n');
     try {
-      loadTextCorpus(path.join(dir, 'digits.txt'), { tokens: 'char', preprocess: 'letters', minFrequency: 0 }, where);
+      await loadTextCorpus(path.join(dir, 'digits.txt'), { tokens: 'char', preprocess: 'letters', minFrequency: 0 }, where);
       expect.unreachable();
     } catch (e) {
       expect((e as UserError).format()).toMatch(/^\/m\.gatelab\.yaml:3: data\.source: the corpus .* has no tokens after preprocessing/);
@@ -63,26 +63,28 @@ describe('minibatches', () => {
     const ep = sequentialEpoch(ids, 4, 5, new Rng(1));
     expect(ep.contiguous).toBe(true);
     const [B, T] = [4, 5];
-    for (let k = 0; k + 1 < ep.batches.length; k++) {
+    for (let k = 0; k + 1 < ep.count; k++) {
+      const [cur, next] = [ep.batch(k), ep.batch(k + 1)];
       for (let b = 0; b < B; b++) {
-        expect(ep.batches[k + 1].x[b]).toBe(ep.batches[k].x[(T - 1) * B + b] + 1);
-        for (let t = 0; t < T; t++) expect(ep.batches[k].y[t * B + b]).toBe(ep.batches[k].x[t * B + b] + 1);
+        expect(next.x[b]).toBe(cur.x[(T - 1) * B + b] + 1);
+        for (let t = 0; t < T; t++) expect(cur.y[t * B + b]).toBe(cur.x[t * B + b] + 1);
       }
     }
-    expect(ep.batches.length).toBeGreaterThanOrEqual(batchesPerEpoch(ids.length, B, T, 'sequential'));
+    expect(ep.count).toBeGreaterThanOrEqual(batchesPerEpoch(ids.length, B, T, 'sequential'));
   });
 
   it('random: each sequence is T consecutive tokens, all distinct starts, multiples of T after the offset', () => {
     const ep = randomEpoch(ids, 4, 5, new Rng(2));
     const starts = new Set<number>();
-    for (const b of ep.batches) {
+    for (let k = 0; k < ep.count; k++) {
+      const b = ep.batch(k);
       for (let s = 0; s < 4; s++) {
         const start = b.x[s];
         starts.add(start);
         for (let t = 0; t < 5; t++) expect(b.x[t * 4 + s]).toBe(start + t);
       }
     }
-    expect(starts.size).toBe(ep.batches.length * 4);
+    expect(starts.size).toBe(ep.count * 4);
     const offset = Math.min(...starts) % 5;
     for (const s of starts) expect((s - offset) % 5).toBe(0);
   });
@@ -93,7 +95,7 @@ describe('minibatches', () => {
     expect(valid[0]).toBe(900);
     const vb = validationBatches(valid, 32, 10);
     expect(vb.B).toBe(9);
-    expect(vb.batches[0].x[0]).toBe(900);
+    expect(vb.batch(0).x[0]).toBe(900);
   });
 });
 

@@ -283,6 +283,7 @@ function groupRow(r: Extract<Row, { kind: 'group' }>): HTMLElement {
 // ---- a cell ----
 
 function statusText(c: NotebookCell): string {
+  if (c.status === 'running' && c.reading) return 'reading data';
   if (c.status === 'running' && c.progress) {
     const f = c.progress.totalSteps ? c.progress.step / c.progress.totalSteps : undefined;
     // a long run's first percent still shows movement
@@ -322,6 +323,18 @@ function cellRow(c: NotebookCell, pos: number, size: number, old?: HTMLElement):
       if (c.diff.changes.length > 8) d.append(el('span', { class: 'muted' }, ` +${c.diff.changes.length - 8} more`));
     }
     root.append(d);
+  }
+
+  // the first read of a big corpus (Stop cancels it)
+  if (c.status === 'running' && c.reading) {
+    const pct = Math.min(100, 100 * c.reading.fraction);
+    const bar = el('div', { class: 'progress', role: 'progressbar', 'aria-label': `${c.model}: reading ${c.reading.file}`, 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': pct.toFixed(0) });
+    const fill = el('div', { class: 'fill' });
+    fill.style.width = `${pct}%`;
+    bar.append(fill);
+    const parts = [`reading ${c.reading.file} ${Math.floor(pct)}%`];
+    if (c.reading.remainingMs) parts.push(`${fmtDuration(c.reading.remainingMs)} left`);
+    root.append(bar, el('div', { class: 'muted small' }, parts.join(' · ')));
   }
 
   // live progress

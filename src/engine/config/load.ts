@@ -362,6 +362,7 @@ function resolve(raw: Json, file: string, line: number, positions: Record<string
       minFrequency: data.minFrequency as number,
       sequenceLength: data.sequenceLength as number,
       validation: data.validation as number,
+      validationTokens: data.validationTokens as number,
       partition: data.partition as 'sequential' | 'random',
       column: data.column as string | undefined,
       textColumn: data.textColumn as string | undefined,

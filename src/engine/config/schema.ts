@@ -180,6 +180,14 @@ export const MODEL_SCHEMA: JsonSchema = {
           default: 0.1,
           description: 'Fraction of the data held out at its end for validation (0 = none): the end of the token stream, or the last part of a series.',
         },
+        validationTokens: {
+          type: 'integer',
+          minimum: 1,
+          default: 1000000,
+          description: 'language-model: at most this many tokens of the held-out tail (its start) are evaluated at each evaluation, so a big corpus is validated in bounded time.',
+          markdownDescription:
+            '`language-model`: at most this many tokens of the held-out tail (its start) are evaluated at each evaluation, so the validation of a big corpus takes bounded time. Default 1,000,000; the log says when the cap applies.',
+        },
         partition: {
           type: 'string',
           enum: ['sequential', 'random'],

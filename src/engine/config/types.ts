@@ -26,6 +26,8 @@ export interface DataConfig {
   sequenceLength: number;
   /** fraction of the token stream held out at its end for validation, 0 ≤ v < 1 */
   validation: number;
+  /** language models: at most this many held-out tokens are evaluated per evaluation */
+  validationTokens: number;
   /** sequential: d2l's seq_data_iter_sequential; random: seq_data_iter_random */
   partition: 'sequential' | 'random';
   /** forecast: CSV column, input window, values predicted per window, season of the seasonal-naive baseline */

@@ -1,10 +1,12 @@
 // Text corpora for language models: preprocessing, character or word tokens, a vocabulary ordered
 // as d2l's Vocab (<unk> first, then by descending frequency, ties in order of first appearance),
-// and the token stream as an Int32Array. The file is read in chunks, twice (count, then encode),
-// so a corpus of about a gigabyte never exists as one JS string or as one object per token.
+// and the token stream as a typed array (8, 16 or 32 bits per id, the narrowest that fits). The file
+// is read in chunks, twice (count, then encode), so a corpus of about a gigabyte never exists as one
+// JS string or as one object per token; the token cache keeps the ids for the next run.
 
 import * as fs from 'node:fs';
-import { UserError, Where } from '../errors';
+import { Cancelled, UserError, Where } from '../errors';
+import { cacheKey, readCache, TokenCacheOptions, writeCache } from './tokencache';
 
 export type TokenKind = 'char' | 'word';
 export type Preprocess = 'none' | 'letters';
@@ -32,9 +34,11 @@ export class Vocab {
 }
 
 export interface Corpus {
-  ids: Int32Array;
+  ids: TokenIds;
   vocab: Vocab;
   options: TextOptions;
+  /** read from the token cache */
+  cached?: boolean;
 }
 
 /** d2l's read_time_machine rule for one line: runs of non-letters → one space, strip, lower-case. */
@@ -42,56 +46,102 @@ export function lettersOnly(line: string): string {
   return line.replace(/[^A-Za-z]+/g, ' ').trim().toLowerCase();
 }
 
+/** Where a tokenizer puts its tokens: a run of character tokens at once (the fast path), or one word. */
+export interface TokenSink {
+  chars(s: string): void;
+  word(w: string): void;
+}
+
+const WHITESPACE = /\s/;
+
 /**
- * Splits text into tokens, calling `emit` for each. Lines matter only for `letters` (each line is
- * cleaned on its own and lines are joined without a separator, as d2l does); for `none` newlines
- * are ordinary characters (char tokens) or separators (word tokens).
+ * Splits a text given in chunks of any size (cut anywhere, even inside a word or a line) into the
+ * tokens of the whole text. `letters` cleans each line as lettersOnly does and joins the lines
+ * without a separator (d2l); for `none` newlines are ordinary characters (char tokens) or separators
+ * (word tokens). Nothing but a word cut at a chunk's edge is held back, so a file without line breaks
+ * is read in bounded memory too.
  */
 export class Tokenizer {
-  private pending = '';
+  private readonly sink: TokenSink;
+  private wordTail = ''; // the start of a word cut at a chunk's edge
+  private held = ''; // the first half of a surrogate pair cut at a chunk's edge
+  private lineHasLetters = false; // letters: this line has given letters already
+  private space = false; // letters: a run of non-letters waits (one space if letters follow on this line)
+
   constructor(
     private readonly opts: TextOptions,
-    private readonly emit: (token: string) => void,
-  ) {}
+    emit: TokenSink | ((token: string) => void),
+  ) {
+    this.sink =
+      typeof emit === 'function'
+        ? {
+            chars(s) {
+              for (const ch of s) emit(ch); // by code point
+            },
+            word: emit,
+          }
+        : emit;
+  }
 
-  /** Feed a chunk of text; a partial last line is kept for the next chunk. */
+  /** Feed a chunk of text. */
   push(chunk: string): void {
-    const text = this.pending + chunk;
-    if (this.opts.preprocess === 'letters' || this.opts.tokens === 'word') {
-      const cut = text.lastIndexOf('\n');
-      if (cut < 0) {
-        this.pending = text;
-        return;
-      }
-      this.pending = text.slice(cut + 1);
-      this.emitText(text.slice(0, cut + 1));
-    } else {
-      this.pending = '';
-      this.emitText(text);
+    let raw = this.held + chunk;
+    this.held = '';
+    // a character beyond the BMP cut between its two UTF-16 halves waits for its second half
+    const last = raw.charCodeAt(raw.length - 1);
+    if (last >= 0xd800 && last < 0xdc00) {
+      this.held = raw.slice(-1);
+      raw = raw.slice(0, -1);
     }
+    this.feed(raw);
   }
 
+  /** The end of the text. */
   end(): void {
-    if (this.pending) this.emitText(this.pending);
-    this.pending = '';
+    if (this.held) this.feed(this.held);
+    if (this.opts.tokens === 'word') this.words('', true);
+    this.held = '';
+    this.wordTail = '';
+    this.lineHasLetters = false;
+    this.space = false;
   }
 
-  private emitText(text: string): void {
-    if (this.opts.preprocess === 'letters') {
-      const lines = text.split('\n');
-      if (lines[lines.length - 1] === '') lines.pop();
-      for (const line of lines) this.emitTokens(lettersOnly(line));
-    } else {
-      this.emitTokens(text);
-    }
-  }
-
-  private emitTokens(s: string): void {
+  private feed(raw: string): void {
+    const text = this.opts.preprocess === 'letters' ? this.letters(raw) : raw;
     if (this.opts.tokens === 'char') {
-      for (const ch of s) this.emit(ch); // by code point
-    } else {
-      for (const w of s.split(/\s+/)) if (w) this.emit(w);
+      if (text) this.sink.chars(text);
+    } else this.words(text, false);
+  }
+
+  /** The cleaned text of a chunk: letters and single spaces; at line ends a newline for word tokens. */
+  private letters(chunk: string): string {
+    const segments = chunk.replace(/[^A-Za-z\n]+/g, ' ').toLowerCase().split('\n');
+    const out: string[] = [];
+    for (let i = 0; i < segments.length; i++) {
+      const s = segments[i];
+      const core = s.trim();
+      if (core) {
+        if (this.lineHasLetters && (this.space || s.charCodeAt(0) === 32)) out.push(' ');
+        out.push(core);
+        this.lineHasLetters = true;
+        this.space = s.charCodeAt(s.length - 1) === 32;
+      } else if (s) this.space = true;
+      if (i < segments.length - 1) {
+        // a line ends: its trailing non-letters are dropped
+        this.lineHasLetters = false;
+        this.space = false;
+        if (this.opts.tokens === 'word') out.push('\n');
+      }
     }
+    return out.join('');
+  }
+
+  private words(text: string, final: boolean): void {
+    const s = this.wordTail + text;
+    let cut = s.length;
+    if (!final) while (cut > 0 && !WHITESPACE.test(s[cut - 1])) cut--;
+    this.wordTail = s.slice(cut);
+    for (const w of (cut === s.length ? s : s.slice(0, cut)).split(/\s+/)) if (w) this.sink.word(w);
   }
 }
 
@@ -104,7 +154,6 @@ export function tokenize(text: string, opts: TextOptions): string[] {
   return out;
 }
 
-/** Reads a file in chunks as UTF-8 and feeds the tokenizer. */
 /**
  * Checks that bytes are text: UTF-8 without NUL bytes, across chunks (`state` carries an incomplete
  * character and the position). A binary file (an executable, an archive) given as a corpus is an
@@ -166,23 +215,145 @@ export function readTextFile(file: string, where: Where, missing: string): strin
   return buf.toString('utf8');
 }
 
-function scan(file: string, opts: TextOptions, emit: (token: string) => void, check?: TextCheck): void {
+/** The ids of a token stream in the narrowest unsigned array that holds every id of the vocabulary. */
+export type TokenIds = Uint8Array | Uint16Array | Uint32Array;
+
+export function tokenIdArray(vocabSize: number, length: number): TokenIds {
+  return vocabSize <= 0x100 ? new Uint8Array(length) : vocabSize <= 0x10000 ? new Uint16Array(length) : new Uint32Array(length);
+}
+
+/** How far the reading of a corpus is (two passes over the file: counting, then encoding). */
+export interface ReadProgress {
+  file: string;
+  /** bytes of this pass read, of `size` */
+  bytes: number;
+  size: number;
+  pass: number;
+  passes: number;
+}
+
+/** What loadTextCorpus may do besides reading: report progress, give up on a stop, use the token cache. */
+export interface CorpusIO {
+  progress?(p: ReadProgress): void;
+  /** checked between chunks: true ends the read with Cancelled */
+  shouldStop?(): boolean;
+  /** the token cache (tokencache.ts); absent: tokenise every time */
+  cache?: TokenCacheOptions;
+  /** bytes read at a time (default 4 MiB) */
+  chunkBytes?: number;
+}
+
+const CHUNK = 1 << 22;
+
+async function scan(file: string, sink: TokenSink, opts: TextOptions, io: CorpusIO, pass: number, check?: TextCheck): Promise<void> {
   const fd = fs.openSync(file, 'r');
   try {
-    const buf = Buffer.allocUnsafe(1 << 22);
+    const size = fs.fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(io.chunkBytes ?? CHUNK);
     const dec = new TextDecoder('utf-8');
-    const tok = new Tokenizer(opts, emit);
+    const tok = new Tokenizer(opts, sink);
+    let bytes = 0;
     for (;;) {
       const n = fs.readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       check?.push(buf.subarray(0, n));
       tok.push(dec.decode(buf.subarray(0, n), { stream: true }));
+      bytes += n;
+      io.progress?.({ file, bytes, size, pass, passes: 2 });
+      if (io.shouldStop && bytes < size) {
+        // let a stop message in (the trainer's IPC) between chunks; a read about to end is not given up
+        await new Promise((r) => setImmediate(r));
+        if (io.shouldStop()) throw new Cancelled(`stopped while reading ${file} (${Math.round((100 * bytes) / Math.max(size, 1))}% of pass ${pass} of 2)`);
+      }
     }
     check?.end();
     tok.push(dec.decode());
     tok.end();
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** First pass: token counts in order of first appearance (characters through a table, not a Map). */
+class Counts implements TokenSink {
+  total = 0;
+  private readonly bmp = new Float64Array(0x10000);
+  private readonly order: (number | string)[] = [];
+  private readonly other = new Map<string, number>(); // words, and characters beyond the BMP
+
+  chars(s: string): void {
+    const bmp = this.bmp;
+    let n = 0;
+    for (let i = 0; i < s.length; i++, n++) {
+      const u = s.charCodeAt(i);
+      if (u >= 0xd800 && u < 0xdc00 && i + 1 < s.length) {
+        const v = s.charCodeAt(i + 1);
+        if (v >= 0xdc00 && v < 0xe000) {
+          this.word(s.slice(i, i + 2));
+          this.total--;
+          i++;
+          continue;
+        }
+      }
+      if (bmp[u]++ === 0) this.order.push(u);
+    }
+    this.total += n;
+  }
+
+  word(w: string): void {
+    const c = this.other.get(w);
+    if (c === undefined) {
+      this.other.set(w, 1);
+      this.order.push(w);
+    } else this.other.set(w, c + 1);
+    this.total++;
+  }
+
+  /** token → count, in order of first appearance */
+  map(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const t of this.order) {
+      if (typeof t === 'number') m.set(String.fromCharCode(t), this.bmp[t]);
+      else m.set(t, this.other.get(t)!);
+    }
+    return m;
+  }
+}
+
+/** Second pass: the ids, written into a preallocated array. */
+class Encoder implements TokenSink {
+  k = 0;
+  private readonly bmp = new Uint32Array(0x10000); // 0 = <unk>
+  constructor(
+    private readonly vocab: Vocab,
+    readonly ids: TokenIds,
+  ) {
+    vocab.tokens.forEach((t, id) => {
+      if (id > 0 && t.length === 1) this.bmp[t.charCodeAt(0)] = id;
+    });
+  }
+
+  chars(s: string): void {
+    const { bmp, ids } = this;
+    let k = this.k;
+    for (let i = 0; i < s.length; i++) {
+      // (a typed array ignores writes past its end: a file that grew is caught by the count)
+      const u = s.charCodeAt(i);
+      if (u >= 0xd800 && u < 0xdc00 && i + 1 < s.length) {
+        const v = s.charCodeAt(i + 1);
+        if (v >= 0xdc00 && v < 0xe000) {
+          ids[k++] = this.vocab.id(s.slice(i, i + 2));
+          i++;
+          continue;
+        }
+      }
+      ids[k++] = bmp[u];
+    }
+    this.k = k;
+  }
+
+  word(w: string): void {
+    this.ids[this.k++] = this.vocab.id(w);
   }
 }
 
@@ -194,15 +365,19 @@ export function buildVocab(counts: Map<string, number>, minFrequency: number): V
 }
 
 /**
- * Loads a corpus file. `where` names the model file and key for error messages.
- * With `vocab` given (e.g. from a checkpoint), tokens are encoded with it instead of a new one.
+ * Loads a corpus file: read in chunks, twice (count, then encode), so a corpus of about a gigabyte
+ * never exists as one JS string or as one object per token; the ids in the narrowest array. With the
+ * token cache, a file read before (same size, time, head and tail, tokenizer settings) is mapped back
+ * in without tokenising. `where` names the model file and key for error messages. With `vocab` given
+ * (e.g. from a checkpoint), tokens are encoded with it instead of a new one.
  */
-export function loadTextCorpus(
+export async function loadTextCorpus(
   file: string,
   opts: TextOptions,
   where: { file: string; line?: number; key: string },
   vocab?: Vocab,
-): Corpus {
+  io: CorpusIO = {},
+): Promise<Corpus> {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
@@ -210,31 +385,26 @@ export function loadTextCorpus(
     throw new UserError(`data file not found: ${file}`, where, 'the path is relative to the model file; fix data.source or create the file');
   }
   if (!stat.isFile()) throw new UserError(`data source is not a file: ${file}`, where, 'point data.source at a text file');
-  const counts = new Map<string, number>();
-  let total = 0;
-  scan(
-    file,
-    opts,
-    (t) => {
-      counts.set(t, (counts.get(t) ?? 0) + 1);
-      total++;
-    },
-    new TextCheck(file, where),
-  );
-  if (total === 0) {
+  const key = io.cache ? cacheKey(file, stat, opts, vocab) : undefined;
+  if (io.cache && key) {
+    const hit = readCache(io.cache, key);
+    if (hit) return { ids: hit.ids, vocab: new Vocab(hit.tokens), options: opts, cached: true };
+  }
+  const counts = new Counts();
+  await scan(file, counts, opts, io, 1, new TextCheck(file, where));
+  if (counts.total === 0) {
     throw new UserError(
       `the corpus ${file} has no tokens${opts.preprocess === 'letters' ? ' after preprocessing (letters only)' : ''}`,
       where,
       'use a text file with content, or change data.preprocess',
     );
   }
-  const v = vocab ?? buildVocab(counts, opts.minFrequency);
-  const ids = new Int32Array(total);
-  let k = 0;
-  scan(file, opts, (t) => {
-    ids[k++] = v.id(t);
-  });
-  return { ids, vocab: v, options: opts };
+  const v = vocab ?? buildVocab(counts.map(), opts.minFrequency);
+  const enc = new Encoder(v, tokenIdArray(v.size, counts.total));
+  await scan(file, enc, opts, io, 2);
+  if (enc.k !== counts.total) throw new UserError(`the corpus ${file} changed while it was read (${counts.total} tokens, then ${enc.k})`, where, 'train again once the file is complete');
+  if (io.cache && key) writeCache(io.cache, key, { file, size: stat.size, mtimeMs: stat.mtimeMs, options: opts }, enc.ids, v.tokens);
+  return { ids: enc.ids, vocab: v, options: opts, cached: false };
 }
 
 /** Joins generated tokens back into text. */

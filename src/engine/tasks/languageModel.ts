@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../config/types';
 import { whereOf } from '../config/load';
 import { UserError } from '../errors';
-import { loadTextCorpus, Vocab } from '../data/text';
+import { loadTextCorpus, TokenIds, Vocab } from '../data/text';
 import { batchesPerEpoch, randomEpoch, sequentialEpoch, splitTail, validationBatches } from '../data/batches';
 import { readTokenBatch, timeMajor } from '../data/batchjson';
 import { hasCellState } from '../nn/gru';
@@ -22,7 +22,7 @@ import { noBidirectional, zeros } from './common';
 const DTYPE = 'float32' as const;
 
 /** The first words of the corpus (d2l samples after "time traveller"). */
-function defaultPrefix(ids: Int32Array, vocab: Vocab, tokens: 'char' | 'word'): string {
+function defaultPrefix(ids: TokenIds, vocab: Vocab, tokens: 'char' | 'word'): string {
   const n = tokens === 'char' ? 15 : 3;
   const toks = Array.from(ids.subarray(0, n), (i) => vocab.tokens[i]);
   if (tokens === 'word') return toks.join(' ');
@@ -40,12 +40,17 @@ export const languageModel: Task = {
     noBidirectional(cfg, 'a bidirectional language model');
   },
 
-  async setup({ cfg, job, init, log, session }): Promise<TaskRun> {
+  async setup({ cfg, job, init, log, session, io }): Promise<TaskRun> {
     const opts = textOptionsOf(cfg);
     const given = init ? vocabFromMetadata(init.ck.metadata, init.file) : undefined;
-    const corpus = loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, given);
+    const corpus = await loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, given, io);
+    if (corpus.cached) log('info', `${corpus.ids.length.toLocaleString('en-US')} tokens of ${cfg.data.sourceAsWritten} from the token cache (--no-cache tokenises again)`);
     const vocab = corpus.vocab;
-    const { train, valid } = splitTail(corpus.ids, cfg.data.validation);
+    const { train, valid: heldOut } = splitTail(corpus.ids, cfg.data.validation);
+    // each evaluation reads at most data.validationTokens of the held-out tail (its start)
+    const valid = heldOut.subarray(0, Math.min(heldOut.length, cfg.data.validationTokens));
+    if (valid.length < heldOut.length)
+      log('info', `validation: the first ${valid.length.toLocaleString('en-US')} of the ${heldOut.length.toLocaleString('en-US')} held-out tokens are evaluated each time (data.validationTokens)`);
     const B = cfg.train.batchSize;
     const T = cfg.data.sequenceLength;
     const partition = cfg.data.partition;
@@ -100,12 +105,12 @@ export const languageModel: Task = {
         const ep = partition === 'sequential' ? sequentialEpoch(train, B, T, rng) : randomEpoch(train, B, T, rng);
         const carry = ep.contiguous && cfg.train.carryState;
         return {
-          steps: ep.batches.length,
+          steps: ep.count,
           chunk(i, k) {
             const x = new BigInt64Array(k * T * B);
             const y = new BigInt64Array(k * T * B);
             for (let j = 0; j < k; j++) {
-              const b = ep.batches[i + j];
+              const b = ep.batch(i + j);
               for (let n = 0; n < T * B; n++) {
                 x[j * T * B + n] = BigInt(b.x[n]);
                 y[j * T * B + n] = BigInt(b.y[n]);
@@ -127,7 +132,8 @@ export const languageModel: Task = {
           if (hasCellState(spec, k)) feeds[`c.l${k}`] = zeros([vb.B, H]);
         });
         let sum = 0;
-        for (const b of vb.batches) {
+        for (let k = 0; k < vb.count; k++) {
+          const b = vb.batch(k);
           feeds.x = new ort.Tensor('int64', BigInt64Array.from(b.x, BigInt), [T, vb.B]);
           feeds.y = new ort.Tensor('int64', BigInt64Array.from(b.y, BigInt), [T, vb.B]);
           const r = await s.run(feeds);
@@ -137,7 +143,7 @@ export const languageModel: Task = {
             if (hasCellState(spec, k)) feeds[`c.l${k}`] = r[`c_out.l${k}`];
           });
         }
-        const loss = sum / vb.batches.length;
+        const loss = sum / vb.count;
         return { loss, metrics: { validPerplexity: Math.exp(loss) } };
       },
       trainMetrics: (l) => ({ epoch: { trainPerplexity: Math.exp(l) }, summary: { perplexity: Math.exp(l) } }),

@@ -22,6 +22,7 @@ import type * as ort from 'onnxruntime-node';
 import type { ModelConfig, TaskKind } from '../config/types';
 import type { ParamInfo } from '../nn/lm';
 import type { Rng } from '../util/rng';
+import type { CorpusIO } from '../data/text';
 import type { Checkpoint, FloatData } from '../train/checkpoint';
 import type { CarriedInput, Program } from '../train/program';
 import type { DeviceChoice } from '../runtime/device';
@@ -39,6 +40,8 @@ export interface TaskContext {
   /** the loop's data generator: a task that draws from it while setting up (a random split) does so here */
   rng: Rng;
   log: Log;
+  /** reading a big data file: progress (sent on by the loop at a bounded rate), a stop asked for, the token cache */
+  io: CorpusIO;
   /** an inference session of `model` on the run's device, created on first use and released by the loop */
   session(key: string, model: () => Uint8Array): Promise<ort.InferenceSession>;
 }

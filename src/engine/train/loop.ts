@@ -19,7 +19,9 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { parseModelFile, pickModel, readModel, whereOf } from '../config/load';
 import type { ModelConfig } from '../config/types';
-import { UserError } from '../errors';
+import { Cancelled, UserError } from '../errors';
+import type { CorpusIO } from '../data/text';
+import { cacheDirFor, DEFAULT_CACHE_BYTES } from '../data/tokencache';
 import { initParams } from '../nn/init';
 import { dropoutMasks } from '../nn/dropout';
 import { Rng } from '../util/rng';
@@ -181,6 +183,16 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
     }
     return summary;
   } catch (e) {
+    if (e instanceof Cancelled) {
+      // a stop while the data was read: nothing was trained, nothing is lost; the run is stopped, not failed
+      log('info', e.message);
+      const summary: Summary = { model: cfg.name, device: loop.device, steps: 0, epochs: 0, trainLoss: NaN, validLoss: null, tokensPerSecond: 0, elapsedSeconds: (Date.now() - t0) / 1000, stopped: true };
+      if (record && runDir && recorded) {
+        Object.assign(record, { status: 'stopped', finished: new Date().toISOString(), summary });
+        writeRunRecord(runDir, record);
+      }
+      return summary;
+    }
     const failure =
       e instanceof TrainingFailure || e instanceof UserError || !loop.training ? (e as Error) : new TrainingFailure(`training failed at step ${loop.step + 1}: ${(e as Error).message}`, loop.step + 1, loop.savedFile);
     if (record && runDir && recorded) {
@@ -236,12 +248,38 @@ class Loop {
     this.dropRng = new Rng(plan.cfg.train.seed ^ 0x5eed);
   }
 
+  /** the device chosen (the CPU until setup has chosen) */
+  get device(): 'cpu' | 'cuda' {
+    return this.choice?.device ?? 'cpu';
+  }
+
   private get cfg(): ModelConfig {
     return this.plan.cfg;
   }
 
   private get runDir(): string | undefined {
     return this.plan.runDir;
+  }
+
+  /** What a task's data reading may do: report progress (from progressEveryMs on, at most that often, and each pass's end), stop, cache. */
+  private dataIO(): CorpusIO {
+    const { job, cfg, hooks } = this;
+    const every = job.progressEveryMs ?? 250;
+    const start = Date.now();
+    let last = 0;
+    return {
+      shouldStop: () => hooks.shouldStop(),
+      progress: (p) => {
+        const now = Date.now();
+        if (now - start < every) return; // a read shorter than that is not reported
+        if (now - last < every && p.bytes < p.size) return;
+        last = now;
+        const fraction = (p.pass - 1 + p.bytes / Math.max(p.size, 1)) / p.passes;
+        const elapsedMs = now - start;
+        hooks.emit({ type: 'reading', ...p, fraction, elapsedMs, remainingMs: fraction > 0 ? (elapsedMs * (1 - fraction)) / fraction : NaN });
+      },
+      cache: job.cache === false ? undefined : { dir: cacheDirFor(cfg.file), maxBytes: job.cacheMaxBytes ?? DEFAULT_CACHE_BYTES },
+    };
   }
 
   async setup(): Promise<void> {
@@ -256,6 +294,7 @@ class Loop {
       init,
       rng: this.rng,
       log: this.log,
+      io: this.dataIO(),
       session: (key, model) => {
         let s = this.sessions.get(key);
         if (!s) {

@@ -5,7 +5,8 @@ import type { ModelConfig } from '../config/types';
 import * as ort from 'onnxruntime-node';
 import { loadModelFile, parseModelFile, pickModel } from '../config/load';
 import { UserError } from '../errors';
-import { loadTextCorpus, Vocab } from '../data/text';
+import { loadTextCorpus, TokenIds, Vocab } from '../data/text';
+import { cacheDirFor, DEFAULT_CACHE_BYTES } from '../data/tokencache';
 import { lmParams } from '../nn/lm';
 import { hasCellState } from '../nn/gru';
 import { chooseDevice } from '../runtime/device';
@@ -82,9 +83,9 @@ export async function sampleWithConfig(cfg: ModelConfig, req: Omit<SampleRequest
   const ck = loadCheckpoint(req.init);
   const opts = textOptionsOf(cfg);
   let vocab: Vocab | undefined = vocabFromMetadata(ck.metadata, req.init);
-  let firstIds: Int32Array | undefined;
+  let firstIds: TokenIds | undefined;
   if (!vocab || !req.prefix) {
-    const corpus = loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, vocab);
+    const corpus = await loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, vocab, { cache: { dir: cacheDirFor(cfg.file), maxBytes: DEFAULT_CACHE_BYTES } });
     vocab ??= corpus.vocab;
     firstIds = corpus.ids.subarray(0, 15);
   }
@@ -121,7 +122,7 @@ export async function gatesFromCheckpoint(job: GatesJob): Promise<GatesMessage> 
   let vocab: Vocab | undefined = vocabFromMetadata(ck.metadata, job.init);
   let ids: number[];
   if (!vocab || job.probe === undefined) {
-    const corpus = loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, vocab);
+    const corpus = await loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, vocab, { cache: { dir: cacheDirFor(cfg.file), maxBytes: DEFAULT_CACHE_BYTES } });
     vocab ??= corpus.vocab;
     const { train, valid } = splitTail(corpus.ids, cfg.data.validation);
     const src = valid.length >= 40 ? valid : train;

@@ -13,7 +13,9 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${counter++}.tmp`);
   const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    // a write may be short (at most about 2 GB per call on Linux): go on until every byte is out
+    for (let at = 0; at < buf.byteLength; ) at += fs.writeSync(fd, buf, at, Math.min(buf.byteLength - at, 1 << 30));
     fs.fsyncSync(fd);
   } catch (e) {
     fs.closeSync(fd);

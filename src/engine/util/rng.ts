@@ -65,7 +65,7 @@ export class Rng {
   }
 
   /** Fisher–Yates shuffle in place */
-  shuffle<T>(a: T[] | Int32Array): void {
+  shuffle<T>(a: T[] | Int32Array | Uint32Array): void {
     for (let i = a.length - 1; i > 0; i--) {
       const j = Math.floor(this.next() * (i + 1));
       const t = a[i];
