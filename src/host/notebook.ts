@@ -428,7 +428,7 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
     else if (res.kind === 'forecast' && request.kind === 'forecast') {
       const { jobConfig, seriesOf } = await import('../engine/runtime/inferworker');
       const cfg = jobConfig(job);
-      entry = { ...base, kind: 'forecast', at: request.at, steps: request.steps, forecast: res.forecast, ...forecastEntry(seriesOf(cfg), request.at, res.forecast, cfg.data.window) };
+      entry = { ...base, kind: 'forecast', at: request.at, steps: request.steps, forecast: res.forecast, ...forecastEntry(await seriesOf(cfg), request.at, res.forecast, cfg.data.window) };
     } else throw new Error(`unexpected ${res.kind} result for a ${request.kind} request`);
     this.cacheOf(r).inference = appendInference(r.dir, entry);
     this.o.log?.('info', `inference ${entry.kind} on ${r.id} (${entry.ms} ms)`);
@@ -441,7 +441,7 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
     const r = this.runs.get(runId);
     if (!r) return 0;
     const { jobConfig, seriesOf } = await import('../engine/runtime/inferworker');
-    return seriesOf(jobConfig(this.jobFor(r, { kind: 'forecast', at: 0, steps: 0 }))).length;
+    return (await seriesOf(jobConfig(this.jobFor(r, { kind: 'forecast', at: 0, steps: 0 })))).length;
   }
 
   private async infer(runId: string, requestId: number, request: InferenceRequest): Promise<void> {
@@ -465,7 +465,7 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
         const { jobConfig, seriesOf } = await import('../engine/runtime/inferworker');
         const c = this.cacheOf(r);
         const cfg = jobConfig({ modelText: c.snapshotText ?? fs.readFileSync(r.modelFile, 'utf8'), modelFile: r.modelFile, modelName: r.model, init: '', request: { kind: 'forecast', at: 0, steps: 0 } });
-        const values = Array.from(seriesOf(cfg));
+        const values = Array.from(await seriesOf(cfg));
         this.post({ type: 'series/didLoad', runId, values, validStart: values.length - Math.round(values.length * cfg.data.validation) });
       } catch (e) {
         this.post({ type: 'series/didLoad', runId, values: [], validStart: 0, error: (e as Error).message });

@@ -244,7 +244,7 @@ describe('notebook side panel webview', () => {
     expect(await rd.locator('[role=progressbar]').getAttribute('aria-valuenow')).toBe('42');
     expect(await rd.locator('.small').first().innerText()).toMatch(/^reading wiki\.txt 42% · 1:15 left$/);
     await rd.getByRole('button', { name: /^Stop/ }).click();
-    expect((await posted(page)).filter((m) => m.type !== 'view/ready').at(-1)).toMatchObject({ runId: 'reading-run' });
+    expect((await posted(page)).filter((m) => m.type !== 'webview/ready').at(-1)).toEqual({ type: 'cell/stop', runId: 'reading-run' });
     await page.screenshot({ path: path.join(OUT, 'notebook-reading.png') });
     await page.close();
   });

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { buildClassifyGradProgram, classifyParams, ClassifySpec } from '../../src/engine/train/classify';
 import { Rng } from '../../src/engine/util/rng';
 import { loadLabelled } from '../../src/engine/data/labelled';
-import { csvRecords } from '../../src/engine/data/series';
+import { allRecords } from '../../src/engine/data/csv';
 import { isUserError } from '../../src/engine/errors';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -97,12 +97,14 @@ describe('classification', () => {
     });
   }
 
-  it('CSV files: RFC 4180 records (quoted commas, quotes, line breaks), columns by header name', () => {
-    expect(csvRecords('id,review,label\r\n1,"Good, really ""good""",1\n\n2,"two\nlines",0\n3,plain,1')).toEqual([
+  it('CSV files: RFC 4180 records (quoted commas, quotes, line breaks), columns by header name', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-csv-'));
+    fs.writeFileSync(path.join(tmp, 'r.csv'), '\uFEFFid,review,label\r\n1,"Good, really ""good""",1\n\n2,"two\nlines",0\n  \n3,plain,1');
+    expect(await allRecords(path.join(tmp, 'r.csv'), {}, { missing: '' })).toEqual([
       { fields: ['id', 'review', 'label'], line: 1 },
       { fields: ['1', 'Good, really "good"', '1'], line: 2 },
       { fields: ['2', 'two\nlines', '0'], line: 4 },
-      { fields: ['3', 'plain', '1'], line: 6 },
+      { fields: ['3', 'plain', '1'], line: 7 },
     ]);
     // the UCI files as one CSV (sentences quoted, some with commas and quotes, a column between):
     // the same examples as reading the TSV files
@@ -117,15 +119,15 @@ describe('classification', () => {
     fs.writeFileSync(path.join(dir, 'all.csv'), rows.join('\r\n') + '\r\n');
     const opts = { tokens: 'word', preprocess: 'letters', minFrequency: 0 } as const;
     const where = { file: 'm.gatelab.yaml', line: 1, key: 'data.source' };
-    const tsv = loadLabelled(files, opts, where);
-    const csv = loadLabelled([path.join(dir, 'all.csv')], opts, where, { text: 'review text', label: 'sentiment' });
+    const tsv = await loadLabelled(files, opts, where);
+    const csv = await loadLabelled([path.join(dir, 'all.csv')], opts, where, { text: 'review text', label: 'sentiment' });
     expect(csv.classes).toEqual(tsv.classes);
     expect(csv.examples).toEqual(tsv.examples);
     expect(csv.examples.length).toBeGreaterThan(2900);
     // a misspelt column: named at its key, with the nearest header and all of them
     let err: unknown;
     try {
-      loadLabelled([path.join(dir, 'all.csv')], opts, where, { text: 'review text', label: 'sentimnt', whereLabel: { file: 'm.gatelab.yaml', line: 7, key: 'data.labelColumn' } });
+      await loadLabelled([path.join(dir, 'all.csv')], opts, where, { text: 'review text', label: 'sentimnt', whereLabel: { file: 'm.gatelab.yaml', line: 7, key: 'data.labelColumn' } });
     } catch (e) {
       err = e;
     }

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { buildForecastGradProgram, forecastParams } from '../../src/engine/train/forecast';
-import { csvFields } from '../../src/engine/data/series';
+import { loadSeries } from '../../src/engine/data/series';
 import { inverse } from '../../src/engine/tasks/forecast';
 import { Rng } from '../../src/engine/util/rng';
 
@@ -58,7 +58,18 @@ describe('forecast', () => {
     expect(inverse({ ...s, transform: 'difference' }, [11, 2], 2)).toEqual([121, 123]);
     expect(inverse({ ...s, transform: 'log-difference' }, [Math.log(1.1)], 2)[0]).toBeCloseTo(121, 9);
     expect(inverse({ ...s, transform: 'log' }, [Math.log(7)], 2)[0]).toBeCloseTo(7, 9);
-    expect(csvFields('"1949-01",112, "a,b" ')).toEqual(['1949-01', '112', 'a,b']);
+  });
+
+  it('a series read as a stream: quoted cells, spaces around them, CRLF, blank lines; a bad cell names its line', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-series-'));
+    const f = path.join(dir, 's.csv');
+    fs.writeFileSync(f, 'Month,"Passengers, total"\r\n"1949-01",112\n"1949-02", 118 \n\n1949-03, "132" \n');
+    expect(Array.from(await loadSeries(f, 'Passengers, total', {}))).toEqual([112, 118, 132]);
+    fs.writeFileSync(f, 'Month,Passengers\n1949-01,112\n\n1949-02,"1,5"\n');
+    await expect(loadSeries(f, 'Passengers', {})).rejects.toThrow(/s\.csv:4: column "Passengers" holds "1,5", not a number/);
+    await expect(loadSeries(f, 'Passenger', {})).rejects.toThrow(/has no column "Passenger"/);
+    fs.writeFileSync(f, 'Month,Passengers\n1949-01,"112\n');
+    await expect(loadSeries(f, 'Passengers', {})).rejects.toThrow(/s\.csv:\d+: .*quote/i);
   });
 
   it('gradients of every parameter match central finite differences (float64)', async () => {

@@ -4,10 +4,9 @@
 // an empty label is an error naming the file and line; a data set with a single class is an error
 // too (nothing to learn).
 
-import * as fs from 'node:fs';
 import { UserError, Where } from '../errors';
-import { tokenize, TextOptions, Vocab, buildVocab, readTextFile } from './text';
-import { csvRecords } from './series';
+import { tokenize, TextOptions, Vocab, buildVocab } from './text';
+import { readRecords } from './csv';
 import { didYouMean } from '../config/load';
 
 export interface Example {
@@ -24,7 +23,7 @@ export interface CsvColumns {
   whereLabel?: Where;
 }
 
-export function loadLabelled(files: string[], opts: TextOptions, where: Where, columns: CsvColumns = {}): { examples: Example[]; classes: string[] } {
+export async function loadLabelled(files: string[], opts: TextOptions, where: Where, columns: CsvColumns = {}): Promise<{ examples: Example[]; classes: string[] }> {
   const examples: Example[] = [];
   const add = (file: string, line: number, sentence: string, rawLabel: string, hint: string) => {
     const label = rawLabel.trim();
@@ -33,17 +32,16 @@ export function loadLabelled(files: string[], opts: TextOptions, where: Where, c
     if (tokens.length === 0) return; // a sentence with no tokens after preprocessing teaches nothing
     examples.push({ tokens, label });
   };
+  const missing = 'the path is relative to the model file; fix data.source';
   for (const file of files) {
-    const text = readTextFile(file, where, 'the path is relative to the model file; fix data.source');
     if (/\.csv$/i.test(file)) {
-      loadCsv(file, text, columns, where, add);
+      await loadCsv(file, columns, where, missing, add);
       continue;
     }
-    text.split(/\r?\n/).forEach((line, i) => {
-      if (!line.trim()) return;
-      const tab = line.lastIndexOf('\t');
-      if (tab < 0) throw new UserError(`${file}:${i + 1}: no tab between the sentence and its label`, where, 'each line is: sentence<TAB>label (or use a CSV file with data.textColumn and data.labelColumn)');
-      add(file, i + 1, line.slice(0, tab), line.slice(tab + 1), 'each line is: sentence<TAB>label');
+    // sentence<TAB>label: the label after the last tab, quotes are part of the sentence
+    await readRecords(file, where, { delimiter: '\t', quotes: false, missing }, (r) => {
+      if (r.fields.length < 2) throw new UserError(`${file}:${r.line}: no tab between the sentence and its label`, where, 'each line is: sentence<TAB>label (or use a CSV file with data.textColumn and data.labelColumn)');
+      add(file, r.line, r.fields.slice(0, -1).join('\t'), r.fields[r.fields.length - 1], 'each line is: sentence<TAB>label');
     });
   }
   const classes = [...new Set(examples.map((e) => e.label))].sort();
@@ -53,27 +51,33 @@ export function loadLabelled(files: string[], opts: TextOptions, where: Where, c
 }
 
 /** A CSV file with a header line: the sentence and the label from the named columns. */
-function loadCsv(file: string, text: string, c: CsvColumns, where: Where, add: (file: string, line: number, sentence: string, label: string, hint: string) => void): void {
-  const records = csvRecords(text.replace(/^\uFEFF/, ''));
-  if (records.length === 0) throw new UserError(`the CSV ${file} is empty`, where, 'use a CSV file with a header line and one row per example');
-  const header = records[0].fields.map((h) => h.trim());
-  const column = (name: string | undefined, key: 'textColumn' | 'labelColumn', w: Where | undefined): number => {
+async function loadCsv(file: string, c: CsvColumns, where: Where, missing: string, add: (file: string, line: number, sentence: string, label: string, hint: string) => void): Promise<void> {
+  let header: string[] | undefined;
+  let ti = -1;
+  let li = -1;
+  let hint = '';
+  const column = (h: string[], name: string | undefined, key: 'textColumn' | 'labelColumn', w: Where | undefined): number => {
     const at = { ...(w ?? where), key: `data.${key}` };
-    const cols = header.map((h) => `"${h}"`).join(', ');
+    const cols = h.map((x) => `"${x}"`).join(', ');
     if (name === undefined) throw new UserError(`the CSV ${file} needs data.${key}: which column holds the ${key === 'textColumn' ? 'sentence' : 'label'}?`, at, `its columns: ${cols}`);
-    const i = header.indexOf(name);
+    const i = h.indexOf(name);
     if (i >= 0) return i;
-    const guess = didYouMean(name, header);
+    const guess = didYouMean(name, h);
     throw new UserError(`the CSV ${file} has no column "${name}"${guess ? ` (did you mean "${guess}"?)` : ''}`, at, `its columns: ${cols}`);
   };
-  const ti = column(c.text, 'textColumn', c.whereText);
-  const li = column(c.label, 'labelColumn', c.whereLabel);
-  const hint = `each row needs the columns "${header[ti]}" and "${header[li]}"`;
-  for (const r of records.slice(1)) {
-    if (r.fields.length < header.length && Math.max(ti, li) >= r.fields.length)
+  await readRecords(file, where, { missing }, (r) => {
+    if (!header) {
+      header = r.fields.map((h) => h.trim());
+      ti = column(header, c.text, 'textColumn', c.whereText);
+      li = column(header, c.label, 'labelColumn', c.whereLabel);
+      hint = `each row needs the columns "${header[ti]}" and "${header[li]}"`;
+      return;
+    }
+    if (Math.max(ti, li) >= r.fields.length)
       throw new UserError(`${file}:${r.line}: the row has ${r.fields.length} field${r.fields.length === 1 ? '' : 's'}, the header ${header.length}`, where, `${hint}; quote fields that hold commas`);
     add(file, r.line, r.fields[ti], r.fields[li], hint);
-  }
+  });
+  if (!header) throw new UserError(`the CSV ${file} is empty`, where, 'use a CSV file with a header line and one row per example');
 }
 
 export function vocabOf(examples: Example[], minFrequency: number): Vocab {

@@ -24,7 +24,7 @@ export function jobConfig(job: InferenceJob): ModelConfig {
 }
 
 /** The series a forecast model was trained on (its data source and column). */
-export function seriesOf(cfg: ModelConfig): Float64Array {
+export function seriesOf(cfg: ModelConfig): Promise<Float64Array> {
   return loadSeries(cfg.data.source, cfg.data.column!, { ...whereOf(cfg, 'data.source'), key: 'data.source' });
 }
 
@@ -43,7 +43,7 @@ export async function runInference(job: InferenceJob): Promise<InferenceResult> 
     return { kind: 'classify', label: p.label, probabilities };
   }
   if (cfg.task !== 'forecast') throw new UserError(`${cfg.name} is a ${cfg.task} model, not a forecaster`, { file: job.modelFile, key: 'task' });
-  const series = seriesOf(cfg);
+  const series = await seriesOf(cfg);
   if (!(r.at >= 1 && r.at <= series.length)) throw new UserError(`the window must end inside the series (1…${series.length}), not at ${r.at}`, { key: 'at' });
   // predictForecast forecasts after the end of a CSV series: hand it the series up to the window's end
   const { predictForecast } = await import('../tasks/forecast');

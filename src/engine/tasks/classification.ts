@@ -80,7 +80,7 @@ export const classification: Task = {
 
   async setup({ cfg, rng, session }): Promise<TaskRun> {
     const opts = textOptionsOf(cfg);
-    const { examples, classes } = loadLabelled(cfg.data.sources, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, {
+    const { examples, classes } = await loadLabelled(cfg.data.sources, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, {
       text: cfg.data.textColumn,
       label: cfg.data.labelColumn,
       whereText: whereOf(cfg, 'data.textColumn'),

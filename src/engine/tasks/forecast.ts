@@ -179,7 +179,7 @@ export const forecast: Task = {
   async setup({ cfg, log, session }): Promise<TaskRun> {
     const W = cfg.data.window;
     const N = cfg.data.horizon;
-    const series = loadSeries(cfg.data.source, cfg.data.column!, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' });
+    const series = await loadSeries(cfg.data.source, cfg.data.column!, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' });
     const s = splitSeries(cfg, series);
     if (cfg.data.season && cfg.data.season > W) log('warn', `data.season ${cfg.data.season} is longer than the window ${W}: the model cannot see a whole season`);
     const trainStarts = Array.from({ length: s.nTrain - W - N + 1 - s.first }, (_, i) => i + W + s.first);
@@ -265,7 +265,7 @@ export async function predictForecast(o: { cfg: ModelConfig; init: string; input
   const transform = (meta['gatelab.transform'] ?? cfg.data.transform) as ModelConfig['data']['transform'];
   if (!Number.isFinite(mean) || !Number.isFinite(std))
     throw new UserError('the checkpoint has no normalisation (gatelab.mean, gatelab.std)', { file: o.init, key: 'gatelab.mean' }, 'use a checkpoint saved by a forecast run');
-  const series = Array.from(loadSeries(o.input, cfg.data.column!, { key: '--input' }));
+  const series = Array.from(await loadSeries(o.input, cfg.data.column!, { key: '--input' }));
   const W = cfg.data.window;
   const N = cfg.data.horizon;
   const need = W + (transform === 'difference' || transform === 'log-difference' ? 1 : 0);
