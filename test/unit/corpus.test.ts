@@ -206,3 +206,26 @@ describe('a big corpus in the training loop', () => {
     await expect(loadTextCorpus(path.join(dir, 'c.txt'), OPTIONS[0], where, undefined, { chunkBytes: 16, shouldStop: () => true })).rejects.toBeInstanceOf(Cancelled);
   });
 });
+
+describe('CSV and TSV as a stream', () => {
+  it('a binary file given as a CSV or TSV is refused at its first offending byte; quoted line breaks keep the line numbers', async () => {
+    const { allRecords } = await import('../../src/engine/data/csv');
+    const dir = tmp();
+    const f = path.join(dir, 'x.csv');
+    fs.writeFileSync(f, Buffer.concat([Buffer.from('a,b\n1,2\n3,'), Buffer.from([0]), Buffer.from('\n')]));
+    await expect(allRecords(f, { key: 'data.source' }, { missing: '' })).rejects.toThrow(/x\.csv:3:3: the data holds a NUL byte \(byte offset 10\)/);
+    fs.writeFileSync(f, 'a,b\n"x\ny\nz",1\n\r\nlast,2');
+    expect(await allRecords(f, {}, { missing: '' })).toEqual([
+      { fields: ['a', 'b'], line: 1 },
+      { fields: ['x\ny\nz', '1'], line: 2 },
+      { fields: ['last', '2'], line: 6 },
+    ]);
+    const t = path.join(dir, 'x.tsv');
+    fs.writeFileSync(t, 'he said "hi"\tpos\n\ta\tb\tneg\n');
+    expect(await allRecords(t, {}, { delimiter: '\t', quotes: false, missing: '' })).toEqual([
+      { fields: ['he said "hi"', 'pos'], line: 1 },
+      { fields: ['', 'a', 'b', 'neg'], line: 2 },
+    ]);
+    await expect(allRecords(path.join(dir, 'none.csv'), { key: 'data.source' }, { missing: 'fix data.source' })).rejects.toThrow(/data file not found/);
+  });
+});

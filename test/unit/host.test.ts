@@ -230,6 +230,9 @@ describe('runs', () => {
       expect(() => cellMetrics(run.summary)).not.toThrow();
     }
     expect(describeRun({ ...back, summary: { ...back.summary!, trainLoss: null, accuracy: null } as never })).toMatch(/^\d+ steps · /);
+    // a run still reading its corpus says how far, in the lens, the status bar and the notification
+    const reading = { type: 'reading', file: '/w/wiki.txt', bytes: 5, size: 10, pass: 2, passes: 2, fraction: 0.75, elapsedMs: 30_000, remainingMs: 10_000 } as const;
+    expect(describeRun({ ...back, status: 'running', summary: undefined, startedMsg: undefined, last: undefined, reading })).toBe('reading wiki.txt 75% · 10s left');
     runs.dispose();
   });
 

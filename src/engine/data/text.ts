@@ -201,20 +201,6 @@ export class TextCheck {
   }
 }
 
-/** Reads a whole (small) text file: UTF-8 without NUL bytes, else an error naming the first offending byte. */
-export function readTextFile(file: string, where: Where, missing: string): string {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch {
-    throw new UserError(`data file not found: ${file}`, where, missing);
-  }
-  const check = new TextCheck(file, where);
-  check.push(buf);
-  check.end();
-  return buf.toString('utf8');
-}
-
 /** The ids of a token stream in the narrowest unsigned array that holds every id of the vocabulary. */
 export type TokenIds = Uint8Array | Uint16Array | Uint32Array;
 
