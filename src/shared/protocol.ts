@@ -144,7 +144,7 @@ export interface GateLayer {
   direction: 'forward' | 'reverse';
   units: number;
   /** the layer's cell (absent: lstm) */
-  cell?: 'lstm' | 'gru';
+  cell?: 'lstm' | 'gru' | 'rnn';
   /** the maps this layer has, in display order (absent: the LSTM's i, f, o, g, c, h) */
   gates?: GateName[];
   /** per map of `gates` */

@@ -128,3 +128,48 @@ describe('dashboard gate views of a GRU layer', () => {
     await page.close();
   });
 });
+
+describe('dashboard gate views of a plain RNN layer', () => {
+  it('shows the hidden state h alone, with no saturation of gates it does not have', async () => {
+    const vocab = [' ', 'a', 'c', 'e', 'h', 'i', 'm', 'n', 't'];
+    const lm: LmSpec = { vocab: vocab.length, embedding: 0, hidden: [6, 5], dtype: 'float32', gates: [{ kind: 'sigmoid', cell: 'rnn', activation: 'tanh' }, { kind: 'sigmoid' }] };
+    const params = initParams(lmParams(lm), lm.hidden.map((h) => ({ hidden: h, forgetBias: 0 })), 2, 'float32');
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const p of lmParams(lm)) feeds[`p.${p.name}`] = new ort.Tensor('float32', params.get(p.name)!.data as Float32Array, p.shape);
+    const probe = new GateProbe(lm, vocab);
+    const rnnGates = await probe.run(feeds, Array.from('the time machine', (ch) => vocab.indexOf(ch)), 10);
+    await probe.release();
+    expect(rnnGates.layers.map((l) => l.gates)).toEqual([['h'], ['i', 'f', 'o', 'g', 'c', 'h']]);
+    for (const theme of ['dark', 'light'] as const) {
+      const url = dashboardPage(bundleDir('dashboard'), `rnn-${theme}`, {
+        run: 'rnn',
+        bodyClass: `vscode-${theme}`,
+        vars: theme === 'dark' ? { '--vscode-foreground': '#cccccc', '--vscode-editor-background': '#1f1f1f', '--vscode-font-family': 'sans-serif' } : { '--vscode-foreground': '#3b3b3b', '--vscode-editor-background': '#ffffff', '--vscode-font-family': 'sans-serif' },
+      });
+      const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+      const errors: Error[] = [];
+      page.on('pageerror', (e) => errors.push(e));
+      await page.goto(url);
+      await page.waitForFunction('window.__posted && window.__posted.some((m) => m.type === "webview/ready")');
+      const run = { id: 'rnn', model: 'rnn', modelFile: '', status: 'running' as const };
+      const history = [{ step: 5, layers: rnnGates.layers.map((l) => ({ layer: l.layer, histograms: l.histograms, saturation: l.saturation })) }];
+      await feed(page, [
+        { type: 'run/didSnapshot', run, steps: { step: [], loss: [], gradNorm: [], lr: [], time: [] }, epochs: [], samples: [], gateHistory: history },
+        { type: 'gates/didSnapshot', gates: rnnGates },
+      ]);
+      expect(errors.map((e) => e.stack)).toEqual([]);
+      expect(await page.locator('.heatmap figcaption').allInnerTexts()).toEqual(['hidden h']);
+      expect(await page.locator('select[aria-label="Histogram of"]').inputValue()).toBe('h');
+      expect(await page.locator('section.saturation').isVisible()).toBe(false);
+      expect(await page.locator('.no-gates').innerText()).toMatch(/^A plain RNN layer has no gates to saturate/);
+      await page.locator('.gates').screenshot({ path: path.join(ROOT, 'test-results', 'browser', `gates-rnn-${theme}.png`) });
+      // the LSTM layer above it: its six maps
+      await page.locator('select[aria-label="Layer"]').selectOption('1');
+      expect(await page.locator('.heatmap figcaption').allInnerTexts()).toEqual(['input gate i', 'forget gate f', 'output gate o', 'candidate g', 'cell c', 'hidden h']);
+      expect(await page.locator('section.saturation').isVisible()).toBe(true);
+      expect(await page.locator('.no-gates').isVisible()).toBe(false);
+      expect(errors).toEqual([]);
+      await page.close();
+    }
+  });
+});

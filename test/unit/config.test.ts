@@ -86,7 +86,7 @@ describe('valid model files', () => {
         embedding: 0,
         dropout: 0,
         init: { input: 'pytorch', recurrent: 'pytorch' },
-        layers: [{ type: 'lstm', hidden: 256, forgetBias: 0, peepholes: false, coupledGates: false, gateActivation: 'sigmoid', hardSigmoidSlope: 0.2, hardSigmoidOffset: 0.5, cellClip: 0, bidirectional: false }],
+        layers: [{ type: 'lstm', hidden: 256, activation: 'tanh', forgetBias: 0, peepholes: false, coupledGates: false, gateActivation: 'sigmoid', hardSigmoidSlope: 0.2, hardSigmoidOffset: 0.5, cellClip: 0, bidirectional: false }],
       },
       train: {
         epochs: 50,

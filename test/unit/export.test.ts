@@ -164,19 +164,21 @@ describe('export of classification and forecast models (bidirectional, sequence_
 // GRU layers: the standard ONNX GRU operator (linear_before_reset = 1, gate order z, r, h), checked
 // against the training graph's own forward (lmForward, the graph the trainer differentiates) run in
 // onnxruntime on the same checkpoint: logits and final states, and PyTorch's loss on the fixtures.
-describe('export of GRU layers to the standard ONNX GRU operator', () => {
-  type Layer = { type: 'gru' | 'lstm'; hidden: number; extra?: string };
+describe('export of GRU and RNN layers to the standard ONNX GRU and RNN operators', () => {
+  type Layer = { type: 'gru' | 'lstm' | 'rnn'; hidden: number; extra?: string; activation?: 'tanh' | 'relu' };
   const gateOf = (l: Layer, hard?: { alpha: number; beta: number }) =>
-    ({ ...(hard ? { kind: 'hard-sigmoid' as const, ...hard } : { kind: 'sigmoid' as const }), ...(l.type === 'gru' ? { cell: 'gru' as const } : {}) });
+    l.type === 'rnn'
+      ? { kind: 'sigmoid' as const, cell: 'rnn' as const, activation: l.activation ?? 'tanh' }
+      : { ...(hard ? { kind: 'hard-sigmoid' as const, ...hard } : { kind: 'sigmoid' as const }), ...(l.type === 'gru' ? { cell: 'gru' as const } : {}) };
 
   /** The training graph's forward (float32) on a checkpoint: logits [T, B, V] and h (c) per layer. */
-  async function ownForward(ck: Checkpoint, lm: LmSpec, tokens: BigInt64Array, T: number, B: number, cells: ('gru' | 'lstm')[]) {
+  async function ownForward(ck: Checkpoint, lm: LmSpec, tokens: BigInt64Array, T: number, B: number, cells: Layer['type'][]) {
     const g = new Graph('own_forward');
     const params = lmParams(lm);
     const P = Object.fromEntries(params.map((p) => [p.name, g.input(`p.${p.name}`, 'float32', p.shape)]));
     const x = g.input('x', 'int64', [T, B]);
     const zeros = (H: number) => g.const(new Array(B * H).fill(0), 'float32', [B, H]);
-    const fwd = lmForward(g, lm, P, x, lm.hidden.map((H, k) => (cells[k] === 'gru' ? { h0: zeros(H) } : { h0: zeros(H), c0: zeros(H) })));
+    const fwd = lmForward(g, lm, P, x, lm.hidden.map((H, k) => (cells[k] !== 'lstm' ? { h0: zeros(H) } : { h0: zeros(H), c0: zeros(H) })));
     g.output(fwd.logits, 'logits');
     fwd.layers.forEach((l, k) => {
       g.output(l.hT, `h.l${k}`);
@@ -191,14 +193,14 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
   }
 
   async function exportAndCompare(dir: string, layers: Layer[], V: number, E: number, tokens: BigInt64Array, T: number, B: number, hard?: { alpha: number; beta: number }) {
-    const yaml = layers.map((l) => `{ type: ${l.type}, hidden: ${l.hidden}${l.extra ?? ''} }`).join(', ');
+    const yaml = layers.map((l) => `{ type: ${l.type}, hidden: ${l.hidden}${l.extra ?? ''}${l.activation ? `, activation: ${l.activation}` : ''} }`).join(', ');
     fs.writeFileSync(path.join(dir, 'c.txt'), 'unused');
     fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), `name: m\ndata: { source: c.txt }\nmodel:\n  embedding: ${E}\n  layers: [${yaml}]\n`);
     const r = spawnSync(process.execPath, [CLI, 'export', 'm.gatelab.yaml', '--init', 'w.safetensors', '--onnx', 'm.onnx'], { cwd: dir, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const s = await ort.InferenceSession.create(path.join(dir, 'm.onnx'));
     const out = await s.run({ tokens: new ort.Tensor('int64', tokens, [T, B]) });
-    expect(s.outputNames).toEqual(['logits', ...layers.flatMap((l, k) => (l.type === 'gru' ? [`h.l${k}`] : [`h.l${k}`, `c.l${k}`]))]);
+    expect(s.outputNames).toEqual(['logits', ...layers.flatMap((l, k) => (l.type !== 'lstm' ? [`h.l${k}`] : [`h.l${k}`, `c.l${k}`]))]);
     await s.release();
     const cells = layers.map((l) => l.type);
     const lm: LmSpec = { vocab: V, embedding: E, hidden: layers.map((l) => l.hidden), dtype: 'float32', gates: layers.map((l) => gateOf(l, hard)) };
@@ -215,14 +217,14 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
     return out.logits.data as Float32Array;
   }
 
-  for (const name of ['gru1_T35', 'gru_embed', 'mixed_gru_lstm']) {
-    it(`${name}: the GRU operator gives the training forward's logits and final states, and PyTorch's loss`, async () => {
+  for (const name of ['gru1_T35', 'gru_embed', 'mixed_gru_lstm', 'rnn1_T35', 'rnn2_relu_carried', 'mixed_rnn_lstm_gru']) {
+    it(`${name}: the GRU / RNN operators give the training forward's logits and final states, and PyTorch's loss`, async () => {
       const g = readSafetensors(path.join(ROOT, 'test/fixtures/golden', `${name}.safetensors`));
-      const cells = (JSON.parse(g.metadata.cells) as ['gru' | 'lstm', number][]).map(([type, hidden]) => ({ type, hidden }));
+      const cells = (JSON.parse(g.metadata.cells) as [Layer['type'], number, 'tanh' | 'relu' | undefined][]).map(([type, hidden, activation]): Layer => ({ type, hidden, ...(activation ? { activation } : {}) }));
       const V = Number(g.metadata.vocab);
       const E = Number(g.metadata.embedding);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-export-gru-'));
-      writeSafetensors(path.join(dir, 'w.safetensors'), Object.fromEntries(Object.entries(g.tensors).filter(([k]) => /^(gru|lstm|fc|embedding)\./.test(k))));
+      writeSafetensors(path.join(dir, 'w.safetensors'), Object.fromEntries(Object.entries(g.tensors).filter(([k]) => /^(gru|lstm|rnn|fc|embedding)\./.test(k))));
       const [B, T] = g.tensors.x.shape;
       const x = g.tensors.x.data as BigInt64Array;
       const y = g.tensors.y.data as BigInt64Array;
@@ -232,7 +234,7 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
       // PyTorch's loss applies where the fixture starts from zero state, as the exported model does
       // (mixed_gru_lstm carries state in, so only the comparison with the training forward holds)
       const zeroState = Object.entries(g.tensors).filter(([k]) => /^[hc]0\.l\d+$/.test(k)).every(([, t]) => (t.data as Float64Array).every((v) => v === 0));
-      expect(zeroState).toBe(name !== 'mixed_gru_lstm');
+      expect(zeroState).toBe(!['mixed_gru_lstm', 'rnn2_relu_carried', 'mixed_rnn_lstm_gru'].includes(name));
       if (!zeroState) return;
       let loss = 0;
       for (let t = 0; t < T; t++)
@@ -257,9 +259,13 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
     { label: 'classification: bidirectional hard-sigmoid GRU (one-hot) under a bidirectional LSTM, mean pooling', layers: ['{ type: gru, hidden: 5, bidirectional: true, gateActivation: hard-sigmoid }', '{ type: lstm, hidden: 4, bidirectional: true }'], embedding: 0, pooling: 'mean' as const },
     { label: 'classification: bidirectional GRU over a bidirectional LSTM, last pooling', layers: ['{ type: lstm, hidden: 6, bidirectional: true }', '{ type: gru, hidden: 3, bidirectional: true }'], embedding: 4, pooling: 'last' as const },
     { label: 'forecast: bidirectional GRU over a unidirectional GRU', layers: ['{ type: gru, hidden: 6 }', '{ type: gru, hidden: 4, bidirectional: true }'], forecast: true },
+    // RNN layers: RNN nodes, W [D, H, I], R [D, H, H], B [D, 2H], activations Tanh or Relu per direction
+    { label: 'classification: bidirectional RNN (one-hot) under a bidirectional GRU, mean pooling', layers: ['{ type: rnn, hidden: 5, bidirectional: true }', '{ type: gru, hidden: 4, bidirectional: true }'], embedding: 0, pooling: 'mean' as const },
+    { label: 'classification: relu RNN (embedding) over an LSTM, last pooling', layers: ['{ type: lstm, hidden: 4 }', '{ type: rnn, hidden: 5, activation: relu }'], embedding: 4, pooling: 'last' as const },
+    { label: 'forecast: bidirectional relu RNN over a tanh RNN', layers: ['{ type: rnn, hidden: 6 }', '{ type: rnn, hidden: 4, bidirectional: true, activation: relu }'], forecast: true },
   ];
   for (const c of seqCases)
-    it(`${c.label}: GRU nodes give the predict program's outputs`, async () => {
+    it(`${c.label}: GRU / RNN nodes give the predict program's outputs`, async () => {
       const { classifyParams } = await import('../../src/engine/train/classify');
       const { forecastParams } = await import('../../src/engine/train/forecast');
       const { classifySpecOf } = await import('../../src/engine/tasks/classification');
@@ -277,7 +283,7 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
       const dirsOf = (l: string) => (l.includes('bidirectional: true') ? 2 : 1);
       expect(params.filter((p) => p.name.startsWith('gru.')).length).toBe(c.layers.filter((l) => l.includes('gru')).reduce((n, l) => n + 4 * dirsOf(l), 0));
       const w = initParams(params, cfg.model.layers, 9, 'float32');
-      for (const [k, v] of w) if (/^(gru|lstm)\./.test(k)) for (let i = 0; i < v.data.length; i++) v.data[i] *= 4;
+      for (const [k, v] of w) if (/^(gru|lstm|rnn)\./.test(k)) for (let i = 0; i < v.data.length; i++) v.data[i] *= 4;
       saveCheckpoint(path.join(dir, 'w.safetensors'), { params: w, metadata: c.forecast ? {} : { 'gatelab.vocab': JSON.stringify(Array.from({ length: V }, (_, i) => `w${i}`)), 'gatelab.classes': '["a","b","c"]' } });
       const r = spawnSync(process.execPath, [CLI, 'export', 'm.gatelab.yaml', '--init', 'w.safetensors', '--onnx', 'm.onnx'], { cwd: dir, encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
@@ -286,7 +292,7 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
       const { buildSeqExportModel, seqExportSpecOf } = await import('../../src/engine/train/exportSeq');
       const ck = loadCheckpoint(path.join(dir, 'w.safetensors'));
       const graph = buildSeqExportModel(ck, seqExportSpecOf(cfg, ck, 'w.safetensors').spec);
-      const rnn = graph.nodes.filter((n) => n.opType === 'GRU' || n.opType === 'LSTM');
+      const rnn = graph.nodes.filter((n) => n.opType === 'GRU' || n.opType === 'LSTM' || n.opType === 'RNN');
       expect(rnn.map((n) => `${n.opType} ${(n.attrs.direction as { value: string }).value}`)).toEqual(cfg.model.layers.map((l) => `${l.type.toUpperCase()} ${l.bidirectional ? 'bidirectional' : 'forward'}`));
       rnn.forEach((n, k) => {
         const { hidden: H, bidirectional } = cfg.model.layers[k];
@@ -294,6 +300,11 @@ describe('export of GRU layers to the standard ONNX GRU operator', () => {
         const below = cfg.model.layers[k - 1];
         const I = k > 0 ? below.hidden * (below.bidirectional ? 2 : 1) : c.forecast ? 1 : c.embedding || V;
         expect(!!n.inputs[4], 'sequence_lens for sentences').toBe(!c.forecast);
+        if (n.opType === 'RNN') {
+          expect(n.inputs.slice(1, 4).map((v) => v!.shape)).toEqual([[D, H, I], [D, H, H], [D, 2 * H]]);
+          expect((n.attrs.activations as { value: readonly string[] }).value).toEqual(Array(D).fill(cfg.model.layers[k].activation === 'relu' ? 'Relu' : 'Tanh'));
+          return;
+        }
         if (n.opType !== 'GRU') return;
         expect((n.attrs.linear_before_reset as { value: number }).value).toBe(1);
         expect(n.inputs.slice(1, 4).map((v) => v!.shape)).toEqual([[D, 3 * H, I], [D, 3 * H, H], [D, 6 * H]]);

@@ -48,9 +48,11 @@ const FD_RTOL = 1e-5;
 
 const { record, expectRel } = errorReport();
 
-type Cell = 'gru' | 'lstm';
+type Cell = 'gru' | 'lstm' | 'rnn' | 'rnn-relu';
 const GRU: GateActivation = { kind: 'sigmoid', cell: 'gru' };
-const gatesOf = (cells: Cell[]): GateActivation[] => cells.map((c) => (c === 'gru' ? GRU : { kind: 'sigmoid' }));
+const RNN: GateActivation = { kind: 'sigmoid', cell: 'rnn', activation: 'tanh' };
+const RNN_RELU: GateActivation = { kind: 'sigmoid', cell: 'rnn', activation: 'relu' };
+const gatesOf = (cells: Cell[]): GateActivation[] => cells.map((c) => (c === 'gru' ? GRU : c === 'rnn' ? RNN : c === 'rnn-relu' ? RNN_RELU : { kind: 'sigmoid' }));
 
 /** A stack of GRU and/or LSTM layers (PyTorch names by the global layer index). */
 interface StackSpec {
@@ -178,6 +180,65 @@ function expectGrads(got: StackGrads, want: StackGrads, tol: number, label: stri
   });
 }
 
+/**
+ * Gradients of a grad program against central differences of its loss, at every coordinate:
+ * `targets` pairs an input with the output holding its gradient (default: every parameter, p.<name> → d.<name>).
+ */
+async function fdAll(s: ort.InferenceSession, feeds: Record<string, ort.Tensor>, params: { name: string }[], label: string, targets: [string, string][] = params.map((p) => [`p.${p.name}`, `d.${p.name}`])) {
+  const r = await s.run(feeds);
+  const loss = async () => ((await s.run(feeds)).loss.data as Float64Array)[0];
+  for (const [input, out] of targets) {
+    const t = feeds[input].data as Float64Array;
+    const d = r[out].data as Float64Array;
+    for (let i = 0; i < t.length; i++) {
+      const old = t[i];
+      t[i] = old + FD_EPS;
+      const up = await loss();
+      t[i] = old - FD_EPS;
+      const down = await loss();
+      t[i] = old;
+      const fd = (up - down) / (2 * FD_EPS);
+      expect(Math.abs(fd - d[i]), `${label} ${out}[${i}]: ${d[i]} vs FD ${fd}`).toBeLessThanOrEqual(FD_ATOL + FD_RTOL * Math.abs(fd));
+    }
+  }
+}
+
+/**
+ * A classifier (3 padded sentences of lengths 5, 2, 4, 3 classes, one-hot input) and a forecaster
+ * (windows of 5, horizon 2) with the given layers: every parameter gradient against FD.
+ * @returns the classifier's parameter list (for checks of its names)
+ */
+async function seqTasksFd(cspec: ClassifySpec, fspec: ForecastSpec, seed: number): Promise<{ name: string; shape: number[] }[]> {
+  const rng = new Rng(seed);
+  const [B, T] = [3, 5];
+  const cs = await ort.InferenceSession.create(buildClassifyGradProgram({ spec: cspec, B, T }).graph.encode(), SESSION_OPTS);
+  const mask = new Float64Array(T * B);
+  [5, 2, 4].forEach((n, b) => {
+    for (let t = 0; t < n; t++) mask[t * B + b] = 1;
+  });
+  const H = cspec.hidden[cspec.hidden.length - 1] * (cspec.bidirectional?.at(-1) ? 2 : 1);
+  const cfeeds: Record<string, ort.Tensor> = {
+    x: new ort.Tensor('int64', BigInt64Array.from({ length: T * B }, () => BigInt(rng.int(0, 5))), [T, B]),
+    y: new ort.Tensor('int64', BigInt64Array.of(0n, 2n, 1n), [B]),
+    mask: new ort.Tensor('float64', mask, [T, B]),
+    last: new ort.Tensor('int64', BigInt64Array.from([4, 1, 3].flatMap((t) => new Array(H).fill(t)), BigInt), [B, 1, H]),
+  };
+  const cparams = classifyParams(cspec);
+  for (const p of cparams) cfeeds[`p.${p.name}`] = new ort.Tensor('float64', Float64Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-0.9, 0.9)), p.shape);
+  await fdAll(cs, cfeeds, cparams, 'classification');
+  await cs.release();
+  const fs_ = await ort.InferenceSession.create(buildForecastGradProgram({ spec: fspec, B, T }).graph.encode(), SESSION_OPTS);
+  const ffeeds: Record<string, ort.Tensor> = {
+    x: new ort.Tensor('float64', Float64Array.from({ length: T * B }, () => rng.normal()), [T, B, 1]),
+    y: new ort.Tensor('float64', Float64Array.from({ length: B * 2 }, () => rng.normal()), [B, 2]),
+  };
+  const fparams = forecastParams(fspec);
+  for (const p of fparams) ffeeds[`p.${p.name}`] = new ort.Tensor('float64', Float64Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-0.8, 0.8)), p.shape);
+  await fdAll(fs_, ffeeds, fparams, 'forecast');
+  await fs_.release();
+  return cparams;
+}
+
 // ---- golden fixtures ---------------------------------------------------------------------------
 function tokensOf(t: StTensor): Tokens {
   const [B, T] = t.shape;
@@ -187,13 +248,13 @@ function tokensOf(t: StTensor): Tokens {
 
 function loadGolden(name: string) {
   const { tensors, metadata } = readSafetensors(path.join(GOLDEN, `${name}.safetensors`), 'golden fixture');
-  const cells = (JSON.parse(metadata.cells) as [Cell, number][]).map(([c]) => c);
+  const cells = (JSON.parse(metadata.cells) as [Cell, number, string?][]).map(([c, , act]): Cell => (c === 'rnn' && act === 'relu' ? 'rnn-relu' : c));
   const spec: StackSpec = { vocab: Number(metadata.vocab), embedding: Number(metadata.embedding), hidden: JSON.parse(metadata.hidden), cells };
   const params: GruRefParams = {};
   const gp: Record<string, Float64Array> = {};
   for (const [k, t] of Object.entries(tensors)) {
-    if (/^(gru|lstm|fc|embedding)\./.test(k)) params[k] = { shape: t.shape, data: f64(t) };
-    if (/^grad\.(gru|lstm|fc|embedding)\./.test(k)) gp[k.slice(5)] = f64(t);
+    if (/^(gru|lstm|rnn|fc|embedding)\./.test(k)) params[k] = { shape: t.shape, data: f64(t) };
+    if (/^grad\.(gru|lstm|rnn|fc|embedding)\./.test(k)) gp[k.slice(5)] = f64(t);
   }
   const per = (prefix: string) => spec.hidden.map((_, k) => (tensors[`${prefix}.l${k}`] ? f64(tensors[`${prefix}.l${k}`]) : null));
   return {
@@ -338,11 +399,33 @@ describe('GRU grad program vs the TS reference and FD on shapes the fixtures do 
   });
 });
 
-describe('GRU train program vs PyTorch (K = 10 steps in one session.run)', () => {
-  it('gru_adam10: Adam with clipping, losses, gradient norms, final parameters and state within 1e-6 (float64)', async () => {
-    const { tensors, metadata } = readSafetensors(path.join(GOLDEN, 'gru_adam10.safetensors'), 'golden fixture');
+describe('RNN layers (PyTorch nn.RNN, tanh and relu): grad program vs golden values and FD (float64)', () => {
+  for (const [n, name] of ['rnn1_T1', 'rnn1_T35', 'rnn2_relu_carried', 'rnn1_saturated', 'mixed_rnn_lstm_gru'].entries()) {
+    it(name, async () => {
+      const gd = loadGolden(name);
+      const [T, B] = [gd.x.length, gd.x[0].length];
+      if (name === 'rnn1_saturated') expect(gd.maxPreact, 'the saturated case saturates').toBeGreaterThan(8);
+      if (name === 'rnn2_relu_carried') expect(gd.spec.cells).toEqual(['rnn-relu', 'rnn-relu']);
+      const engine = await Engine.create(gd.spec, B, T);
+      try {
+        const e = await engine.gradients(gd.params, gd.x, gd.y, gd.state);
+        expectRel([e.loss], [gd.loss], 1e-12, `${name} engine loss vs PyTorch`, 'loss vs PyTorch (relative)');
+        expectGrads(e, gd.grads, 1e-4, `${name} engine vs PyTorch`, 'engine grads vs PyTorch');
+        const ev = await engine.evaluate(gd.params, gd.x, gd.y, gd.state);
+        gd.spec.hidden.forEach((_, k) => expectRel(ev.hT[k], gd.hT[k], 1e-9, `${name} eval h_out.l${k} vs PyTorch`, 'final state vs PyTorch'));
+        await checkFd(engine, gd.params, gd.x, gd.y, gd.state, e, name, 900 + n, T <= 7);
+      } finally {
+        await engine.release();
+      }
+    });
+  }
+});
+
+describe('GRU and RNN train programs vs PyTorch (K = 10 steps in one session.run)', () => {
+  it.each(['gru_adam10', 'rnn_adam10'])('%s: Adam with clipping, losses, gradient norms, final parameters and state within 1e-6 (float64)', async (name) => {
+    const { tensors, metadata } = readSafetensors(path.join(GOLDEN, `${name}.safetensors`), 'golden fixture');
     const H: number[] = JSON.parse(metadata.hidden);
-    const lm: LmSpec = { vocab: Number(metadata.vocab), embedding: 0, hidden: H, dtype: 'float64', gates: H.map(() => GRU) };
+    const lm: LmSpec = { vocab: Number(metadata.vocab), embedding: 0, hidden: H, dtype: 'float64', gates: gatesOf((JSON.parse(metadata.cells) as [Cell][]).map(([c]) => c)) };
     const [K, B, T] = tensors.xs.shape;
     const optimizer = { type: 'adam' as const, learningRate: Number(metadata.lr), momentum: 0, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
     const clip = Number(metadata.clip);
@@ -367,10 +450,10 @@ describe('GRU train program vs PyTorch (K = 10 steps in one session.run)', () =>
       feeds.keep = new ort.Tensor('float64', Float64Array.from({ length: K }, (_, k) => (k === 0 ? 0 : 1)), [K]);
       feeds.lr = new ort.Tensor('float64', new Float64Array(K).fill(optimizer.learningRate), [K]);
       const r = await s.run(feeds);
-      expectRel(r.loss.data as Float64Array, f64(tensors.losses), 1e-6, 'gru_adam10 losses', 'trajectory float64 vs PyTorch');
-      expectRel(r.gnorm.data as Float64Array, gn, 1e-6, 'gru_adam10 gradient norms', 'trajectory float64 vs PyTorch');
-      for (const q of prog.params) expectRel(r[`p_out.${q.name}`].data as Float64Array, f64(tensors[`final.${q.name}`]), 1e-6, `gru_adam10 final ${q.name}`, 'trajectory float64 vs PyTorch');
-      H.forEach((_, k) => expectRel(r[`h_out.l${k}`].data as Float64Array, f64(tensors[`hT.l${k}`]), 1e-6, `gru_adam10 h_out.l${k}`, 'trajectory float64 vs PyTorch'));
+      expectRel(r.loss.data as Float64Array, f64(tensors.losses), 1e-6, `${name} losses`, 'trajectory float64 vs PyTorch');
+      expectRel(r.gnorm.data as Float64Array, gn, 1e-6, `${name} gradient norms`, 'trajectory float64 vs PyTorch');
+      for (const q of prog.params) expectRel(r[`p_out.${q.name}`].data as Float64Array, f64(tensors[`final.${q.name}`]), 1e-6, `${name} final ${q.name}`, 'trajectory float64 vs PyTorch');
+      H.forEach((_, k) => expectRel(r[`h_out.l${k}`].data as Float64Array, f64(tensors[`hT.l${k}`]), 1e-6, `${name} h_out.l${k}`, 'trajectory float64 vs PyTorch'));
       expect(Object.keys(r).some((k) => k.startsWith('c_out'))).toBe(false);
     } finally {
       await s.release();
@@ -485,23 +568,7 @@ describe('GRU in the other programs', () => {
       feeds[`drop.l${k}`] = new ort.Tensor('float64', Float64Array.from({ length: T * B * H }, () => (rng.next() < 0.4 ? 0 : 1 / 0.6)), [T, B, H]);
     });
     for (const p of prog.params) feeds[`p.${p.name}`] = new ort.Tensor('float64', Float64Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-0.7, 0.7)), p.shape);
-    const r = await s.run(feeds);
-    const loss = async () => ((await s.run(feeds)).loss.data as Float64Array)[0];
-    const targets = [...prog.params.map((p) => [`p.${p.name}`, `d.${p.name}`]), ...lm.hidden.map((_, k) => [`h.l${k}`, `d.h.l${k}`])];
-    for (const [input, out] of targets) {
-      const t = feeds[input].data as Float64Array;
-      const d = r[out].data as Float64Array;
-      for (let i = 0; i < t.length; i++) {
-        const old = t[i];
-        t[i] = old + FD_EPS;
-        const up = await loss();
-        t[i] = old - FD_EPS;
-        const down = await loss();
-        t[i] = old;
-        const fd = (up - down) / (2 * FD_EPS);
-        expect(Math.abs(fd - d[i]), `${out}[${i}]: ${d[i]} vs FD ${fd}`).toBeLessThanOrEqual(FD_ATOL + FD_RTOL * Math.abs(fd));
-      }
-    }
+    await fdAll(s, feeds, prog.params, 'dropout', [...prog.params.map((p): [string, string] => [`p.${p.name}`, `d.${p.name}`]), ...lm.hidden.map((_, k): [string, string] => [`h.l${k}`, `d.h.l${k}`])]);
     await s.release();
   });
 
@@ -546,55 +613,13 @@ describe('GRU in the other programs', () => {
   });
 
   it('classification and forecast programs with GRU layers (and an LSTM layer above): gradients match FD', async () => {
-    const fdAll = async (s: ort.InferenceSession, feeds: Record<string, ort.Tensor>, params: { name: string }[], label: string) => {
-      const r = await s.run(feeds);
-      const loss = async () => ((await s.run(feeds)).loss.data as Float64Array)[0];
-      for (const p of params) {
-        const t = feeds[`p.${p.name}`].data as Float64Array;
-        const d = r[`d.${p.name}`].data as Float64Array;
-        for (let i = 0; i < t.length; i++) {
-          const old = t[i];
-          t[i] = old + FD_EPS;
-          const up = await loss();
-          t[i] = old - FD_EPS;
-          const down = await loss();
-          t[i] = old;
-          const fd = (up - down) / (2 * FD_EPS);
-          expect(Math.abs(fd - d[i]), `${label} ${p.name}[${i}]: ${d[i]} vs FD ${fd}`).toBeLessThanOrEqual(FD_ATOL + FD_RTOL * Math.abs(fd));
-        }
-      }
-    };
-    const rng = new Rng(21);
-    // classification, mean pooling over padded sentences, one-hot input into the GRU layer
-    const cspec: ClassifySpec = { vocab: 6, embedding: 0, hidden: [3, 2], classes: 3, pooling: 'mean', dtype: 'float64', gates: [GRU, { kind: 'sigmoid' }] };
-    const [B, T] = [3, 5];
-    const cs = await ort.InferenceSession.create(buildClassifyGradProgram({ spec: cspec, B, T }).graph.encode(), SESSION_OPTS);
-    const mask = new Float64Array(T * B);
-    [5, 2, 4].forEach((n, b) => {
-      for (let t = 0; t < n; t++) mask[t * B + b] = 1;
-    });
-    const cfeeds: Record<string, ort.Tensor> = {
-      x: new ort.Tensor('int64', BigInt64Array.from({ length: T * B }, () => BigInt(rng.int(0, 5))), [T, B]),
-      y: new ort.Tensor('int64', BigInt64Array.of(0n, 2n, 1n), [B]),
-      mask: new ort.Tensor('float64', mask, [T, B]),
-      last: new ort.Tensor('int64', BigInt64Array.from([4, 4, 1, 1, 3, 3], BigInt), [B, 1, 2]),
-    };
-    const cparams = classifyParams(cspec);
+    // classification, mean pooling over padded sentences, one-hot input into the GRU layer; forecast: two GRU layers
+    const cparams = await seqTasksFd(
+      { vocab: 6, embedding: 0, hidden: [3, 2], classes: 3, pooling: 'mean', dtype: 'float64', gates: [GRU, { kind: 'sigmoid' }] },
+      { hidden: [3, 4], horizon: 2, dtype: 'float64', gates: [GRU, GRU] },
+      21,
+    );
     expect(cparams.map((p) => p.name).slice(0, 4)).toEqual(['gru.weight_ih_l0', 'gru.weight_hh_l0', 'gru.bias_ih_l0', 'gru.bias_hh_l0']);
-    for (const p of cparams) cfeeds[`p.${p.name}`] = new ort.Tensor('float64', Float64Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-0.9, 0.9)), p.shape);
-    await fdAll(cs, cfeeds, cparams, 'classification');
-    await cs.release();
-    // forecast: two GRU layers over a window of one feature
-    const fspec: ForecastSpec = { hidden: [3, 4], horizon: 2, dtype: 'float64', gates: [GRU, GRU] };
-    const fs_ = await ort.InferenceSession.create(buildForecastGradProgram({ spec: fspec, B, T }).graph.encode(), SESSION_OPTS);
-    const ffeeds: Record<string, ort.Tensor> = {
-      x: new ort.Tensor('float64', Float64Array.from({ length: T * B }, () => rng.normal()), [T, B, 1]),
-      y: new ort.Tensor('float64', Float64Array.from({ length: B * 2 }, () => rng.normal()), [B, 2]),
-    };
-    const fparams = forecastParams(fspec);
-    for (const p of fparams) ffeeds[`p.${p.name}`] = new ort.Tensor('float64', Float64Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-0.8, 0.8)), p.shape);
-    await fdAll(fs_, ffeeds, fparams, 'forecast');
-    await fs_.release();
   });
 });
 
@@ -759,5 +784,107 @@ describe('GRU through the command line', () => {
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.rmse).toBeLessThan(s.baselineRmse);
+  });
+});
+
+describe('RNN layers (type: rnn) in every task, the gate views, model files and the command line', () => {
+  const run = (dir: string, args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8' });
+
+  it('classification (bidirectional RNN under a GRU, padded sentences) and forecast (relu RNN under a bidirectional RNN): every gradient matches FD', async () => {
+    const cparams = await seqTasksFd(
+      { vocab: 6, embedding: 0, hidden: [3, 2], classes: 3, pooling: 'last', dtype: 'float64', gates: [RNN, GRU], bidirectional: [true, false] },
+      { hidden: [4, 3], horizon: 2, dtype: 'float64', gates: [RNN_RELU, RNN], bidirectional: [false, true] },
+      51,
+    );
+    expect(cparams.map((p) => p.name).slice(0, 8)).toEqual([
+      'rnn.weight_ih_l0', 'rnn.weight_hh_l0', 'rnn.bias_ih_l0', 'rnn.bias_hh_l0',
+      'rnn.weight_ih_l0_reverse', 'rnn.weight_hh_l0_reverse', 'rnn.bias_ih_l0_reverse', 'rnn.bias_hh_l0_reverse',
+    ]);
+    expect(cparams[0].shape).toEqual([3, 6]);
+  });
+
+  it('the one-token step program (sampling) reproduces the eval program, tanh and relu RNN layers with an embedding', async () => {
+    const lm: LmSpec = { vocab: 7, embedding: 3, hidden: [4, 3], dtype: 'float64', gates: [RNN, RNN_RELU] };
+    const [B, T] = [2, 6];
+    const params = initParams(lmParams(lm), lm.hidden.map((h) => ({ hidden: h, forgetBias: 0 })), 5, 'float64');
+    const ev = await ort.InferenceSession.create(buildEvalProgram({ lm, B, T }).graph.encode(), SESSION_OPTS);
+    const st = await ort.InferenceSession.create(buildStepProgram({ lm, B }).graph.encode(), SESSION_OPTS);
+    const rng = new Rng(8);
+    const x = Array.from({ length: T * B }, () => rng.int(0, 6));
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [k, v] of params) feeds[`p.${k}`] = new ort.Tensor('float64', v.data as Float64Array, v.shape);
+    const zero = (H: number) => new ort.Tensor('float64', new Float64Array(B * H), [B, H]);
+    lm.hidden.forEach((H, k) => (feeds[`h.l${k}`] = zero(H)));
+    const whole = await ev.run({ ...feeds, x: new ort.Tensor('int64', BigInt64Array.from(x, BigInt), [T, B]), y: new ort.Tensor('int64', new BigInt64Array(T * B), [T, B]) });
+    const state = { ...feeds };
+    for (let t = 0; t < T; t++) {
+      const r = await st.run({ ...state, x: new ort.Tensor('int64', BigInt64Array.from(x.slice(t * B, (t + 1) * B), BigInt), [B]) });
+      lm.hidden.forEach((_, k) => (state[`h.l${k}`] = r[`h_out.l${k}`]));
+    }
+    lm.hidden.forEach((_, k) => expectRel(state[`h.l${k}`].data as Float64Array, whole[`h_out.l${k}`].data as Float64Array, 1e-12, `step program h.l${k}`, 'step vs eval'));
+    expect(Object.keys(whole).some((k) => k.startsWith('c_out'))).toBe(false);
+    await Promise.all([ev.release(), st.release()]);
+  });
+
+  it('gate probe: an RNN layer reports h only (no sigmoid gates to saturate), beside an LSTM layer’s six maps', async () => {
+    const lm: LmSpec = { vocab: 6, embedding: 0, hidden: [4, 3], dtype: 'float32', gates: [RNN, { kind: 'sigmoid' }] };
+    const params = initParams(lmParams(lm), lm.hidden.map((h) => ({ hidden: h, forgetBias: 0 })), 1, 'float32');
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [k, v] of params) feeds[`p.${k}`] = new ort.Tensor('float32', v.data as Float32Array, v.shape);
+    const probe = new GateProbe(lm, ['a', 'b', 'c', 'd', 'e', 'f']);
+    const m = await probe.run(feeds, [1, 4, 0, 5, 2], 3);
+    await probe.release();
+    expect(m.layers.map((l) => [l.cell, l.gates, Object.keys(l.saturation)])).toEqual([
+      ['rnn', ['h'], []],
+      ['lstm', ['i', 'f', 'o', 'g', 'c', 'h'], ['i', 'f', 'o']],
+    ]);
+    expect(m.layers[0].values.h!.length).toBe(5 * 4);
+    expect(m.layers[0].values.h!.every((v) => Math.abs(v) < 1)).toBe(true);
+  });
+
+  it('model files: gate options on an RNN layer and activation on a gated layer are errors at their key; relu is accepted', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-rnn-'));
+    fs.writeFileSync(path.join(dir, 'c.txt'), 'unused');
+    const f = path.join(dir, 'm.gatelab.yaml');
+    const check = (layer: string) => {
+      fs.writeFileSync(f, `name: m\ndata: { source: c.txt }\nmodel:\n  layers:\n    - ${layer}\n`);
+      checkSupported(loadModelFile(f));
+    };
+    expect(() => check('{ type: rnn, hidden: 4, activation: relu }')).not.toThrow();
+    expect(lmSpecOf(loadModelFile(f), 5, 'float32').gates).toEqual([{ kind: 'sigmoid', cell: 'rnn', activation: 'relu' }]);
+    for (const [layer, key, why] of [
+      ['{ type: rnn, hidden: 4, forgetBias: 1 }', 'forgetBias', /forgetBias applies to LSTM layers only: an RNN layer has no gates/],
+      ['{ type: rnn, hidden: 4, peepholes: true }', 'peepholes', /an RNN layer has no gates/],
+      ['{ type: rnn, hidden: 4, gateActivation: hard-sigmoid }', 'gateActivation', /an RNN layer has no gates/],
+      ['{ type: lstm, hidden: 4, activation: relu }', 'activation', /activation applies to rnn layers only/],
+      ['{ type: gru, hidden: 4, activation: relu }', 'activation', /activation applies to rnn layers only/],
+    ] as const) {
+      try {
+        check(layer);
+        expect.unreachable(layer);
+      } catch (e) {
+        expect(e, layer).toBeInstanceOf(UserError);
+        expect((e as UserError).message, layer).toMatch(why);
+        expect((e as UserError).where).toMatchObject({ key: `model.layers.0.${key}`, line: 5 });
+      }
+    }
+  });
+
+  it('a character RNN on the time machine trains (rnn.* tensors in the checkpoint); an LSTM checkpoint for it is one error at the type', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-rnn-lm-'));
+    fs.writeFileSync(path.join(dir, 'c.txt'), fs.readFileSync(path.resolve(ROOT, 'examples/data/timemachine.txt'), 'utf8').slice(0, 20000));
+    const model = (type: string) => `name: m\ndata: { source: c.txt, preprocess: letters, sequenceLength: 20 }\nmodel: { layers: [{ type: ${type}, hidden: 32 }] }\ntrain: { steps: 60, batchSize: 16, seed: 3, clipNorm: 1, optimizer: { type: adam, learningRate: 0.01 } }\n`;
+    fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), model('rnn'));
+    const r = run(dir, ['train', 'm.gatelab.yaml', '--quiet', '--no-record', '--metrics', 'm.jsonl', '--save', 'w.safetensors']);
+    expect(r.status, r.stderr).toBe(0);
+    const losses = fs.readFileSync(path.join(dir, 'm.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => 'loss' in m).map((m) => m.loss as number);
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0] - 0.5);
+    const ck = readSafetensors(path.join(dir, 'w.safetensors'));
+    expect(Object.keys(ck.tensors).filter((k) => k.startsWith('rnn.')).sort()).toEqual(['rnn.bias_hh_l0', 'rnn.bias_ih_l0', 'rnn.weight_hh_l0', 'rnn.weight_ih_l0']);
+    expect(ck.tensors['rnn.weight_hh_l0'].shape).toEqual([32, 32]);
+    fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), model('lstm'));
+    const s = run(dir, ['sample', 'm.gatelab.yaml', '--init', 'w.safetensors', '--length', '5']);
+    expect(s.status).toBe(2);
+    expect(s.stderr).toMatch(/m\.gatelab\.yaml:3:\d+: model\.layers\.0\.type: checkpoint w\.safetensors has an RNN layer 0 \(rnn\.\w+_l0\) but model "m" has an LSTM layer there/);
   });
 });

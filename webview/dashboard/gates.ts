@@ -64,6 +64,9 @@ export class GatesView {
   private readonly heatGrid = el('div', { class: 'heatmaps' });
   private readonly textView = el('div', { class: 'probe-text', 'aria-label': 'Probe text coloured by the chosen unit' });
   private readonly unitLabel = el('span', { class: 'muted' });
+  /** the saturation views; hidden for a layer without sigmoid gates (a plain RNN), which says so instead */
+  private readonly satSection = el('section', { class: 'saturation' });
+  private readonly noGates = el('p', { class: 'muted no-gates', hidden: '' }, 'A plain RNN layer has no gates to saturate: its hidden state h, rewritten at every step through W_hh and its activation, is all it carries from step to step.');
   private readonly satCanvas = el('canvas', { class: 'scatter', width: '320', height: '260', role: 'img', 'aria-label': 'Gate saturation scatter' });
   private readonly satHistDiv = el('div');
   private readonly histCanvas = el('canvas', { class: 'hist', role: 'img', 'aria-label': 'Gate histograms over training' });
@@ -146,7 +149,8 @@ export class GatesView {
     });
     histHead.append(el('h3', {}, 'Histograms over training'), histSel);
 
-    this.root.append(head, probeRow, controls, this.heatGrid, textHead, this.textView, el('h3', {}, 'Gate saturation'), satBox, histHead, this.histCanvas, this.tip, this.live);
+    this.satSection.append(el('h3', {}, 'Gate saturation'), satBox);
+    this.root.append(head, probeRow, controls, this.heatGrid, textHead, this.textView, this.satSection, this.noGates, histHead, this.histCanvas, this.tip, this.live);
     this.root.hidden = true;
   }
 
@@ -350,6 +354,10 @@ export class GatesView {
     const g = this.snap;
     if (!g) return;
     const L = g.layers[this.layer];
+    const gated = sigmoidGatesOf(L).length > 0;
+    this.satSection.hidden = !gated;
+    this.noGates.hidden = gated;
+    if (!gated) return;
     const c = this.satCanvas;
     const ctx = c.getContext('2d')!;
     const W = c.width;

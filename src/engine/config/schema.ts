@@ -59,10 +59,20 @@ const layer: JsonSchema = {
   properties: {
     type: {
       type: 'string',
-      enum: ['lstm', 'gru'],
+      enum: ['lstm', 'gru', 'rnn'],
       default: 'lstm',
-      description: 'Cell type: lstm (gates i, f, g, o) or gru (gates r, z, n, PyTorch formulation).',
-      enumDescriptions: ['Long short-term memory: input, forget, cell and output gates, a cell state c beside h.', 'Gated recurrent unit: reset and update gates, no separate cell state.'],
+      description: 'Cell type: lstm (gates i, f, g, o), gru (gates r, z, n, PyTorch formulation) or rnn (a plain Elman RNN, no gates: to compare with).',
+      enumDescriptions: [
+        'Long short-term memory: input, forget, cell and output gates, a cell state c beside h.',
+        'Gated recurrent unit: reset and update gates, no separate cell state.',
+        "Plain RNN (PyTorch nn.RNN): h' = tanh(W_ih x + b_ih + W_hh h + b_hh), no gates; its gradient fades over time.",
+      ],
+    },
+    activation: {
+      type: 'string',
+      enum: ['tanh', 'relu'],
+      default: 'tanh',
+      description: 'rnn layers: the nonlinearity (PyTorch\'s nonlinearity), tanh or relu (gated layers keep their tanh).',
     },
     hidden: { type: 'integer', minimum: 1, maximum: 65536, description: 'Number of hidden units H.' },
     forgetBias: {
@@ -84,7 +94,7 @@ const layer: JsonSchema = {
     hardSigmoidSlope: { type: 'number', exclusiveMinimum: 0, default: 0.2, description: 'hard-sigmoid gates: the slope (ONNX alpha).' },
     hardSigmoidOffset: { type: 'number', default: 0.5, description: 'hard-sigmoid gates: the offset (ONNX beta).' },
     cellClip: { type: 'number', minimum: 0, default: 0, description: 'Clip every gate pre-activation to [−cellClip, cellClip] (the ONNX LSTM operator\'s clip); 0 = off. LSTM layers only.' },
-    bidirectional: { type: 'boolean', default: false, description: 'Add a reverse direction with its own weights, reading each sequence backwards from its last real step; the outputs [forward, reverse] are concatenated (PyTorch\'s bidirectional; the reverse direction\'s tensors are named lstm.*_reverse or gru.*_reverse). Classification and forecast models, LSTM and GRU layers.' },
+    bidirectional: { type: 'boolean', default: false, description: 'Add a reverse direction with its own weights, reading each sequence backwards from its last real step; the outputs [forward, reverse] are concatenated (PyTorch\'s bidirectional; the reverse direction\'s tensors are named lstm.*_reverse, gru.*_reverse or rnn.*_reverse). Classification and forecast models, every layer type.' },
   },
 };
 

@@ -44,8 +44,10 @@ export interface DataConfig {
 }
 
 export interface LayerConfig {
-  type: 'lstm' | 'gru';
+  type: 'lstm' | 'gru' | 'rnn';
   hidden: number;
+  /** rnn layers: tanh (default) or relu */
+  activation: 'tanh' | 'relu';
   /** initial forget-gate bias added to PyTorch's default init (0 = PyTorch default) */
   forgetBias: number;
   peepholes: boolean;

@@ -21,7 +21,8 @@
 
 import { Graph, Value } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
-import type { GateActivation } from './lstm';
+import { inputProjection } from './projection';
+import { cellKind, type GateActivation } from './lstm';
 
 /** Gate orders of the GRU's weight blocks: Gatelab keeps PyTorch's; the ONNX operator uses z, r, h. */
 export const GRU_GATE_ORDERS = {
@@ -51,9 +52,9 @@ export function isGru(cell: Pick<GateActivation, 'cell'> | undefined | null): bo
   return cell?.cell === 'gru';
 }
 
-/** Whether a layer carries a cell state c beside h (LSTM layers do, GRU layers do not). */
+/** Whether a layer carries a cell state c beside h (LSTM layers do, GRU and RNN layers do not). */
 export function hasCellState(spec: { gates?: (GateActivation | undefined)[] }, k: number): boolean {
-  return !isGru(spec.gates?.[k]);
+  return cellKind(spec.gates?.[k]) === 'lstm';
 }
 
 /**
@@ -81,13 +82,7 @@ export function gruLayer(g: Graph, P: Record<string, Value>, k: number, input: {
     const op = new Ops(g);
     const wih = P[`gru.weight_ih_l${k}${suffix}`];
     const bih = P[`gru.bias_ih_l${k}${suffix}`];
-    const G = wih.shape[0] as number;
-    let xw: Value; // [T, B, G]
-    if ('ids' in input) xw = op.Add(op.Gather(op.Transpose(wih, [1, 0]), input.ids, 0), bih);
-    else {
-      const [T, B, I] = input.x.shape as number[];
-      xw = op.Reshape(op.Gemm(op.Reshape(input.x, [T * B, I]), wih, bih, { transB: 1 }), [T, B, G]);
-    }
+    const xw = inputProjection(op, input, wih, bih); // [T, B, G]
     return gruRecurrence(g, xw, P[`gru.weight_hh_l${k}${suffix}`], P[`gru.bias_hh_l${k}${suffix}`], h0, gate);
   });
 }

@@ -76,13 +76,15 @@ export function initParams(
         const f = GATE_ORDERS.internal.indexOf('f');
         for (let i = f * H; i < (f + 1) * H; i++) data[i] += fb;
       }
-    } else if (/^gru\.\w+_l\d+/.test(p.name)) {
-      // nn.GRU: every weight and bias U(−1/√H, 1/√H); the weight schemes apply per gate block r, z, n
-      const H = p.shape[0] / 3;
+    } else if (/^(gru|rnn)\.\w+_l\d+/.test(p.name)) {
+      // nn.GRU, nn.RNN: every weight and bias U(−1/√H, 1/√H); the weight schemes apply per gate block
+      // (GRU: r, z, n; an RNN's weights are one block)
+      const blocks = p.name.startsWith('gru.') ? 3 : 1;
+      const H = p.shape[0] / blocks;
       const k = 1 / Math.sqrt(H);
       for (let i = 0; i < n; i++) data[i] = rng.uniform(-k, k);
-      if (p.name.startsWith('gru.weight_hh')) fillGated(data, H, p.shape[1], init.recurrent, rng, 3);
-      if (p.name.startsWith('gru.weight_ih')) fillGated(data, H, p.shape[1], init.input, rng, 3);
+      if (/^(gru|rnn)\.weight_hh/.test(p.name)) fillGated(data, H, p.shape[1], init.recurrent, rng, blocks);
+      if (/^(gru|rnn)\.weight_ih/.test(p.name)) fillGated(data, H, p.shape[1], init.input, rng, blocks);
     } else if (p.name === 'embedding.weight') {
       for (let i = 0; i < n; i++) data[i] = rng.normal();
     } else if (p.name === 'fc.weight' || p.name === 'fc.bias') {

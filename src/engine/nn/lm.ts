@@ -1,4 +1,4 @@
-// Character / word language model: tokens → one-hot or embedding → stacked LSTM / GRU layers → Linear → logits,
+// Character / word language model: tokens → one-hot or embedding → stacked LSTM / GRU / RNN layers → Linear → logits,
 // and the softmax cross-entropy loss (mean over every position, as PyTorch's default).
 //
 // Legend: T = time, B = batch, V = vocabulary, E = embedding, H = hidden, G = 4H, L = layers.
@@ -7,8 +7,8 @@
 import { Graph, Value } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { DType } from '../onnx/proto';
-import { GateActivation, LstmForward, lstmRecurrence } from './lstm';
-import { GruForward, gruLayer, gruParams, isGru } from './gru';
+import type { GateActivation } from './lstm';
+import { cellDef, LayerForward } from './cells';
 
 export interface LmSpec {
   vocab: number;
@@ -32,16 +32,7 @@ export function lmParams(spec: LmSpec): ParamInfo[] {
   if (spec.embedding > 0) ps.push({ name: 'embedding.weight', shape: [spec.vocab, spec.embedding] });
   let inSize = spec.embedding > 0 ? spec.embedding : spec.vocab;
   spec.hidden.forEach((H, k) => {
-    if (isGru(spec.gates?.[k])) {
-      ps.push(...gruParams(k, H, inSize));
-      inSize = H;
-      return;
-    }
-    ps.push({ name: `lstm.weight_ih_l${k}`, shape: [4 * H, inSize] });
-    ps.push({ name: `lstm.weight_hh_l${k}`, shape: [4 * H, H] });
-    ps.push({ name: `lstm.bias_ih_l${k}`, shape: [4 * H] });
-    ps.push({ name: `lstm.bias_hh_l${k}`, shape: [4 * H] });
-    if (spec.gates?.[k]?.peepholes) ps.push({ name: `lstm.weight_peephole_l${k}`, shape: [3, H] });
+    ps.push(...cellDef(spec.gates?.[k]).params(k, H, inSize, '', spec.gates?.[k]));
     inSize = H;
   });
   const Hl = spec.hidden[spec.hidden.length - 1];
@@ -53,8 +44,8 @@ export function lmParams(spec: LmSpec): ParamInfo[] {
 export interface LmForward {
   /** [T·B, V] */
   logits: Value;
-  /** per layer: an LSTM layer's insides, or a GRU layer's (kind 'gru') */
-  layers: (LstmForward | GruForward)[];
+  /** per layer: an LSTM layer's insides, or a GRU's or RNN's (kind 'gru', 'rnn') */
+  layers: LayerForward[];
 }
 
 /**
@@ -72,33 +63,15 @@ export function lmForward(
 ): LmForward {
   const op = new Ops(g);
   const [T, B] = x.shape as number[];
-  const layers: (LstmForward | GruForward)[] = [];
+  const layers: LayerForward[] = [];
   let hs: Value | null = null;
   spec.hidden.forEach((H, k) => {
-    if (isGru(spec.gates?.[k])) {
-      const input = k === 0 && spec.embedding === 0 ? { ids: x } : { x: k === 0 ? op.Gather(P['embedding.weight'], x, 0) : hs! };
-      const f = gruLayer(g, P, k, input, state[k].h0, spec.gates![k]);
-      layers.push(f);
-      hs = dropMasks ? op.Mul(f.hs, dropMasks[k]) : f.hs;
-      return;
-    }
-    g.scope(`lstm${k}`, () => {
-      const wih = P[`lstm.weight_ih_l${k}`];
-      const bias = op.Add(P[`lstm.bias_ih_l${k}`], P[`lstm.bias_hh_l${k}`]); // [G]
-      let xw: Value; // [T, B, G]
-      if (k === 0 && spec.embedding === 0) {
-        // one-hot input: x·W_ihᵀ is a row lookup of W_ihᵀ
-        xw = op.Add(op.Gather(op.Transpose(wih, [1, 0]), x, 0), bias);
-      } else {
-        const inp: Value = k === 0 ? op.Gather(P['embedding.weight'], x, 0) : hs!; // [T, B, I]
-        const I = inp.shape[2] as number;
-        xw = op.Reshape(op.Gemm(op.Reshape(inp, [T * B, I]), wih, bias, { transB: 1 }), [T, B, 4 * H]);
-      }
-      const f = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}`], state[k].h0, state[k].c0!, spec.gates?.[k], P[`lstm.weight_peephole_l${k}`] ?? null);
-      layers.push(f);
-      // dropout between stacked layers and before the output layer
-      hs = dropMasks ? op.Mul(f.hs, dropMasks[k]) : f.hs;
-    });
+    // layer 0 reads the token ids (one-hot: a row lookup of W_ihᵀ) or their embedding rows
+    const input = k === 0 && spec.embedding === 0 ? { ids: x } : { x: k === 0 ? op.Gather(P['embedding.weight'], x, 0) : hs! };
+    const f = cellDef(spec.gates?.[k]).layer(g, P, k, input, state[k], spec.gates?.[k], '');
+    layers.push(f);
+    // dropout between stacked layers and before the output layer
+    hs = dropMasks ? op.Mul(f.hs, dropMasks[k]) : f.hs;
   });
   const Hl = spec.hidden[spec.hidden.length - 1];
   const logits = g.scope('fc', () => op.Gemm(op.Reshape(hs!, [T * B, Hl]), P['fc.weight'], P['fc.bias'], { transB: 1 }));

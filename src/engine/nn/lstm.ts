@@ -20,6 +20,7 @@
 
 import { Graph, Value } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
+import { inputProjection } from './projection';
 
 export interface LstmForward {
   /** [T, B, H] hidden states h_1..h_T */
@@ -56,9 +57,45 @@ export type GateActivation = ({ kind: 'sigmoid' } | { kind: 'hard-sigmoid'; alph
   peepholes?: boolean;
   /** cell clipping (the ONNX operator's `clip`): every gate pre-activation, peephole terms included, is clipped to [−clip, clip] */
   clip?: number;
-  /** the layer's cell: 'gru' layers (./gru.ts) use only kind/alpha/beta, for r and z; default lstm */
-  cell?: 'lstm' | 'gru';
+  /** the layer's cell: 'gru' layers (./gru.ts) use only kind/alpha/beta, for r and z; 'rnn' layers (./rnn.ts) none of them; default lstm */
+  cell?: CellKind;
+  /** rnn layers: the nonlinearity (default tanh) */
+  activation?: 'tanh' | 'relu';
 };
+
+/** The recurrent cells Gatelab builds (./cells.ts). */
+export type CellKind = 'lstm' | 'gru' | 'rnn';
+
+/** A layer's cell, from its options. */
+export function cellKind(gate: Pick<GateActivation, 'cell'> | undefined | null): CellKind {
+  return gate?.cell ?? 'lstm';
+}
+
+/** Layer k's parameters, PyTorch names and shapes (rows in internal gate order; peepholes [3, H] with gate.peepholes). */
+export function lstmParams(k: number, H: number, inSize: number, suffix = '', gate?: GateActivation): { name: string; shape: number[] }[] {
+  const ps = [
+    { name: `lstm.weight_ih_l${k}${suffix}`, shape: [4 * H, inSize] },
+    { name: `lstm.weight_hh_l${k}${suffix}`, shape: [4 * H, H] },
+    { name: `lstm.bias_ih_l${k}${suffix}`, shape: [4 * H] },
+    { name: `lstm.bias_hh_l${k}${suffix}`, shape: [4 * H] },
+  ];
+  if (gate?.peepholes) ps.push({ name: `lstm.weight_peephole_l${k}${suffix}`, shape: [3, H] });
+  return ps;
+}
+
+/**
+ * One LSTM layer of a stack: the input projection (with both biases) and the recurrence.
+ * @param input `{ ids }` int64 [T, B] token ids read as one-hot (a row lookup of W_ihᵀ), or `{ x }` a float [T, B, I] input
+ */
+export function lstmLayer(g: Graph, P: Record<string, Value>, k: number, input: { ids: Value } | { x: Value }, h0: Value, c0: Value, gate?: GateActivation, suffix = ''): LstmForward {
+  return g.scope(`lstm${k}${suffix}`, () => {
+    const op = new Ops(g);
+    const wih = P[`lstm.weight_ih_l${k}${suffix}`];
+    const bias = op.Add(P[`lstm.bias_ih_l${k}${suffix}`], P[`lstm.bias_hh_l${k}${suffix}`]); // [G]
+    const xw = inputProjection(op, input, wih, bias); // [T, B, G]
+    return lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}${suffix}`], h0, c0, gate, P[`lstm.weight_peephole_l${k}${suffix}`] ?? null);
+  });
+}
 
 /**
  * @param peep [3, H] peephole weights for i, f, o (with gate.peepholes), else null

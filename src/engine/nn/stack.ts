@@ -1,9 +1,9 @@
-// A stack of recurrent layers (LSTM or GRU, each one- or two-directional) as the sequence tasks
+// A stack of recurrent layers (LSTM, GRU or RNN, each one- or two-directional) as the sequence tasks
 // (classification, forecast) build it: its parameters under PyTorch's names, the width of its last
 // output, and the shapes of the dropout masks between its layers and before the head.
 
 import type { GateActivation } from './lstm';
-import { gruParams, isGru } from './gru';
+import { cellDef } from './cells';
 import { DIRECTION_SUFFIX, directionsOf } from './direction';
 import type { ParamInfo } from './lm';
 
@@ -32,17 +32,7 @@ export function stackParams(s: StackSpec, inputSize: number): ParamInfo[] {
   let inSize = inputSize;
   s.hidden.forEach((H, k) => {
     const dirs = directionsOf(s.bidirectional?.[k]);
-    for (const sfx of dirs.map((d) => DIRECTION_SUFFIX[d])) {
-      if (isGru(s.gates?.[k])) {
-        ps.push(...gruParams(k, H, inSize, sfx));
-        continue;
-      }
-      ps.push({ name: `lstm.weight_ih_l${k}${sfx}`, shape: [4 * H, inSize] });
-      ps.push({ name: `lstm.weight_hh_l${k}${sfx}`, shape: [4 * H, H] });
-      ps.push({ name: `lstm.bias_ih_l${k}${sfx}`, shape: [4 * H] });
-      ps.push({ name: `lstm.bias_hh_l${k}${sfx}`, shape: [4 * H] });
-      if (s.gates?.[k]?.peepholes) ps.push({ name: `lstm.weight_peephole_l${k}${sfx}`, shape: [3, H] });
-    }
+    for (const sfx of dirs.map((d) => DIRECTION_SUFFIX[d])) ps.push(...cellDef(s.gates?.[k]).params(k, H, inSize, sfx, s.gates?.[k]));
     inSize = H * dirs.length;
   });
   return ps;

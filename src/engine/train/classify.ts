@@ -15,8 +15,8 @@ import { Graph, Value } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { DType } from '../onnx/proto';
 import { gradients } from '../onnx/grad';
-import { GateActivation, LstmForward, lstmRecurrence } from '../nn/lstm';
-import { GruForward, gruLayer, isGru } from '../nn/gru';
+import type { GateActivation } from '../nn/lstm';
+import { cellDef, LayerForward } from '../nn/cells';
 import { finalStates, runDirections } from '../nn/direction';
 import { ParamInfo } from '../nn/lm';
 import { stackDropShapes, stackFeatures, stackParams } from '../nn/stack';
@@ -82,22 +82,10 @@ export function classifyForward(
   spec.hidden.forEach((H, k) => {
     g.scope(`lstm${k}`, () => {
       // one direction of the layer over its input in reading order (ids or states)
-      const direction = (src: Value, sfx: string): LstmForward | GruForward => {
-        if (isGru(spec.gates?.[k])) {
-          const input = k === 0 && spec.embedding === 0 ? { ids: src } : { x: k === 0 ? op.Gather(P['embedding.weight'], src, 0) : src };
-          return gruLayer(g, P, k, input, g.const(new Array(B * H).fill(0), spec.dtype, [B, H]), spec.gates![k], sfx);
-        }
-        const wih = P[`lstm.weight_ih_l${k}${sfx}`];
-        const bias = op.Add(P[`lstm.bias_ih_l${k}${sfx}`], P[`lstm.bias_hh_l${k}${sfx}`]);
-        let xw: Value;
-        if (k === 0 && spec.embedding === 0) xw = op.Add(op.Gather(op.Transpose(wih, [1, 0]), src, 0), bias);
-        else {
-          const feats: Value = k === 0 ? op.Gather(P['embedding.weight'], src, 0) : src;
-          const I = feats.shape[2] as number;
-          xw = op.Reshape(op.Gemm(op.Reshape(feats, [T * B, I]), wih, bias, { transB: 1 }), [T, B, 4 * H]);
-        }
+      const direction = (src: Value, sfx: string): LayerForward => {
+        const input = k === 0 && spec.embedding === 0 ? { ids: src } : { x: k === 0 ? op.Gather(P['embedding.weight'], src, 0) : src };
         const zeros = g.const(new Array(B * H).fill(0), spec.dtype, [B, H]);
-        return lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}${sfx}`], zeros, zeros, spec.gates?.[k], P[`lstm.weight_peephole_l${k}${sfx}`] ?? null);
+        return cellDef(spec.gates?.[k]).layer(g, P, k, input, { h0: zeros, c0: zeros }, spec.gates?.[k], sfx);
       };
       top = runDirections(g, inp, lens, spec.bidirectional?.[k], direction);
       // dropout between stacked layers

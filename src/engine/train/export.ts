@@ -19,7 +19,8 @@ import { Checkpoint, FloatData, GATE_ORDERS, loadCheckpoint, permuteGateBlocks }
 import { asDtype, checkLanguageModel, checkCheckpointFits, checkpointVocabSize, lmSpecOf, META } from './lmsetup';
 import { checkModel } from '../tasks/registry';
 import { writeFileAtomic } from '../util/fsx';
-import { buildSeqExportModel, seqExportSpecOf } from './exportSeq';
+import { buildSeqExportModel, rnnNode, seqExportSpecOf } from './exportSeq';
+import { cellKind } from '../nn/lstm';
 import { GRU_ONNX_FROM_INTERNAL, isGru } from '../nn/gru';
 
 /** ONNX_FROM_INTERNAL[k] = the internal gate block that becomes ONNX block k. */
@@ -39,6 +40,12 @@ export function buildExportModel(ck: Checkpoint, spec: { vocab: number; embeddin
   const finals: { h: ReturnType<Ops['Squeeze']>; c?: ReturnType<Ops['Squeeze']> }[] = [];
   spec.hidden.forEach((H, k) => {
     const I = x.shape[2] as number;
+    if (cellKind(spec.gates?.[k]) === 'rnn') {
+      const [Y, Yh] = rnnNode(g, x, w as (name: string) => Float32Array, k, H, [''], spec.gates?.[k], null);
+      x = op.Squeeze(Y, [1]); // [T, B, H]
+      finals.push({ h: op.Squeeze(Yh, [0]) });
+      return;
+    }
     if (isGru(spec.gates?.[k])) {
       const perm = (name: string) => permuteGateBlocks(w(name), shape(name), GRU_ONNX_FROM_INTERNAL) as Float32Array;
       const W = c(perm(`gru.weight_ih_l${k}`), [1, 3 * H, I]);

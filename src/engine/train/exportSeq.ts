@@ -12,7 +12,8 @@
 // real steps. Forecast: input `x` float32 [T, B, 1] (normalised as the checkpoint's gatelab.mean and
 // gatelab.std say), output `pred` [B, horizon] from the top layer's Y_h.
 // GRU layers are `GRU` nodes (linear_before_reset = 1, gate order z, r, h; see export.ts), W [D, 3H, I],
-// R [D, 3H, H], B [D, 6H], with the same sequence_lens, directions and outputs.
+// R [D, 3H, H], B [D, 6H], with the same sequence_lens, directions and outputs; RNN layers `RNN` nodes
+// (rnnNode), W [D, H, I], R [D, H, H], B [D, 2H], activations Tanh or Relu.
 
 import { attr, Graph, Value } from '../onnx/builder';
 import type { AttrValue } from '../onnx/proto';
@@ -20,7 +21,7 @@ import { Ops } from '../onnx/ops';
 import { ModelConfig } from '../config/types';
 import { whereOf } from '../config/load';
 import { UserError } from '../errors';
-import type { GateActivation } from '../nn/lstm';
+import { cellKind, type GateActivation } from '../nn/lstm';
 import { DIRECTION_SUFFIX, directionsOf } from '../nn/direction';
 import { Checkpoint, FloatData, GATE_ORDERS, permuteGateBlocks } from './checkpoint';
 import { asDtype, cellOf, checkCheckpointFits } from './lmsetup';
@@ -51,6 +52,34 @@ function cellAttrs(gate: GateActivation | undefined, D: number): Record<string, 
     activation_alpha: attr.floats(Array(D).fill(gate.alpha)),
     activation_beta: attr.floats(Array(D).fill(gate.beta)),
   };
+}
+
+/**
+ * An RNN layer as the ONNX `RNN` operator: W [D, H, I], R [D, H, H], B [D, 2H] (Wb then Rb per
+ * direction), the activation per direction; no gate order to convert.
+ * @returns Y [T, D, B, H] and Y_h [D, B, H]
+ */
+export function rnnNode(g: Graph, x: Value, w: (name: string) => Float32Array, k: number, H: number, sfxs: string[], gate: GateActivation | undefined, seqLens: Value | null): [Value, Value] {
+  const D = sfxs.length;
+  const I = x.shape[2] as number;
+  const cat = (parts: Float32Array[]) => {
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) (out.set(p, o), (o += p.length));
+    return out;
+  };
+  const c = (data: Float32Array, dims: number[]) => g.const({ dtype: 'float32', dims, data }, 'float32', dims);
+  const W = c(cat(sfxs.map((s) => w(`rnn.weight_ih_l${k}${s}`))), [D, H, I]);
+  const R = c(cat(sfxs.map((s) => w(`rnn.weight_hh_l${k}${s}`))), [D, H, H]);
+  const B = c(cat(sfxs.flatMap((s) => [w(`rnn.bias_ih_l${k}${s}`), w(`rnn.bias_hh_l${k}${s}`)])), [D, 2 * H]);
+  const act = gate?.activation === 'relu' ? 'Relu' : 'Tanh';
+  const [Y, Yh] = g.scope(`rnn${k}`, () =>
+    g.node('RNN', seqLens ? [x, W, R, B, seqLens] : [x, W, R, B], { hidden_size: attr.i(H), direction: attr.s(D === 2 ? 'bidirectional' : 'forward'), activations: attr.strings(Array(D).fill(act)) }, [
+      { dtype: 'float32', shape: ['T', D, 'B', H] },
+      { dtype: 'float32', shape: [D, 'B', H] },
+    ]),
+  );
+  return [Y, Yh];
 }
 
 export function buildSeqExportModel(ck: Checkpoint, spec: SeqExportSpec): Graph {
@@ -85,6 +114,13 @@ export function buildSeqExportModel(ck: Checkpoint, spec: SeqExportSpec): Graph 
       for (const p of parts) (out.set(p, o), (o += p.length));
       return out;
     };
+    if (cellKind(gate) === 'rnn') {
+      const [Yk, Yhk] = rnnNode(g, x, (name) => asDtype(ck.params.get(name)!.data, 'float32') as Float32Array, k, H, sfxs, gate, seqLens);
+      x = op.Reshape(op.Transpose(Yk, [0, 2, 1, 3]), [0, 0, D * H]);
+      Y = x;
+      Yh = op.Reshape(op.Transpose(Yhk, [1, 0, 2]), [0, D * H]);
+      return;
+    }
     if (isGru(gate)) {
       const gp = (name: string) => permuteGateBlocks(w(name), shape(name), GRU_ONNX_FROM_INTERNAL) as Float32Array;
       const Wg = c(stack(sfxs.map((s) => gp(`gru.weight_ih_l${k}${s}`))), [D, 3 * H, I]);
@@ -171,7 +207,7 @@ export function seqExportSpecOf(cfg: ModelConfig, ck: Checkpoint, ckFile: string
   }
   // classification: the vocabulary size from the embedding or the one-hot input weights
   const E = cfg.model.embedding;
-  const firstName = E > 0 ? 'embedding.weight' : `${cfg.model.layers[0].type === 'gru' ? 'gru' : 'lstm'}.weight_ih_l0`;
+  const firstName = E > 0 ? 'embedding.weight' : `${cfg.model.layers[0].type}.weight_ih_l0`;
   const first = ck.params.get(firstName);
   if (!first)
     throw new UserError(`checkpoint ${ckFile} has no ${firstName}`, whereOf(cfg, E > 0 ? 'model.embedding' : 'model.layers.0.hidden'), 'use a checkpoint saved from this model file');

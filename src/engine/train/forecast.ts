@@ -12,8 +12,8 @@ import { Graph, Value } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { DType } from '../onnx/proto';
 import { gradients } from '../onnx/grad';
-import { GateActivation, LstmForward, lstmRecurrence } from '../nn/lstm';
-import { GruForward, gruLayer, isGru } from '../nn/gru';
+import type { GateActivation } from '../nn/lstm';
+import { cellDef, LayerForward } from '../nn/cells';
 import { finalStates, runDirections } from '../nn/direction';
 import { ParamInfo } from '../nn/lm';
 import { stackDropShapes, stackFeatures, stackParams } from '../nn/stack';
@@ -61,13 +61,9 @@ export function forecastForward(g: Graph, spec: ForecastSpec, P: Record<string, 
   spec.hidden.forEach((H, k) => {
     g.scope(`lstm${k}`, () => {
       // one direction of the layer over its input in reading order
-      const direction = (src: Value, sfx: string): LstmForward | GruForward => {
-        if (isGru(spec.gates?.[k])) return gruLayer(g, P, k, { x: src }, g.const(new Array(B * H).fill(0), spec.dtype, [B, H]), spec.gates![k], sfx);
-        const I = src.shape[2] as number;
-        const bias = op.Add(P[`lstm.bias_ih_l${k}${sfx}`], P[`lstm.bias_hh_l${k}${sfx}`]);
-        const xw = op.Reshape(op.Gemm(op.Reshape(src, [T * B, I]), P[`lstm.weight_ih_l${k}${sfx}`], bias, { transB: 1 }), [T, B, 4 * H]);
+      const direction = (src: Value, sfx: string): LayerForward => {
         const zeros = g.const(new Array(B * H).fill(0), spec.dtype, [B, H]);
-        return lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}${sfx}`], zeros, zeros, spec.gates?.[k], P[`lstm.weight_peephole_l${k}${sfx}`] ?? null);
+        return cellDef(spec.gates?.[k]).layer(g, P, k, { x: src }, { h0: zeros, c0: zeros }, spec.gates?.[k], sfx);
       };
       top = runDirections(g, inp, null, spec.bidirectional?.[k], direction);
       // dropout between stacked layers

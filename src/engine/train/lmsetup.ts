@@ -19,17 +19,20 @@ export function checkSupported(cfg: ModelConfig): void {
   };
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
-    if (l.type !== 'lstm' && l.type !== 'gru') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm or gru');
-    if (l.type === 'gru') checkGruLayer(cfg, l, at);
+    if (l.type !== 'lstm' && l.type !== 'gru' && l.type !== 'rnn') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm, gru or rnn');
+    if (l.type !== 'lstm') checkGruLayer(cfg, l, at);
+    if (l.activation === 'relu' && l.type !== 'rnn')
+      throw new UserError(`activation applies to rnn layers only: ${l.type === 'lstm' ? 'an LSTM' : 'a GRU'} layer's nonlinearities are fixed (sigmoid gates, tanh)`, whereOf(cfg, `${at}.activation`), 'remove activation from this layer, or use type: rnn');
   });
   // what a task cannot train (bidirectional layers, dropout) its plug-in checks (tasks/registry.ts: checkModel)
 }
 
 /**
- * A GRU layer takes the gate nonlinearity (for r and z) but none of the LSTM's variants: each one
- * set on a GRU layer is an error at its key.
+ * A GRU layer takes the gate nonlinearity (for r and z) but none of the LSTM's variants; an RNN layer
+ * has no gates at all: each one set on such a layer is an error at its key.
  */
 function checkGruLayer(cfg: ModelConfig, l: ModelConfig['model']['layers'][number], at: string): void {
+  const rnn = l.type === 'rnn';
   const lstmOnly = (key: string, what: string) => {
     throw new UserError(
       `${key} applies to LSTM layers only: ${what}`,
@@ -37,16 +40,19 @@ function checkGruLayer(cfg: ModelConfig, l: ModelConfig['model']['layers'][numbe
       `remove ${key} from this layer, or use type: lstm`,
     );
   };
-  if (l.forgetBias !== 0) lstmOnly('forgetBias', 'a GRU layer has no forget gate (its update gate z keeps the state)');
-  if (l.peepholes) lstmOnly('peepholes', 'a GRU layer has no cell state for the gates to look at');
-  if (l.coupledGates) lstmOnly('coupledGates', 'a GRU layer has no input and forget gates to couple (its update gate z already does both)');
-  if (l.cellClip > 0) lstmOnly('cellClip', 'the ONNX GRU operator and PyTorch\'s nn.GRU have no cell clipping');
+  if (l.forgetBias !== 0) lstmOnly('forgetBias', rnn ? 'an RNN layer has no gates' : 'a GRU layer has no forget gate (its update gate z keeps the state)');
+  if (l.peepholes) lstmOnly('peepholes', rnn ? 'an RNN layer has no gates' : 'a GRU layer has no cell state for the gates to look at');
+  if (l.coupledGates) lstmOnly('coupledGates', rnn ? 'an RNN layer has no gates' : 'a GRU layer has no input and forget gates to couple (its update gate z already does both)');
+  if (l.cellClip > 0) lstmOnly('cellClip', rnn ? "PyTorch's nn.RNN and the ONNX RNN operator have no clipping of this kind" : 'the ONNX GRU operator and PyTorch\'s nn.GRU have no cell clipping');
+  if (rnn && l.gateActivation !== 'sigmoid')
+    throw new UserError('gateActivation applies to gated layers: an RNN layer has no gates', whereOf(cfg, `${at}.gateActivation`), 'remove gateActivation from this layer, or use type: lstm or gru; an RNN layer takes activation: tanh | relu');
 }
 
 /** The cell options of a layer: cell type, gate nonlinearity and the LSTM variants. */
 export function cellOf(l: ModelConfig['model']['layers'][number]): GateActivation {
   const act: GateActivation = l.gateActivation === 'hard-sigmoid' ? { kind: 'hard-sigmoid', alpha: l.hardSigmoidSlope, beta: l.hardSigmoidOffset } : { kind: 'sigmoid' };
   if (l.type === 'gru') return { ...act, cell: 'gru' };
+  if (l.type === 'rnn') return { kind: 'sigmoid', cell: 'rnn', activation: l.activation ?? 'tanh' };
   return { ...act, ...(l.coupledGates ? { coupled: true } : {}), ...(l.peepholes ? { peepholes: true } : {}), ...(l.cellClip > 0 ? { clip: l.cellClip } : {}) };
 }
 
@@ -147,14 +153,15 @@ export function checkCheckpointFits(ck: Checkpoint, expected: ParamInfo[], ckFil
     }
   }
   const known = new Set(expected.map((p) => p.name));
-  // a layer of the other cell type (lstm.* vs gru.*) at the same index: say so at its type key
+  // a layer of another cell type (lstm.*, gru.*, rnn.*) at the same index: say so at its type key
+  const article = { lstm: 'an LSTM', gru: 'a GRU', rnn: 'an RNN' } as const;
   const cellMismatch = (name: string): UserError | undefined => {
-    const m = /^(lstm|gru)\.\w+_l(\d+)$/.exec(name);
+    const m = /^(lstm|gru|rnn)\.\w+_l(\d+)$/.exec(name) as (RegExpExecArray & { 1: keyof typeof article }) | null;
     if (!m) return undefined;
-    const other = m[1] === 'lstm' ? 'gru' : 'lstm';
-    if (!expected.some((p) => p.name.startsWith(`${other}.`) && p.name.endsWith(`_l${m[2]}`))) return undefined;
+    const other = (['lstm', 'gru', 'rnn'] as const).find((c) => c !== m[1] && expected.some((p) => p.name.startsWith(`${c}.`) && p.name.endsWith(`_l${m[2]}`)));
+    if (!other) return undefined;
     return new UserError(
-      `checkpoint ${rel(ckFile)} has ${m[1] === 'lstm' ? 'an LSTM' : 'a GRU'} layer ${m[2]} (${name}) but model "${cfg.name}" has ${other === 'lstm' ? 'an LSTM' : 'a GRU'} layer there`,
+      `checkpoint ${rel(ckFile)} has ${article[m[1]]} layer ${m[2]} (${name}) but model "${cfg.name}" has ${article[other]} layer there`,
       whereOf(cfg, `model.layers.${m[2]}.type`),
       `set type: ${m[1]} on layer ${m[2]}, or use a checkpoint saved from this model file`,
     );

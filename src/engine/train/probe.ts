@@ -10,26 +10,25 @@ import * as ort from 'onnxruntime-node';
 import { Graph } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { LmSpec, lmForward, lmParams } from '../nn/lm';
-import { LstmForward, lstmRecurrence } from '../nn/lstm';
-import { GruForward, gruLayer, gruParams, isGru } from '../nn/gru';
+import type { GateActivation, LstmForward } from '../nn/lstm';
+import type { GruForward } from '../nn/gru';
+import { cellDef, LayerForward } from '../nn/cells';
 import { Direction, DIRECTION_SUFFIX, directionsOf, runDirections } from '../nn/direction';
 import type { GateLayer, GateName, GatesMessage, SigmoidGateName } from '../../shared/protocol';
 
-/** The maps of an LSTM layer, in display order (the first three are the sigmoid gates). */
-export const GATE_NAMES = ['i', 'f', 'o', 'g', 'c', 'h'] as const;
-/** The maps of a GRU layer, in display order (r and z are the sigmoid gates). */
-export const GRU_GATE_NAMES = ['r', 'z', 'n', 'h'] as const;
 
 /**
  * A layer's probe outputs [T, ·]: `sig.l<k>` (i f o, or r z), `g.l<k>` and `c.l<k>` (LSTM) or
- * `n.l<k>` (GRU), `h.l<k>`; a reverse direction's names end in `_reverse` (sfx), its rows in the
- * order it read the sequence.
+ * `n.l<k>` (GRU), `h.l<k>` (every cell; all a plain RNN has); a reverse direction's names end in
+ * `_reverse` (sfx), its rows in the order it read the sequence.
  */
-function outputLayer(g: Graph, l: LstmForward | GruForward, k: number, T: number, H: number, sfx = ''): void {
+function outputLayer(g: Graph, l: LayerForward, k: number, T: number, H: number, sfx = ''): void {
   const op = new Ops(g);
-  if ('kind' in l && l.kind === 'gru') {
-    g.output(op.Reshape(l.S, [T, 2 * H]), `sig.l${k}${sfx}`);
-    g.output(op.Reshape(l.n, [T, H]), `n.l${k}${sfx}`);
+  if ('kind' in l && l.kind === 'rnn') {
+    // no gates: only h
+  } else if ('kind' in l && l.kind === 'gru') {
+    g.output(op.Reshape((l as GruForward).S, [T, 2 * H]), `sig.l${k}${sfx}`);
+    g.output(op.Reshape((l as GruForward).n, [T, H]), `n.l${k}${sfx}`);
   } else {
     const f = l as LstmForward;
     g.output(op.Reshape(f.S, [T, 3 * H]), `sig.l${k}${sfx}`);
@@ -43,12 +42,13 @@ function outputLayer(g: Graph, l: LstmForward | GruForward, k: number, T: number
  * One layer (and direction) of a probe run as a protocol message: values, saturation of the sigmoid
  * gates, histograms. A reverse direction's rows are put back in the sequence's order.
  */
-function packLayer(r: Record<string, ort.Tensor>, k: number, T: number, H: number, gru: boolean, direction: Direction = 'forward'): GateLayer {
-  const names: readonly GateName[] = gru ? GRU_GATE_NAMES : GATE_NAMES;
-  const sigNames: SigmoidGateName[] = gru ? ['r', 'z'] : ['i', 'f', 'o'];
+function packLayer(r: Record<string, ort.Tensor>, k: number, T: number, H: number, gate: GateActivation | undefined, direction: Direction = 'forward'): GateLayer {
+  const cell = cellDef(gate);
+  const names: readonly GateName[] = cell.maps;
+  const sigNames: readonly SigmoidGateName[] = cell.sigmoid;
   const sfx = DIRECTION_SUFFIX[direction];
   const row = (t: number) => (direction === 'reverse' ? T - 1 - t : t);
-  const sig = r[`sig.l${k}${sfx}`].data as Float32Array;
+  const sig = (sigNames.length ? r[`sig.l${k}${sfx}`].data : new Float32Array(0)) as Float32Array;
   const nS = sigNames.length;
   const pick = (gate: number) => {
     const out = new Float32Array(T * H);
@@ -68,7 +68,7 @@ function packLayer(r: Record<string, ort.Tensor>, k: number, T: number, H: numbe
     layer: k,
     direction,
     units: H,
-    cell: gru ? 'gru' : 'lstm',
+    cell: cell.kind,
     gates: [...names],
     values: Object.fromEntries(names.map((n) => [n, Array.from(values[n]!, round)])),
     saturation: Object.fromEntries(sigNames.map((n) => [n, saturation(values[n]!, T, H)])),
@@ -85,7 +85,7 @@ export function buildProbeProgram(lm: LmSpec, T: number): Graph {
   const x = g.input('x', 'int64', [T, 1]);
   const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
   const zeros = (H: number) => g.const(new Array(H).fill(0), lm.dtype, [1, H]);
-  const fwd = lmForward(g, lm, P, x, lm.hidden.map((H, k) => (isGru(lm.gates?.[k]) ? { h0: zeros(H) } : { h0: zeros(H), c0: zeros(H) })));
+  const fwd = lmForward(g, lm, P, x, lm.hidden.map((H, k) => (cellDef(lm.gates?.[k]).hasCellState ? { h0: zeros(H), c0: zeros(H) } : { h0: zeros(H) })));
   fwd.layers.forEach((l, k) => outputLayer(g, l, k, T, lm.hidden[k]));
   g.output(op.Softmax(fwd.logits, 1), 'probs');
   return g;
@@ -153,7 +153,7 @@ export class GateProbe {
     const T = ids.length;
     const s = await this.session(T);
     const r = await s.run({ ...params, x: new ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [T, 1]) });
-    const layers: GateLayer[] = this.lm.hidden.map((H, k) => packLayer(r, k, T, H, isGru(this.lm.gates?.[k])));
+    const layers: GateLayer[] = this.lm.hidden.map((H, k) => packLayer(r, k, T, H, this.lm.gates?.[k]));
     const probs = r.probs.data as Float32Array;
     const V = this.vocab.length;
     const top = ids.map((_, t) => {
@@ -188,42 +188,18 @@ export function buildSeqProbeProgram(input: SeqInput, hidden: number[], gates: L
   if (input.type === 'tokens' && input.embedding > 0) param('embedding.weight', [input.vocab, input.embedding]);
   hidden.forEach((H, k) => {
     const dirs = directionsOf(bidirectional?.[k]);
-    for (const sfx of dirs.map((d) => DIRECTION_SUFFIX[d])) {
-      if (isGru(gates?.[k])) {
-        for (const p of gruParams(k, H, inSize, sfx)) param(p.name, p.shape);
-        continue;
-      }
-      param(`lstm.weight_ih_l${k}${sfx}`, [4 * H, inSize]);
-      param(`lstm.weight_hh_l${k}${sfx}`, [4 * H, H]);
-      param(`lstm.bias_ih_l${k}${sfx}`, [4 * H]);
-      param(`lstm.bias_hh_l${k}${sfx}`, [4 * H]);
-      if (gates?.[k]?.peepholes) param(`lstm.weight_peephole_l${k}${sfx}`, [3, H]);
-    }
+    for (const sfx of dirs.map((d) => DIRECTION_SUFFIX[d])) for (const p of cellDef(gates?.[k]).params(k, H, inSize, sfx, gates?.[k])) param(p.name, p.shape);
     inSize = H * dirs.length;
   });
   const x = input.type === 'dense' ? g.input('x', dt, [T, 1, input.features]) : g.input('x', 'int64', [T, 1]);
   let inp = x;
   hidden.forEach((H, k) => {
     // one direction over its input in reading order (ids or states)
-    const direction = (src0: typeof inp, sfx: string): LstmForward | GruForward => {
-      if (isGru(gates?.[k])) {
-        const one = k === 0 && input.type === 'tokens' && input.embedding === 0;
-        const src = k === 0 && input.type === 'tokens' && input.embedding > 0 ? op.Gather(P['embedding.weight'], src0, 0) : src0;
-        const l = gruLayer(g, P, k, one ? { ids: src0 } : { x: src }, g.const(new Array(H).fill(0), dt, [1, H]), gates![k], sfx);
-        outputLayer(g, l, k, T, H, sfx);
-        return l;
-      }
-      const wih = P[`lstm.weight_ih_l${k}${sfx}`];
-      const bias = op.Add(P[`lstm.bias_ih_l${k}${sfx}`], P[`lstm.bias_hh_l${k}${sfx}`]);
-      let xw;
-      if (k === 0 && input.type === 'tokens' && input.embedding === 0) xw = op.Add(op.Gather(op.Transpose(wih, [1, 0]), src0, 0), bias);
-      else {
-        const src = k === 0 && input.type === 'tokens' ? op.Gather(P['embedding.weight'], src0, 0) : src0;
-        const I = src.shape[2] as number;
-        xw = op.Reshape(op.Gemm(op.Reshape(src, [T, I]), wih, bias, { transB: 1 }), [T, 1, 4 * H]);
-      }
+    const direction = (src0: typeof inp, sfx: string): LayerForward => {
+      const one = k === 0 && input.type === 'tokens' && input.embedding === 0;
+      const src = k === 0 && input.type === 'tokens' && input.embedding > 0 ? op.Gather(P['embedding.weight'], src0, 0) : src0;
       const zeros = g.const(new Array(H).fill(0), dt, [1, H]);
-      const l = lstmRecurrence(g, xw, P[`lstm.weight_hh_l${k}${sfx}`], zeros, zeros, gates?.[k], P[`lstm.weight_peephole_l${k}${sfx}`] ?? null);
+      const l = cellDef(gates?.[k]).layer(g, P, k, one ? { ids: src0 } : { x: src }, { h0: zeros, c0: zeros }, gates?.[k], sfx);
       outputLayer(g, l, k, T, H, sfx);
       return l;
     };
@@ -251,14 +227,7 @@ export class SeqGateProbe {
     this.names = [];
     if (input.type === 'tokens' && input.embedding > 0) this.names.push('embedding.weight');
     hidden.forEach((H, k) => {
-      for (const sfx of directionsOf(bidirectional?.[k]).map((d) => DIRECTION_SUFFIX[d])) {
-        if (isGru(gates?.[k])) {
-          this.names.push(...gruParams(k, H, 0, sfx).map((p) => p.name));
-          continue;
-        }
-        this.names.push(`lstm.weight_ih_l${k}${sfx}`, `lstm.weight_hh_l${k}${sfx}`, `lstm.bias_ih_l${k}${sfx}`, `lstm.bias_hh_l${k}${sfx}`);
-        if (gates?.[k]?.peepholes) this.names.push(`lstm.weight_peephole_l${k}${sfx}`);
-      }
+      for (const sfx of directionsOf(bidirectional?.[k]).map((d) => DIRECTION_SUFFIX[d])) this.names.push(...cellDef(gates?.[k]).params(k, H, 0, sfx, gates?.[k]).map((p) => p.name));
     });
     void T;
   }
@@ -271,7 +240,7 @@ export class SeqGateProbe {
     feeds.x = this.input.type === 'dense' ? new ort.Tensor('float32', this.x as Float32Array, [T, 1, this.input.features]) : new ort.Tensor('int64', this.x as BigInt64Array, [T, 1]);
     const r = await this.session.run(feeds);
     // per layer and direction
-    const layers: GateLayer[] = this.hidden.flatMap((H, k) => directionsOf(this.bidirectional?.[k]).map((d) => packLayer(r, k, T, H, isGru(this.gates?.[k]), d)));
+    const layers: GateLayer[] = this.hidden.flatMap((H, k) => directionsOf(this.bidirectional?.[k]).map((d) => packLayer(r, k, T, H, this.gates?.[k], d)));
     return { type: 'gates', step, tokens: this.labels, layers, top: [], editable: false };
   }
 

@@ -16,8 +16,8 @@ import { DType } from '../onnx/proto';
 import { OptimizerConfig } from '../config/types';
 import { crossEntropy, LmSpec, lmForward, lmParams, ParamInfo } from '../nn/lm';
 import { clipByGlobalNorm, optimizerState, optimizerStep } from '../nn/optim';
-import { GruForward, hasCellState } from '../nn/gru';
-import type { LstmForward } from '../nn/lstm';
+import { hasCellState } from '../nn/gru';
+import type { LayerForward } from '../nn/cells';
 
 export interface Program {
   graph: Graph;
@@ -41,8 +41,8 @@ function layerState(lm: LmSpec, h: Value[], cIn: Value[], f: (v: Value) => Value
 }
 
 /** A layer's final cell state (only LSTM layers have one). */
-function cellOut(l: LstmForward | GruForward): Value {
-  if (!('cT' in l)) throw new Error('a GRU layer has no cell state');
+function cellOut(l: LayerForward): Value {
+  if (!('cT' in l)) throw new Error('a GRU or RNN layer has no cell state');
   return l.cT;
 }
 
