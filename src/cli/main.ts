@@ -11,7 +11,7 @@ import { loadModelFile } from '../engine/config/load';
 import { TrainerProcess } from '../engine/runtime/client';
 import { defaultRunsDir, newRunId, readRunRecord, RunRecord, settleRecord } from '../engine/train/runrecord';
 import { checkModel, TASKS } from '../engine/tasks/registry';
-import { computeGradients, sampleFromCheckpoint } from '../engine/train/oneshot';
+import { computeGradients, probeFromCheckpoint, sampleFromCheckpoint } from '../engine/train/oneshot';
 import { doctorReport } from '../engine/runtime/doctor';
 import { runBench } from '../engine/bench/bench';
 import { exportOnnx } from '../engine/train/export';
@@ -37,6 +37,7 @@ usage:
   gatelab grad FILE --init W.safetensors --batch B.json --out G.safetensors [--model NAME]
   gatelab sample FILE --init W.safetensors [--prefix TEXT] [--length N] [--temperature T] [--model NAME]
   gatelab predict FILE --init W.safetensors --input TEXT_OR_CSV [--steps N] [--model NAME]
+  gatelab probe FILE --init W.safetensors --text TEXT [--json] [--model NAME]
   gatelab export FILE --init W.safetensors --onnx OUT.onnx [--model NAME]
   gatelab bench [--device cpu|cuda] [--json] [--only C1,C2] [--threads N] [--placement]
   gatelab doctor
@@ -50,6 +51,9 @@ usage:
   grad     loss and gradient of every parameter for one explicit batch (no update; any task)
   sample   generated text on stdout (temperature 0 = greedy)
   predict  class probabilities of a sentence, or forecasts after the end of a CSV series
+  probe    gradients through time of a language model for a text: how much each earlier
+           input still matters to each prediction, and the gradient of the last one's loss
+           through every layer's states (--json: one JSON line with the gate values too)
   export   an inference model with the standard ONNX LSTM operator
   bench    training-step and generation speed of C1–C4 against onnxruntime's own ceilings
   doctor   which execution providers load here and, if CUDA does not, why
@@ -401,6 +405,33 @@ async function exportCmd(args: string[]): Promise<number> {
   return 0;
 }
 
+async function probe(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { init: { type: 'string' }, text: { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean', default: false } }, 'probe');
+  const file = oneFile(positionals, 'probe');
+  const init = path.resolve(required(values.init as string, '--init', 'give the weights: --init W.safetensors'));
+  if (!fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
+  const cfg = loadModelFile(file, values.model as string | undefined);
+  if (cfg.task !== 'language-model')
+    throw new UserError(`\`gatelab probe\` works on language models so far; "${cfg.name}" is a ${cfg.task} model`, { file: cfg.file, line: cfg.line, key: 'task' }, 'probe a language model');
+  const text = required(values.text as string, '--text', 'give the text to probe: --text "the time traveller"');
+  const r = await probeFromCheckpoint({ modelFile: file, modelName: values.model as string | undefined, init, text });
+  if (values.json) {
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return 0;
+  }
+  // a table for the last prediction that has a target: how much each input and state still matters
+  const T = r.tokens.length;
+  const last = r.connectivity[T - 2];
+  const fmt = (v: number) => (v === 0 ? '0' : v.toExponential(2));
+  const heads = ['s', 'token', `‖∂ℓ/∂x_s‖`, ...r.gradientFlow.flatMap((f) => [`‖∂ℓ/∂h_s‖ l${f.layer}`, ...(f.c ? [`‖∂ℓ/∂c_s‖ l${f.layer}`] : [])])];
+  const rows = r.tokens.map((tok, s) => [String(s), JSON.stringify(tok), fmt(last[s]), ...r.gradientFlow.flatMap((f) => [fmt(f.h[s]), ...(f.c ? [fmt(f.c[s])] : [])])]);
+  const widths = heads.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
+  process.stdout.write(`the loss of predicting ${JSON.stringify(r.tokens[T - 1])} after ${JSON.stringify(r.tokens[T - 2])} (position ${T - 2}), back through time:\n`);
+  process.stdout.write([line(heads), ...rows.map(line)].join('\n') + '\n');
+  return 0;
+}
+
 async function predict(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { init: { type: 'string' }, input: { type: 'string' }, model: { type: 'string' }, steps: { type: 'string' } }, 'predict');
   const file = oneFile(positionals, 'predict');
@@ -456,8 +487,10 @@ export async function main(argv: string[]): Promise<number> {
         return await exportCmd(rest);
       case 'predict':
         return await predict(rest);
+      case 'probe':
+        return await probe(rest);
       default:
-        throw new UserError(`unknown command "${command}"`, { key: command }, 'commands: train, grad, sample, predict, export, bench, doctor');
+        throw new UserError(`unknown command "${command}"`, { key: command }, 'commands: train, grad, sample, predict, probe, export, bench, doctor');
     }
   } catch (e) {
     if (isUserError(e)) {

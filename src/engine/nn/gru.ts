@@ -105,18 +105,8 @@ export function gruRecurrence(g: Graph, xw: Value, whh: Value, bhh: Value, h0: V
     const op = new Ops(g);
     const whhT = op.Transpose(whh, [1, 0]); // [H, G], once, outside the scan
     const [xrz, xn] = op.Split(xw, 2, [2 * H, H]); // batched over T, so the body needs no Split of x
-    const act = (bo: Ops, v: Value) => (gate.kind === 'sigmoid' ? bo.Sigmoid(v) : bo.HardSigmoid(v, gate.alpha, gate.beta));
     // the cell, emitted into `cg` (a scan body, or the graph itself for a single step)
-    const cell = (cg: Graph, h: Value, xrzt: Value, xnt: Value) => {
-      const bo = new Ops(cg);
-      const hw = bo.Gemm(h, whhT, bhh); // [B, G]
-      const [hrz, hn] = bo.Split(hw, 1, [2 * H, H]);
-      const s = act(bo, bo.Add(xrzt, hrz)); // [B, 2H] = r z
-      const [r, z] = bo.Split(s, 1, [H, H]);
-      const n = bo.Tanh(bo.Add(xnt, bo.Mul(r, hn)));
-      const hNew = bo.Add(n, bo.Mul(z, bo.Sub(h, n)));
-      return { hNew, s, n, hn };
-    };
+    const cell = (cg: Graph, h: Value, xrzt: Value, xnt: Value) => gruCell(cg, h, xrzt, xnt, { whhT, bhh, gate, H });
     let hT: Value, hs: Value, S: Value, N: Value, HN: Value;
     if (T === 1) {
       // one step (generation): no Scan
@@ -144,6 +134,36 @@ export function gruRecurrence(g: Graph, xw: Value, whh: Value, bhh: Value, h0: V
     };
   });
   return fwd;
+}
+
+/**
+ * One step of the GRU cell, emitted into `cg` from primitives (a scan body, the graph itself for a
+ * single step, or an unrolled program differentiated by the rule table): h [B, H], the step's input
+ * pre-activations xrzt [B, 2H] (r, z) and xnt [B, H], whhT [H, G], bhh [G].
+ */
+export function gruCell(cg: Graph, h: Value, xrzt: Value, xnt: Value, o: { whhT: Value; bhh: Value; gate: GateActivation; H: number }): { hNew: Value; s: Value; n: Value; hn: Value } {
+  const { whhT, bhh, gate, H } = o;
+  const bo = new Ops(cg);
+  const act = (v: Value) => (gate.kind === 'sigmoid' ? bo.Sigmoid(v) : bo.HardSigmoid(v, gate.alpha, gate.beta));
+  const hw = bo.Gemm(h, whhT, bhh); // [B, G]
+  const [hrz, hn] = bo.Split(hw, 1, [2 * H, H]);
+  const s = act(bo.Add(xrzt, hrz)); // [B, 2H] = r z
+  const [r, z] = bo.Split(s, 1, [H, H]);
+  const n = bo.Tanh(bo.Add(xnt, bo.Mul(r, hn)));
+  const hNew = bo.Add(n, bo.Mul(z, bo.Sub(h, n)));
+  return { hNew, s, n, hn };
+}
+
+/**
+ * One unrolled GRU step of layer k from primitives: x [B, I] the step's input, h [B, H] the state.
+ */
+export function gruStep(g: Graph, P: Record<string, Value>, k: number, x: Value, h: Value, gate: GateActivation = { kind: 'sigmoid' }, suffix = ''): Value {
+  const op = new Ops(g);
+  const whh = P[`gru.weight_hh_l${k}${suffix}`];
+  const H = whh.shape[1] as number;
+  const xw = op.Gemm(x, P[`gru.weight_ih_l${k}${suffix}`], P[`gru.bias_ih_l${k}${suffix}`], { transB: 1 }); // [B, G]
+  const [xrz, xn] = op.Split(xw, 1, [2 * H, H]);
+  return gruCell(g, h, xrz, xn, { whhT: op.Transpose(whh, [1, 0]), bhh: P[`gru.bias_hh_l${k}${suffix}`], gate, H }).hNew;
 }
 
 /**

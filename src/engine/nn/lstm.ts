@@ -110,47 +110,9 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
     // ---- forward scan: state (h, c), scan input xw_t ------------------------------------------
     // W_hhᵀ once, outside the scan: the cell's GEMM then reads B in its natural layout
     const whhT = new Ops(g).Transpose(whh, [1, 0]); // [H, G]
-    // the cell, emitted into `cg` (a scan body, or the graph itself for a single step)
-    const act = (bo: Ops, x: Value) => (gate.kind === 'sigmoid' ? bo.Sigmoid(x) : bo.HardSigmoid(x, gate.alpha, gate.beta));
     const peepRows = peep ? new Ops(g).Split(peep, 0, [1, 1, 1]).map((r) => new Ops(g).Reshape(r, [H])) : null; // p_i, p_f, p_o [H]
     // the cell, emitted into `cg` (a scan body, or the graph itself for a single step)
-    const cell = (cg: Graph, h: Value, c: Value, xwt: Value) => {
-      const bo = new Ops(cg);
-      const raw = bo.Gemm(h, whhT, xwt); // [B, G]
-      // cell clipping: clipped pre-activations, and where they were inside the range (for backward);
-      // as the ONNX operator, the clip applies to the whole input of each activation, peephole
-      // terms included
-      const clip = (v: Value) => (gate.clip ? bo.Clip(v, -gate.clip, gate.clip) : v);
-      const within = (v: Value) => bo.Sign(bo.Relu(bo.Sub(bo.c(xw.dtype, gate.clip!), bo.Abs(v))));
-      let inside: Value | null = gate.clip && !peepRows ? within(raw) : null;
-      let s: Value; // [B, 3H] = i f o as used
-      let i: Value, f: Value, o: Value, gg: Value, cn: Value;
-      if (!peepRows) {
-        const pre = clip(raw);
-        const [sPre, gPre] = bo.Split(pre, 1, [3 * H, H]);
-        s = act(bo, sPre); // one nonlinearity over i, f, o
-        gg = bo.Tanh(gPre); // [B, H]
-        let fs: Value;
-        [i, fs, o] = bo.Split(s, 1, [H, H, H]);
-        f = gate.coupled ? bo.Sub(bo.c(xw.dtype, 1), i) : fs;
-        cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
-      } else {
-        const [pi, pf, po, pg] = bo.Split(raw, 1, [H, H, H, H]);
-        const zi = bo.Add(pi, bo.Mul(peepRows[0], c));
-        const zf = gate.coupled ? pf : bo.Add(pf, bo.Mul(peepRows[1], c)); // (coupled: f's block is unused)
-        i = act(bo, clip(zi));
-        f = gate.coupled ? bo.Sub(bo.c(xw.dtype, 1), i) : act(bo, clip(zf));
-        gg = bo.Tanh(clip(pg));
-        cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
-        const zo = bo.Add(po, bo.Mul(peepRows[2], cn));
-        o = act(bo, clip(zo));
-        s = bo.Concat([i, f, o], 1);
-        if (gate.clip) inside = within(bo.Concat([zi, zf, zo, pg], 1)); // internal gate order i, f, o, g
-      }
-      const hn = bo.Mul(o, bo.Tanh(cn));
-      // the gates as used: with coupled gates, f = 1 − i replaces the unused f block
-      return { hn, cn, s: gate.coupled && !peepRows ? bo.Concat([i, f, o], 1) : s, gg, inside };
-    };
+    const cell = (cg: Graph, h: Value, c: Value, xwt: Value) => lstmCell(cg, h, c, xwt, { whhT, peepRows, gate, H });
     const op = new Ops(g);
     let hT: Value, cT: Value, hs: Value, cs: Value, S: Value, gc: Value;
     let clipMask: Value | undefined;
@@ -183,6 +145,68 @@ export function lstmRecurrence(g: Graph, xw: Value, whh: Value, h0: Value, c0: V
     };
   });
   return fwd;
+}
+
+/**
+ * One step of the LSTM cell, emitted into `cg` from primitives (a scan body, the graph itself for a
+ * single step, or an unrolled program differentiated by the rule table): h, c [B, H] the state, xwt
+ * [B, G] the step's input pre-activations, whhT [H, G], peepRows p_i, p_f, p_o [H] (with peepholes).
+ * Returns the new state, the sigmoid gates as used [B, 3H], g, and (cell clipping) where the
+ * pre-activations were inside the range.
+ */
+export function lstmCell(cg: Graph, h: Value, c: Value, xwt: Value, o_: { whhT: Value; peepRows: Value[] | null; gate: GateActivation; H: number }): { hn: Value; cn: Value; s: Value; gg: Value; inside: Value | null } {
+  const { whhT, peepRows, gate, H } = o_;
+  const act = (bo: Ops, x: Value) => (gate.kind === 'sigmoid' ? bo.Sigmoid(x) : bo.HardSigmoid(x, gate.alpha, gate.beta));
+  const bo = new Ops(cg);
+  const raw = bo.Gemm(h, whhT, xwt); // [B, G]
+  // cell clipping: clipped pre-activations, and where they were inside the range (for backward);
+  // as the ONNX operator, the clip applies to the whole input of each activation, peephole
+  // terms included
+  const clip = (v: Value) => (gate.clip ? bo.Clip(v, -gate.clip, gate.clip) : v);
+  const within = (v: Value) => bo.Sign(bo.Relu(bo.Sub(bo.c(h.dtype, gate.clip!), bo.Abs(v))));
+  let inside: Value | null = gate.clip && !peepRows ? within(raw) : null;
+  let s: Value; // [B, 3H] = i f o as used
+  let i: Value, f: Value, o: Value, gg: Value, cn: Value;
+  if (!peepRows) {
+    const pre = clip(raw);
+    const [sPre, gPre] = bo.Split(pre, 1, [3 * H, H]);
+    s = act(bo, sPre); // one nonlinearity over i, f, o
+    gg = bo.Tanh(gPre); // [B, H]
+    let fs: Value;
+    [i, fs, o] = bo.Split(s, 1, [H, H, H]);
+    f = gate.coupled ? bo.Sub(bo.c(h.dtype, 1), i) : fs;
+    cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
+  } else {
+    const [pi, pf, po, pg] = bo.Split(raw, 1, [H, H, H, H]);
+    const zi = bo.Add(pi, bo.Mul(peepRows[0], c));
+    const zf = gate.coupled ? pf : bo.Add(pf, bo.Mul(peepRows[1], c)); // (coupled: f's block is unused)
+    i = act(bo, clip(zi));
+    f = gate.coupled ? bo.Sub(bo.c(h.dtype, 1), i) : act(bo, clip(zf));
+    gg = bo.Tanh(clip(pg));
+    cn = bo.Add(bo.Mul(f, c), bo.Mul(i, gg));
+    const zo = bo.Add(po, bo.Mul(peepRows[2], cn));
+    o = act(bo, clip(zo));
+    s = bo.Concat([i, f, o], 1);
+    if (gate.clip) inside = within(bo.Concat([zi, zf, zo, pg], 1)); // internal gate order i, f, o, g
+  }
+  const hn = bo.Mul(o, bo.Tanh(cn));
+  // the gates as used: with coupled gates, f = 1 − i replaces the unused f block
+  return { hn, cn, s: gate.coupled && !peepRows ? bo.Concat([i, f, o], 1) : s, gg, inside };
+}
+
+/**
+ * One unrolled LSTM step of layer k from primitives: x [B, I] the step's input, (h, c) [B, H] the state.
+ */
+export function lstmStep(g: Graph, P: Record<string, Value>, k: number, x: Value, h: Value, c: Value, gate: GateActivation = { kind: 'sigmoid' }, suffix = ''): { h: Value; c: Value } {
+  const op = new Ops(g);
+  const whh = P[`lstm.weight_hh_l${k}${suffix}`];
+  const H = whh.shape[1] as number;
+  const bias = op.Add(P[`lstm.bias_ih_l${k}${suffix}`], P[`lstm.bias_hh_l${k}${suffix}`]);
+  const xwt = op.Gemm(x, P[`lstm.weight_ih_l${k}${suffix}`], bias, { transB: 1 }); // [B, G]
+  const peep = P[`lstm.weight_peephole_l${k}${suffix}`];
+  const peepRows = gate.peepholes && peep ? op.Split(peep, 0, [1, 1, 1]).map((r) => op.Reshape(r, [H])) : null;
+  const r = lstmCell(g, h, c, xwt, { whhT: op.Transpose(whh, [1, 0]), peepRows, gate, H });
+  return { h: r.hn, c: r.cn };
 }
 
 /**

@@ -66,11 +66,7 @@ export function rnnRecurrence(g: Graph, xw: Value, whh: Value, bhh: Value, h0: V
     const op = new Ops(g);
     const whhT = op.Transpose(whh, [1, 0]); // once, outside the scan
     const xwb = op.Add(xw, bhh); // both biases, batched over T
-    const cell = (cg: Graph, h: Value, xwt: Value) => {
-      const bo = new Ops(cg);
-      const pre = bo.Gemm(h, whhT, xwt);
-      return activation === 'relu' ? bo.Relu(pre) : bo.Tanh(pre);
-    };
+    const cell = (cg: Graph, h: Value, xwt: Value) => rnnCell(cg, h, xwt, whhT, activation);
     let hT: Value, hs: Value;
     if (T === 1) {
       hT = cell(g, h0, op.Squeeze(xwb, [0]));
@@ -92,6 +88,20 @@ export function rnnRecurrence(g: Graph, xw: Value, whh: Value, bhh: Value, h0: V
     };
   });
   return fwd;
+}
+
+/** One step of the RNN cell from primitives: act(h·W_hhᵀ + xwt), xwt [B, H] holding both biases. */
+export function rnnCell(cg: Graph, h: Value, xwt: Value, whhT: Value, activation: RnnActivation): Value {
+  const bo = new Ops(cg);
+  const pre = bo.Gemm(h, whhT, xwt);
+  return activation === 'relu' ? bo.Relu(pre) : bo.Tanh(pre);
+}
+
+/** One unrolled RNN step of layer k from primitives: x [B, I] the step's input, h [B, H] the state. */
+export function rnnStep(g: Graph, P: Record<string, Value>, k: number, x: Value, h: Value, activation: RnnActivation = 'tanh', suffix = ''): Value {
+  const op = new Ops(g);
+  const xw = op.Add(op.Gemm(x, P[`rnn.weight_ih_l${k}${suffix}`], P[`rnn.bias_ih_l${k}${suffix}`], { transB: 1 }), P[`rnn.bias_hh_l${k}${suffix}`]);
+  return rnnCell(g, h, xw, op.Transpose(P[`rnn.weight_hh_l${k}${suffix}`], [1, 0]), activation);
 }
 
 function rnnBackward(

@@ -7,7 +7,8 @@ import { loadModelFile, parseModelFile, pickModel } from '../config/load';
 import { UserError } from '../errors';
 import { loadTextCorpus, TokenIds, Vocab } from '../data/text';
 import { cacheDirFor, DEFAULT_CACHE_BYTES } from '../data/tokencache';
-import { lmParams } from '../nn/lm';
+import { LmSpec, lmParams } from '../nn/lm';
+import { connectivityOf, GradientFlow, MAX_CONNECTIVITY_TOKENS } from './connectivity';
 import { hasCellState } from '../nn/gru';
 import { chooseDevice } from '../runtime/device';
 import { Checkpoint, FloatData, loadCheckpoint, saveCheckpoint } from './checkpoint';
@@ -112,30 +113,70 @@ export async function sampleWithConfig(cfg: ModelConfig, req: Omit<SampleRequest
   }
 }
 
-/** Gate views of a checkpoint for a probe text (finished runs); default probe: the data's start. */
-export async function gatesFromCheckpoint(job: GatesJob): Promise<GatesMessage> {
-  const cfg = job.modelText !== undefined ? pickModel(parseModelFile(job.modelText, job.modelFile), job.modelName, job.modelFile) : loadModelFile(job.modelFile, job.modelName);
+/**
+ * A language-model checkpoint ready for a probe: its model, vocabulary and the probe's token ids
+ * (the given text, or the start of the validation text, else of the training text).
+ */
+async function lmProbeSetup(cfg: ModelConfig, init: string, probe: string | undefined, what: string) {
   checkModel(cfg);
-  checkLanguageModel(cfg, 'the gate view');
-  const ck = loadCheckpoint(job.init);
+  checkLanguageModel(cfg, what);
+  const ck = loadCheckpoint(init);
   const opts = textOptionsOf(cfg);
-  let vocab: Vocab | undefined = vocabFromMetadata(ck.metadata, job.init);
+  let vocab: Vocab | undefined = vocabFromMetadata(ck.metadata, init);
   let ids: number[];
-  if (!vocab || job.probe === undefined) {
+  if (!vocab || probe === undefined) {
     const corpus = await loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, vocab, { cache: { dir: cacheDirFor(cfg.file), maxBytes: DEFAULT_CACHE_BYTES } });
     vocab ??= corpus.vocab;
     const { train, valid } = splitTail(corpus.ids, cfg.data.validation);
     const src = valid.length >= 40 ? valid : train;
     ids = Array.from(src.subarray(0, Math.min(120, src.length)));
   } else ids = [];
-  if (job.probe !== undefined) ids = encodePrefix(job.probe, vocab, opts).slice(0, 400);
-  const V = checkpointVocabSize(ck, job.init);
+  if (probe !== undefined) ids = encodePrefix(probe, vocab, opts).slice(0, 400);
+  const V = checkpointVocabSize(ck, init);
   const spec = lmSpecOf(cfg, V, 'float32');
-  checkCheckpointFits(ck, lmParams(spec), job.init, cfg);
+  checkCheckpointFits(ck, lmParams(spec), init, cfg);
+  return { ck, vocab, ids, spec };
+}
+
+/** The gate views of a checkpoint for token ids (float32, as the dashboard shows them). */
+async function gatesOf(spec: LmSpec, ck: Checkpoint, vocab: Vocab, ids: number[]): Promise<GatesMessage> {
   const probe = new GateProbe(spec, vocab.tokens);
   const feeds: Record<string, ort.Tensor> = {};
   for (const p of lmParams(spec)) feeds[`p.${p.name}`] = new ort.Tensor('float32', asDtype(ck.params.get(p.name)!.data, 'float32'), p.shape);
-  const m = await probe.run(feeds, ids, Number(ck.metadata['gatelab.step'] ?? 0));
-  await probe.release();
-  return m;
+  try {
+    return await probe.run(feeds, ids, Number(ck.metadata['gatelab.step'] ?? 0));
+  } finally {
+    await probe.release();
+  }
+}
+
+/** Gate views of a checkpoint for a probe text (finished runs); default probe: the data's start. */
+export async function gatesFromCheckpoint(job: GatesJob): Promise<GatesMessage> {
+  const cfg = job.modelText !== undefined ? pickModel(parseModelFile(job.modelText, job.modelFile), job.modelName, job.modelFile) : loadModelFile(job.modelFile, job.modelName);
+  const { ck, vocab, ids, spec } = await lmProbeSetup(cfg, job.init, job.probe, 'the gate view');
+  return gatesOf(spec, ck, vocab, ids);
+}
+
+export interface ProbeResult {
+  tokens: string[];
+  /** connectivity[t][s] = ‖∂ℓ_t/∂x_s‖₂ (0 for s > t) */
+  connectivity: number[][];
+  gradientFlow: GradientFlow[];
+  /** the gate values as the dashboard shows them */
+  layers: GatesMessage['layers'];
+}
+
+/**
+ * `gatelab probe`: a language model's gradients through time for a text (connectivity and gradient
+ * flow, float64), with its gate views.
+ */
+export async function probeFromCheckpoint(o: { modelFile: string; modelName?: string; init: string; text: string }): Promise<ProbeResult> {
+  const cfg = loadModelFile(o.modelFile, o.modelName);
+  const { ck, vocab, ids, spec } = await lmProbeSetup(cfg, o.init, o.text, '`gatelab probe`');
+  if (ids.length < 2) throw new UserError(`--text gives ${ids.length} token${ids.length === 1 ? '' : 's'}; the gradients through time need at least two (a prediction and its target)`, { key: '--text' }, 'give a longer text');
+  if (ids.length > MAX_CONNECTIVITY_TOKENS)
+    throw new UserError(`--text gives ${ids.length} tokens; the probe unrolls at most ${MAX_CONNECTIVITY_TOKENS}`, { key: '--text' }, `give at most ${MAX_CONNECTIVITY_TOKENS} tokens`);
+  const { connectivity, gradientFlow } = await connectivityOf(spec, ck.params, ids);
+  const gates = await gatesOf(spec, ck, vocab, ids);
+  return { tokens: ids.map((i) => vocab.tokens[i]), connectivity, gradientFlow, layers: gates.layers };
 }
