@@ -7,11 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readJsonLines, RUN_FILES, snapshotPath } from '../engine/train/runrecord';
-import type { DashboardToHost, GateHistoryRow, HostToDashboard, Overlay, RunHeader } from '../shared/dashboard';
+import type { DashboardToHost, GateHistoryRow, HostToDashboard, Overlay, RunHeader, ThroughResult } from '../shared/dashboard';
 import { toCsv } from '../../webview/dashboard/chartdata';
 import { MetricsCache, overlaySteps, snapshotSteps, windowAnswer } from './metricseries';
 import type { GatesMessage } from '../shared/protocol';
-import { gatesInWorker } from '../engine/runtime/client';
+import { gatesInWorker, throughInWorker } from '../engine/runtime/client';
 import { emptySeries } from '../shared/dashboard';
 import type { FromWorker } from '../shared/protocol';
 import { RunInfo, RunManager } from './runs';
@@ -54,6 +54,8 @@ const metrics = new MetricsCache();
 export class DashboardPanel implements vscode.Disposable {
   /** the gate probe of a finished run in flight (a child process) */
   private probing?: AbortController;
+  /** the gradients through time in flight */
+  private through?: AbortController;
   private static readonly panels = new Map<string, DashboardPanel>();
   private readonly subs: vscode.Disposable[] = [];
   private ready = false;
@@ -131,6 +133,9 @@ export class DashboardPanel implements vscode.Disposable {
       case 'gates/setProbe':
         void this.setProbe(m.text);
         break;
+      case 'through/compute':
+        void this.computeThrough(m.text);
+        break;
       case 'export/save':
         void this.save(m.fileName, m.content, m.encoding);
         break;
@@ -170,6 +175,48 @@ export class DashboardPanel implements vscode.Disposable {
     } catch (e) {
       this.post({ type: 'gates/didFail', message: (e as Error).message });
     }
+  }
+
+  /**
+   * The gradients through time of this run and of the language-model runs compared with it, for one
+   * text, each from its checkpoint in a worker process (one at a time; closing the panel ends it).
+   */
+  private async computeThrough(text: string): Promise<void> {
+    const r = this.runs.get(this.runId);
+    if (!r) return;
+    if (!vscode.workspace.isTrusted) {
+      this.post({ type: 'through/didFail', message: 'computing the gradients through time starts a process on this folder\'s files: trust this folder first' });
+      return;
+    }
+    this.through?.abort();
+    const ctl = new AbortController();
+    this.through = ctl;
+    const chosen = [r, ...(this.compare ?? []).map((id) => this.runs.get(id)).filter((x): x is RunInfo => !!x && x.id !== r.id)];
+    const lms = chosen.filter((x) => (x.task ?? 'language-model') === 'language-model');
+    const names = lms.map((x) => x.model);
+    const results: ThroughResult[] = [];
+    for (const x of lms) {
+      const label = names.filter((n) => n === x.model).length > 1 ? `${x.model} ${new Date(x.started).toLocaleString()}` : x.model;
+      const ck = x.checkpoint ?? x.summary?.checkpoint;
+      if (!ck || !fs.existsSync(ck)) {
+        results.push({ runId: x.id, label, error: 'no checkpoint yet' });
+        continue;
+      }
+      const snapshot = snapshotPath(x.dir);
+      try {
+        const through = await throughInWorker(
+          { modelFile: x.modelFile, modelName: x.model, init: ck, probe: text, ...(fs.existsSync(snapshot) ? { modelText: fs.readFileSync(snapshot, 'utf8') } : {}) },
+          { workerScript: path.join(this.ctx.extensionPath, 'dist', 'worker.js'), signal: ctl.signal },
+        );
+        results.push({ runId: x.id, label, through });
+      } catch (e) {
+        if (ctl.signal.aborted) return;
+        results.push({ runId: x.id, label, error: (e as Error).message });
+      }
+    }
+    if (ctl.signal.aborted) return;
+    if (results.every((x) => x.error)) this.post({ type: 'through/didFail', message: results.map((x) => `${x.label}: ${x.error}`).join('; ') });
+    else this.post({ type: 'through/didCompute', text, results });
   }
 
   private async save(fileName: string, content: string, encoding: 'utf8' | 'base64'): Promise<void> {
@@ -245,6 +292,7 @@ export class DashboardPanel implements vscode.Disposable {
 
   dispose(): void {
     this.probing?.abort();
+    this.through?.abort();
     DashboardPanel.panels.delete(this.runId);
     for (const s of this.subs) s.dispose();
   }

@@ -40,7 +40,7 @@ export interface EpochRow {
   baselineRmse?: number;
 }
 
-import type { GateLayer, GatesMessage } from './protocol';
+import type { GateLayer, GatesMessage, ThroughMessage } from './protocol';
 
 /** One gate snapshot's summary (histograms and saturation per layer), for views over training. */
 export interface GateHistoryRow {
@@ -76,6 +76,9 @@ export type HostToDashboard =
     }
   | { type: 'gates/didSnapshot'; gates: GatesMessage }
   | { type: 'gates/didFail'; message: string }
+  /** the gradients through time of this run and the runs compared with it, for one probe text */
+  | { type: 'through/didCompute'; text: string; results: ThroughResult[] }
+  | { type: 'through/didFail'; message: string }
   | { type: 'run/didStep'; steps: StepSeries; tokensPerSecond: number; epoch: number; remainingMs: number }
   /** the points of a window of a downsampled run (the answer to series/window) */
   | { type: 'series/didWindow'; requestId: number; steps: StepSeries; smoothed: (number | null)[]; total: number; extent: [number, number] }
@@ -95,8 +98,18 @@ export type DashboardToHost =
   | { type: 'source/reveal' }
   /** recompute the gate views for this text (live runs: at the next K steps; finished: from the checkpoint) */
   | { type: 'gates/setProbe'; text: string }
+  /** the gradients through time of this run and the compared ones for this text (from their checkpoints) */
+  | { type: 'through/compute'; text: string }
   /** save exported data or a picture (the host asks where) */
   | { type: 'export/save'; fileName: string; content: string; encoding: 'utf8' | 'base64' };
+
+/** One run's gradients through time (or why there are none). */
+export interface ThroughResult {
+  runId: string;
+  label: string;
+  through?: ThroughMessage;
+  error?: string;
+}
 
 export interface Overlay {
   id: string;

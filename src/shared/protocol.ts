@@ -67,6 +67,8 @@ export interface GatesJob {
 export type ToWorker =
   | { type: 'train'; job: TrainJob }
   | { type: 'gates'; job: GatesJob }
+  /** a language model's gradients through time for the job's probe text (answered by a `through` message) */
+  | { type: 'through'; job: GatesJob }
   | { type: 'stop' }
   /** a new probe text for the gate views of the running job */
   | { type: 'probe'; text: string };
@@ -174,6 +176,18 @@ export interface CheckpointMessage {
   file: string;
 }
 
+/** A language model's gradients through time for a probe text (`gatelab probe`, the dashboard). */
+export interface ThroughMessage {
+  type: 'through';
+  tokens: string[];
+  /** connectivity[t][s] = ‖∂ℓ_t/∂x_s‖₂ (0 for s > t), t < T − 1 */
+  connectivity: number[][];
+  /** per layer, for the last prediction with a target: ‖∂ℓ/∂h_s‖₂ and (LSTM) ‖∂ℓ/∂c_s‖₂ for every s */
+  gradientFlow: { layer: number; h: number[]; c?: number[] }[];
+  /** the layers' cells, bottom first */
+  cells: ('lstm' | 'gru' | 'rnn')[];
+}
+
 /** Reading a big data file before training (a corpus is read twice: counting, then encoding). */
 export interface ReadingMessage {
   type: 'reading';
@@ -261,6 +275,7 @@ export type FromWorker =
   | GatesMessage
   | LogMessage
   | ReadingMessage
+  | ThroughMessage
   | DoneMessage
   | ErrorMessage;
 

@@ -50,6 +50,10 @@ function visibleToken(t: string): string {
 
 export class GatesView {
   readonly root = el('section', { class: 'gates', 'aria-label': 'Gates' });
+  /** the probe text as it stands in its box */
+  get probeText(): string {
+    return this.probe.value;
+  }
   private snap?: GatesMessage;
   private history: GateHistoryRow[] = [];
   private layer = 0;

@@ -8,6 +8,7 @@ import { alignTo, confusionView, emaDebiased, epochChart, EpochChart, minMaxIndi
 import type { Overlay } from '../../src/shared/dashboard';
 import type { Summary } from '../../src/shared/protocol';
 import { GatesView } from './gates';
+import { ThroughView } from './through';
 
 interface VsCodeApi {
   postMessage(m: DashboardToHost): void;
@@ -82,7 +83,8 @@ const sampleList = el('div');
 sampleBox.append(sampleList);
 const errorBox = el('pre', { class: 'error', hidden: '' });
 const gates = new GatesView((text) => vscode.postMessage({ type: 'gates/setProbe', text }));
-app.append(head, errorBox, lossBox, epochBox, resultBox, gates.root, sampleBox);
+const through = new ThroughView(() => vscode.postMessage({ type: 'through/compute', text: gates.probeText }));
+app.append(head, errorBox, lossBox, epochBox, resultBox, gates.root, through.root, sampleBox);
 
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'training/stop' }));
 sourceBtn.addEventListener('click', () => vscode.postMessage({ type: 'source/reveal' }));
@@ -495,10 +497,20 @@ window.addEventListener('message', (ev: MessageEvent<HostToDashboard>) => {
       }
       state.overlays = m.overlays ?? [];
       state.summary = m.summary;
-      if (m.gates) gates.setSnapshot(m.gates, false);
+      if (m.gates) {
+        gates.setSnapshot(m.gates, false);
+        through.setAvailable(m.gates.editable !== false);
+      }
       break;
     case 'gates/didSnapshot':
       gates.setSnapshot(m.gates);
+      through.setAvailable(m.gates.editable !== false);
+      break;
+    case 'through/didCompute':
+      through.setResults(m.results);
+      break;
+    case 'through/didFail':
+      through.fail(m.message);
       break;
     case 'gates/didFail':
       gates.fail(m.message);

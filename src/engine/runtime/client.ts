@@ -6,7 +6,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { DoneMessage, ErrorMessage, FromWorker, GatesJob, GatesMessage, ToWorker, TrainJob } from '../../shared/protocol';
+import type { DoneMessage, ErrorMessage, FromWorker, GatesJob, GatesMessage, ThroughMessage, ToWorker, TrainJob } from '../../shared/protocol';
 
 export interface WorkerOptions {
   /** path of the bundled worker (default: worker.js next to this bundle) */
@@ -51,7 +51,7 @@ export class TrainerProcess {
     this.finished = new Promise<Outcome>((resolve) => {
       this.child.on('message', (m: FromWorker) => {
         if (m.type === 'done' || m.type === 'error') this.outcome = m;
-        if (m.type === 'gates' && o.first?.type === 'gates') this.outcome = { type: 'done', summary: undefined as never };
+        if ((m.type === 'gates' && o.first?.type === 'gates') || (m.type === 'through' && o.first?.type === 'through')) this.outcome = { type: 'done', summary: undefined as never };
         onMessage(m);
       });
       this.child.on('error', (e) => {
@@ -106,26 +106,36 @@ export class TrainerProcess {
 }
 
 /**
- * Runs a one-shot gates job (a finished run's checkpoint and a probe text) in a worker process,
- * killed after `timeoutMs` (default 120 s) or when `signal` aborts (its panel closed).
+ * Runs a one-shot job (a finished run's checkpoint and a probe text) in a worker process, killed
+ * after `timeoutMs` (default 120 s) or when `signal` aborts (its panel closed); `what` names it in errors.
  */
-export async function gatesInWorker(job: GatesJob, o: WorkerOptions & { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<GatesMessage> {
-  let result: GatesMessage | undefined;
-  const p = new TrainerProcess(job as unknown as TrainJob, (m) => {
-    if (m.type === 'gates') result = m;
-  }, { ...o, first: { type: 'gates', job } });
+async function oneShotInWorker<M extends FromWorker>(first: Extract<ToWorker, { type: 'gates' | 'through' }>, type: M['type'], what: string, o: WorkerOptions & { timeoutMs?: number; signal?: AbortSignal }): Promise<M> {
+  let result: M | undefined;
+  const p = new TrainerProcess(first.job as unknown as TrainJob, (m) => {
+    if (m.type === type) result = m as M;
+  }, { ...o, first });
   let why: string | undefined;
   const end = (reason: string) => {
     why ??= reason;
     p.kill();
   };
-  const timer = setTimeout(() => end(`the gate probe took longer than ${Math.round((o.timeoutMs ?? 120_000) / 1000)} s`), o.timeoutMs ?? 120_000);
-  const onAbort = () => end('the gate probe was cancelled');
+  const timer = setTimeout(() => end(`${what} took longer than ${Math.round((o.timeoutMs ?? 120_000) / 1000)} s`), o.timeoutMs ?? 120_000);
+  const onAbort = () => end(`${what} was cancelled`);
   if (o.signal?.aborted) onAbort();
   o.signal?.addEventListener('abort', onAbort);
   const outcome = await p.finished;
   clearTimeout(timer);
   o.signal?.removeEventListener('abort', onAbort);
   if (result) return result;
-  throw Object.assign(new Error(why ?? (outcome.type === 'error' ? outcome.message : 'the gates job ended without a result')), { outcome });
+  throw Object.assign(new Error(why ?? (outcome.type === 'error' ? outcome.message : `${what} ended without a result`)), { outcome });
+}
+
+/** The gate views of a finished run's checkpoint for a probe text, in a worker process. */
+export function gatesInWorker(job: GatesJob, o: WorkerOptions & { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<GatesMessage> {
+  return oneShotInWorker<GatesMessage>({ type: 'gates', job }, 'gates', 'the gate probe', o);
+}
+
+/** A language model's gradients through time for a probe text, in a worker process. */
+export function throughInWorker(job: GatesJob, o: WorkerOptions & { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ThroughMessage> {
+  return oneShotInWorker<ThroughMessage>({ type: 'through', job }, 'through', 'the gradients through time', o);
 }

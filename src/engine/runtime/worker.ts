@@ -5,7 +5,7 @@
 
 import { isUserError, UserErrors } from '../errors';
 import { runTraining, TrainingFailure } from '../train/loop';
-import { gatesFromCheckpoint } from '../train/oneshot';
+import { gatesFromCheckpoint, throughFromCheckpoint } from '../train/oneshot';
 import type { FromWorker, ToWorker, ErrorMessage } from '../../shared/protocol';
 
 let stopRequested = false;
@@ -44,10 +44,10 @@ async function handle(m: ToWorker): Promise<void> {
     probeText = m.text;
     return;
   }
-  if (m.type === 'gates') {
+  if (m.type === 'gates' || m.type === 'through') {
     let code = 0;
     try {
-      await send(await gatesFromCheckpoint(m.job));
+      await send(m.type === 'gates' ? await gatesFromCheckpoint(m.job) : await throughFromCheckpoint(m.job));
     } catch (e) {
       const msg = errorMessage(e);
       code = msg.kind === 'user' ? 2 : 1;

@@ -17,7 +17,8 @@ import { checkModel } from '../tasks/registry';
 import { LmSampler, sampleText, encodePrefix } from './sample';
 import { GateProbe } from './probe';
 import { splitTail } from '../data/batches';
-import type { GatesJob, GatesMessage } from '../../shared/protocol';
+import type { GatesJob, GatesMessage, ThroughMessage } from '../../shared/protocol';
+import { cellKind } from '../nn/lstm';
 import { whereOf } from '../config/load';
 
 export interface GradRequest {
@@ -166,6 +167,14 @@ export interface ProbeResult {
   layers: GatesMessage['layers'];
 }
 
+/** The probe's ids checked for an unrolled program: 2 … MAX_CONNECTIVITY_TOKENS tokens. */
+function throughIds(ids: number[], key: string): number[] {
+  if (ids.length < 2) throw new UserError(`${key} gives ${ids.length} token${ids.length === 1 ? '' : 's'}; the gradients through time need at least two (a prediction and its target)`, { key }, 'give a longer text');
+  if (ids.length > MAX_CONNECTIVITY_TOKENS)
+    throw new UserError(`${key} gives ${ids.length} tokens; the probe unrolls at most ${MAX_CONNECTIVITY_TOKENS}`, { key }, `give at most ${MAX_CONNECTIVITY_TOKENS} tokens`);
+  return ids;
+}
+
 /**
  * `gatelab probe`: a language model's gradients through time for a text (connectivity and gradient
  * flow, float64), with its gate views.
@@ -173,10 +182,15 @@ export interface ProbeResult {
 export async function probeFromCheckpoint(o: { modelFile: string; modelName?: string; init: string; text: string }): Promise<ProbeResult> {
   const cfg = loadModelFile(o.modelFile, o.modelName);
   const { ck, vocab, ids, spec } = await lmProbeSetup(cfg, o.init, o.text, '`gatelab probe`');
-  if (ids.length < 2) throw new UserError(`--text gives ${ids.length} token${ids.length === 1 ? '' : 's'}; the gradients through time need at least two (a prediction and its target)`, { key: '--text' }, 'give a longer text');
-  if (ids.length > MAX_CONNECTIVITY_TOKENS)
-    throw new UserError(`--text gives ${ids.length} tokens; the probe unrolls at most ${MAX_CONNECTIVITY_TOKENS}`, { key: '--text' }, `give at most ${MAX_CONNECTIVITY_TOKENS} tokens`);
-  const { connectivity, gradientFlow } = await connectivityOf(spec, ck.params, ids);
+  const { connectivity, gradientFlow } = await connectivityOf(spec, ck.params, throughIds(ids, '--text'));
   const gates = await gatesOf(spec, ck, vocab, ids);
   return { tokens: ids.map((i) => vocab.tokens[i]), connectivity, gradientFlow, layers: gates.layers };
+}
+
+/** The gradients through time of a checkpoint (a run's, its model as the run trained it) for a probe text: the dashboard's. */
+export async function throughFromCheckpoint(job: GatesJob): Promise<ThroughMessage> {
+  const cfg = job.modelText !== undefined ? pickModel(parseModelFile(job.modelText, job.modelFile), job.modelName, job.modelFile) : loadModelFile(job.modelFile, job.modelName);
+  const { ck, vocab, ids, spec } = await lmProbeSetup(cfg, job.init, job.probe, 'the gradients through time');
+  const { connectivity, gradientFlow } = await connectivityOf(spec, ck.params, throughIds(ids, 'the probe text'));
+  return { type: 'through', tokens: ids.map((i) => vocab.tokens[i]), connectivity, gradientFlow, cells: spec.hidden.map((_, k) => cellKind(spec.gates?.[k])) };
 }
