@@ -11,7 +11,7 @@ import { COMMANDS } from '../../src/host/commands';
 import { lensesFor } from '../../src/host/lenses';
 import { describeRun, RunInfo, RunManager } from '../../src/host/runs';
 import { cellMetrics } from '../../src/host/notebookdata';
-import { gatesInWorker } from '../../src/engine/runtime/client';
+import { gatesInWorker, throughInWorker } from '../../src/engine/runtime/client';
 import { ModelDiagnostics } from '../../src/host/diagnostics';
 import { exportedAs, Gatelab } from '../../src/host/gatelab';
 import { loadModelFile } from '../../src/engine/config/load';
@@ -290,6 +290,18 @@ describe('gate probes of finished runs', () => {
     await expect(gatesInWorker(job, { workerScript: WORKER })).rejects.toThrow(/shape/);
     const fromSnapshot = await gatesInWorker({ ...job, modelText: fs.readFileSync(path.join(r.dir, 'model.gatelab.yaml'), 'utf8') }, { workerScript: WORKER });
     expect(fromSnapshot.layers[0].units).toBe(12);
+    // the gradients through time of the same checkpoint (the dashboard's Compute), in a worker too
+    const through = await throughInWorker({ ...job, modelText: fs.readFileSync(path.join(r.dir, 'model.gatelab.yaml'), 'utf8') }, { workerScript: WORKER });
+    expect(through.tokens.join('')).toBe('the time');
+    expect(through.connectivity).toHaveLength(7);
+    expect(through.connectivity[6].slice(0, 7).every((v) => v > 0)).toBe(true);
+    expect(through.gradientFlow.map((f) => f.layer)).toEqual([0]);
+    expect(through.cells).toEqual(['lstm']);
+    const ctl2 = new AbortController();
+    const q = throughInWorker({ ...job, modelText: fs.readFileSync(path.join(r.dir, 'model.gatelab.yaml'), 'utf8') }, { workerScript: WORKER, signal: ctl2.signal });
+    ctl2.abort();
+    await expect(q).rejects.toThrow(/the gradients through time was cancelled/);
+    await expect(throughInWorker({ ...job, probe: 't', modelText: fs.readFileSync(path.join(r.dir, 'model.gatelab.yaml'), 'utf8') }, { workerScript: WORKER })).rejects.toThrow(/at least two/);
     runs.dispose();
   });
 });
