@@ -129,6 +129,7 @@ export function cellMetrics(s: RunInfo['summary']): CellMetric[] {
   if (finite(s.mae)) out.push({ label: 'mae', value: num(s.mae), title: 'mean absolute error on the held-out part' });
   if (finite(s.baselineRmse)) out.push({ label: 'naive', value: num(s.baselineRmse), title: 'RMSE of persistence (the last seen value)' });
   if (finite(s.mse)) out.push({ label: 'mse', value: s.mse.toPrecision(2), title: `validation mean squared error${finite(s.baselineMse) ? ` (always 1.0: ${s.baselineMse.toPrecision(2)})` : ''}` });
+  if (finite(s.chanceAccuracy)) out.push({ label: 'chance', value: `${(100 * s.chanceAccuracy).toFixed(0)}%`, title: 'accuracy of guessing the value at the query (1 / values)' });
   if (finite(s.baselineLoss)) out.push({ label: 'baseline', value: s.baselineLoss.toFixed(3), title: 'loss of the memoryless baseline' });
   if (finite(s.trainLoss)) out.push({ label: 'loss', value: s.trainLoss.toFixed(3), title: 'training loss of the last epoch' });
   if (finite(s.validLoss)) out.push({ label: 'val loss', value: s.validLoss.toFixed(3), title: 'validation loss' });

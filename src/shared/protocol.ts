@@ -228,6 +228,8 @@ export interface Summary {
   baselineMse?: number;
   /** copy task: the memoryless baseline's cross-entropy, S·ln 8 / (D + 2S) */
   baselineLoss?: number;
+  /** key-query task: the accuracy of guessing the value at the query, 1 / values */
+  chanceAccuracy?: number;
   /** forecasts, in the series' units, on the validation part */
   rmse?: number;
   mae?: number;

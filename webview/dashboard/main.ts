@@ -405,6 +405,8 @@ function renderResults(): void {
     resultBox.append(table);
   } else if (s?.mse !== undefined) {
     resultBox.append(el('h2', {}, `Validation MSE ${fmt(s.mse)} (always answering 1.0: ${fmt(s.baselineMse)})`));
+  } else if (s?.chanceAccuracy !== undefined) {
+    resultBox.append(el('h2', {}, `Validation accuracy at the query ${pct(s.accuracy)} (guessing: ${pct(s.chanceAccuracy)}), loss ${fmt(s.validLoss ?? undefined)}`));
   } else if (s?.baselineLoss !== undefined) {
     resultBox.append(el('h2', {}, `Validation loss ${fmt(s.validLoss ?? undefined)}, accuracy ${pct(s.accuracy)} (memoryless baseline loss ${fmt(s.baselineLoss)})`));
   }

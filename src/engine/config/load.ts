@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Node as YNode, parseAllDocuments, Scalar, YAMLMap } from 'yaml';
 import { UserError, UserErrors, Where } from '../errors';
 import { JsonSchema, JsonType, MODEL_SCHEMA } from './schema';
-import { ModelConfig, OptimizerConfig, TaskKind } from './types';
+import { GENERATED_TASKS, ModelConfig, OptimizerConfig, TaskKind } from './types';
 
 /** A span of text: 1-based lines and columns, end exclusive. */
 export interface Range {
@@ -371,6 +371,7 @@ function resolve(raw: Json, file: string, line: number, positions: Record<string
       horizon: data.horizon as number,
       transform: data.transform as ModelConfig['data']['transform'],
       copyLength: data.copyLength as number,
+      values: data.values as number,
       season: data.season as number | undefined,
     },
     model: {
@@ -417,7 +418,7 @@ function crossKeyRules(v: Validator, raw: Json, whole: Range): void {
   const task = (raw.task ?? 'language-model') as TaskKind;
   const data = raw.data;
   const dataIsMap = data === undefined || (typeof data === 'object' && data !== null && !Array.isArray(data));
-  if (TASKS.includes(task) && task !== 'copy' && task !== 'adding' && dataIsMap && obj(data).source === undefined) {
+  if (TASKS.includes(task) && !GENERATED_TASKS.includes(task) && dataIsMap && obj(data).source === undefined) {
     const missing = data === undefined ? 'data' : 'source';
     v.add(`missing required key "${missing}"`, data === undefined ? 'data' : 'data.source', keyRange('data'), `a ${task} model reads its data from data.source`);
   }

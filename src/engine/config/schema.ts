@@ -116,15 +116,16 @@ export const MODEL_SCHEMA: JsonSchema = {
     },
     task: {
       type: 'string',
-      enum: ['language-model', 'classification', 'forecast', 'copy', 'adding'],
+      enum: ['language-model', 'classification', 'forecast', 'copy', 'adding', 'key-query'],
       default: 'language-model',
-      description: 'What the model learns: language-model (next token), classification, forecast, copy or adding (long-memory tasks).',
+      description: 'What the model learns: language-model (next token), classification, forecast, copy, adding or key-query (long-memory tasks).',
       enumDescriptions: [
         'Predict the next token of a text (data.source: a text file); reports perplexity and can sample.',
         'Label sentences (data.source: TSV files of sentence<TAB>label); reports accuracy.',
         'Predict the next values of a time series (data.source: a CSV file, data.column); reports RMSE.',
         'Synthetic: remember data.copyLength symbols over a delay of data.sequenceLength steps (no data file).',
         'Synthetic: add the two marked numbers of a long sequence (Hochreiter & Schmidhuber 1997; no data file).',
+        'Synthetic: a value stored after KEY must be shown only when QUERY asks for it, through data.sequenceLength steps of noise (the output gate\'s trapdoor; no data file).',
       ],
     },
     data: {
@@ -180,6 +181,7 @@ export const MODEL_SCHEMA: JsonSchema = {
           default: 'none',
           description: 'forecast: model a transform of the series and map forecasts back: log, difference (y_t − y_{t−1}) or log-difference (growth rates; good for trending, multiplicative-seasonal series such as airline passengers).',
         },
+        values: { type: 'integer', minimum: 2, maximum: 26, default: 4, description: 'key-query task: how many different values a KEY can store (chance accuracy at the query is 1 / values).' },
         copyLength: { type: 'integer', minimum: 1, maximum: 1000, default: 10, description: 'copy task: symbols to remember (from an alphabet of 8); data.sequenceLength is the delay before they must be repeated.' },
         season: { type: 'integer', minimum: 1, description: 'forecast: season length (e.g. 12 for monthly data) for the seasonal-naive baseline.' },
         sequenceLength: { type: 'integer', minimum: 1, maximum: 100000, default: 35, description: 'Time steps T per sequence: the BPTT length of a language model, the padded sentence length of a classifier, the length of an adding/copy sequence.' },

@@ -1,7 +1,10 @@
 // The resolved form of one model in a model file (DESIGN §2), after validation and defaults.
 // The JSON Schema in ./schema.ts describes the file format; this is what the engine consumes.
 
-export type TaskKind = 'language-model' | 'classification' | 'forecast' | 'copy' | 'adding';
+export type TaskKind = 'language-model' | 'classification' | 'forecast' | 'copy' | 'adding' | 'key-query';
+
+/** The tasks whose data is generated (no data.source). */
+export const GENERATED_TASKS: readonly TaskKind[] = ['copy', 'adding', 'key-query'];
 
 export interface DataConfig {
   /** path relative to the model file (already resolved to absolute by the loader), or `builtin:<name>` */
@@ -40,6 +43,8 @@ export interface DataConfig {
   transform: 'none' | 'log' | 'difference' | 'log-difference';
   /** copy task: symbols to remember */
   copyLength: number;
+  /** key-query task: the number of values a key can store */
+  values: number;
   season?: number;
 }
 

@@ -2,6 +2,9 @@
 // a fixed gate-probe example as a GateSource, and the mean of a list.
 
 import * as ort from 'onnxruntime-node';
+import { Graph } from '../onnx/builder';
+import { lmForward, lmParams, LmSpec } from '../nn/lm';
+import { hasCellState } from '../nn/gru';
 import type { ModelConfig } from '../config/types';
 import { whereOf } from '../config/load';
 import { UserError } from '../errors';
@@ -35,6 +38,51 @@ export function forwardOnly(cfg: ModelConfig): void {
 /** The gate views of one fixed example (classification, forecast, adding). */
 export function fixedProbe(probe: SeqGateProbe): GateSource {
   return { run: (params, step) => probe.run(params, step), release: () => probe.release() };
+}
+
+/** The logits of N generated token sequences from the zero state (copy, key-query validation). */
+export function sequenceEvalProgram(lm: LmSpec, T: number, N: number): Graph {
+  const g = new Graph('gatelab_sequence_eval');
+  const pIn = lmParams(lm).map((p) => g.input(`p.${p.name}`, lm.dtype, p.shape));
+  const x = g.input('x', 'int64', [T, N]);
+  const zeros = (H: number) => g.const(new Array(N * H).fill(0), lm.dtype, [N, H]);
+  const fwd = lmForward(g, lm, Object.fromEntries(lmParams(lm).map((p, i) => [p.name, pIn[i]])), x, lm.hidden.map((H, k) => (hasCellState(lm, k) ? { h0: zeros(H), c0: zeros(H) } : { h0: zeros(H) })));
+  g.output(fwd.logits, 'logits');
+  return g;
+}
+
+/**
+ * The cross-entropy summed over every step of N sequences (logits [T·N, V], time-major) and the
+ * count of argmax hits at the steps `scored` picks.
+ */
+export function sequenceScores(logits: Float32Array, y: Int32Array, V: number, T: number, N: number, scored: (t: number, n: number) => boolean): { nll: number; correct: number } {
+  let nll = 0;
+  let correct = 0;
+  for (let i = 0; i < T * N; i++) {
+    const row = logits.subarray(i * V, (i + 1) * V);
+    let m = -Infinity;
+    let arg = 0;
+    for (let v = 0; v < V; v++) if (row[v] > m) [m, arg] = [row[v], v];
+    let z = 0;
+    for (let v = 0; v < V; v++) z += Math.exp(row[v] - m);
+    nll += m + Math.log(z) - row[y[i]];
+    if (arg === y[i] && scored(Math.floor(i / N), i % N)) correct++;
+  }
+  return { nll, correct };
+}
+
+/** The feeds of k steps of freshly generated token sequences [k, T, B], each from the zero state. */
+export function sequenceChunk(k: number, T: number, B: number, batch: () => { x: Int32Array; y: Int32Array }): Record<string, ort.Tensor> {
+  const x = new BigInt64Array(k * T * B);
+  const y = new BigInt64Array(k * T * B);
+  for (let j = 0; j < k; j++) {
+    const b = batch();
+    for (let n = 0; n < T * B; n++) {
+      x[j * T * B + n] = BigInt(b.x[n]);
+      y[j * T * B + n] = BigInt(b.y[n]);
+    }
+  }
+  return { x: new ort.Tensor('int64', x, [k, T, B]), y: new ort.Tensor('int64', y, [k, T, B]), keep: new ort.Tensor('float32', new Float32Array(k), [k]) };
 }
 
 export function mean(xs: readonly number[]): number {

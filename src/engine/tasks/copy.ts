@@ -7,15 +7,13 @@
 // validation set is a fixed 1000 sequences; `gatelab grad` takes the language model's layout.
 
 import * as ort from 'onnxruntime-node';
-import { Graph } from '../onnx/builder';
-import { lmForward, lmParams, LmSpec } from '../nn/lm';
-import { hasCellState } from '../nn/gru';
+import { LmSpec } from '../nn/lm';
 import { Rng } from '../util/rng';
 import { cellOf } from '../train/lmsetup';
 import { buildTrainProgram, carriedState } from '../train/program';
 import { GateProbe } from '../train/probe';
 import type { Task, TaskRun } from './task';
-import { forwardOnly } from './common';
+import { forwardOnly, sequenceChunk, sequenceEvalProgram, sequenceScores } from './common';
 import { languageModel } from './languageModel';
 
 const DTYPE = 'float32' as const;
@@ -36,17 +34,6 @@ export function copyBatch(rng: Rng, S: number, D: number, B: number): { x: Int32
     x[(S + D - 1) * B + b] = 9;
   }
   return { x, y, T };
-}
-
-/** Validation: logits of N sequences from the zero state. */
-function buildCopyEvalProgram(lm: LmSpec, T: number, N: number): Graph {
-  const g = new Graph('gatelab_copy_eval');
-  const pIn = lmParams(lm).map((p) => g.input(`p.${p.name}`, DTYPE, p.shape));
-  const x = g.input('x', 'int64', [T, N]);
-  const zeros = (H: number) => g.const(new Array(N * H).fill(0), DTYPE, [N, H]);
-  const fwd = lmForward(g, lm, Object.fromEntries(lmParams(lm).map((p, i) => [p.name, pIn[i]])), x, lm.hidden.map((H, k) => (hasCellState(lm, k) ? { h0: zeros(H), c0: zeros(H) } : { h0: zeros(H) })));
-  g.output(fwd.logits, 'logits');
-  return g;
 }
 
 export const copy: Task = {
@@ -72,38 +59,13 @@ export const copy: Task = {
       stepsPerEpoch: cfg.train.evaluateEvery,
       started: { vocabulary: COPY_VOCAB, tokensPerStep: B * T, trainTokens: 0, validTokens: VALIDATION * T },
       describe: `${S} symbols to copy after a delay of ${D}: sequences of ${T} steps, ${VALIDATION} validation sequences`,
-      epoch: (rng) => ({
-        steps: cfg.train.evaluateEvery,
-        chunk(_i, k) {
-          const x = new BigInt64Array(k * T * B);
-          const y = new BigInt64Array(k * T * B);
-          for (let j = 0; j < k; j++) {
-            const b = copyBatch(rng, S, D, B);
-            for (let n = 0; n < T * B; n++) {
-              x[j * T * B + n] = BigInt(b.x[n]);
-              y[j * T * B + n] = BigInt(b.y[n]);
-            }
-          }
-          // every sequence starts afresh
-          return { x: new ort.Tensor('int64', x, [k, T, B]), y: new ort.Tensor('int64', y, [k, T, B]), keep: new ort.Tensor(DTYPE, new Float32Array(k), [k]) };
-        },
-      }),
+      epoch: (rng) => ({ steps: cfg.train.evaluateEvery, chunk: (_i, k) => sequenceChunk(k, T, B, () => copyBatch(rng, S, D, B)) }),
       async evaluate(params) {
-        const s = await session('eval', () => buildCopyEvalProgram(lm, T, VALIDATION).encode());
+        const s = await session('eval', () => sequenceEvalProgram(lm, T, VALIDATION).encode());
         const logits = (await s.run({ ...params, x: vx })).logits.data as Float32Array;
-        let nll = 0;
-        let correct = 0;
-        for (let n = 0; n < T * VALIDATION; n++) {
-          const row = logits.subarray(n * COPY_VOCAB, (n + 1) * COPY_VOCAB);
-          let m = -Infinity;
-          let arg = 0;
-          for (let v = 0; v < COPY_VOCAB; v++) if (row[v] > m) [m, arg] = [row[v], v];
-          let z = 0;
-          for (let v = 0; v < COPY_VOCAB; v++) z += Math.exp(row[v] - m);
-          nll += m + Math.log(z) - row[valid.y[n]];
-          if (Math.floor(n / VALIDATION) >= S + D && arg === valid.y[n]) correct++;
-        }
-        return { loss: nll / (T * VALIDATION), metrics: { accuracy: correct / (S * VALIDATION) } };
+        // accuracy over the S steps that repeat the symbols
+        const r = sequenceScores(logits, valid.y, COPY_VOCAB, T, VALIDATION, (t) => t >= S + D);
+        return { loss: r.nll / (T * VALIDATION), metrics: { accuracy: r.correct / (S * VALIDATION) } };
       },
       baselines: { baselineLoss: (S * Math.log(8)) / T },
       probe: {

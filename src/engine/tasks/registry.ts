@@ -11,6 +11,7 @@ import { classification } from './classification';
 import { forecast } from './forecast';
 import { copy } from './copy';
 import { adding } from './adding';
+import { keyQuery } from './keyQuery';
 
 export const TASKS: Record<TaskKind, Task> = {
   'language-model': languageModel,
@@ -18,6 +19,7 @@ export const TASKS: Record<TaskKind, Task> = {
   forecast,
   copy,
   adding,
+  'key-query': keyQuery,
 };
 
 export function taskOf(cfg: Pick<ModelConfig, 'task'>): Task {
