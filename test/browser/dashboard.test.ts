@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleDir, dashboardPage, launchChromium, THEMES } from './harness';
+import { bundleDir, dashboardPage, launchChromium, THEMES, feed } from './harness';
 import { TrainerProcess } from '../../src/engine/runtime/client';
 import { toDashboard } from '../../src/host/dashboardmsg';
 import type { DashboardToHost, HostToDashboard, RunHeader } from '../../src/shared/dashboard';
@@ -56,11 +56,6 @@ async function openDashboard(theme: string): Promise<Page> {
   await page.goto(`file://${pageDir}/${theme}.html`);
   await page.waitForFunction('window.__posted && window.__posted.some((m) => m.type === "webview/ready")');
   return page;
-}
-
-async function feed(page: Page, messages: HostToDashboard[]): Promise<void> {
-  await page.evaluate((ms) => ms.forEach((m) => window.postMessage(m, '*')), messages);
-  await page.waitForTimeout(300);
 }
 
 beforeAll(async () => {

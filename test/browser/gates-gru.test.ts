@@ -6,9 +6,9 @@
 
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleDir, dashboardPage, launchChromium } from './harness';
+import { bundleDir, dashboardPage, launchChromium, feed } from './harness';
 import { initParams } from '../../src/engine/nn/init';
 import { lmParams, LmSpec } from '../../src/engine/nn/lm';
 import { GateProbe } from '../../src/engine/train/probe';
@@ -41,11 +41,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
 });
-
-async function feed(page: Page, messages: HostToDashboard[]) {
-  await page.evaluate((ms) => ms.forEach((m) => window.postMessage(m, '*')), messages);
-  await page.waitForTimeout(300);
-}
 
 describe('dashboard gate views of a GRU layer', () => {
   it('labels the GRU maps r, z, n, h and its saturation r, z; the LSTM layer keeps its six labels', async () => {

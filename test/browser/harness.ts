@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Browser, chromium } from 'playwright-core';
+import { Browser, chromium, Page } from 'playwright-core';
 import { install } from '../e2e/proc';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -142,3 +142,9 @@ export const THEMES: Record<string, Record<string, string>> = {
     '--vscode-charts-orange': '#d18616',
   },
 };
+
+/** Posts host messages to a webview page as the host would, then lets it draw. */
+export async function feed(page: Page, messages: unknown[], settleMs = 300): Promise<void> {
+  await page.evaluate((ms) => ms.forEach((m) => window.postMessage(m, '*')), messages);
+  await page.waitForTimeout(settleMs);
+}

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleDir, launchChromium, THEMES } from './harness';
+import { bundleDir, launchChromium, THEMES, feed as feedPage } from './harness';
 import type * as vscode from 'vscode';
 import { Uri } from 'vscode';
 import { NotebookViewProvider } from '../../src/host/notebook';
@@ -136,10 +136,7 @@ async function open(theme: string, state?: unknown, size = { width: 380, height:
   return page;
 }
 
-async function feed(page: Page, messages: HostToNotebook[]): Promise<void> {
-  await page.evaluate((ms) => ms.forEach((m) => window.postMessage(m, '*')), messages);
-  await page.waitForTimeout(150);
-}
+const feed = (page: Page, messages: HostToNotebook[]) => feedPage(page, messages, 150);
 
 const posted = (page: Page) => page.evaluate(() => (window as unknown as { __posted: NotebookToHost[] }).__posted);
 const cellSel = (id: string) => `article.cell[data-id="${id}"]`;

@@ -7,9 +7,9 @@
 
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleDir, dashboardPage, launchChromium } from './harness';
+import { bundleDir, dashboardPage, feed, launchChromium, THEMES } from './harness';
 import { initParams } from '../../src/engine/nn/init';
 import { lmParams, LmSpec } from '../../src/engine/nn/lm';
 import type { GateActivation } from '../../src/engine/nn/lstm';
@@ -54,18 +54,10 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function feed(page: Page, messages: HostToDashboard[]) {
-  await page.evaluate((ms) => ms.forEach((m) => window.postMessage(m, '*')), messages);
-  await page.waitForTimeout(300);
-}
-
-const THEMES = {
-  dark: { '--vscode-foreground': '#cccccc', '--vscode-editor-background': '#1f1f1f', '--vscode-font-family': 'sans-serif', '--vscode-focusBorder': '#0078d4' },
-  light: { '--vscode-foreground': '#3b3b3b', '--vscode-editor-background': '#ffffff', '--vscode-font-family': 'sans-serif', '--vscode-focusBorder': '#005fb8' },
-};
 
 describe('dashboard: gradients through time', () => {
-  for (const [theme, vars] of Object.entries(THEMES)) {
+  for (const theme of ['dark', 'light']) {
+    const vars = THEMES[theme];
     it(`${theme}: Compute asks the host; the connectivity view shades the tokens before the chosen prediction; the flow chart overlays the runs`, async () => {
       const page = await browser.newPage({ viewport: { width: 1100, height: 1000 } });
       const errors: string[] = [];
@@ -99,7 +91,8 @@ describe('dashboard: gradients through time', () => {
       await toks.nth(5).click();
       await page.keyboard.press('ArrowLeft');
       expect(await section.locator('.conn-tok.at').getAttribute('data-s')).toBe('4');
-      // another run's connectivity
+      // another run's connectivity (the pointer away from the text, so it picks nothing)
+      await page.mouse.move(1, 1);
       await section.getByLabel('Connectivity of run').selectOption({ label: 'tm-rnn (rnn)' });
       expect(await section.locator('.conn-tok.at').getAttribute('data-s')).toBe('4');
       // the flow chart: one line per layer state of each run (LSTM h and c, GRU h, RNN h)

@@ -13,6 +13,7 @@ import uPlot from 'uplot';
 import type { GateHistoryRow } from '../../src/shared/dashboard';
 import type { GateLayer, GateName, GatesMessage, SigmoidGateName } from '../../src/shared/protocol';
 import { gateColor, orderUnits, sequential, UnitOrder } from './chartdata';
+import { css, el } from './dom';
 
 export const GATE_LABELS: Record<GateName, string> = {
   i: 'input gate i',
@@ -32,17 +33,6 @@ const gatesOf = (L: Pick<GateLayer, 'gates'> | undefined): GateName[] => L?.gate
 const sigmoidGatesOf = (L: Pick<GateLayer, 'saturation'>): SigmoidGateName[] => (['i', 'f', 'o', 'r', 'z'] as const).filter((g) => L.saturation[g]);
 /** The gate that keeps the old state (LSTM forget gate f, GRU update gate z). */
 const memoryGate = (gates: GateName[]): GateName => (gates.includes('f') ? 'f' : gates.includes('z') ? 'z' : gates[0]);
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function css(name: string, fallback: string): string {
-  return getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
-}
 
 function visibleToken(t: string): string {
   return t === ' ' ? '␣' : t === '\n' ? '⏎' : t;

@@ -8,6 +8,7 @@ import { alignTo, confusionView, emaDebiased, epochChart, EpochChart, minMaxIndi
 import type { Overlay } from '../../src/shared/dashboard';
 import type { Summary } from '../../src/shared/protocol';
 import { GatesView } from './gates';
+import { css, el } from './dom';
 import { ThroughView } from './through';
 
 interface VsCodeApi {
@@ -39,17 +40,6 @@ const state = {
   hostSmoothed: [] as (number | null)[],
 };
 const OVERLAY_COLORS = ['--vscode-charts-orange', '--vscode-charts-purple', '--vscode-charts-green', '--vscode-charts-yellow', '--vscode-charts-red'];
-
-function css(name: string, fallback: string): string {
-  return getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 // ---- layout ----
 const head = el('header');

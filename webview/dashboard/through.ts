@@ -9,17 +9,7 @@
 
 import uPlot from 'uplot';
 import type { ThroughResult } from '../../src/shared/dashboard';
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function css(name: string, fallback: string): string {
-  return getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
-}
+import { css, el } from './dom';
 
 const visible = (t: string) => (t === ' ' ? '␣' : t === '\n' ? '⏎' : t);
 

@@ -5,6 +5,9 @@ import * as ort from 'onnxruntime-node';
 import { Graph } from '../onnx/builder';
 import { lmForward, lmParams, LmSpec } from '../nn/lm';
 import { hasCellState } from '../nn/gru';
+import { cellOf } from '../train/lmsetup';
+import { buildTrainProgram, carriedState } from '../train/program';
+import { GateProbe } from '../train/probe';
 import type { ModelConfig } from '../config/types';
 import { whereOf } from '../config/load';
 import { UserError } from '../errors';
@@ -38,6 +41,26 @@ export function forwardOnly(cfg: ModelConfig): void {
 /** The gate views of one fixed example (classification, forecast, adding). */
 export function fixedProbe(probe: SeqGateProbe): GateSource {
   return { run: (params, step) => probe.run(params, step), release: () => probe.release() };
+}
+
+/**
+ * What a task of generated token sequences trains and probes (copy, key-query): the language
+ * model's network over its symbols, the K-step program, the fixed validation set as a tensor and
+ * a gate probe of its first sequence.
+ */
+export function tokenSequenceSetup(cfg: ModelConfig, symbols: readonly string[], T: number, valid: { x: Int32Array }, N: number) {
+  const B = cfg.train.batchSize;
+  const lm: LmSpec = { vocab: symbols.length, embedding: cfg.model.embedding, hidden: cfg.model.layers.map((l) => l.hidden), dtype: 'float32', gates: cfg.model.layers.map(cellOf) };
+  const program = buildTrainProgram({ lm, B, T, optimizer: cfg.train.optimizer, clipNorm: cfg.train.clipNorm });
+  const probe = new GateProbe(lm, symbols);
+  const probeIds = Array.from({ length: T }, (_, t) => valid.x[t * N]);
+  const vx = new ort.Tensor('int64', BigInt64Array.from(valid.x, (v) => BigInt(v)), [T, N]);
+  const gates: GateSource = {
+    // the first validation sequence, a fixed example
+    run: async (params, step) => ({ ...(await probe.run(params, probeIds, step)), editable: false }),
+    release: () => probe.release(),
+  };
+  return { B, lm, program, carried: carriedState(lm, B), vx, gates };
 }
 
 /** The logits of N generated token sequences from the zero state (copy, key-query validation). */

@@ -6,17 +6,11 @@
 // model's network (one-hot input, LSTM/GRU, Linear), trained on fresh sequences every step; the
 // validation set is a fixed 1000 sequences; `gatelab grad` takes the language model's layout.
 
-import * as ort from 'onnxruntime-node';
-import { LmSpec } from '../nn/lm';
 import { Rng } from '../util/rng';
-import { cellOf } from '../train/lmsetup';
-import { buildTrainProgram, carriedState } from '../train/program';
-import { GateProbe } from '../train/probe';
 import type { Task, TaskRun } from './task';
-import { forwardOnly, sequenceChunk, sequenceEvalProgram, sequenceScores } from './common';
+import { forwardOnly, sequenceChunk, sequenceEvalProgram, sequenceScores, tokenSequenceSetup } from './common';
 import { languageModel } from './languageModel';
 
-const DTYPE = 'float32' as const;
 export const COPY_VOCAB = 10; // 0 blank, 1–8 symbols, 9 delimiter
 const VALIDATION = 1000;
 
@@ -46,16 +40,11 @@ export const copy: Task = {
     const S = cfg.data.copyLength;
     const D = cfg.data.sequenceLength;
     const T = D + 2 * S;
-    const B = cfg.train.batchSize;
-    const lm: LmSpec = { vocab: COPY_VOCAB, embedding: cfg.model.embedding, hidden: cfg.model.layers.map((l) => l.hidden), dtype: DTYPE, gates: cfg.model.layers.map(cellOf) };
-    const program = buildTrainProgram({ lm, B, T, optimizer: cfg.train.optimizer, clipNorm: cfg.train.clipNorm });
     const valid = copyBatch(new Rng(cfg.train.seed + 7_000_001), S, D, VALIDATION);
-    const probe = new GateProbe(lm, ['_', '1', '2', '3', '4', '5', '6', '7', '8', '|']);
-    const probeIds = Array.from({ length: T }, (_, t) => valid.x[t * VALIDATION]);
-    const vx = new ort.Tensor('int64', BigInt64Array.from(valid.x, (v) => BigInt(v)), [T, VALIDATION]);
+    const { B, lm, program, carried, vx, gates } = tokenSequenceSetup(cfg, ['_', '1', '2', '3', '4', '5', '6', '7', '8', '|'], T, valid, VALIDATION);
     return {
       program,
-      carried: carriedState(lm, B),
+      carried,
       stepsPerEpoch: cfg.train.evaluateEvery,
       started: { vocabulary: COPY_VOCAB, tokensPerStep: B * T, trainTokens: 0, validTokens: VALIDATION * T },
       describe: `${S} symbols to copy after a delay of ${D}: sequences of ${T} steps, ${VALIDATION} validation sequences`,
@@ -68,11 +57,8 @@ export const copy: Task = {
         return { loss: r.nll / (T * VALIDATION), metrics: { accuracy: r.correct / (S * VALIDATION) } };
       },
       baselines: { baselineLoss: (S * Math.log(8)) / T },
-      probe: {
-        // the first validation sequence, its symbols as digits, blanks as _ and the delimiter as |
-        run: async (params, step) => ({ ...(await probe.run(params, probeIds, step)), editable: false }),
-        release: () => probe.release(),
-      },
+      // the first validation sequence, its symbols as digits, blanks as _ and the delimiter as |
+      probe: gates,
       metadata: (step) => ({ 'gatelab.model': cfg.name, 'gatelab.task': 'copy', 'gatelab.step': String(step) }),
     };
   },

@@ -8,20 +8,14 @@
 // model's (one-hot or embedded symbols, the layers, Linear), trained on fresh sequences every step;
 // `gatelab grad` takes the language model's layout.
 
-import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../config/types';
 import { whereOf } from '../config/load';
 import { UserError } from '../errors';
-import { LmSpec } from '../nn/lm';
 import { Rng } from '../util/rng';
-import { cellOf } from '../train/lmsetup';
-import { buildTrainProgram, carriedState } from '../train/program';
-import { GateProbe } from '../train/probe';
 import type { Task, TaskRun } from './task';
-import { forwardOnly, sequenceEvalProgram, sequenceScores, sequenceChunk } from './common';
+import { forwardOnly, sequenceChunk, sequenceEvalProgram, sequenceScores, tokenSequenceSetup } from './common';
 import { languageModel } from './languageModel';
 
-const DTYPE = 'float32' as const;
 const NOISE = 4;
 const VALIDATION = 1000;
 
@@ -66,16 +60,11 @@ export const keyQuery: Task = {
     const values = cfg.data.values;
     const vocab = keyQueryVocab(values);
     const V = vocab.length;
-    const B = cfg.train.batchSize;
-    const lm: LmSpec = { vocab: V, embedding: cfg.model.embedding, hidden: cfg.model.layers.map((l) => l.hidden), dtype: DTYPE, gates: cfg.model.layers.map(cellOf) };
-    const program = buildTrainProgram({ lm, B, T, optimizer: cfg.train.optimizer, clipNorm: cfg.train.clipNorm });
     const valid = keyQueryBatch(new Rng(cfg.train.seed + 7_000_003), T, values, VALIDATION);
-    const probe = new GateProbe(lm, vocab);
-    const probeIds = Array.from({ length: T }, (_, t) => valid.x[t * VALIDATION]);
-    const vx = new ort.Tensor('int64', BigInt64Array.from(valid.x, (v) => BigInt(v)), [T, VALIDATION]);
+    const { B, lm, program, carried, vx, gates } = tokenSequenceSetup(cfg, vocab, T, valid, VALIDATION);
     return {
       program,
-      carried: carriedState(lm, B),
+      carried,
       stepsPerEpoch: cfg.train.evaluateEvery,
       started: { vocabulary: V, tokensPerStep: B * T, trainTokens: 0, validTokens: VALIDATION * T },
       describe: `a value (one of ${values}) after KEY, asked for by QUERY in ${T} steps of noise; ${VALIDATION} validation sequences`,
@@ -87,11 +76,8 @@ export const keyQuery: Task = {
         return { loss: r.nll / (T * VALIDATION), metrics: { accuracy: r.correct / VALIDATION } };
       },
       baselines: { chanceAccuracy: 1 / values },
-      probe: {
-        // the first validation sequence: values as capitals, noise as small letters, K and Q the markers
-        run: async (params, step) => ({ ...(await probe.run(params, probeIds, step)), editable: false }),
-        release: () => probe.release(),
-      },
+      // the first validation sequence: values as capitals, noise as small letters, K and Q the markers
+      probe: gates,
       metadata: (step) => ({ 'gatelab.model': cfg.name, 'gatelab.task': 'key-query', 'gatelab.step': String(step), 'gatelab.vocab': JSON.stringify(vocab) }),
     };
   },
