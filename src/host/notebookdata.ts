@@ -128,7 +128,7 @@ export function cellMetrics(s: RunInfo['summary']): CellMetric[] {
   if (finite(s.rmse)) out.push({ label: 'rmse', value: num(s.rmse), title: `RMSE of the forecasts on the held-out part${finite(s.baselineRmse) ? ` (persistence: ${num(s.baselineRmse)})` : ''}` });
   if (finite(s.mae)) out.push({ label: 'mae', value: num(s.mae), title: 'mean absolute error on the held-out part' });
   if (finite(s.baselineRmse)) out.push({ label: 'naive', value: num(s.baselineRmse), title: 'RMSE of persistence (the last seen value)' });
-  if (finite(s.mse)) out.push({ label: 'mse', value: s.mse.toPrecision(2), title: `validation mean squared error${finite(s.baselineMse) ? ` (always 1.0: ${s.baselineMse.toPrecision(2)})` : ''}` });
+  if (finite(s.mse)) out.push({ label: 'mse', value: s.mse.toPrecision(2), title: `validation mean squared error${finite(s.baselineMse) ? ` (always 1.0: ${s.baselineMse.toPrecision(2)})` : ''}${finite(s.runningMeanMse) && finite(s.lastValueMse) ? ` (the mean so far: ${s.runningMeanMse.toPrecision(2)}, the last value: ${s.lastValueMse.toPrecision(2)})` : ''}` });
   if (finite(s.chanceAccuracy)) out.push({ label: 'chance', value: `${(100 * s.chanceAccuracy).toFixed(0)}%`, title: 'accuracy of guessing the value at the query (1 / values)' });
   if (finite(s.baselineLoss)) out.push({ label: 'baseline', value: s.baselineLoss.toFixed(3), title: 'loss of the memoryless baseline' });
   if (finite(s.trainLoss)) out.push({ label: 'loss', value: s.trainLoss.toFixed(3), title: 'training loss of the last epoch' });

@@ -230,6 +230,9 @@ export interface Summary {
   baselineLoss?: number;
   /** key-query task: the accuracy of guessing the value at the query, 1 / values */
   chanceAccuracy?: number;
+  /** change-point task: the MSE of the mean of every value so far, and of the last value */
+  runningMeanMse?: number;
+  lastValueMse?: number;
   /** forecasts, in the series' units, on the validation part */
   rmse?: number;
   mae?: number;

@@ -81,6 +81,8 @@ describe('valid model files', () => {
         transform: 'none',
         copyLength: 10,
         values: 4,
+        rate: 0.05,
+        noise: 0.5,
         season: undefined,
       },
       model: {
@@ -294,7 +296,7 @@ describe('errors name the line, column and key', () => {
     ]);
     expect(problemsOf(D2L.replace('type: sgd', 'type: SGD'))[0]).toMatchObject({ fix: 'sgd' });
     expect(problemsOf(D2L + '  device: GPU\n')[0]).toMatchObject({ line: 11, column: 11, key: 'train.device', fix: 'cuda' });
-    expect(problemsOf(D2L.replace('name: timemachine-char', 'name: t\ntask: regression'))[0]).toMatchObject({ line: 2, column: 7, key: 'task', message: '"regression" must be one of language-model, classification, forecast, copy, adding, key-query', fix: undefined });
+    expect(problemsOf(D2L.replace('name: timemachine-char', 'name: t\ntask: regression'))[0]).toMatchObject({ line: 2, column: 7, key: 'task', message: '"regression" must be one of language-model, classification, forecast, copy, adding, key-query, change-point', fix: undefined });
     expect(problemsOf(D2L.replace('preprocess: letters', 'preprocess: 3'))[0]).toMatchObject({ key: 'data.preprocess', message: 'expected a string, got number 3', hint: 'one of none, letters' });
   });
 

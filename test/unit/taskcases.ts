@@ -45,7 +45,13 @@ export const CASES: Record<string, Case> = {
     model: (train) => `name: add\ntask: adding\ndata: { sequenceLength: 8 }\nmodel: { layers: [{ hidden: 8 }] }\ntrain: ${train}\n`,
     trainKeys: 'evaluateEvery: 12, ',
     dropout: false,
-  },  'key-query': {
+  },  'change-point': {
+    data: () => undefined,
+    model: (train) => `name: cp\ntask: change-point\ndata: { sequenceLength: 10, rate: 0.2 }\nmodel: { layers: [{ hidden: 8 }] }\ntrain: ${train}\n`,
+    trainKeys: 'evaluateEvery: 12, ',
+    dropout: false,
+  },
+  'key-query': {
     data: () => undefined,
     model: (train) => `name: kq\ntask: key-query\ndata: { sequenceLength: 8, values: 3 }\nmodel: { embedding: 4, layers: [{ hidden: 8 }] }\ntrain: ${train}\n`,
     trainKeys: 'evaluateEvery: 12, ',

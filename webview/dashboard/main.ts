@@ -395,6 +395,8 @@ function renderResults(): void {
     resultBox.append(table);
   } else if (s?.mse !== undefined) {
     resultBox.append(el('h2', {}, `Validation MSE ${fmt(s.mse)} (always answering 1.0: ${fmt(s.baselineMse)})`));
+  } else if (s?.runningMeanMse !== undefined) {
+    resultBox.append(el('h2', {}, `Validation MSE ${fmt(s.mse)} (the mean so far: ${fmt(s.runningMeanMse)}, the last value: ${fmt(s.lastValueMse)})`));
   } else if (s?.chanceAccuracy !== undefined) {
     resultBox.append(el('h2', {}, `Validation accuracy at the query ${pct(s.accuracy)} (guessing: ${pct(s.chanceAccuracy)}), loss ${fmt(s.validLoss ?? undefined)}`));
   } else if (s?.baselineLoss !== undefined) {

@@ -372,6 +372,8 @@ function resolve(raw: Json, file: string, line: number, positions: Record<string
       transform: data.transform as ModelConfig['data']['transform'],
       copyLength: data.copyLength as number,
       values: data.values as number,
+      rate: data.rate as number,
+      noise: data.noise as number,
       season: data.season as number | undefined,
     },
     model: {

@@ -116,9 +116,9 @@ export const MODEL_SCHEMA: JsonSchema = {
     },
     task: {
       type: 'string',
-      enum: ['language-model', 'classification', 'forecast', 'copy', 'adding', 'key-query'],
+      enum: ['language-model', 'classification', 'forecast', 'copy', 'adding', 'key-query', 'change-point'],
       default: 'language-model',
-      description: 'What the model learns: language-model (next token), classification, forecast, copy, adding or key-query (long-memory tasks).',
+      description: 'What the model learns: language-model (next token), classification, forecast, or one of the generated tasks that isolate what a gate does: copy, adding, key-query, change-point.',
       enumDescriptions: [
         'Predict the next token of a text (data.source: a text file); reports perplexity and can sample.',
         'Label sentences (data.source: TSV files of sentence<TAB>label); reports accuracy.',
@@ -126,6 +126,7 @@ export const MODEL_SCHEMA: JsonSchema = {
         'Synthetic: remember data.copyLength symbols over a delay of data.sequenceLength steps (no data file).',
         'Synthetic: add the two marked numbers of a long sequence (Hochreiter & Schmidhuber 1997; no data file).',
         'Synthetic: a value stored after KEY must be shown only when QUERY asks for it, through data.sequenceLength steps of noise (the output gate\'s trapdoor; no data file).',
+        'Synthetic: track a noisy mean that jumps at random steps (data.rate, data.noise): the forget gate must drop at each change point (an adaptive leaky integrator; no data file).',
       ],
     },
     data: {
@@ -181,6 +182,8 @@ export const MODEL_SCHEMA: JsonSchema = {
           default: 'none',
           description: 'forecast: model a transform of the series and map forecasts back: log, difference (y_t − y_{t−1}) or log-difference (growth rates; good for trending, multiplicative-seasonal series such as airline passengers).',
         },
+        rate: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.05, description: 'change-point task: the probability that the mean jumps at each step.' },
+        noise: { type: 'number', minimum: 0, default: 0.5, description: 'change-point task: the standard deviation of the noise around the mean.' },
         values: { type: 'integer', minimum: 2, maximum: 26, default: 4, description: 'key-query task: how many different values a KEY can store (chance accuracy at the query is 1 / values).' },
         copyLength: { type: 'integer', minimum: 1, maximum: 1000, default: 10, description: 'copy task: symbols to remember (from an alphabet of 8); data.sequenceLength is the delay before they must be repeated.' },
         season: { type: 'integer', minimum: 1, description: 'forecast: season length (e.g. 12 for monthly data) for the seasonal-naive baseline.' },

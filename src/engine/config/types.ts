@@ -1,10 +1,10 @@
 // The resolved form of one model in a model file (DESIGN §2), after validation and defaults.
 // The JSON Schema in ./schema.ts describes the file format; this is what the engine consumes.
 
-export type TaskKind = 'language-model' | 'classification' | 'forecast' | 'copy' | 'adding' | 'key-query';
+export type TaskKind = 'language-model' | 'classification' | 'forecast' | 'copy' | 'adding' | 'key-query' | 'change-point';
 
 /** The tasks whose data is generated (no data.source). */
-export const GENERATED_TASKS: readonly TaskKind[] = ['copy', 'adding', 'key-query'];
+export const GENERATED_TASKS: readonly TaskKind[] = ['copy', 'adding', 'key-query', 'change-point'];
 
 export interface DataConfig {
   /** path relative to the model file (already resolved to absolute by the loader), or `builtin:<name>` */
@@ -45,6 +45,9 @@ export interface DataConfig {
   copyLength: number;
   /** key-query task: the number of values a key can store */
   values: number;
+  /** change-point task: the probability of a jump of the mean at each step, and the noise's standard deviation */
+  rate: number;
+  noise: number;
   season?: number;
 }
 

@@ -168,6 +168,21 @@ export function readSeriesBatch(file: string, features: number, horizon: number)
   return { B: inputs.length, T: T!, F: features, inputs, targets };
 }
 
+/** A per-step regression batch: inputs [batch][time] numbers, targets [batch][time] (one target per step). */
+export function readStepBatch(file: string): { B: number; T: number; inputs: number[][]; targets: number[][] } {
+  const { inputs: inNode, targets: tNode, at } = openBatch(file, 'change-point', '[[values of sequence 1], ...]', '[[the mean at every step of sequence 1], ...]');
+  let T: number | undefined;
+  const inputs = list(inNode, 'inputs', 'sequences ([batch][time] numbers)', at).map((row, b) => {
+    const steps = list(row, `inputs[${b}]`, 'steps', at, T === undefined ? undefined : { n: T, hint: `the other sequences have ${T} steps` });
+    T ??= steps.length;
+    return steps.map((v, t) => value(v, `inputs[${b}][${t}]`, at));
+  });
+  const targets = list(tNode, 'targets', 'target rows ([batch][time])', at, { n: inputs.length, hint: `"inputs" has ${inputs.length} sequences` }).map((row, b) =>
+    list(row, `targets[${b}]`, 'values (one per step)', at, { n: T!, hint: `the sequences have ${T} steps` }).map((v, t) => value(v, `targets[${b}][${t}]`, at)),
+  );
+  return { B: inputs.length, T: T!, inputs, targets };
+}
+
 /** [B][T] → time-major int64 [T·B]. */
 export function timeMajor(m: number[][]): BigInt64Array {
   const B = m.length;

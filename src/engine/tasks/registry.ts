@@ -12,6 +12,7 @@ import { forecast } from './forecast';
 import { copy } from './copy';
 import { adding } from './adding';
 import { keyQuery } from './keyQuery';
+import { changePoint } from './changePoint';
 
 export const TASKS: Record<TaskKind, Task> = {
   'language-model': languageModel,
@@ -20,6 +21,7 @@ export const TASKS: Record<TaskKind, Task> = {
   copy,
   adding,
   'key-query': keyQuery,
+  'change-point': changePoint,
 };
 
 export function taskOf(cfg: Pick<ModelConfig, 'task'>): Task {
