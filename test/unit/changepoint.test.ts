@@ -14,6 +14,7 @@ import { loadModelFile } from '../../src/engine/config/load';
 import { initParams } from '../../src/engine/nn/init';
 import { loadCheckpoint, saveCheckpoint } from '../../src/engine/train/checkpoint';
 import { Rng } from '../../src/engine/util/rng';
+import { fdAll } from '../reference/fd';
 
 const CLI = path.resolve(__dirname, '../../dist/cli.js');
 
@@ -51,22 +52,7 @@ describe('change-point task', () => {
     const ck = loadCheckpoint(path.join(dir, 'w.safetensors'));
     const feeds: Record<string, ort.Tensor> = { ...plan.feeds };
     for (const p of plan.params) feeds[`p.${p.name}`] = new ort.Tensor('float64', Float64Array.from(ck.params.get(p.name)!.data), p.shape);
-    const r = await s.run(feeds);
-    const loss = async () => ((await s.run(feeds)).loss.data as Float64Array)[0];
-    for (const p of plan.params) {
-      const t = feeds[`p.${p.name}`].data as Float64Array;
-      const d = r[`d.${p.name}`].data as Float64Array;
-      for (let i = 0; i < t.length; i++) {
-        const old = t[i];
-        t[i] = old + 1e-6;
-        const up = await loss();
-        t[i] = old - 1e-6;
-        const down = await loss();
-        t[i] = old;
-        const fd = (up - down) / 2e-6;
-        expect(Math.abs(fd - d[i]), `${p.name}[${i}]`).toBeLessThanOrEqual(1e-8 + 1e-5 * Math.abs(fd));
-      }
-    }
+    await fdAll(s, feeds, plan.params, 'change-point');
     await s.release();
     // through the command line: the same loss
     const out = spawnSync(process.execPath, [CLI, 'grad', 'cp.gatelab.yaml', '--init', 'w.safetensors', '--batch', 'b.json', '--out', 'g.safetensors'], { cwd: dir, encoding: 'utf8' });

@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { errorReport, toInternal, toTorch } from '../reference/report';
+import { FD_ATOL, FD_EPS, FD_RTOL, fdAll } from '../reference/fd';
 import { LmSpec, lmParams } from '../../src/engine/nn/lm';
 import type { GateActivation } from '../../src/engine/nn/lstm';
 import { initParams } from '../../src/engine/nn/init';
@@ -42,9 +43,6 @@ const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
 const GOLDEN = path.resolve(__dirname, '../fixtures/golden');
 const SESSION_OPTS: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
-const FD_EPS = 1e-6;
-const FD_ATOL = 1e-8;
-const FD_RTOL = 1e-5;
 
 const { record, expectRel } = errorReport();
 
@@ -178,29 +176,6 @@ function expectGrads(got: StackGrads, want: StackGrads, tol: number, label: stri
     expectRel(got.h0[k], want.h0[k], tol, `${label} grad h0.l${k}`, kind);
     if (want.c0[k]) expectRel(got.c0[k]!, want.c0[k]!, tol, `${label} grad c0.l${k}`, kind);
   });
-}
-
-/**
- * Gradients of a grad program against central differences of its loss, at every coordinate:
- * `targets` pairs an input with the output holding its gradient (default: every parameter, p.<name> → d.<name>).
- */
-async function fdAll(s: ort.InferenceSession, feeds: Record<string, ort.Tensor>, params: { name: string }[], label: string, targets: [string, string][] = params.map((p) => [`p.${p.name}`, `d.${p.name}`])) {
-  const r = await s.run(feeds);
-  const loss = async () => ((await s.run(feeds)).loss.data as Float64Array)[0];
-  for (const [input, out] of targets) {
-    const t = feeds[input].data as Float64Array;
-    const d = r[out].data as Float64Array;
-    for (let i = 0; i < t.length; i++) {
-      const old = t[i];
-      t[i] = old + FD_EPS;
-      const up = await loss();
-      t[i] = old - FD_EPS;
-      const down = await loss();
-      t[i] = old;
-      const fd = (up - down) / (2 * FD_EPS);
-      expect(Math.abs(fd - d[i]), `${label} ${out}[${i}]: ${d[i]} vs FD ${fd}`).toBeLessThanOrEqual(FD_ATOL + FD_RTOL * Math.abs(fd));
-    }
-  }
 }
 
 /**
