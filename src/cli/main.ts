@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, ParseArgsConfig } from 'node:util';
 import { formatProblem, isUserError, UserError, UserErrors } from '../engine/errors';
-import { loadModelFile } from '../engine/config/load';
+import { loadModelFile, readModel } from '../engine/config/load';
+import { sweepGroups, sweepSettings, sweepTable, variantText } from '../engine/sweep';
 import { TrainerProcess } from '../engine/runtime/client';
 import { defaultRunsDir, newRunId, readRunRecord, RunRecord, settleRecord } from '../engine/train/runrecord';
 import { checkModel, TASKS } from '../engine/tasks/registry';
@@ -34,6 +35,7 @@ usage:
                      [--runs DIR | --no-record] [--checkpoint-every SECONDS]
                      [--no-cache] [--cache-max SIZE]
   gatelab train [FILE] --resume RUN_DIR [--steps N | --epochs N]
+  gatelab sweep FILE [--model NAME] [--runs DIR] [--quiet]
   gatelab grad FILE --init W.safetensors --batch B.json --out G.safetensors [--model NAME]
   gatelab sample FILE --init W.safetensors [--prefix TEXT] [--length N] [--temperature T] [--model NAME]
   gatelab predict FILE --init W.safetensors --input TEXT_OR_CSV [--steps N] [--model NAME]
@@ -48,6 +50,9 @@ usage:
            optimizer state, data order), in its own folder; a corpus's token ids are
            kept in .gatelab/cache beside the model file for the next run (--no-cache:
            tokenise every time; --cache-max 8G: the cache's limit, oldest removed first)
+  sweep    trains every combination of the model's sweep: values (in turn, each a recorded run
+           with its setting), then prints a table of each setting's metric as mean ± std over
+           the train.seed values and a final JSON line
   grad     loss and gradient of every parameter for one explicit batch (no update; any task)
   sample   generated text on stdout (temperature 0 = greedy)
   predict  class probabilities of a sentence, or forecasts after the end of a CSV series
@@ -405,6 +410,55 @@ async function exportCmd(args: string[]): Promise<number> {
   return 0;
 }
 
+async function sweep(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { model: { type: 'string' }, runs: { type: 'string' }, quiet: { type: 'boolean', default: false } }, 'sweep');
+  const file = oneFile(positionals, 'sweep');
+  const { cfg, text } = readModel(file, values.model as string | undefined);
+  if (!cfg.sweep || Object.keys(cfg.sweep).length === 0)
+    throw new UserError(`model "${cfg.name}" has no sweep`, { file: cfg.file, line: cfg.line, key: 'sweep' }, 'add e.g. sweep: { model.layers.0.forgetBias: [0, 1], train.seed: [1, 2, 3] } to the model');
+  const metric = checkModel(cfg).sweepMetric;
+  const settings = sweepSettings(cfg.sweep);
+  // every variant is checked before the first one trains
+  const variants = settings.map((s) => variantText(cfg, text, s));
+  const runs = values.runs ? path.resolve(values.runs as string) : defaultRunsDir(file);
+  const quiet = values.quiet as boolean;
+  const results: { setting: Record<string, unknown>; value: number | undefined; run: string; status: string }[] = [];
+  let interrupted = false;
+  let current: TrainerProcess | undefined;
+  const onSignal = () => {
+    // the first Ctrl+C stops the run that trains (with a checkpoint) and starts no other; the second kills it
+    if (!interrupted) {
+      interrupted = true;
+      process.stderr.write('\nstopping the sweep after the current steps of this run (Ctrl+C again to kill it)…\n');
+      void current?.stop(null);
+    } else current?.kill();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    for (let i = 0; i < settings.length && !interrupted; i++) {
+      const setting = settings[i];
+      const runDir = path.join(runs, newRunId(cfg.name));
+      const label = Object.entries(setting).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
+      if (!quiet) process.stderr.write(`[${i + 1}/${settings.length}] ${label}\n`);
+      current = new TrainerProcess({ modelFile: cfg.file, modelName: cfg.name, modelText: variants[i], sweep: { name: cfg.name, setting } }, () => undefined, { runDir });
+      const outcome = await current.finished;
+      const summary = outcome.type === 'done' ? (outcome.summary as unknown as Record<string, unknown>) : undefined;
+      const value = typeof summary?.[metric] === 'number' ? (summary[metric] as number) : undefined;
+      if (outcome.type === 'error') settleRecord(runDir, interrupted ? 'stopped' : 'failed', outcome.message);
+      results.push({ setting, value, run: path.basename(runDir), status: outcome.type === 'done' ? (summary?.stopped ? 'stopped' : 'done') : 'failed' });
+      if (!quiet) process.stderr.write(`        ${metric} ${value === undefined ? (outcome.type === 'error' ? `failed: ${outcome.message.split('\n')[0]}` : '–') : value.toPrecision(4)}  (${path.relative(process.cwd(), runDir)})\n`);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const groups = sweepGroups(results as { setting: Record<string, string | number | boolean>; value: number | undefined }[], metric);
+  process.stdout.write(sweepTable(groups) + '\n');
+  process.stdout.write(JSON.stringify({ sweep: cfg.name, runs: results.length, groups }) + '\n');
+  return interrupted ? 130 : results.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
 async function probe(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { init: { type: 'string' }, text: { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean', default: false } }, 'probe');
   const file = oneFile(positionals, 'probe');
@@ -489,8 +543,10 @@ export async function main(argv: string[]): Promise<number> {
         return await predict(rest);
       case 'probe':
         return await probe(rest);
+      case 'sweep':
+        return await sweep(rest);
       default:
-        throw new UserError(`unknown command "${command}"`, { key: command }, 'commands: train, grad, sample, predict, probe, export, bench, doctor');
+        throw new UserError(`unknown command "${command}"`, { key: command }, 'commands: train, sweep, grad, sample, predict, probe, export, bench, doctor');
     }
   } catch (e) {
     if (isUserError(e)) {

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Node as YNode, parseAllDocuments, Scalar, YAMLMap } from 'yaml';
 import { UserError, UserErrors, Where } from '../errors';
-import { JsonSchema, JsonType, MODEL_SCHEMA } from './schema';
+import { JsonSchema, JsonType, MODEL_SCHEMA, schemaAt, SWEEP_KEYS } from './schema';
 import { GENERATED_TASKS, ModelConfig, OptimizerConfig, TaskKind } from './types';
 
 /** A span of text: 1-based lines and columns, end exclusive. */
@@ -271,6 +271,11 @@ class Validator {
       }
       seen.add(name);
       const sub = props[name];
+      if (!sub && schema.additionalProperties === true) {
+        // a free-form map (sweep): its entries are checked by crossKeyRules; remember their places
+        this.keys[full] = kRange;
+        continue;
+      }
       if (!sub) {
         const guess = didYouMean(name, Object.keys(props));
         // no quick fix when the suggested key is already there (it would only make a duplicate)
@@ -401,6 +406,7 @@ function resolve(raw: Json, file: string, line: number, positions: Record<string
     file,
     line,
     positions,
+    ...(raw.sweep && typeof raw.sweep === 'object' && !Array.isArray(raw.sweep) ? { sweep: raw.sweep as ModelConfig['sweep'] } : {}),
   };
 }
 
@@ -423,6 +429,18 @@ function crossKeyRules(v: Validator, raw: Json, whole: Range): void {
   if (TASKS.includes(task) && !GENERATED_TASKS.includes(task) && dataIsMap && obj(data).source === undefined) {
     const missing = data === undefined ? 'data' : 'source';
     v.add(`missing required key "${missing}"`, data === undefined ? 'data' : 'data.source', keyRange('data'), `a ${task} model reads its data from data.source`);
+  }
+  // a sweep: known, settable key paths, each with a non-empty list of plain values
+  if (raw.sweep !== undefined && typeof raw.sweep === 'object' && raw.sweep !== null && !Array.isArray(raw.sweep)) {
+    for (const [key, values] of Object.entries(raw.sweep as Record<string, unknown>)) {
+      const at = keyRange(`sweep.${key}`) ?? keyRange('sweep');
+      const target = schemaAt(key);
+      if (!target || ['name', 'task', 'sweep'].includes(key.split('.')[0]) || target.type === 'object' || target.type === 'array') {
+        const guess = didYouMean(key.replace(/\.\d+\./g, '.0.'), [...SWEEP_KEYS]);
+        v.add(`sweep: "${key}" is not a key a sweep can set`, `sweep.${key}`, at, guess ? `did you mean "${guess}"?` : 'use the dotted path of a value under data, model or train, e.g. model.layers.0.hidden or train.seed');
+      } else if (!Array.isArray(values) || values.length === 0 || !values.every((x) => ['number', 'string', 'boolean'].includes(typeof x)))
+        v.add(`sweep: ${key} needs a list of the values to try`, `sweep.${key}`, at, `e.g. ${key}: [1, 2]`);
+    }
   }
   if (task === 'forecast' && dataIsMap && data !== undefined && obj(data).column === undefined)
     v.add('a forecast needs data.column, the CSV column to forecast', 'data.column', keyRange('data'), 'add column: <header name> under data');

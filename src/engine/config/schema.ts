@@ -343,6 +343,13 @@ export const MODEL_SCHEMA: JsonSchema = {
         },
       },
     },
+    sweep: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'A grid of variants for `gatelab sweep`: a key path (model.layers.0.forgetBias, train.seed, …) → the list of values to try; every combination is trained, and the table gives each setting\'s metric as mean ± standard deviation over the train.seed values. `gatelab train` trains the document as written.',
+      markdownDescription:
+        'A grid of variants for `gatelab sweep`: a **key path** (`model.layers.0.forgetBias`, `train.seed`, …) → the **list of values** to try, e.g. `{ model.layers.0.forgetBias: [0, 1], train.seed: [1, 2, 3, 4, 5] }`. Every combination is trained; the table gives each setting\'s metric as mean ± standard deviation over the `train.seed` values. `gatelab train` trains the document as written.',
+    },
   },
 };
 
@@ -371,6 +378,19 @@ function keysOf(s: JsonSchema, prefix: string, out: string[]): string[] {
 
 /** Every key of the format as a dotted path, list items as `*` (`model.layers.*.hidden`), in schema order. */
 export const SCHEMA_KEYS: readonly string[] = Object.freeze(keysOf(MODEL_SCHEMA, '', []));
+
+/** The value keys a sweep can set, a list's first entry standing for its items (model.layers.0.hidden). */
+export const SWEEP_KEYS: readonly string[] = Object.freeze(
+  (function leaves(s: JsonSchema, prefix: string): string[] {
+    return Object.entries(s.properties ?? {}).flatMap(([k, sub]) => {
+      const full = prefix ? `${prefix}.${k}` : k;
+      if (!prefix && ['name', 'task', 'sweep'].includes(k)) return [];
+      if (sub.type === 'object') return leaves(sub, full);
+      if (sub.type === 'array' && sub.items?.type === 'object') return leaves(sub.items, `${full}.0`);
+      return [full];
+    });
+  })(MODEL_SCHEMA, ''),
+);
 
 /** The keys allowed directly under a dotted path ('' = the top level of a model). */
 export function keysAt(keyPath: string): string[] {

@@ -128,4 +128,6 @@ export interface ModelConfig {
   line: number;
   /** dotted key path → position of the key in the file (for errors raised after loading) */
   positions?: Record<string, { line: number; column: number }>;
+  /** `gatelab sweep`: key path → the values to try */
+  sweep?: Record<string, (number | string | boolean)[]>;
 }

@@ -39,6 +39,7 @@ export function addingBatch(rng: Rng, T: number, B: number): { x: Float32Array; 
 
 export const adding: Task = {
   kind: 'adding',
+  sweepMetric: 'mse',
   generated: true,
 
   check: forwardOnly,

@@ -113,6 +113,7 @@ function specOf(cfg: ModelConfig): StackSpec {
 
 export const changePoint: Task = {
   kind: 'change-point',
+  sweepMetric: 'mse',
   generated: true,
 
   check: forwardOnly,

@@ -77,6 +77,7 @@ function batchFeeds(e: ReturnType<typeof encodeIds>, T: number, N: number, H: nu
 
 export const classification: Task = {
   kind: 'classification',
+  sweepMetric: 'accuracy',
 
   async setup({ cfg, rng, session }): Promise<TaskRun> {
     const opts = textOptionsOf(cfg);

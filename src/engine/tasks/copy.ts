@@ -32,6 +32,7 @@ export function copyBatch(rng: Rng, S: number, D: number, B: number): { x: Int32
 
 export const copy: Task = {
   kind: 'copy',
+  sweepMetric: 'accuracy',
   generated: true,
 
   check: forwardOnly,

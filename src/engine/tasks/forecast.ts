@@ -175,6 +175,7 @@ export function seriesGrad(cfg: ModelConfig, ck: Checkpoint, ckFile: string, bat
 
 export const forecast: Task = {
   kind: 'forecast',
+  sweepMetric: 'rmse',
 
   async setup({ cfg, log, session }): Promise<TaskRun> {
     const W = cfg.data.window;

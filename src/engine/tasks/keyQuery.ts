@@ -47,6 +47,7 @@ export function keyQueryBatch(rng: Rng, T: number, values: number, B: number): {
 
 export const keyQuery: Task = {
   kind: 'key-query',
+  sweepMetric: 'accuracy',
   generated: true,
 
   check(cfg: ModelConfig) {

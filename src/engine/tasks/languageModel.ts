@@ -34,6 +34,7 @@ function defaultPrefix(ids: TokenIds, vocab: Vocab, tokens: 'char' | 'word'): st
 
 export const languageModel: Task = {
   kind: 'language-model',
+  sweepMetric: 'validLoss',
 
   check(cfg: ModelConfig) {
     // a language model must not see the future

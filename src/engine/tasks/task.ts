@@ -12,6 +12,7 @@
 //                     data), builds its K-step training program (buildStepsProgram) and returns a TaskRun
 //   grad(...)         `gatelab grad`: DESIGN §3's batch layout for this task → a float64 gradient program and its feeds
 //   predict(...)      `gatelab predict` (classification, forecast)
+//   sweepMetric       the summary key `gatelab sweep` compares settings by (validLoss, accuracy, rmse, …)
 //
 // A TaskRun (one per training run) holds the program and parameters, the minibatches of an epoch as
 // feeds of K-step chunks, the evaluation (validation loss + the task's metrics and baselines), the
@@ -124,6 +125,8 @@ export interface PredictRequest {
 }
 
 export interface Task {
+  /** the summary key `gatelab sweep` compares settings by (lower is better for losses and errors, higher for accuracy) */
+  sweepMetric: 'validLoss' | 'accuracy' | 'rmse' | 'mse';
   kind: TaskKind;
   generated?: boolean;
   check?(cfg: ModelConfig): void;

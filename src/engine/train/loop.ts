@@ -80,7 +80,8 @@ function planOf(job: TrainRequest): Plan {
   const asked = given({ steps: job.steps, epochs: job.epochs, device: job.device });
   const length = asked.steps !== undefined ? { steps: asked.steps, epochs: undefined } : asked.epochs !== undefined ? { epochs: asked.epochs, steps: undefined } : {};
   if (!job.resume) {
-    const { cfg, text } = readModel(job.modelFile, job.modelName);
+    const { cfg, text } =
+      job.modelText !== undefined ? { cfg: pickModel(parseModelFile(job.modelText, path.resolve(job.modelFile)), job.modelName, path.resolve(job.modelFile)), text: job.modelText } : readModel(job.modelFile, job.modelName);
     return { cfg, text, runDir: job.runDir, overrides: { ...asked, ...length, ...(job.init ? { init: job.init } : {}) } };
   }
   const dir = path.resolve(job.resume);
@@ -145,6 +146,7 @@ export async function runTraining(job: TrainRequest, hooks: TrainHooks): Promise
           pid: process.pid,
           pidStart: processStartTime(process.pid),
           overrides: plan.overrides,
+          ...(job.sweep ? { sweep: job.sweep } : {}),
         }
     : undefined;
   const metricsFiles = [job.metrics, runDir && path.join(runDir, RUN_FILES.metrics)].filter((f): f is string => !!f);

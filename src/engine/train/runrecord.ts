@@ -42,6 +42,8 @@ export interface RunRecord {
   overrides?: Record<string, unknown>;
   /** each time the run was resumed: the step it continued from */
   resumed?: { step: number; at: string }[];
+  /** `gatelab sweep`: the sweep (its model's name) and this run's setting, key path → value */
+  sweep?: { name: string; setting: Record<string, unknown> };
 }
 
 export const RUN_FILES = {
