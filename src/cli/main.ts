@@ -441,7 +441,7 @@ async function sweep(args: string[]): Promise<number> {
       const runDir = path.join(runs, newRunId(cfg.name));
       const label = Object.entries(setting).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
       if (!quiet) process.stderr.write(`[${i + 1}/${settings.length}] ${label}\n`);
-      current = new TrainerProcess({ modelFile: cfg.file, modelName: cfg.name, modelText: variants[i], sweep: { name: cfg.name, setting } }, () => undefined, { runDir });
+      current = new TrainerProcess({ modelFile: cfg.file, modelName: cfg.name, modelText: variants[i], sweep: { name: cfg.name, setting, metric } }, () => undefined, { runDir });
       const outcome = await current.finished;
       const summary = outcome.type === 'done' ? (outcome.summary as unknown as Record<string, unknown>) : undefined;
       const value = typeof summary?.[metric] === 'number' ? (summary[metric] as number) : undefined;

@@ -7,9 +7,11 @@ import { isMap, parseAllDocuments, stringify } from 'yaml';
 import type { ModelConfig } from './config/types';
 import { parseModelFile, pickModel, whereOf } from './config/load';
 import { UserError } from './errors';
+import type { Setting, SweepGroup, SweepValue } from '../shared/sweep';
 
-export type SweepValue = number | string | boolean;
-export type Setting = Record<string, SweepValue>;
+export { sweepGroups } from '../shared/sweep';
+export type { Setting, SweepGroup, SweepValue } from '../shared/sweep';
+
 
 /** Every combination of the sweep's values, the first key varying slowest (the order of the file). */
 export function sweepSettings(sweep: Record<string, SweepValue[]>): Setting[] {
@@ -41,34 +43,6 @@ export function variantText(cfg: ModelConfig, text: string, setting: Setting): s
     throw new UserError(`sweep: ${key}: ${JSON.stringify(setting[key])} does not make a valid model: ${(e as UserError).message}`, whereOf(cfg, `sweep.${key}`), 'change or remove that value');
   }
   return out;
-}
-
-export interface SweepGroup {
-  /** the setting without train.seed */
-  setting: Setting;
-  runs: number;
-  metric: string;
-  mean: number;
-  std: number;
-}
-
-/** Groups finished runs by their setting without train.seed; the metric's mean and sample standard deviation. */
-export function sweepGroups(results: { setting: Setting; value: number | undefined }[], metric: string): SweepGroup[] {
-  const groups = new Map<string, { setting: Setting; values: number[]; runs: number }>();
-  for (const r of results) {
-    const setting = Object.fromEntries(Object.entries(r.setting).filter(([k]) => k !== 'train.seed'));
-    const key = JSON.stringify(setting);
-    const g = groups.get(key) ?? { setting, values: [], runs: 0 };
-    g.runs++;
-    if (r.value !== undefined && Number.isFinite(r.value)) g.values.push(r.value);
-    groups.set(key, g);
-  }
-  return [...groups.values()].map((g) => {
-    const n = g.values.length;
-    const mean = n ? g.values.reduce((a, b) => a + b, 0) / n : NaN;
-    const std = n > 1 ? Math.sqrt(g.values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : n === 1 ? 0 : NaN;
-    return { setting: g.setting, runs: g.runs, metric, mean, std };
-  });
 }
 
 /** The table `gatelab sweep` prints: one row per group. */

@@ -248,7 +248,9 @@ export class DashboardPanel implements vscode.Disposable {
       const o = overlaySteps(await metrics.get(other.dir));
       if (o.step.length === 0) continue;
       const who = other.model === run.model ? '' : `${other.model} `;
-      overlays.push({ id: other.id, label: `${who}${other.status} ${new Date(other.started).toLocaleString()}`, ...o });
+      // a sweep's run is told apart by its setting
+      const setting = other.sweep ? Object.entries(other.sweep.setting).map(([k, v]) => `${k.split('.').slice(-1)[0]} ${JSON.stringify(v)}`).join(' · ') : undefined;
+      overlays.push({ id: other.id, label: setting ? `${who}${setting}` : `${who}${other.status} ${new Date(other.started).toLocaleString()}`, ...o });
     }
     this.post({
       type: 'run/didSnapshot',

@@ -12,6 +12,7 @@ import { JsonSchema, schemaAt, SCHEMA_KEYS } from '../engine/config/schema';
 import { readJsonLines, RUN_FILES } from '../engine/train/runrecord';
 import { writeFileAtomic } from '../engine/util/fsx';
 import type { CellDiff, CellGroup, CellMetric, DuplicateMode, EditableKey, EditProblem, HyperChange, InferenceEntry, NotebookCell } from '../shared/notebook';
+import { cellGroupOf } from '../shared/notebook';
 import { minMaxIndices } from '../../webview/dashboard/chartdata';
 import { canResume, finite, RunInfo } from './runs';
 
@@ -261,6 +262,7 @@ export function buildCell(r: RunInfo, src: CellSources, now = Date.now()): Noteb
       r.status === 'running' && r.last
         ? { step: r.last.step, totalSteps: total, epoch: r.last.epoch, epochs: r.startedMsg?.epochs, loss: r.last.losses[r.last.losses.length - 1], tokensPerSecond: r.last.tokensPerSecond, remainingMs: r.last.remainingMs }
         : undefined,
+    ...(r.sweep ? { sweep: { ...r.sweep, value: finiteOr((r.summary as unknown as Record<string, unknown> | undefined)?.[r.sweep.metric ?? 'validLoss']) } } : {}),
     reading:
       r.status === 'running' && r.reading && !r.startedMsg
         ? { file: path.basename(r.reading.file), fraction: r.reading.fraction, remainingMs: Number.isFinite(r.reading.remainingMs) ? r.reading.remainingMs : undefined }
@@ -285,12 +287,18 @@ export function inferenceText(e: InferenceEntry): string {
   return `${e.steps} values after #${e.at}: ${e.forecast.slice(0, 6).map((v) => +v.toPrecision(4)).join(', ')}${e.forecast.length > 6 ? ', …' : ''}${e.rmse !== undefined ? ` (rmse ${e.rmse.toPrecision(3)})` : ''}`;
 }
 
-/** Cells grouped by model file, runs oldest first; the group with the newest run last. */
+const finiteOr = (x: unknown): number | undefined => (finite(x) ? x : undefined);
+
+/**
+ * Cells grouped by model file (a sweep's runs in a group of their own; the side panel tabulates its
+ * settings), runs oldest first; the group with the newest run last.
+ */
 export function groupCells(cells: readonly NotebookCell[]): CellGroup[] {
   const by = new Map<string, CellGroup>();
   for (const c of cells) {
-    let g = by.get(c.modelFile);
-    if (!g) by.set(c.modelFile, (g = { modelFile: c.modelFile, fileLabel: c.fileLabel, cells: [] }));
+    const at = cellGroupOf(c);
+    let g = by.get(at.modelFile);
+    if (!g) by.set(at.modelFile, (g = { ...at, cells: [] }));
     g.cells.push(c);
   }
   const order = (c: NotebookCell) => c.started;

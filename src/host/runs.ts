@@ -33,6 +33,8 @@ export interface RunInfo {
   errorKind?: 'user' | 'runtime';
   errorWhere?: { file?: string; line?: number; column?: number; key?: string };
   checkpoint?: string;
+  /** the sweep the run belongs to (`gatelab sweep`) */
+  sweep?: RunRecord['sweep'];
 }
 
 export interface RunManagerOptions {
@@ -361,6 +363,7 @@ function fromRecord(rec: RunRecord, dir: string): RunInfo {
     summary: rec.summary,
     error: rec.error ?? (status !== rec.status ? 'interrupted' : undefined),
     checkpoint: rec.checkpoint,
+    ...(rec.sweep ? { sweep: rec.sweep } : {}),
   };
 }
 

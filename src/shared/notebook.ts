@@ -75,6 +75,8 @@ export interface NotebookCell {
   durationMs?: number;
   device?: string;
   progress?: CellProgress;
+  /** the sweep the run belongs to and its setting */
+  sweep?: { name: string; setting: Record<string, unknown>; metric?: string; value?: number };
   /** the first read of a big data file, before training starts */
   reading?: { file: string; fraction: number; remainingMs?: number };
   /** the training loss, downsampled for a sparkline (min and max of each bucket kept) */
@@ -96,6 +98,11 @@ export interface NotebookCell {
 }
 
 /** A group of cells: one model file, its runs oldest first. */
+/** The group a cell belongs to: its model file's, or its sweep's (a group of their own). */
+export function cellGroupOf(c: Pick<NotebookCell, 'modelFile' | 'fileLabel' | 'sweep'>): { modelFile: string; fileLabel: string } {
+  return c.sweep ? { modelFile: `${c.modelFile}\u0000sweep\u0000${c.sweep.name}`, fileLabel: `sweep ${c.sweep.name} · ${c.fileLabel}` } : { modelFile: c.modelFile, fileLabel: c.fileLabel };
+}
+
 export interface CellGroup {
   modelFile: string;
   fileLabel: string;

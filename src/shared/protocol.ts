@@ -46,7 +46,7 @@ export interface TrainJob {
   /** the model document to train instead of the file's (a sweep's variant); relative paths against modelFile's folder */
   modelText?: string;
   /** the sweep this run belongs to and its setting (recorded in run.json) */
-  sweep?: { name: string; setting: Record<string, unknown> };
+  sweep?: { name: string; setting: Record<string, unknown>; metric?: string };
   /** keep the ids of a big corpus in .gatelab/cache beside the model file for the next run (default true) */
   cache?: boolean;
   /** the most the token cache may hold, in bytes (default 8 GiB; the entries used longest ago go first) */

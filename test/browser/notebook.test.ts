@@ -246,6 +246,30 @@ describe('notebook side panel webview', () => {
     await page.close();
   });
 
+  it('a sweep: its runs in a group of their own with each setting\'s metric over the seeds; Compare runs overlays them', async () => {
+    const page = await open('dark');
+    const base = cellsOf('timemachine-char')[0];
+    const values = [[3.1, 3.3, 3.2], [2.9, 3.0, 3.1]];
+    const sweepCells: NotebookCell[] = [0, 1].flatMap((fb) =>
+      [1, 2, 3].map((seed, i): NotebookCell => ({ ...base, id: `sw-${fb}-${seed}`, started: base.started + 1000 + 10 * (3 * fb + i), sweep: { name: 'tm', setting: { 'model.layers.0.forgetBias': fb, 'train.seed': seed }, metric: 'validLoss', value: values[fb][i] } })),
+    );
+    const group = { modelFile: `${base.modelFile}\u0000sweep\u0000tm`, fileLabel: 'sweep tm · timemachine.gatelab.yaml', cells: sweepCells };
+    await feed(page, [{ ...snapshot, groups: [...snapshot.groups, group] }]);
+    const sg = page.locator('.sweep-group');
+    expect(await sg.locator('.group-toggle').innerText()).toBe('▾ sweep tm · timemachine.gatelab.yaml');
+    expect(await sg.locator('table.sweep thead th').allInnerTexts()).toEqual(['forgetBias', 'runs', 'validLoss (mean ± std)']);
+    const rows = await sg.locator('table.sweep tbody tr').allInnerTexts();
+    expect(rows.map((r) => r.split('\t').map((x) => x.trim()))).toEqual([
+      ['0', '3', '3.2 ± 0.1'],
+      ['1', '3', '3 ± 0.1'],
+    ]);
+    expect(await page.locator(cellSel('sw-1-2')).locator('.sweep-setting').innerText()).toBe('forgetBias 1 · seed 2');
+    await sg.getByRole('button', { name: 'Compare runs' }).click();
+    expect((await posted(page)).filter((m) => m.type === 'cells/compare')).toEqual([{ type: 'cells/compare', runIds: sweepCells.map((c) => c.id) }]);
+    await page.screenshot({ path: path.join(OUT, 'notebook-sweep.png'), fullPage: true });
+    await page.close();
+  });
+
   it('samples in place: type a prefix, run it, see the result; classify and forecast the same way', async () => {
     const [, lm2] = cellsOf('timemachine-char');
     const page = await open('dark');

@@ -87,12 +87,18 @@ async function notebookFrame(): Promise<Frame> {
   throw new Error('the Gatelab side panel did not appear');
 }
 
-/** A run's cell in the Gatelab side panel (the panel opened, the runs filtered by `filter`). */
-async function runCell(filter: string, id: string) {
+/** The Gatelab side panel, opened, its runs filtered by `filter`. */
+async function sidePanel(filter: string): Promise<Frame> {
   // its icon toggles the side bar: click it only when the panel is not showing (a reload restores it)
   if (!(await page.locator('.part.sidebar .title-label', { hasText: /Gatelab/i }).first().isVisible().catch(() => false))) await page.locator('.activitybar [aria-label^="Gatelab"]').first().click();
   const frame = await notebookFrame();
   await frame.getByLabel('Filter runs by model, file or status').fill(filter);
+  return frame;
+}
+
+/** A run's cell in the Gatelab side panel (the panel opened, the runs filtered by `filter`). */
+async function runCell(filter: string, id: string) {
+  const frame = await sidePanel(filter);
   const cell = frame.locator(`article.cell[data-id="${id}"]`);
   await cell.waitFor({ timeout: 60_000 });
   return cell;
@@ -448,6 +454,31 @@ describe('Gatelab in real VS Code (code-server)', () => {
     expect(await cell.locator('.badge').innerText()).toBe('stopped');
     expect(await cell.getByRole('button', { name: /^Continue slow-sentiment/ }).count()).toBe(1);
     await shot('14-after-reload-stopped');
+  }, 300_000);
+
+  it('a sweep of 2 × 3 runs from the terminal: one group in the side panel with its table; Compare runs overlays them', async () => {
+    fs.writeFileSync(
+      path.join(workspace, 'sweep.gatelab.yaml'),
+      'name: sw\ntask: adding\ndata: { sequenceLength: 8 }\nmodel: { layers: [{ type: lstm, hidden: 6 }] }\ntrain: { steps: 24, batchSize: 8, evaluateEvery: 12, optimizer: { type: adam, learningRate: 0.01 } }\nsweep:\n  model.layers.0.hidden: [4, 6]\n  train.seed: [1, 2, 3]\n',
+    );
+    const out = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'sweep', 'sweep.gatelab.yaml', '--quiet'], { cwd: workspace, encoding: 'utf8' });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toMatchObject({ sweep: 'sw', runs: 6 });
+    // the side panel shows the runs the terminal recorded, as one sweep group
+    const frame = await sidePanel('sw');
+    const group = frame.locator('.sweep-group');
+    await group.waitFor({ timeout: 60_000 });
+    await expect.poll(() => group.locator('.group .muted').innerText(), { timeout: 60_000 }).toMatch(/6 runs/);
+    expect(await group.locator('.group-toggle').innerText()).toBe('▾ sweep sw · sweep.gatelab.yaml');
+    const rows = await group.locator('table.sweep tbody tr').allInnerTexts();
+    expect(rows.map((r) => r.split('\t')[0].trim())).toEqual(['4', '6']);
+    expect(rows.every((r) => /\t3\t\d/.test(r))).toBe(true);
+    await shot('15-sweep-side-panel');
+    await group.getByRole('button', { name: 'Compare runs' }).click();
+    const dash = await dashboardFrame('sw');
+    await dash.locator('.u-legend').first().waitFor({ timeout: 30_000 });
+    // the overlaid runs are labelled by their setting
+    await expect.poll(async () => (await dash.locator('.u-legend th').allInnerTexts()).filter((t) => /hidden \d · seed \d/.test(t)).length, { timeout: 30_000 }).toBe(5);
+    await shot('16-sweep-compared');
   }, 300_000);
 });
 

@@ -5,7 +5,9 @@
 // typed messages of src/shared/notebook.ts. Only the cells in view are in the DOM (./virtual.ts);
 // UI-local state (scroll, open parts, drafts, the compare selection) survives reloads via setState.
 
+import { Setting, sweepGroups } from '../../src/shared/sweep';
 import type { CellGroup, EditableKey, EditProblem, HostToNotebook, InferenceEntry, NotebookCell, NotebookToHost } from '../../src/shared/notebook';
+import { cellGroupOf } from '../../src/shared/notebook';
 import { sparkPath, sparkPoints, yRange } from './sparkline';
 import { listWindow, scrollToRow } from './virtual';
 
@@ -277,7 +279,23 @@ function groupRow(r: Extract<Row, { kind: 'group' }>): HTMLElement {
     persist();
     rebuildRows();
   });
-  return el('div', { class: 'group', role: 'heading', 'aria-level': '2' }, btn, el('span', { class: 'muted' }, ` ${r.shown} run${r.shown === 1 ? '' : 's'}`));
+  const head = el('div', { class: 'group', role: 'heading', 'aria-level': '2' }, btn, el('span', { class: 'muted' }, ` ${r.shown} run${r.shown === 1 ? '' : 's'}`));
+  const first = r.group.cells[0]?.sweep;
+  if (!first || collapsed) return head;
+  // a sweep: each setting's metric over its seeds (as the runs stand now), and its runs overlaid in one dashboard
+  const metric = first.metric ?? 'validLoss';
+  const sw = { name: first.name, metric, rows: sweepGroups(r.group.cells.map((c) => ({ setting: (c.sweep?.setting ?? {}) as Setting, value: c.sweep?.value })), metric) };
+  const keys = [...new Set(sw.rows.flatMap((row) => Object.keys(row.setting)))];
+  const fmt = (v: number) => (Number.isFinite(v) ? fmtNum(v) : '–');
+  const table = el(
+    'table',
+    { class: 'sweep', 'aria-label': `Sweep ${sw.name}: ${sw.metric} by setting` },
+    el('thead', {}, el('tr', {}, ...keys.map((k) => el('th', { scope: 'col', title: k }, k.split('.').slice(-1)[0])), el('th', { scope: 'col' }, 'runs'), el('th', { scope: 'col' }, `${sw.metric} (mean ± std)`))),
+    el('tbody', {}, ...sw.rows.map((row) => el('tr', {}, ...keys.map((k) => el('td', {}, k in row.setting ? JSON.stringify(row.setting[k]) : '')), el('td', {}, String(row.runs)), el('td', {}, `${fmt(row.mean)} ± ${fmt(row.std)}`)))),
+  );
+  const compare = el('button', { type: 'button', title: `Open one dashboard with the ${r.group.cells.length} runs of the sweep overlaid` }, 'Compare runs');
+  compare.addEventListener('click', () => post({ type: 'cells/compare', runIds: r.group.cells.map((c) => c.id) }));
+  return el('div', { class: 'sweep-group' }, head, table, el('div', { class: 'actions' }, compare));
 }
 
 // ---- a cell ----
@@ -324,6 +342,9 @@ function cellRow(c: NotebookCell, pos: number, size: number, old?: HTMLElement):
     }
     root.append(d);
   }
+
+  // a sweep's run: its setting
+  if (c.sweep) root.append(el('div', { class: 'muted small sweep-setting' }, Object.entries(c.sweep.setting).map(([k, v]) => `${k.split('.').slice(-1)[0]} ${JSON.stringify(v)}`).join(' · ')));
 
   // the first read of a big corpus (Stop cancels it)
   if (c.status === 'running' && c.reading) {
@@ -835,8 +856,9 @@ function setCells(gs: CellGroup[]): void {
 
 function upsert(c: NotebookCell): void {
   cells.set(c.id, c);
-  let g = groups.find((x) => x.modelFile === c.modelFile);
-  if (!g) groups.push((g = { modelFile: c.modelFile, fileLabel: c.fileLabel, cells: [] }));
+  const at = cellGroupOf(c);
+  let g = groups.find((x) => x.modelFile === at.modelFile);
+  if (!g) groups.push((g = { ...at, cells: [] }));
   const i = g.cells.findIndex((x) => x.id === c.id);
   if (i >= 0) g.cells[i] = c;
   else {

@@ -43,7 +43,7 @@ export interface RunRecord {
   /** each time the run was resumed: the step it continued from */
   resumed?: { step: number; at: string }[];
   /** `gatelab sweep`: the sweep (its model's name) and this run's setting, key path → value */
-  sweep?: { name: string; setting: Record<string, unknown> };
+  sweep?: { name: string; setting: Record<string, unknown>; metric?: string };
 }
 
 export const RUN_FILES = {
