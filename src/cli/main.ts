@@ -39,7 +39,7 @@ usage:
   gatelab grad FILE --init W.safetensors --batch B.json --out G.safetensors [--model NAME]
   gatelab sample FILE --init W.safetensors [--prefix TEXT] [--length N] [--temperature T] [--model NAME]
   gatelab predict FILE --init W.safetensors --input TEXT_OR_CSV [--steps N] [--model NAME]
-  gatelab probe FILE --init W.safetensors --text TEXT [--json] [--model NAME]
+  gatelab probe FILE --init W.safetensors (--text TEXT | --input TEXT_OR_CSV) [--json] [--model NAME]
   gatelab export FILE --init W.safetensors --onnx OUT.onnx [--model NAME]
   gatelab bench [--device cpu|cuda] [--json] [--only C1,C2] [--threads N] [--placement]
   gatelab doctor
@@ -460,28 +460,42 @@ async function sweep(args: string[]): Promise<number> {
 }
 
 async function probe(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { init: { type: 'string' }, text: { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean', default: false } }, 'probe');
+  const { values, positionals } = parse(args, { init: { type: 'string' }, text: { type: 'string' }, input: { type: 'string' }, model: { type: 'string' }, json: { type: 'boolean', default: false } }, 'probe');
   const file = oneFile(positionals, 'probe');
   const init = path.resolve(required(values.init as string, '--init', 'give the weights: --init W.safetensors'));
   if (!fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
   const cfg = loadModelFile(file, values.model as string | undefined);
-  if (cfg.task !== 'language-model')
-    throw new UserError(`\`gatelab probe\` works on language models so far; "${cfg.name}" is a ${cfg.task} model`, { file: cfg.file, line: cfg.line, key: 'task' }, 'probe a language model');
-  const text = required(values.text as string, '--text', 'give the text to probe: --text "the time traveller"');
-  const r = await probeFromCheckpoint({ modelFile: file, modelName: values.model as string | undefined, init, text });
+  const task = checkModel(cfg);
+  let r: { tokens: string[]; connectivity: number[][]; gradientFlow: { layer: number; h: number[]; c?: number[] }[]; layers: unknown[] };
+  if (cfg.task === 'language-model') {
+    const text = required(values.text as string, '--text', 'give the text to probe: --text "the time traveller"');
+    r = await probeFromCheckpoint({ modelFile: file, modelName: values.model as string | undefined, init, text });
+  } else {
+    if (!task.through) {
+      const can = ['language-model', ...Object.values(TASKS).filter((t) => t.through).map((t) => t.kind)].join(', ');
+      throw new UserError(`\`gatelab probe\` works on ${can} models; "${cfg.name}" is a ${cfg.task} model`, { file: cfg.file, line: cfg.line, key: 'task' });
+    }
+    const input = required(values.input as string, '--input', 'give the input as `gatelab predict` takes it: --input "a sentence" (classification) or --input SERIES.csv (forecast)');
+    r = await task.through({ cfg, init, input });
+  }
   if (values.json) {
     process.stdout.write(JSON.stringify(r) + '\n');
     return 0;
   }
   // a table for the last prediction that has a target: how much each input and state still matters
   const T = r.tokens.length;
-  const last = r.connectivity[T - 2];
+  // a language model: the last prediction with a target; a classifier or forecaster: its one prediction
+  const last = r.connectivity[r.connectivity.length - 1];
   const fmt = (v: number) => (v === 0 ? '0' : v.toExponential(2));
   const heads = ['s', 'token', `‖∂ℓ/∂x_s‖`, ...r.gradientFlow.flatMap((f) => [`‖∂ℓ/∂h_s‖ l${f.layer}`, ...(f.c ? [`‖∂ℓ/∂c_s‖ l${f.layer}`] : [])])];
   const rows = r.tokens.map((tok, s) => [String(s), JSON.stringify(tok), fmt(last[s]), ...r.gradientFlow.flatMap((f) => [fmt(f.h[s]), ...(f.c ? [fmt(f.c[s])] : [])])]);
   const widths = heads.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
-  process.stdout.write(`the loss of predicting ${JSON.stringify(r.tokens[T - 1])} after ${JSON.stringify(r.tokens[T - 2])} (position ${T - 2}), back through time:\n`);
+  process.stdout.write(
+    cfg.task === 'language-model'
+      ? `the loss of predicting ${JSON.stringify(r.tokens[T - 1])} after ${JSON.stringify(r.tokens[T - 2])} (position ${T - 2}), back through time:\n`
+      : `the ${cfg.task === 'forecast' ? 'first forecast value' : 'loss of the predicted class'} after ${T} steps, back through time:\n`,
+  );
   process.stdout.write([line(heads), ...rows.map(line)].join('\n') + '\n');
   return 0;
 }

@@ -16,7 +16,8 @@ import { buildClassifyGradProgram, buildClassifyPredictProgram, buildClassifyTra
 import { SeqGateProbe } from '../train/probe';
 import type { DType } from '../onnx/proto';
 import type { Task, TaskRun } from './task';
-import { fixedProbe } from './common';
+import { fixedProbe, noBidirectional } from './common';
+import { seqConnectivityOf } from '../train/connectivity';
 
 const DTYPE = 'float32' as const;
 
@@ -187,12 +188,36 @@ export const classification: Task = {
     const p = (await predictClassification({ cfg, init, texts: [input] })).predictions[0];
     return { model: cfg.name, label: p.label, probabilities: p.probabilities };
   },
+
+  // `gatelab probe`: the gradient of the predicted class's loss back to each word of the sentence
+  async through({ cfg, init, input }) {
+    noBidirectional(cfg, '`gatelab probe` of a bidirectional classifier');
+    const { ck, vocab, labels, spec } = loadClassifier(cfg, init);
+    const tokens = tokenize(input, textOptionsOf(cfg)).slice(0, cfg.data.sequenceLength);
+    if (tokens.length === 0) throw new UserError('--input has no tokens after preprocessing', { key: '--input' }, 'give a sentence with words');
+    const ids = tokens.map((t) => vocab.id(t));
+    const E = spec.embedding;
+    const I = E > 0 ? E : spec.vocab;
+    const x = new Float64Array(ids.length * I);
+    const emb = ck.params.get('embedding.weight');
+    ids.forEach((id, t) => {
+      if (emb) for (let i = 0; i < I; i++) x[t * I + i] = emb.data[id * I + i];
+      else x[t * I + id] = 1;
+    });
+    const params = classifyParams(spec).filter((p) => p.name !== 'embedding.weight');
+    const r = await seqConnectivityOf({ I, hidden: spec.hidden, gates: spec.gates, head: { kind: 'classify', classes: labels.length, pooling: spec.pooling }, params }, ck.params, x);
+    const probe = new SeqGateProbe({ type: 'tokens', vocab: spec.vocab, embedding: E }, spec.hidden, spec.gates, BigInt64Array.from(ids, BigInt), tokens);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const p of classifyParams(spec)) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, asDtype(ck.params.get(p.name)!.data, DTYPE) as Float32Array, p.shape);
+    const gates = await probe.run(feeds, 0);
+    await probe.release();
+    return { tokens: ids.map((i) => vocab.tokens[i]), ...r, layers: gates.layers };
+  },
 };
 
-/** Class probabilities of one or more sentences with a trained checkpoint. */
-export async function predictClassification(o: { cfg: ModelConfig; init: string; texts: string[] }): Promise<{ classes: string[]; predictions: { text: string; label: string; probabilities: Record<string, number> }[] }> {
-  const { cfg } = o;
-  const ck: Checkpoint = loadCheckpoint(o.init);
+/** A classifier's checkpoint with its vocabulary and classes (from its metadata), checked against the model file. */
+function loadClassifier(cfg: ModelConfig, init: string): { ck: Checkpoint; vocab: Vocab; labels: string[]; spec: ClassifySpec } {
+  const ck: Checkpoint = loadCheckpoint(init);
   let vocabTokens: unknown;
   let classes: unknown;
   try {
@@ -202,11 +227,18 @@ export async function predictClassification(o: { cfg: ModelConfig; init: string;
     vocabTokens = null;
   }
   if (!Array.isArray(vocabTokens) || !Array.isArray(classes))
-    throw new UserError('the checkpoint has no vocabulary or classes in its metadata', { file: o.init, key: 'gatelab.classes' }, 'use a checkpoint saved by a classification run');
+    throw new UserError('the checkpoint has no vocabulary or classes in its metadata', { file: init, key: 'gatelab.classes' }, 'use a checkpoint saved by a classification run');
   const labels = classes as string[];
   const vocab = new Vocab(vocabTokens as string[]);
   const spec = classifySpecOf(cfg, vocab.size, labels.length);
-  checkCheckpointFits(ck, classifyParams(spec), o.init, cfg);
+  checkCheckpointFits(ck, classifyParams(spec), init, cfg);
+  return { ck, vocab, labels, spec };
+}
+
+/** Class probabilities of one or more sentences with a trained checkpoint. */
+export async function predictClassification(o: { cfg: ModelConfig; init: string; texts: string[] }): Promise<{ classes: string[]; predictions: { text: string; label: string; probabilities: Record<string, number> }[] }> {
+  const { cfg } = o;
+  const { ck, vocab, labels, spec } = loadClassifier(cfg, o.init);
   const opts = textOptionsOf(cfg);
   const examples = o.texts.map((t) => ({ tokens: tokenize(t, opts), label: labels[0] }));
   if (examples.some((e) => e.tokens.length === 0)) throw new UserError('an input has no tokens after preprocessing', { key: '--input' }, 'give a sentence with words');

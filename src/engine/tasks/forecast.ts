@@ -18,7 +18,8 @@ import { buildForecastGradProgram, buildForecastPredictProgram, buildForecastTra
 import { SeqGateProbe } from '../train/probe';
 import type { DType } from '../onnx/proto';
 import type { GradPlan, Task, TaskRun } from './task';
-import { fixedProbe } from './common';
+import { fixedProbe, noBidirectional } from './common';
+import { seqConnectivityOf } from '../train/connectivity';
 
 const DTYPE = 'float32' as const;
 
@@ -249,28 +250,54 @@ export const forecast: Task = {
     const r = await predictForecast({ cfg, init, input: path.resolve(input), steps });
     return { model: cfg.name, forecast: r.forecast, after: r.last };
   },
+  // `gatelab probe`: the gradient of the first forecast value back to each value of the last window
+  async through({ cfg, init, input }) {
+    noBidirectional(cfg, '`gatelab probe` of a bidirectional forecaster');
+    const { ck, spec, series, W, windowOf } = await loadForecaster(cfg, init, input);
+    const x = windowOf(series);
+    const r = await seqConnectivityOf({ I: 1, hidden: spec.hidden, gates: spec.gates, head: { kind: 'forecast', horizon: spec.horizon }, params: forecastParams(spec) }, ck.params, Float64Array.from(x));
+    const labels = series.slice(-W).map((v) => String(+v.toPrecision(4)));
+    const probe = new SeqGateProbe({ type: 'dense', features: 1 }, spec.hidden, spec.gates, x, labels);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const p of forecastParams(spec)) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, asDtype(ck.params.get(p.name)!.data, DTYPE) as Float32Array, p.shape);
+    const gates = await probe.run(feeds, 0);
+    await probe.release();
+    return { tokens: labels, ...r, layers: gates.layers };
+  },
 };
 
 /**
  * Forecasts after the end of a CSV series with a trained checkpoint: the next `steps` values
  * (autoregressive when steps exceed the horizon: each forecast is appended to the inputs).
  */
-export async function predictForecast(o: { cfg: ModelConfig; init: string; input: string; steps?: number }): Promise<{ forecast: number[]; last: number }> {
-  const { cfg } = o;
-  const ck = loadCheckpoint(o.init);
+/** A forecaster's checkpoint with its normalisation, and the series of `--input` (long enough for one window). */
+async function loadForecaster(cfg: ModelConfig, init: string, input: string) {
+  const ck = loadCheckpoint(init);
   const spec = forecastSpecOf(cfg);
-  checkCheckpointFits(ck, forecastParams(spec), o.init, cfg);
+  checkCheckpointFits(ck, forecastParams(spec), init, cfg);
   const meta = ck.metadata;
   const mean = Number(meta['gatelab.mean']);
   const std = Number(meta['gatelab.std']);
   const transform = (meta['gatelab.transform'] ?? cfg.data.transform) as ModelConfig['data']['transform'];
   if (!Number.isFinite(mean) || !Number.isFinite(std))
-    throw new UserError('the checkpoint has no normalisation (gatelab.mean, gatelab.std)', { file: o.init, key: 'gatelab.mean' }, 'use a checkpoint saved by a forecast run');
-  const series = Array.from(await loadSeries(o.input, cfg.data.column!, { key: '--input' }));
+    throw new UserError('the checkpoint has no normalisation (gatelab.mean, gatelab.std)', { file: init, key: 'gatelab.mean' }, 'use a checkpoint saved by a forecast run');
+  const series = Array.from(await loadSeries(input, cfg.data.column!, { key: '--input' }));
   const W = cfg.data.window;
-  const N = cfg.data.horizon;
   const need = W + (transform === 'difference' || transform === 'log-difference' ? 1 : 0);
   if (series.length < need) throw new UserError(`--input has ${series.length} values; the model needs the last ${need}`, { key: '--input' });
+  /** the network's input for the window ending at the end of `all`: W transformed, normalised values */
+  const windowOf = (all: number[]) => {
+    const { u } = transformed(Float64Array.from(all), transform);
+    const t = all.length;
+    return Float32Array.from({ length: W }, (_, w) => (u[t - W + w] - mean) / std);
+  };
+  return { ck, spec, mean, std, transform, series, W, windowOf };
+}
+
+export async function predictForecast(o: { cfg: ModelConfig; init: string; input: string; steps?: number }): Promise<{ forecast: number[]; last: number }> {
+  const { cfg } = o;
+  const { ck, spec, mean, std, transform, series, W, windowOf } = await loadForecaster(cfg, o.init, o.input);
+  const N = cfg.data.horizon;
   const steps = o.steps ?? N;
   const session = await ort.InferenceSession.create(buildForecastPredictProgram({ spec, N: 1, T: W }).graph.encode(), { logSeverityLevel: 3 });
   const feeds: Record<string, ort.Tensor> = {};
@@ -279,11 +306,8 @@ export async function predictForecast(o: { cfg: ModelConfig; init: string; input
   const all = [...series];
   while (out.length < steps) {
     const arr = Float64Array.from(all);
-    const { u } = transformed(arr, transform);
     const t = all.length;
-    const x = new Float32Array(W);
-    for (let w = 0; w < W; w++) x[w] = (u[t - W + w] - mean) / std;
-    const r = await session.run({ ...feeds, x: new ort.Tensor(DTYPE, x, [W, 1, 1]) });
+    const r = await session.run({ ...feeds, x: new ort.Tensor(DTYPE, windowOf(all), [W, 1, 1]) });
     for (const v of inverse({ series: arr, transform, mean, std }, r.pred.data as Float32Array, t)) {
       if (out.length < steps) {
         out.push(v);

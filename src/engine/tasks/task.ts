@@ -134,4 +134,9 @@ export interface Task {
   grad(cfg: ModelConfig, ck: Checkpoint, ckFile: string, batchFile: string): GradPlan;
   /** the JSON object `gatelab predict` prints */
   predict?(req: PredictRequest): Promise<Record<string, unknown>>;
+  /**
+   * `gatelab probe` with `--input` (as `predict` takes it): the gradient of the prediction's loss (the
+   * predicted class, the first forecast value) back through time: one connectivity row, the flow per layer
+   */
+  through?(req: PredictRequest): Promise<{ tokens: string[]; connectivity: number[][]; gradientFlow: { layer: number; h: number[]; c?: number[] }[]; layers: GatesMessage['layers'] }>;
 }

@@ -149,3 +149,84 @@ export async function connectivityOf(lm: LmSpec, weights: Map<string, { shape: n
     await session.release();
   }
 }
+
+/** What the one prediction of a sequence model is (the loss whose gradient is followed back). */
+export type SeqHead = { kind: 'classify'; classes: number; pooling: 'last' | 'mean' } | { kind: 'forecast'; horizon: number };
+
+/**
+ * The unrolled program of a classifier or forecaster over one sequence: inputs `p.<name>` (every
+ * parameter but the embedding), `x` [T, I] the input vectors; the loss is the cross-entropy of the
+ * predicted class (classification) or the first forecast value (forecast); outputs `conn` [T] and
+ * `flow_h.l<k>`, `flow_c.l<k>` [T].
+ */
+export function buildSeqConnectivityProgram(o: { I: number; hidden: number[]; gates?: LmSpec['gates']; head: SeqHead; params: { name: string; shape: number[] }[] }, T: number): Graph {
+  const g = new Graph('gatelab_seq_connectivity');
+  const op = new Ops(g);
+  const P = Object.fromEntries(o.params.map((p) => [p.name, g.input(`p.${p.name}`, 'float64', p.shape)]));
+  const x = g.input('x', 'float64', [T, o.I]);
+  const zeros = (H: number) => g.const(new Array(H).fill(0), 'float64', [1, H]);
+  let state: { h: Value; c?: Value }[] = o.hidden.map((H, k) => (cellDef(o.gates?.[k]).hasCellState ? { h: zeros(H), c: zeros(H) } : { h: zeros(H) }));
+  const xs: Value[] = [];
+  const hs: Value[][] = o.hidden.map(() => []);
+  const cs: Value[][] = o.hidden.map(() => []);
+  for (let s = 0; s < T; s++) {
+    const xt = op.Slice(x, [s], [s + 1], [0]); // [1, I]
+    xs.push(xt);
+    let inp: Value = xt;
+    state = o.hidden.map((_, k) => {
+      const next = cellDef(o.gates?.[k]).step(g, P, k, inp, state[k], o.gates?.[k], '');
+      inp = next.h;
+      hs[k].push(next.h);
+      if (next.c) cs[k].push(next.c);
+      return next;
+    });
+  }
+  const top = hs[o.hidden.length - 1];
+  let loss: Value;
+  if (o.head.kind === 'classify') {
+    const pooled = o.head.pooling === 'last' ? top[T - 1] : op.Mul(op.Sum(...top), op.c('float64', 1 / T));
+    const logp = op.LogSoftmax(op.Gemm(pooled, P['fc.weight'], P['fc.bias'], { transB: 1 }), 1); // [1, C]
+    loss = op.Neg(op.ReduceSum(op.GatherElements(logp, op.ArgMax(logp, 1, true), 1), [0, 1]));
+  } else {
+    const pred = op.Gemm(top[T - 1], P['fc.weight'], P['fc.bias'], { transB: 1 }); // [1, N]
+    loss = op.ReduceSum(op.Slice(pred, [0], [1], [1]), [0, 1]);
+  }
+  const d = gradients(g, loss, [...xs, ...hs.flat(), ...cs.flat()]);
+  let at = 0;
+  const take = (n: number) => d.slice(at, (at += n));
+  const norms = (vs: Value[]) => op.Concat(vs.map((v) => op.Reshape(op.Sqrt(op.ReduceSumSquare(v, [1])), [1])), 0); // [T]
+  g.output(loss, 'loss');
+  g.output(norms(take(T)), 'conn');
+  const dh = o.hidden.map(() => take(T));
+  const dc = o.hidden.map((_, k) => take(cs[k].length));
+  o.hidden.forEach((_, k) => {
+    g.output(norms(dh[k]), `flow_h.l${k}`);
+    if (dc[k].length) g.output(norms(dc[k]), `flow_c.l${k}`);
+  });
+  return g;
+}
+
+/**
+ * Gradients through time of a classifier's predicted class or a forecaster's first value for one
+ * sequence of input vectors `x` [T·I] (float64): one connectivity row and the flow through every layer.
+ */
+export async function seqConnectivityOf(o: { I: number; hidden: number[]; gates?: LmSpec['gates']; head: SeqHead; params: { name: string; shape: number[] }[] }, weights: Map<string, { shape: number[]; data: ArrayLike<number> }>, x: Float64Array): Promise<Connectivity> {
+  const T = x.length / o.I;
+  if (T > MAX_CONNECTIVITY_TOKENS) throw new Error(`connectivity: at most ${MAX_CONNECTIVITY_TOKENS} steps`);
+  const graph = buildSeqConnectivityProgram(o, T);
+  const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float64', x, [T, o.I]) };
+  for (const p of o.params) feeds[`p.${p.name}`] = new ort.Tensor('float64', Float64Array.from(weights.get(p.name)!.data), p.shape);
+  const session = await ort.InferenceSession.create(graph.encode(), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  try {
+    const out = await session.run(feeds);
+    const row = Array.from(out.conn.data as Float64Array);
+    const gradientFlow = o.hidden.map((_, k): GradientFlow => {
+      const f: GradientFlow = { layer: k, h: Array.from(out[`flow_h.l${k}`].data as Float64Array) };
+      if (out[`flow_c.l${k}`]) f.c = Array.from(out[`flow_c.l${k}`].data as Float64Array);
+      return f;
+    });
+    return { connectivity: [row], gradientFlow };
+  } finally {
+    await session.release();
+  }
+}
