@@ -39,6 +39,30 @@ export interface Connectivity {
 }
 
 /**
+ * The layers unrolled over the steps' input vectors xs[s] [R, I], each layer's cell one step at a time
+ * from primitives: the state after a step is one value, which the next step and the layer above both
+ * read (and h_s is computed from c_s), so its gradient is the total derivative. Returns every layer's
+ * h_s and (LSTM) c_s.
+ */
+function unrolled(g: Graph, P: Record<string, Value>, hidden: number[], gates: LmSpec['gates'], xs: Value[], R: number): { hs: Value[][]; cs: Value[][] } {
+  const zeros = (H: number) => g.const(new Array(R * H).fill(0), 'float64', [R, H]);
+  let state: { h: Value; c?: Value }[] = hidden.map((H, k) => (cellDef(gates?.[k]).hasCellState ? { h: zeros(H), c: zeros(H) } : { h: zeros(H) }));
+  const hs: Value[][] = hidden.map(() => []);
+  const cs: Value[][] = hidden.map(() => []);
+  for (const xt of xs) {
+    let inp = xt;
+    state = hidden.map((_, k) => {
+      const next = cellDef(gates?.[k]).step(g, P, k, inp, state[k], gates?.[k], '');
+      inp = next.h;
+      hs[k].push(next.h);
+      if (next.c) cs[k].push(next.c);
+      return next;
+    });
+  }
+  return { hs, cs };
+}
+
+/**
  * The unrolled program. Inputs: `p.<name>` (every parameter but the embedding, whose rows are the
  * input), `x` [T, R, I] the input vectors, `y` int64 [T, R] the next tokens, `w` [T, R] the weight of
  * each position's loss. Outputs: `loss`, `conn` [T, R] = ‖∂L/∂x_s‖ per row, `flow_h.l<k>` and (LSTM
@@ -55,32 +79,15 @@ export function buildConnectivityProgram(lm: LmSpec, T: number): { graph: Graph;
   const x = g.input('x', 'float64', [T, R, I]);
   const y = g.input('y', 'int64', [T, R]);
   const w = g.input('w', 'float64', [T, R]);
-  const zeros = (H: number) => g.const(new Array(R * H).fill(0), 'float64', [R, H]);
-  let state: { h: Value; c?: Value }[] = lm.hidden.map((H, k) => (cellDef(lm.gates?.[k]).hasCellState ? { h: zeros(H), c: zeros(H) } : { h: zeros(H) }));
-  const xs: Value[] = [];
-  const hs: Value[][] = lm.hidden.map(() => []);
-  const cs: Value[][] = lm.hidden.map(() => []);
-  const losses: Value[] = [];
-  const Hl = lm.hidden[lm.hidden.length - 1];
-  for (let s = 0; s < T; s++) {
-    const xt = op.Reshape(op.Slice(x, [s], [s + 1], [0]), [R, I]);
-    xs.push(xt);
-    let inp: Value = xt;
-    // each layer one step, from primitives: the state after the step is one value, which the next
-    // step and the layer above both read (and h_s is computed from c_s), so its gradient is the total derivative
-    state = lm.hidden.map((_, k) => {
-      const next = cellDef(lm.gates?.[k]).step(g, P, k, inp, state[k], lm.gates?.[k], '');
-      inp = next.h;
-      hs[k].push(next.h);
-      if (next.c) cs[k].push(next.c);
-      return next;
-    });
-    // the cross-entropy of this step's prediction for each row [R]
-    const logits = op.Gemm(inp, P['fc.weight'], P['fc.bias'], { transB: 1 }); // [R, V]
+  const xs = Array.from({ length: T }, (_, s) => op.Reshape(op.Slice(x, [s], [s + 1], [0]), [R, I]));
+  const { hs, cs } = unrolled(g, P, lm.hidden, lm.gates, xs, R);
+  const top = hs[lm.hidden.length - 1];
+  // the cross-entropy of each step's prediction for each row [R], weighted by w
+  const losses = top.map((h, s) => {
+    const logits = op.Gemm(h, P['fc.weight'], P['fc.bias'], { transB: 1 }); // [R, V]
     const picked = op.GatherElements(op.LogSoftmax(logits, 1), op.Reshape(op.Slice(y, [s], [s + 1], [0]), [R, 1]), 1); // [R, 1]
-    losses.push(op.Mul(op.Neg(op.Reshape(picked, [1, R])), op.Slice(w, [s], [s + 1], [0])));
-  }
-  void Hl;
+    return op.Mul(op.Neg(op.Reshape(picked, [1, R])), op.Slice(w, [s], [s + 1], [0]));
+  });
   const loss = op.ReduceSum(op.Concat(losses, 0), [0, 1]);
   const d = gradients(g, loss, [...xs, ...hs.flat(), ...cs.flat()]);
   let at = 0;
@@ -164,23 +171,8 @@ export function buildSeqConnectivityProgram(o: { I: number; hidden: number[]; ga
   const op = new Ops(g);
   const P = Object.fromEntries(o.params.map((p) => [p.name, g.input(`p.${p.name}`, 'float64', p.shape)]));
   const x = g.input('x', 'float64', [T, o.I]);
-  const zeros = (H: number) => g.const(new Array(H).fill(0), 'float64', [1, H]);
-  let state: { h: Value; c?: Value }[] = o.hidden.map((H, k) => (cellDef(o.gates?.[k]).hasCellState ? { h: zeros(H), c: zeros(H) } : { h: zeros(H) }));
-  const xs: Value[] = [];
-  const hs: Value[][] = o.hidden.map(() => []);
-  const cs: Value[][] = o.hidden.map(() => []);
-  for (let s = 0; s < T; s++) {
-    const xt = op.Slice(x, [s], [s + 1], [0]); // [1, I]
-    xs.push(xt);
-    let inp: Value = xt;
-    state = o.hidden.map((_, k) => {
-      const next = cellDef(o.gates?.[k]).step(g, P, k, inp, state[k], o.gates?.[k], '');
-      inp = next.h;
-      hs[k].push(next.h);
-      if (next.c) cs[k].push(next.c);
-      return next;
-    });
-  }
+  const xs = Array.from({ length: T }, (_, s) => op.Slice(x, [s], [s + 1], [0])); // [1, I] each
+  const { hs, cs } = unrolled(g, P, o.hidden, o.gates, xs, 1);
   const top = hs[o.hidden.length - 1];
   let loss: Value;
   if (o.head.kind === 'classify') {
