@@ -494,7 +494,7 @@ async function probe(args: string[]): Promise<number> {
   process.stdout.write(
     cfg.task === 'language-model'
       ? `the loss of predicting ${JSON.stringify(r.tokens[T - 1])} after ${JSON.stringify(r.tokens[T - 2])} (position ${T - 2}), back through time:\n`
-      : `the ${cfg.task === 'forecast' ? 'first forecast value' : 'loss of the predicted class'} after ${T} steps, back through time:\n`,
+      : `the ${{ forecast: 'first forecast value', 'change-point': 'prediction at the last step', 'key-query': 'loss of the answer at the QUERY' }[cfg.task as string] ?? 'loss of the predicted class'} after ${T} steps, back through time:\n`,
   );
   process.stdout.write([line(heads), ...rows.map(line)].join('\n') + '\n');
   return 0;

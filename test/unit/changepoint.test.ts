@@ -77,3 +77,20 @@ describe('change-point task', () => {
     expect(s.lastValueMse).toBeLessThan(s.runningMeanMse);
   });
 });
+
+describe('change-point: gatelab probe --input', () => {
+  it('values from a CSV file or a list: the last prediction back through them, with the forget gate at every step', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-cp-probe-'));
+    fs.writeFileSync(path.join(dir, 'cp.gatelab.yaml'), 'name: cp\ntask: change-point\ndata: { sequenceLength: 20 }\nmodel: { layers: [{ type: lstm, hidden: 6 }] }\ntrain: { steps: 20, batchSize: 8, evaluateEvery: 10 }\n');
+    const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8' });
+    expect(cli(['train', 'cp.gatelab.yaml', '--quiet', '--no-record', '--save', 'w.safetensors']).status).toBe(0);
+    fs.writeFileSync(path.join(dir, 'v.csv'), 'value\n0.1\n0.2\n1.5\n1.4\n');
+    const a = JSON.parse(cli(['probe', 'cp.gatelab.yaml', '--init', 'w.safetensors', '--input', 'v.csv', '--json']).stdout);
+    const b = JSON.parse(cli(['probe', 'cp.gatelab.yaml', '--init', 'w.safetensors', '--input', '0.1, 0.2, 1.5, 1.4', '--json']).stdout);
+    expect(a).toEqual(b);
+    expect(a.tokens).toEqual(['0.1', '0.2', '1.5', '1.4']);
+    expect(a.connectivity[0]).toHaveLength(4);
+    expect(a.layers[0].values.f).toHaveLength(4 * 6);
+    expect(cli(['probe', 'cp.gatelab.yaml', '--init', 'w.safetensors', '--input', 'abc']).stderr).toMatch(/--input needs at least two numbers/);
+  });
+});

@@ -59,3 +59,23 @@ describe('key-query task', () => {
     expect(bad.stderr).toMatch(/kq\.gatelab\.yaml:3:\d+: data\.sequenceLength: a key-query sequence of 3 steps has no room/);
   });
 });
+
+describe('key-query: gatelab probe --input', () => {
+  it('the answer at the QUERY back through the sequence, with the gates; symbols outside the task and a missing Q are errors', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-kq-probe-'));
+    fs.writeFileSync(path.join(dir, 'kq.gatelab.yaml'), 'name: kq\ntask: key-query\ndata: { sequenceLength: 10, values: 3 }\nmodel: { embedding: 4, layers: [{ type: lstm, hidden: 6 }] }\ntrain: { steps: 20, batchSize: 8, evaluateEvery: 10 }\n');
+    const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8' });
+    expect(cli(['train', 'kq.gatelab.yaml', '--quiet', '--no-record', '--save', 'w.safetensors']).status).toBe(0);
+    const r = cli(['probe', 'kq.gatelab.yaml', '--init', 'w.safetensors', '--input', 'abKBcdabQa', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.tokens.join('')).toBe('abKBcdabQa');
+    expect(out.connectivity).toHaveLength(1);
+    // nothing after the query reaches its answer
+    expect(out.connectivity[0][9]).toBe(0);
+    expect(out.connectivity[0].slice(0, 9).every((v: number) => v > 0)).toBe(true);
+    expect(out.layers[0].values.o).toHaveLength(10 * 6);
+    expect(cli(['probe', 'kq.gatelab.yaml', '--init', 'w.safetensors', '--input', 'abKBzQ']).stderr).toMatch(/--input: "z" at position 4 is not a symbol of this task/);
+    expect(cli(['probe', 'kq.gatelab.yaml', '--init', 'w.safetensors', '--input', 'abKBcd']).stderr).toMatch(/--input has no QUERY/);
+  });
+});

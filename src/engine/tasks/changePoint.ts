@@ -7,6 +7,7 @@
 // the MSE over every step of the validation sequences, beside the running-mean and last-value
 // baselines. `gatelab grad` takes inputs [batch][time] and targets [batch][time].
 
+import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../config/types';
 import { Graph, Value } from '../onnx/builder';
@@ -17,7 +18,11 @@ import type { ParamInfo } from '../nn/lm';
 import { stackParams, StackSpec } from '../nn/stack';
 import { Rng } from '../util/rng';
 import { readStepBatch } from '../data/batchjson';
-import { cellOf, checkCheckpointFits } from '../train/lmsetup';
+import { asDtype, cellOf, checkCheckpointFits } from '../train/lmsetup';
+import { loadCheckpoint } from '../train/checkpoint';
+import { allRecords } from '../data/csv';
+import { UserError } from '../errors';
+import { seqConnectivityOf } from '../train/connectivity';
 import { buildStepsProgram, Program } from '../train/program';
 import { SeqGateProbe } from '../train/probe';
 import type { OptimizerConfig } from '../config/types';
@@ -163,6 +168,35 @@ export const changePoint: Task = {
       metadata: (step) => ({ 'gatelab.model': cfg.name, 'gatelab.task': 'change-point', 'gatelab.step': String(step) }),
       probe: fixedProbe(new SeqGateProbe({ type: 'dense', features: 1 }, spec.hidden, spec.gates, px, labels)),
     };
+  },
+
+  // `gatelab probe --input "0.1, 0.3, -0.2, …"` (or a CSV file, its first column): the gradient of the
+  // prediction at the last step back through the values, and the gates (the forget gate at the jumps)
+  async through({ cfg, init, input }) {
+    let values: number[];
+    if (fs.existsSync(input)) {
+      const rows = await allRecords(input, { key: '--input' }, { trim: true, missing: '' });
+      values = rows.slice(1).map((r) => {
+        const v = Number(r.fields[0]);
+        if (r.fields[0] === '' || !Number.isFinite(v)) throw new UserError(`${input}:${r.line}: "${r.fields[0]}" is not a number`, { key: '--input' }, 'one value per row under a header line');
+        return v;
+      });
+    } else values = input.split(/[\s,]+/).filter(Boolean).map(Number);
+    if (values.length < 2 || values.some((v) => !Number.isFinite(v)))
+      throw new UserError('--input needs at least two numbers (comma-separated, or a CSV file with one column)', { key: '--input' }, 'e.g. --input "0.1, 0.2, 1.4, 1.5"');
+    const ck = loadCheckpoint(init);
+    const spec = { ...specOf(cfg), dtype: 'float64' as const };
+    const params = changePointParams(spec);
+    checkCheckpointFits(ck, params, init, cfg);
+    const x = Float64Array.from(values);
+    const r = await seqConnectivityOf({ I: 1, hidden: spec.hidden, gates: spec.gates, head: { kind: 'forecast', horizon: 1 }, params }, ck.params, x);
+    const labels = values.map((v) => String(+v.toPrecision(3)));
+    const probe = new SeqGateProbe({ type: 'dense', features: 1 }, spec.hidden, spec.gates, Float32Array.from(values), labels);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const p of params) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, asDtype(ck.params.get(p.name)!.data, DTYPE) as Float32Array, p.shape);
+    const gates = await probe.run(feeds, 0);
+    await probe.release();
+    return { tokens: labels, ...r, layers: gates.layers };
   },
 
   grad(cfg: ModelConfig, ck: Checkpoint, ckFile: string, batchFile: string) {

@@ -14,6 +14,12 @@ import { UserError } from '../errors';
 import { Rng } from '../util/rng';
 import type { Task, TaskRun } from './task';
 import { forwardOnly, sequenceChunk, sequenceEvalProgram, sequenceScores, tokenSequenceSetup } from './common';
+import * as ort from 'onnxruntime-node';
+import { lmParams, LmSpec } from '../nn/lm';
+import { loadCheckpoint } from '../train/checkpoint';
+import { asDtype, cellOf, checkCheckpointFits } from '../train/lmsetup';
+import { GateProbe } from '../train/probe';
+import { seqConnectivityOf } from '../train/connectivity';
 import { languageModel } from './languageModel';
 
 const NOISE = 4;
@@ -81,6 +87,36 @@ export const keyQuery: Task = {
       probe: gates,
       metadata: (step) => ({ 'gatelab.model': cfg.name, 'gatelab.task': 'key-query', 'gatelab.step': String(step), 'gatelab.vocab': JSON.stringify(vocab) }),
     };
+  },
+
+  // `gatelab probe --input "aaKBcdQ"`: the gradient of the answer at the (last) QUERY back through the sequence
+  async through({ cfg, init, input }) {
+    const vocab = keyQueryVocab(cfg.data.values);
+    const ids = Array.from(input.replace(/\s+/g, ''), (ch, i) => {
+      const id = vocab.indexOf(ch);
+      if (id < 0) throw new UserError(`--input: "${ch}" at position ${i} is not a symbol of this task`, { key: '--input' }, `use ${vocab.slice(1).join(' ')} (values, noise, K for KEY, Q for QUERY)`);
+      return id;
+    });
+    const q = ids.lastIndexOf(vocab.indexOf('Q'));
+    if (q < 0) throw new UserError('--input has no QUERY (Q)', { key: '--input' }, 'e.g. --input "abKBcdabcdQ"');
+    const ck = loadCheckpoint(init);
+    const lm: LmSpec = { vocab: vocab.length, embedding: cfg.model.embedding, hidden: cfg.model.layers.map((l) => l.hidden), dtype: 'float64', gates: cfg.model.layers.map(cellOf) };
+    checkCheckpointFits(ck, lmParams(lm), init, cfg);
+    const I = lm.embedding > 0 ? lm.embedding : lm.vocab;
+    const emb = ck.params.get('embedding.weight');
+    const x = new Float64Array(ids.length * I);
+    ids.forEach((id, t) => {
+      if (emb) for (let i = 0; i < I; i++) x[t * I + i] = emb.data[id * I + i];
+      else x[t * I + id] = 1;
+    });
+    const params = lmParams(lm).filter((p) => p.name !== 'embedding.weight');
+    const r = await seqConnectivityOf({ I, hidden: lm.hidden, gates: lm.gates, head: { kind: 'classify', classes: lm.vocab, pooling: 'last', at: q }, params }, ck.params, x);
+    const probe = new GateProbe({ ...lm, dtype: 'float32' }, vocab);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const p of lmParams(lm)) feeds[`p.${p.name}`] = new ort.Tensor('float32', asDtype(ck.params.get(p.name)!.data, 'float32') as Float32Array, p.shape);
+    const gates = await probe.run(feeds, ids, 0);
+    await probe.release();
+    return { tokens: ids.map((i) => vocab[i]), ...r, layers: gates.layers };
   },
 
   // the network is a language model's: the same batch layout, the vocabulary from fc.weight

@@ -158,7 +158,11 @@ export async function connectivityOf(lm: LmSpec, weights: Map<string, { shape: n
 }
 
 /** What the one prediction of a sequence model is (the loss whose gradient is followed back). */
-export type SeqHead = { kind: 'classify'; classes: number; pooling: 'last' | 'mean' } | { kind: 'forecast'; horizon: number };
+export type SeqHead =
+  /** the class predicted from the pooled states (or from the state at step `at`: key-query's QUERY step) */
+  | { kind: 'classify'; classes: number; pooling: 'last' | 'mean'; at?: number }
+  /** the first value predicted from the last state (or from the state at step `at`) */
+  | { kind: 'forecast'; horizon: number; at?: number };
 
 /**
  * The unrolled program of a classifier or forecaster over one sequence: inputs `p.<name>` (every
@@ -176,11 +180,11 @@ export function buildSeqConnectivityProgram(o: { I: number; hidden: number[]; ga
   const top = hs[o.hidden.length - 1];
   let loss: Value;
   if (o.head.kind === 'classify') {
-    const pooled = o.head.pooling === 'last' ? top[T - 1] : op.Mul(op.Sum(...top), op.c('float64', 1 / T));
+    const pooled = o.head.at !== undefined ? top[o.head.at] : o.head.pooling === 'last' ? top[T - 1] : op.Mul(op.Sum(...top), op.c('float64', 1 / T));
     const logp = op.LogSoftmax(op.Gemm(pooled, P['fc.weight'], P['fc.bias'], { transB: 1 }), 1); // [1, C]
     loss = op.Neg(op.ReduceSum(op.GatherElements(logp, op.ArgMax(logp, 1, true), 1), [0, 1]));
   } else {
-    const pred = op.Gemm(top[T - 1], P['fc.weight'], P['fc.bias'], { transB: 1 }); // [1, N]
+    const pred = op.Gemm(top[o.head.at ?? T - 1], P['fc.weight'], P['fc.bias'], { transB: 1 }); // [1, N]
     loss = op.ReduceSum(op.Slice(pred, [0], [1], [1]), [0, 1]);
   }
   const d = gradients(g, loss, [...xs, ...hs.flat(), ...cs.flat()]);
