@@ -7,6 +7,7 @@ export const CATEGORY = 'Gatelab';
 export const COMMANDS = {
   train: { id: 'gatelab.train', title: 'Train Model', palette: true, icon: '$(play)' },
   stop: { id: 'gatelab.stop', title: 'Stop Training', palette: true, icon: '$(debug-stop)' },
+  sweep: { id: 'gatelab.sweep', title: 'Run Sweep', palette: true, icon: '$(beaker)' },
   resume: { id: 'gatelab.resume', title: 'Resume Training', palette: true, icon: '$(debug-continue)' },
   sample: { id: 'gatelab.sample', title: 'Sample from Model', palette: true, icon: '$(comment-discussion)' },
   predict: { id: 'gatelab.predict', title: 'Predict with Model', palette: true, icon: '$(symbol-event)' },
@@ -37,6 +38,7 @@ export interface ModelRef {
 export interface CommandArgs {
   'gatelab.train': [ref?: ModelRef];
   'gatelab.stop': [ref?: ModelRef | { runId: string }];
+  'gatelab.sweep': [ref?: ModelRef];
   'gatelab.resume': [ref?: ModelRef | { runId: string }];
   'gatelab.sample': [ref?: ModelRef];
   'gatelab.predict': [ref?: ModelRef];

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { loadModelFile, loadModelFiles, modelAnchors } from '../engine/config/load';
+import { loadModelFile, loadModelFiles, modelAnchors, readModel } from '../engine/config/load';
+import { Setting, sweepSettings, variantText } from '../engine/sweep';
 import type { ModelConfig } from '../engine/config/types';
 import { isUserError } from '../engine/errors';
 import { doctorReport } from '../engine/runtime/doctor';
@@ -118,6 +119,7 @@ export class Gatelab implements vscode.Disposable {
   private registerCommands(): void {
     this.register(COMMANDS.train.id, (ref) => this.train(ref));
     this.register(COMMANDS.stop.id, (ref) => this.stop(ref));
+    this.register(COMMANDS.sweep.id, (ref) => this.sweep(ref));
     this.register(COMMANDS.resume.id, (ref) => this.resume(ref));
     this.register(COMMANDS.sample.id, (ref) => this.sample(ref));
     this.register(COMMANDS.newModel.id, (t) => this.newModel(t));
@@ -217,6 +219,35 @@ export class Gatelab implements vscode.Disposable {
     this.watchRun(run);
     DashboardPanel.show(this.ctx, this.runs, run.id);
     return run;
+  }
+
+  /**
+   * Every combination of the model's `sweep:` values as a run of its own (queued or in parallel as
+   * gatelab.concurrentRuns says), each with its variant and setting; the side panel groups them.
+   */
+  async sweep(ref?: ModelRef): Promise<RunInfo[]> {
+    if (!(await this.trusted('Running a sweep'))) return [];
+    const m = await this.resolveModel(ref);
+    if (!m) return [];
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === m.file);
+    if (doc?.isDirty) await doc.save();
+    let variants: { text: string; setting: Setting }[];
+    try {
+      const { cfg, text } = readModel(m.file, m.model);
+      if (!cfg.sweep || Object.keys(cfg.sweep).length === 0) {
+        void vscode.window.showInformationMessage(`Gatelab: ${m.model} has no sweep: key (e.g. sweep: { model.layers.0.forgetBias: [0, 1], train.seed: [1, 2, 3] }).`);
+        return [];
+      }
+      variants = sweepSettings(cfg.sweep).map((setting) => ({ setting, text: variantText(cfg, text, setting) }));
+    } catch (e) {
+      if (!isUserError(e)) throw e;
+      void vscode.window.showErrorMessage(`Gatelab: the sweep of ${m.model} cannot run: ${e.format()}`);
+      return [];
+    }
+    const started = variants.map((v) => this.runs.start({ modelFile: m.file, modelName: m.model, modelText: v.text, sweep: { name: m.model, setting: v.setting } }));
+    this.log.info(`sweep ${m.model}: ${started.length} runs`);
+    void vscode.commands.executeCommand(`${NOTEBOOK_VIEW}.focus`);
+    return started;
   }
 
   /** The per-run scope: a cancellable progress notification and the end-of-run message. */

@@ -141,7 +141,7 @@ export class RunManager {
     const modelFile = path.resolve(job.modelFile);
     const id = newRunId(job.modelName);
     const dir = path.join(this.runsDirFor(modelFile), id);
-    const info: RunInfo = { id, dir, modelFile, model: job.modelName, status: 'queued', started: Date.now() };
+    const info: RunInfo = { id, dir, modelFile, model: job.modelName, status: 'queued', started: Date.now(), ...(job.sweep ? { sweep: { ...job.sweep } } : {}) };
     this.runs.set(id, info);
     const full: TrainJob = { ...this.o.jobDefaults?.(), ...job, modelFile };
     if ((this.o.concurrency?.() ?? 'queue') === 'queue' && this.procs.size > 0) {
@@ -198,6 +198,7 @@ export class RunManager {
         info.startedMsg = m;
         info.task = m.task;
         info.reading = undefined;
+        if (info.sweep && m.sweepMetric) info.sweep.metric = m.sweepMetric;
         break;
       case 'reading':
         info.reading = m;

@@ -96,6 +96,8 @@ export interface StartedMessage {
   stepsPerRun: number;
   trainTokens: number;
   validTokens: number;
+  /** the summary key a sweep compares this task's runs by */
+  sweepMetric?: string;
 }
 
 export interface ProgressMessage {

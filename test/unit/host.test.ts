@@ -340,3 +340,30 @@ describe('activation', () => {
     expect(recorded.commands.size).toBe(0);
   });
 });
+
+describe('sweeps from the extension', () => {
+  it('a model with a sweep gets a Sweep lens with its run count; the runs start as the RunManager says, each its variant, grouped', async () => {
+    const text = 'name: a\ntask: adding\ndata: { sequenceLength: 6 }\nmodel: { layers: [{ hidden: 4 }] }\ntrain: { steps: 6, batchSize: 4, evaluateEvery: 6 }\nsweep:\n  model.layers.0.hidden: [3, 5]\n  train.seed: [1, 2, 3]\n---\nname: b\ntask: copy\nmodel: { layers: [{ hidden: 4 }] }\n';
+    const lenses = lensesFor(text, '/w/s.gatelab.yaml', { latest: () => undefined });
+    expect(lenses.filter((l) => l.command === 'gatelab.sweep').map((l) => [l.line, l.title])).toEqual([[0, '$(beaker) Sweep (6 runs)']]);
+    // the runs, as the command starts them: queued behind each other (gatelab.concurrentRuns: queue)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-host-sweep-'));
+    const file = path.join(dir, 's.gatelab.yaml');
+    fs.writeFileSync(file, text);
+    const { readModel } = await import('../../src/engine/config/load');
+    const { sweepSettings, variantText } = await import('../../src/engine/sweep');
+    const { cfg, text: t } = readModel(file, 'a');
+    const settings = sweepSettings(cfg.sweep!).slice(0, 2);
+    const runs = new RunManager({ workerScript: WORKER, jobDefaults: () => ({ progressEveryMs: 0 }) });
+    const started = settings.map((setting) => runs.start({ modelFile: file, modelName: 'a', modelText: variantText(cfg, t, setting), sweep: { name: 'a', setting } }));
+    expect(started.map((r) => r.status)).toEqual(['running', 'queued']);
+    await until(runs, () => started.every((r) => r.status === 'done'));
+    expect(started.map((r) => r.sweep)).toEqual(settings.map((setting) => ({ name: 'a', setting, metric: 'mse' })));
+    for (const r of started) {
+      const rec = readRunRecord(r.dir)!;
+      expect(rec.sweep).toEqual({ name: 'a', setting: r.sweep!.setting, metric: 'mse' });
+      expect(fs.readFileSync(path.join(r.dir, 'model.gatelab.yaml'), 'utf8')).toContain(`hidden: ${r.sweep!.setting['model.layers.0.hidden']}`);
+    }
+    runs.dispose();
+  });
+});

@@ -234,6 +234,8 @@ class Loop {
   private totalSteps = 0;
   private epochs = 0;
 
+  /** the summary key sweeps compare this task by */
+  private sweepMetric?: string;
   /** the loop has begun training (failures from here on name their step) */
   training = false;
 
@@ -287,6 +289,9 @@ class Loop {
   async setup(): Promise<void> {
     const { cfg, job, plan } = this;
     const task = checkModel(cfg);
+    // a sweep's run names the summary key its sweep compares by
+    if (this.record?.sweep) this.record.sweep.metric = task.sweepMetric;
+    this.sweepMetric = task.sweepMetric;
     const initFile = plan.resume?.checkpoint ?? job.init;
     const init = initFile ? { ck: loadCheckpoint(initFile), file: initFile } : undefined;
     this.choice = chooseDevice(cfg.train.device);
@@ -376,6 +381,7 @@ class Loop {
       stepsPerEpoch: perEpoch,
       epochs: this.epochs,
       stepsPerRun: cfg.train.stepsPerRun,
+      sweepMetric: this.sweepMetric,
     });
     this.log('debug', `model ${cfg.name}: ${numParams.toLocaleString('en-US')} parameters, ${perEpoch} steps per epoch on ${this.choice.device}`);
     if (this.run.describe) this.log('info', this.run.describe);
