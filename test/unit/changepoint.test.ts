@@ -94,3 +94,19 @@ describe('change-point: gatelab probe --input', () => {
     expect(cli(['probe', 'cp.gatelab.yaml', '--init', 'w.safetensors', '--input', 'abc']).stderr).toMatch(/--input needs at least two numbers/);
   });
 });
+
+describe('adding: gatelab probe --input', () => {
+  it('values with the two to add marked *: the predicted sum back through the sequence', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-add-probe-'));
+    fs.writeFileSync(path.join(dir, 'a.gatelab.yaml'), 'name: a\ntask: adding\ndata: { sequenceLength: 8 }\nmodel: { layers: [{ type: gru, hidden: 5 }] }\ntrain: { steps: 12, batchSize: 8, evaluateEvery: 12 }\n');
+    const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8' });
+    expect(cli(['train', 'a.gatelab.yaml', '--quiet', '--no-record', '--save', 'w.safetensors']).status).toBe(0);
+    const r = cli(['probe', 'a.gatelab.yaml', '--init', 'w.safetensors', '--input', '0.3 0.5* 0.1 0.8* 0.2', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.tokens).toEqual(['0.3', '0.5*', '0.1', '0.8*', '0.2']);
+    expect(out.connectivity[0]).toHaveLength(5);
+    expect(out.gradientFlow[0].c).toBeUndefined();
+    expect(cli(['probe', 'a.gatelab.yaml', '--init', 'w.safetensors', '--input', '0.3 x*']).stderr).toMatch(/--input: "x\*" \(item 2\) is not a number/);
+  });
+});

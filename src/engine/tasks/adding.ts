@@ -7,8 +7,11 @@
 
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../util/rng';
-import { cellOf } from '../train/lmsetup';
-import { buildForecastPredictProgram, buildForecastTrainProgram, ForecastSpec } from '../train/forecast';
+import { asDtype, cellOf, checkCheckpointFits } from '../train/lmsetup';
+import { loadCheckpoint } from '../train/checkpoint';
+import { UserError } from '../errors';
+import { seqConnectivityOf } from '../train/connectivity';
+import { buildForecastPredictProgram, buildForecastTrainProgram, forecastParams, ForecastSpec } from '../train/forecast';
 import { SeqGateProbe } from '../train/probe';
 import type { Task, TaskRun } from './task';
 import { fixedProbe, forwardOnly } from './common';
@@ -93,4 +96,28 @@ export const adding: Task = {
   },
 
   grad: seriesGrad,
+
+  // `gatelab probe --input "0.31 0.52* 0.11 0.77* 0.40"` (values, * marking the two to add): the
+  // gradient of the predicted sum back through the sequence, with the gates
+  async through({ cfg, init, input }) {
+    const items = input.split(/[\s,]+/).filter(Boolean);
+    const x = new Float64Array(items.length * 2);
+    items.forEach((it, t) => {
+      const v = Number(it.replace(/\*$/, ''));
+      if (!Number.isFinite(v)) throw new UserError(`--input: "${it}" (item ${t + 1}) is not a number`, { key: '--input' }, 'values separated by spaces or commas, the two to add marked with *, e.g. "0.3 0.5* 0.1 0.8*"');
+      x[t * 2] = v;
+      x[t * 2 + 1] = it.endsWith('*') ? 1 : 0;
+    });
+    if (items.length < 2) throw new UserError('--input needs at least two values', { key: '--input' }, 'e.g. "0.3 0.5* 0.1 0.8*"');
+    const ck = loadCheckpoint(init);
+    const spec: ForecastSpec = { hidden: cfg.model.layers.map((l) => l.hidden), horizon: 1, inputs: 2, dtype: 'float64', gates: cfg.model.layers.map(cellOf) };
+    checkCheckpointFits(ck, forecastParams(spec), init, cfg);
+    const r = await seqConnectivityOf({ I: 2, hidden: spec.hidden, gates: spec.gates, head: { kind: 'forecast', horizon: 1 }, params: forecastParams(spec) }, ck.params, x);
+    const probe = new SeqGateProbe({ type: 'dense', features: 2 }, spec.hidden, spec.gates, Float32Array.from(x), items);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const p of forecastParams(spec)) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, asDtype(ck.params.get(p.name)!.data, DTYPE) as Float32Array, p.shape);
+    const gates = await probe.run(feeds, 0);
+    await probe.release();
+    return { tokens: items, ...r, layers: gates.layers };
+  },
 };
