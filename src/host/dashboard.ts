@@ -192,7 +192,9 @@ export class DashboardPanel implements vscode.Disposable {
     const ctl = new AbortController();
     this.through = ctl;
     const chosen = [r, ...(this.compare ?? []).map((id) => this.runs.get(id)).filter((x): x is RunInfo => !!x && x.id !== r.id)];
-    const lms = chosen.filter((x) => (x.task ?? 'language-model') === 'language-model');
+    // the runs of this run's kind: language models read the probe text, the other tasks an input
+    const lm = (x: RunInfo) => (x.task ?? 'language-model') === 'language-model';
+    const lms = chosen.filter((x) => lm(x) === lm(r));
     const names = lms.map((x) => x.model);
     const results: ThroughResult[] = [];
     for (const x of lms) {
@@ -205,7 +207,7 @@ export class DashboardPanel implements vscode.Disposable {
       const snapshot = snapshotPath(x.dir);
       try {
         const through = await throughInWorker(
-          { modelFile: x.modelFile, modelName: x.model, init: ck, probe: text, ...(fs.existsSync(snapshot) ? { modelText: fs.readFileSync(snapshot, 'utf8') } : {}) },
+          { modelFile: x.modelFile, modelName: x.model, init: ck, ...(lm(x) ? { probe: text } : { input: text }), ...(fs.existsSync(snapshot) ? { modelText: fs.readFileSync(snapshot, 'utf8') } : {}) },
           { workerScript: path.join(this.ctx.extensionPath, 'dist', 'worker.js'), signal: ctl.signal },
         );
         results.push({ runId: x.id, label, through });

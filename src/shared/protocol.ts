@@ -66,6 +66,8 @@ export interface GatesJob {
   modelText?: string;
   init: string;
   probe?: string;
+  /** the input of a classifier, forecaster or generated task, as `gatelab probe --input` takes it */
+  input?: string;
 }
 
 export type ToWorker =

@@ -56,6 +56,37 @@ afterAll(async () => {
 
 
 describe('dashboard: gradients through time', () => {
+  it('a run of another task: its input in a box beside Compute; one row, every input shaded by how much it matters to the prediction', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e.stack)));
+    await page.goto(dashboardPage(bundleDir('dashboard'), 'through-task', { run: 'run-add', bodyClass: 'vscode-dark', vars: THEMES.dark }));
+    await page.waitForFunction('window.__posted && window.__posted.some((m) => m.type === "webview/ready")');
+    const run = { id: 'run-add', model: 'add', modelFile: '', status: 'done' as const };
+    await feed(page, [
+      { type: 'run/didSnapshot', run, steps: { step: [], loss: [], gradNorm: [], lr: [], time: [] }, epochs: [], samples: [], gateHistory: [] },
+      { type: 'gates/didSnapshot', gates: { ...gates, editable: false } },
+    ]);
+    const section = page.locator('section.through');
+    const input = section.getByLabel('Input to probe');
+    expect(await input.isVisible()).toBe(true);
+    await input.fill('0.3 0.5* 0.1 0.8*');
+    await input.press('Enter');
+    const posted = await page.evaluate(() => (window as unknown as { __posted: { type: string; text?: string }[] }).__posted);
+    expect(posted.filter((m) => m.type === 'through/compute')).toEqual([{ type: 'through/compute', text: '0.3 0.5* 0.1 0.8*' }]);
+    const one: ThroughResult = { runId: 'run-add', label: 'add', through: { type: 'through', tokens: ['0.3', '0.5*', '0.1', '0.8*'], connectivity: [[0.01, 1.1, 0.02, 0.9]], gradientFlow: [{ layer: 0, h: [0.05, 0.06, 0.3, 1], c: [1.4, 1.3, 1.2, 1] }], cells: ['lstm'] } };
+    await feed(page, [{ type: 'through/didCompute', text: '0.3 0.5* 0.1 0.8*', results: [one] }]);
+    const toks = section.locator('.conn-tok');
+    expect(await toks.evaluateAll((es) => es.map((e) => (e as HTMLElement).style.background !== ''))).toEqual([true, true, true, true]);
+    expect(await toks.nth(1).getAttribute('title')).toMatch(/\(100% of the largest\)$/);
+    expect(await section.locator('.conn-caption').innerText()).toMatch(/^The prediction after the last step/);
+    // hovering picks nothing: there is one prediction
+    await toks.nth(0).hover();
+    expect(await section.locator('.conn-tok.at').getAttribute('data-s')).toBe('3');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   for (const theme of ['dark', 'light']) {
     const vars = THEMES[theme];
     it(`${theme}: Compute asks the host; the connectivity view shades the tokens before the chosen prediction; the flow chart overlays the runs`, async () => {

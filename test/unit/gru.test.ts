@@ -527,8 +527,11 @@ describe('GRU in the other programs', () => {
     }
   });
 
-  it('dropout between GRU layers and before the output layer: gradients with fixed masks match FD', async () => {
-    const lm: LmSpec = { vocab: 5, embedding: 3, hidden: [4, 3], dtype: 'float64', gates: [GRU, GRU] };
+  it.each([
+    ['GRU', [GRU, GRU]],
+    ['RNN (tanh, relu)', [RNN, RNN_RELU]],
+  ] as const)('dropout between %s layers and before the output layer: gradients with fixed masks match FD', async (_name, gates) => {
+    const lm: LmSpec = { vocab: 5, embedding: 3, hidden: [4, 3], dtype: 'float64', gates: [...gates] };
     const [B, T] = [2, 5];
     const prog = buildGradProgram({ lm, B, T, dropout: true });
     expect(prog.graph.inputs.map((v) => v.name).filter((n) => /^(h|c|drop)\./.test(n))).toEqual(['h.l0', 'h.l1', 'drop.l0', 'drop.l1']);

@@ -367,3 +367,22 @@ describe('sweeps from the extension', () => {
     runs.dispose();
   });
 });
+
+describe('gradients through time of a non-language-model run (the dashboard\'s Compute)', () => {
+  it('a worker job with the input as `gatelab probe --input` takes it: one connectivity row; no input is an error', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-host-through-'));
+    const file = path.join(dir, 'a.gatelab.yaml');
+    fs.writeFileSync(file, 'name: a\ntask: adding\ndata: { sequenceLength: 6 }\nmodel: { layers: [{ type: lstm, hidden: 4 }] }\ntrain: { steps: 6, batchSize: 4, evaluateEvery: 6 }\n');
+    const runs = new RunManager({ workerScript: WORKER });
+    const r = runs.start({ modelFile: file, modelName: 'a' });
+    await until(runs, () => r.status === 'done');
+    const job = { modelFile: file, modelName: 'a', init: r.checkpoint! };
+    const t = await throughInWorker({ ...job, input: '0.3 0.5* 0.1 0.8*' }, { workerScript: WORKER });
+    expect(t.tokens).toEqual(['0.3', '0.5*', '0.1', '0.8*']);
+    expect(t.connectivity).toHaveLength(1);
+    expect(t.cells).toEqual(['lstm']);
+    expect(t.gradientFlow[0].c).toHaveLength(4);
+    await expect(throughInWorker(job, { workerScript: WORKER })).rejects.toThrow(/give the input to probe/);
+    runs.dispose();
+  });
+});

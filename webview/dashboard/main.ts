@@ -73,7 +73,7 @@ const sampleList = el('div');
 sampleBox.append(sampleList);
 const errorBox = el('pre', { class: 'error', hidden: '' });
 const gates = new GatesView((text) => vscode.postMessage({ type: 'gates/setProbe', text }));
-const through = new ThroughView(() => vscode.postMessage({ type: 'through/compute', text: gates.probeText }));
+const through = new ThroughView(() => vscode.postMessage({ type: 'through/compute', text: through.input.hidden ? gates.probeText : through.input.value }));
 app.append(head, errorBox, lossBox, epochBox, resultBox, gates.root, through.root, sampleBox);
 
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'training/stop' }));
@@ -493,12 +493,12 @@ window.addEventListener('message', (ev: MessageEvent<HostToDashboard>) => {
       state.summary = m.summary;
       if (m.gates) {
         gates.setSnapshot(m.gates, false);
-        through.setAvailable(m.gates.editable !== false);
+        through.setAvailable(true, m.gates.editable === false);
       }
       break;
     case 'gates/didSnapshot':
       gates.setSnapshot(m.gates);
-      through.setAvailable(m.gates.editable !== false);
+      through.setAvailable(true, m.gates.editable === false);
       break;
     case 'through/didCompute':
       through.setResults(m.results);

@@ -32,6 +32,8 @@ export class ThroughView {
   private readonly text = el('div', { class: 'conn-text', role: 'listbox', 'aria-label': 'Probe text: choose a position to see how much each earlier token matters to its prediction' });
   private readonly caption = el('p', { class: 'muted conn-caption' });
   private readonly chartDiv = el('div', { class: 'flow-chart' });
+  /** the input of a classifier, forecaster or generated task (a language model uses the probe text above) */
+  readonly input = el('input', { type: 'text', class: 'through-input', 'aria-label': 'Input to probe', placeholder: 'the input, as gatelab probe --input takes it: a sentence, a CSV file, abKBcdQ, 0.3 0.5* 0.1 0.8*', hidden: '' });
   private results: ThroughResult[] = [];
   private run = 0;
   private at = -1;
@@ -45,7 +47,10 @@ export class ThroughView {
       this.status.textContent = 'computing…';
       this.compute();
     });
-    head.append(el('h2', {}, 'Gradients through time'), btn, this.status);
+    head.append(el('h2', {}, 'Gradients through time'), this.input, btn, this.status);
+    this.input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') btn.click();
+    });
     this.runSel.addEventListener('change', () => {
       this.run = Number(this.runSel.value);
       this.renderText();
@@ -55,9 +60,10 @@ export class ThroughView {
     this.root.append(head, connHead, this.text, this.caption, el('h3', {}, 'Gradient flow of the last prediction’s loss, back through time (log scale)'), el('p', { class: 'muted' }, 'Solid: ‖∂ℓ/∂h_s‖ of each layer; dashed: ‖∂ℓ/∂c_s‖ of LSTM layers (the cell state the forget gate keeps). s is the position after which the state is taken.'), this.chartDiv);
   }
 
-  /** Shown for language models only (their probe text is editable). */
-  setAvailable(yes: boolean): void {
+  /** Shown for every model: a language model probes the text above, the other tasks the input box. */
+  setAvailable(yes: boolean, withInput = false): void {
     this.root.hidden = !yes;
+    this.input.hidden = !withInput;
   }
 
   fail(message: string): void {
@@ -71,8 +77,10 @@ export class ThroughView {
     this.runSel.replaceChildren(...this.results.map((r, i) => el('option', { value: String(i) }, `${r.label} (${r.through!.cells.join(', ')})`)));
     this.runSel.hidden = this.results.length < 2;
     this.run = 0;
-    const T = this.results[0]?.through!.tokens.length ?? 0;
-    this.at = T >= 2 ? T - 2 : -1;
+    const first = this.results[0]?.through;
+    const T = first?.tokens.length ?? 0;
+    // a language model: the last prediction with a target; a classifier or forecaster: its one prediction (after the last step)
+    this.at = first && first.connectivity.length === 1 ? T - 1 : T >= 2 ? T - 2 : -1;
     this.renderText();
     this.renderChart();
   }
@@ -102,13 +110,14 @@ export class ThroughView {
   private paint(): void {
     const r = this.results[this.run]?.through;
     if (!r) return;
-    const row = this.at >= 0 ? r.connectivity[this.at] : undefined;
+    const single = r.connectivity.length === 1;
+    const row = this.at >= 0 ? r.connectivity[single ? 0 : this.at] : undefined;
     const max = row ? Math.max(...row.slice(0, this.at + 1), 1e-30) : 1;
     const accent = css('--vscode-charts-orange', '#d18616');
     this.text.querySelectorAll<HTMLElement>('.conn-tok').forEach((span, s) => {
       const chosen = s === this.at;
       span.classList.toggle('at', chosen);
-      span.classList.toggle('target', s === this.at + 1);
+      span.classList.toggle('target', !single && s === this.at + 1);
       span.setAttribute('aria-selected', String(chosen));
       span.tabIndex = chosen ? 0 : -1;
       if (row && s <= this.at) {
@@ -121,14 +130,15 @@ export class ThroughView {
         span.removeAttribute('title');
       }
     });
-    this.caption.textContent =
-      this.at >= 0 ? `Predicting ${JSON.stringify(r.tokens[this.at + 1])} after position ${this.at} (${JSON.stringify(r.tokens[this.at])}): the darker a token before it, the larger ‖∂ℓ/∂x_s‖. Hover or click another position; ← → move.` : '';
+    this.caption.textContent = single
+      ? 'The prediction after the last step: the darker an input, the larger ‖∂ℓ/∂x_s‖ (the predicted class\'s loss, or the first forecast value).'
+      : this.at >= 0 ? `Predicting ${JSON.stringify(r.tokens[this.at + 1])} after position ${this.at} (${JSON.stringify(r.tokens[this.at])}): the darker a token before it, the larger ‖∂ℓ/∂x_s‖. Hover or click another position; ← → move.` : '';
   }
 
   /** The prediction at position t (the last token predicts nothing with a target). */
   private select(t: number, focus: boolean): void {
     const r = this.results[this.run]?.through;
-    if (!r || t < 0 || t >= r.tokens.length - 1) return;
+    if (!r || r.connectivity.length === 1 || t < 0 || t >= r.tokens.length - 1) return;
     this.at = t;
     this.paint();
     if (focus) (this.text.querySelector('.conn-tok.at') as HTMLElement | null)?.focus();

@@ -190,6 +190,15 @@ export async function probeFromCheckpoint(o: { modelFile: string; modelName?: st
 /** The gradients through time of a checkpoint (a run's, its model as the run trained it) for a probe text: the dashboard's. */
 export async function throughFromCheckpoint(job: GatesJob): Promise<ThroughMessage> {
   const cfg = job.modelText !== undefined ? pickModel(parseModelFile(job.modelText, job.modelFile), job.modelName, job.modelFile) : loadModelFile(job.modelFile, job.modelName);
+  const cells = cfg.model.layers.map((l) => l.type);
+  if (cfg.task !== 'language-model') {
+    // the task's own probe of one input (a sentence, a series, a generated sequence)
+    const task = checkModel(cfg);
+    if (!task.through) throw new UserError(`the gradients through time of a ${cfg.task} model are not available`, { file: cfg.file, line: cfg.line, key: 'task' });
+    if (!job.input?.trim()) throw new UserError('give the input to probe', { key: 'input' }, 'as `gatelab probe --input` takes it');
+    const r = await task.through({ cfg, init: job.init, input: job.input });
+    return { type: 'through', tokens: r.tokens, connectivity: r.connectivity, gradientFlow: r.gradientFlow, cells };
+  }
   const { ck, vocab, ids, spec } = await lmProbeSetup(cfg, job.init, job.probe, 'the gradients through time');
   const { connectivity, gradientFlow } = await connectivityOf(spec, ck.params, throughIds(ids, 'the probe text'));
   return { type: 'through', tokens: ids.map((i) => vocab.tokens[i]), connectivity, gradientFlow, cells: spec.hidden.map((_, k) => cellKind(spec.gates?.[k])) };
