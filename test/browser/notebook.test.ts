@@ -258,8 +258,8 @@ describe('notebook side panel webview', () => {
     const sg = page.locator('.sweep-group');
     expect(await sg.locator('.group-toggle').innerText()).toBe('▾ sweep tm · timemachine.gatelab.yaml');
     expect(await sg.locator('table.sweep thead th').allInnerTexts()).toEqual(['forgetBias', 'runs', 'validLoss (mean ± std)']);
-    const rows = await sg.locator('table.sweep tbody tr').allInnerTexts();
-    expect(rows.map((r) => r.split('\t').map((x) => x.trim()))).toEqual([
+    const rows = await sg.locator('table.sweep tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent)));
+    expect(rows).toEqual([
       ['0', '3', '3.2 ± 0.1'],
       ['1', '3', '3 ± 0.1'],
     ]);

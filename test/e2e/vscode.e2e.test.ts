@@ -469,9 +469,10 @@ describe('Gatelab in real VS Code (code-server)', () => {
     await group.waitFor({ timeout: 60_000 });
     await expect.poll(() => group.locator('.group .muted').innerText(), { timeout: 60_000 }).toMatch(/6 runs/);
     expect(await group.locator('.group-toggle').innerText()).toBe('▾ sweep sw · sweep.gatelab.yaml');
-    const rows = await group.locator('table.sweep tbody tr').allInnerTexts();
-    expect(rows.map((r) => r.split('\t')[0].trim())).toEqual(['4', '6']);
-    expect(rows.every((r) => /\t3\t\d/.test(r))).toBe(true);
+    // cell by cell (innerText joins a row's cells with tabs only where the table is laid out)
+    expect(await group.locator('table.sweep tbody tr td:nth-child(1)').allTextContents()).toEqual(['4', '6']);
+    expect(await group.locator('table.sweep tbody tr td:nth-child(2)').allTextContents()).toEqual(['3', '3']);
+    expect((await group.locator('table.sweep tbody tr td:nth-child(3)').allTextContents()).every((t) => /^\d\.\d+ ± \d\.\d+$/.test(t))).toBe(true);
     await shot('15-sweep-side-panel');
     await group.getByRole('button', { name: 'Compare runs' }).click();
     const dash = await dashboardFrame('sw');
