@@ -7,7 +7,7 @@
 
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../util/rng';
-import { asDtype, cellOf, checkCheckpointFits } from '../train/lmsetup';
+import { cellOf, checkCheckpointFits, float32Feeds } from '../train/lmsetup';
 import { loadCheckpoint } from '../train/checkpoint';
 import { UserError } from '../errors';
 import { seqConnectivityOf } from '../train/connectivity';
@@ -114,8 +114,7 @@ export const adding: Task = {
     checkCheckpointFits(ck, forecastParams(spec), init, cfg);
     const r = await seqConnectivityOf({ I: 2, hidden: spec.hidden, gates: spec.gates, head: { kind: 'forecast', horizon: 1 }, params: forecastParams(spec) }, ck.params, x);
     const probe = new SeqGateProbe({ type: 'dense', features: 2 }, spec.hidden, spec.gates, Float32Array.from(x), items);
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const p of forecastParams(spec)) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, asDtype(ck.params.get(p.name)!.data, DTYPE) as Float32Array, p.shape);
+    const feeds = float32Feeds(forecastParams(spec), ck);
     const gates = await probe.run(feeds, 0);
     await probe.release();
     return { tokens: items, ...r, layers: gates.layers };

@@ -18,7 +18,7 @@ import type { ParamInfo } from '../nn/lm';
 import { stackParams, StackSpec } from '../nn/stack';
 import { Rng } from '../util/rng';
 import { readStepBatch } from '../data/batchjson';
-import { asDtype, cellOf, checkCheckpointFits } from '../train/lmsetup';
+import { cellOf, checkCheckpointFits, float32Feeds } from '../train/lmsetup';
 import { loadCheckpoint } from '../train/checkpoint';
 import { allRecords } from '../data/csv';
 import { UserError } from '../errors';
@@ -192,8 +192,7 @@ export const changePoint: Task = {
     const r = await seqConnectivityOf({ I: 1, hidden: spec.hidden, gates: spec.gates, head: { kind: 'forecast', horizon: 1 }, params }, ck.params, x);
     const labels = values.map((v) => String(+v.toPrecision(3)));
     const probe = new SeqGateProbe({ type: 'dense', features: 1 }, spec.hidden, spec.gates, Float32Array.from(values), labels);
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const p of params) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, asDtype(ck.params.get(p.name)!.data, DTYPE) as Float32Array, p.shape);
+    const feeds = float32Feeds(params, ck);
     const gates = await probe.run(feeds, 0);
     await probe.release();
     return { tokens: labels, ...r, layers: gates.layers };

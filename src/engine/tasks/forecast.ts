@@ -13,7 +13,7 @@ import { UserError } from '../errors';
 import { loadSeries } from '../data/series';
 import { readSeriesBatch } from '../data/batchjson';
 import { Checkpoint, loadCheckpoint } from '../train/checkpoint';
-import { asDtype, cellOf, checkCheckpointFits } from '../train/lmsetup';
+import { cellOf, checkCheckpointFits, float32Feeds } from '../train/lmsetup';
 import { buildForecastGradProgram, buildForecastPredictProgram, buildForecastTrainProgram, forecastDropShapes, forecastParams, ForecastSpec } from '../train/forecast';
 import { SeqGateProbe } from '../train/probe';
 import type { DType } from '../onnx/proto';
@@ -258,8 +258,7 @@ export const forecast: Task = {
     const r = await seqConnectivityOf({ I: 1, hidden: spec.hidden, gates: spec.gates, head: { kind: 'forecast', horizon: spec.horizon }, params: forecastParams(spec) }, ck.params, Float64Array.from(x));
     const labels = series.slice(-W).map((v) => String(+v.toPrecision(4)));
     const probe = new SeqGateProbe({ type: 'dense', features: 1 }, spec.hidden, spec.gates, x, labels);
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const p of forecastParams(spec)) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, asDtype(ck.params.get(p.name)!.data, DTYPE) as Float32Array, p.shape);
+    const feeds = float32Feeds(forecastParams(spec), ck);
     const gates = await probe.run(feeds, 0);
     await probe.release();
     return { tokens: labels, ...r, layers: gates.layers };
@@ -300,8 +299,7 @@ export async function predictForecast(o: { cfg: ModelConfig; init: string; input
   const N = cfg.data.horizon;
   const steps = o.steps ?? N;
   const session = await ort.InferenceSession.create(buildForecastPredictProgram({ spec, N: 1, T: W }).graph.encode(), { logSeverityLevel: 3 });
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const p of forecastParams(spec)) feeds[`p.${p.name}`] = new ort.Tensor(DTYPE, asDtype(ck.params.get(p.name)!.data, DTYPE) as Float32Array, p.shape);
+  const feeds = float32Feeds(forecastParams(spec), ck);
   const out: number[] = [];
   const all = [...series];
   while (out.length < steps) {

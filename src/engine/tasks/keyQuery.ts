@@ -17,7 +17,7 @@ import { forwardOnly, sequenceChunk, sequenceEvalProgram, sequenceScores, tokenS
 import * as ort from 'onnxruntime-node';
 import { lmParams, LmSpec } from '../nn/lm';
 import { loadCheckpoint } from '../train/checkpoint';
-import { asDtype, cellOf, checkCheckpointFits } from '../train/lmsetup';
+import { cellOf, checkCheckpointFits, float32Feeds } from '../train/lmsetup';
 import { GateProbe } from '../train/probe';
 import { seqConnectivityOf } from '../train/connectivity';
 import { languageModel } from './languageModel';
@@ -112,8 +112,7 @@ export const keyQuery: Task = {
     const params = lmParams(lm).filter((p) => p.name !== 'embedding.weight');
     const r = await seqConnectivityOf({ I, hidden: lm.hidden, gates: lm.gates, head: { kind: 'classify', classes: lm.vocab, pooling: 'last', at: q }, params }, ck.params, x);
     const probe = new GateProbe({ ...lm, dtype: 'float32' }, vocab);
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const p of lmParams(lm)) feeds[`p.${p.name}`] = new ort.Tensor('float32', asDtype(ck.params.get(p.name)!.data, 'float32') as Float32Array, p.shape);
+    const feeds = float32Feeds(lmParams(lm), ck);
     const gates = await probe.run(feeds, ids, 0);
     await probe.release();
     return { tokens: ids.map((i) => vocab[i]), ...r, layers: gates.layers };

@@ -3,6 +3,7 @@
 // carries the vocabulary, and the check that a checkpoint fits the model file.
 
 import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { ModelConfig } from '../config/types';
 import { whereOf } from '../config/load';
 import { UserError, UserErrors } from '../errors';
@@ -199,4 +200,11 @@ export function checkpointVocabSize(ck: Checkpoint, ckFile: string): number {
 export function asDtype(data: FloatData, dtype: 'float32' | 'float64'): FloatData {
   if (dtype === 'float32') return data instanceof Float32Array ? data : Float32Array.from(data);
   return data instanceof Float64Array ? data : Float64Array.from(data);
+}
+
+/** Feeds `p.<name>` of a checkpoint's parameters as float32 tensors (inference and gate programs). */
+export function float32Feeds(params: readonly { name: string; shape: number[] }[], ck: Checkpoint): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const p of params) feeds[`p.${p.name}`] = new ort.Tensor('float32', asDtype(ck.params.get(p.name)!.data, 'float32') as Float32Array, p.shape);
+  return feeds;
 }

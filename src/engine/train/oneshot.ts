@@ -12,7 +12,7 @@ import { connectivityOf, GradientFlow, MAX_CONNECTIVITY_TOKENS } from './connect
 import { hasCellState } from '../nn/gru';
 import { chooseDevice } from '../runtime/device';
 import { Checkpoint, FloatData, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { asDtype, checkLanguageModel, checkCheckpointFits, checkpointVocabSize, lmSpecOf, textOptionsOf, vocabFromMetadata } from './lmsetup';
+import { asDtype, float32Feeds, checkLanguageModel, checkCheckpointFits, checkpointVocabSize, lmSpecOf, textOptionsOf, vocabFromMetadata } from './lmsetup';
 import { checkModel } from '../tasks/registry';
 import { LmSampler, sampleText, encodePrefix } from './sample';
 import { GateProbe } from './probe';
@@ -142,8 +142,7 @@ async function lmProbeSetup(cfg: ModelConfig, init: string, probe: string | unde
 /** The gate views of a checkpoint for token ids (float32, as the dashboard shows them). */
 async function gatesOf(spec: LmSpec, ck: Checkpoint, vocab: Vocab, ids: number[]): Promise<GatesMessage> {
   const probe = new GateProbe(spec, vocab.tokens);
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const p of lmParams(spec)) feeds[`p.${p.name}`] = new ort.Tensor('float32', asDtype(ck.params.get(p.name)!.data, 'float32'), p.shape);
+  const feeds = float32Feeds(lmParams(spec), ck);
   try {
     return await probe.run(feeds, ids, Number(ck.metadata['gatelab.step'] ?? 0));
   } finally {
