@@ -144,9 +144,11 @@ export interface SampleMessage {
  * The maps of a layer. LSTM: sigmoid gates i, f, o, candidate g, cell c, hidden h. GRU: sigmoid
  * gates r (reset) and z (update), candidate n, hidden h.
  */
-export type GateName = 'i' | 'f' | 'o' | 'g' | 'c' | 'h' | 'r' | 'z' | 'n';
-/** The sigmoid gates, whose saturation is reported. */
-export type SigmoidGateName = 'i' | 'f' | 'o' | 'r' | 'z';
+export type BuiltinGateName = 'i' | 'f' | 'o' | 'g' | 'c' | 'h' | 'r' | 'z' | 'n';
+/** A map's name: a built-in cell's, or an equation's of a `type: cell` layer (named as in the model file). */
+export type GateName = string;
+/** The sigmoid gates, whose saturation is reported (an equation cell: its equations whose outermost function is a sigmoid). */
+export type SigmoidGateName = string;
 
 /** One layer's insides for the probe: values laid out [T][units] (row-major, flattened). */
 export interface GateLayer {
@@ -154,7 +156,11 @@ export interface GateLayer {
   direction: 'forward' | 'reverse';
   units: number;
   /** the layer's cell (absent: lstm) */
-  cell?: 'lstm' | 'gru' | 'rnn';
+  cell?: 'lstm' | 'gru' | 'rnn' | 'cell';
+  /** the sigmoid gates among `gates` (absent: those with saturation) */
+  sigmoid?: SigmoidGateName[];
+  /** per map: the range its histogram bins cover (absent: the built-in cells' ranges) */
+  ranges?: Record<GateName, [number, number]>;
   /** the maps this layer has, in display order (absent: the LSTM's i, f, o, g, c, h) */
   gates?: GateName[];
   /** per map of `gates` */
@@ -193,7 +199,7 @@ export interface ThroughMessage {
   /** per layer, for the last prediction with a target: ‖∂ℓ/∂h_s‖₂ and (LSTM) ‖∂ℓ/∂c_s‖₂ for every s */
   gradientFlow: { layer: number; h: number[]; c?: number[] }[];
   /** the layers' cells, bottom first */
-  cells: ('lstm' | 'gru' | 'rnn')[];
+  cells: ('lstm' | 'gru' | 'rnn' | 'cell')[];
 }
 
 /** Reading a big data file before training (a corpus is read twice: counting, then encoding). */

@@ -182,7 +182,7 @@ describe('export of GRU and RNN layers to the standard ONNX GRU and RNN operator
     g.output(fwd.logits, 'logits');
     fwd.layers.forEach((l, k) => {
       g.output(l.hT, `h.l${k}`);
-      if ('cT' in l) g.output(l.cT, `c.l${k}`);
+      if ('cT' in l && l.cT) g.output(l.cT, `c.l${k}`);
     });
     const s = await ort.InferenceSession.create(g.encode(), { logSeverityLevel: 3 });
     const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('int64', tokens, [T, B]) };

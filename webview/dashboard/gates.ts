@@ -12,7 +12,7 @@
 import uPlot from 'uplot';
 import type { GateHistoryRow } from '../../src/shared/dashboard';
 import type { GateLayer, GateName, GatesMessage, SigmoidGateName } from '../../src/shared/protocol';
-import { gateColor, orderUnits, sequential, UnitOrder } from './chartdata';
+import { diverging, gateColor, orderUnits, sequential, UnitOrder } from './chartdata';
 import { css, el } from './dom';
 
 export const GATE_LABELS: Record<GateName, string> = {
@@ -29,10 +29,18 @@ export const GATE_LABELS: Record<GateName, string> = {
 /** The maps of a layer as reported (older snapshots without the list are LSTM layers). */
 const LSTM_GATES: GateName[] = ['i', 'f', 'o', 'g', 'c', 'h'];
 const gatesOf = (L: Pick<GateLayer, 'gates'> | undefined): GateName[] => L?.gates ?? LSTM_GATES;
-/** The sigmoid gates of a layer, whose saturation is shown (LSTM i, f, o; GRU r, z). */
-const sigmoidGatesOf = (L: Pick<GateLayer, 'saturation'>): SigmoidGateName[] => (['i', 'f', 'o', 'r', 'z'] as const).filter((g) => L.saturation[g]);
-/** The gate that keeps the old state (LSTM forget gate f, GRU update gate z). */
-const memoryGate = (gates: GateName[]): GateName => (gates.includes('f') ? 'f' : gates.includes('z') ? 'z' : gates[0]);
+/** The sigmoid gates of a layer, whose saturation is shown (LSTM i, f, o; GRU r, z; an equation cell's sigmoid equations). */
+const sigmoidGatesOf = (L: Pick<GateLayer, 'saturation'> & Partial<Pick<GateLayer, 'sigmoid'>>): SigmoidGateName[] => L.sigmoid ?? (['i', 'f', 'o', 'r', 'z'] as const).filter((g) => L.saturation[g]);
+/** The gate that keeps the old state (LSTM forget gate f, GRU update gate z; else a cell's first gate). */
+const memoryGate = (gates: GateName[], L?: Pick<GateLayer, 'sigmoid'>): GateName => (gates.includes('f') ? 'f' : gates.includes('z') ? 'z' : (L?.sigmoid?.[0] ?? gates[0]));
+/** A map's caption: the built-in cells' names spelled out; an equation cell's equations as named in the model file. */
+export const labelOf = (L: Pick<GateLayer, 'cell'> | undefined, g: GateName): string => (L?.cell === 'cell' ? `${g} (equation)` : (GATE_LABELS[g] ?? g));
+/** A value's colour: gates (within [0, 1]) sequential, others diverging over the map's range. */
+function colorOf(L: Pick<GateLayer, 'ranges'> | undefined, gate: GateName, v: number): [number, number, number] {
+  const r = L?.ranges?.[gate];
+  if (!r) return gateColor(gate, v);
+  return r[0] >= 0 && r[1] <= 1 ? sequential(v) : diverging(v / Math.max(Math.abs(r[0]), Math.abs(r[1])));
+}
 
 function visibleToken(t: string): string {
   return t === ' ' ? '␣' : t === '\n' ? '⏎' : t;
@@ -149,7 +157,7 @@ export class GatesView {
   }
 
   private fillGateSelect(sel: HTMLSelectElement, gates: GateName[], value: GateName): void {
-    if ([...sel.options].map((o) => o.value).join() !== gates.join()) sel.replaceChildren(...gates.map((g) => el('option', { value: g }, GATE_LABELS[g])));
+    if ([...sel.options].map((o) => o.value).join() !== gates.join()) sel.replaceChildren(...gates.map((g) => el('option', { value: g }, labelOf(this.snap?.layers[this.layer], g))));
     sel.value = value;
   }
 
@@ -157,7 +165,7 @@ export class GatesView {
   private syncGates(L: GateLayer): void {
     const gates = gatesOf(L);
     if (!gates.includes(this.textGate)) this.textGate = gates.includes('h') ? 'h' : gates[0];
-    if (!gates.includes(this.histGate)) this.histGate = memoryGate(gates);
+    if (!gates.includes(this.histGate)) this.histGate = memoryGate(gates, L);
     this.fillGateSelect(this.textGateSel, gates, this.textGate);
     this.fillGateSelect(this.histSel, gates, this.histGate);
   }
@@ -200,7 +208,7 @@ export class GatesView {
     this.syncGates(L);
     // the unit order follows the hidden state's statistics (saturation: the forget / update
     // gate's), shared by all maps
-    this.order_ = orderUnits(L.values[this.order === 'saturated-high' || this.order === 'saturated-low' ? memoryGate(gates) : 'h']!, T, H, this.order, Math.min(H, this.limit));
+    this.order_ = orderUnits(L.values[this.order === 'saturated-high' || this.order === 'saturated-low' ? memoryGate(gates, L) : 'h']!, T, H, this.order, Math.min(H, this.limit));
     if (!this.order_.includes(this.unit)) this.unit = this.order_[0];
     const rows = this.order_.length;
     // word tokens get wider columns and upright labels (as LSTMVis); characters fit under 12 px
@@ -209,9 +217,9 @@ export class GatesView {
     const ch = Math.max(1, Math.min(8, Math.floor(160 / rows)));
     const figs = gates.map((gate) => {
       const fig = el('figure', { class: 'heatmap' });
-      const cap = el('figcaption', {}, GATE_LABELS[gate]);
+      const cap = el('figcaption', {}, labelOf(L, gate));
       const tokens = el('canvas', { width: String(T * cw), height: words && cw >= 8 ? '64' : '14', class: 'tokens', 'aria-hidden': 'true' });
-      const c = el('canvas', { width: String(T * cw), height: String(rows * ch), role: 'img', 'aria-label': `${GATE_LABELS[gate]}: ${rows} units × ${T} steps` });
+      const c = el('canvas', { width: String(T * cw), height: String(rows * ch), role: 'img', 'aria-label': `${labelOf(L, gate)}: ${rows} units × ${T} steps` });
       this.drawTokens(tokens, g.tokens, cw);
       const ctx = c.getContext('2d')!;
       const img = ctx.createImageData(T * cw, rows * ch);
@@ -219,7 +227,7 @@ export class GatesView {
       for (let r = 0; r < rows; r++) {
         const u = this.order_[r];
         for (let t = 0; t < T; t++) {
-          const [R, G, B] = gateColor(gate, vals[t * H + u]);
+          const [R, G, B] = colorOf(L, gate, vals[t * H + u]);
           for (let y = r * ch; y < (r + 1) * ch; y++)
             for (let x = t * cw; x < (t + 1) * cw; x++) {
               const o = (y * T * cw + x) * 4;
@@ -244,7 +252,7 @@ export class GatesView {
         if (t < 0 || t >= T || r < 0 || r >= rows) return;
         const u = this.order_[r];
         this.tip.hidden = false;
-        this.tip.textContent = `${GATE_LABELS[gate]} · unit ${u} · step ${t} “${visibleToken(g.tokens[t])}” · ${vals[t * H + u].toFixed(4)}`;
+        this.tip.textContent = `${labelOf(L, gate)} · unit ${u} · step ${t} “${visibleToken(g.tokens[t])}” · ${vals[t * H + u].toFixed(4)}`;
         this.tip.style.left = `${e.pageX + 12}px`;
         this.tip.style.top = `${e.pageY + 12}px`;
       });
@@ -269,7 +277,7 @@ export class GatesView {
           (this.heatGrid.querySelectorAll('canvas[role="img"]')[gates.indexOf(gate)] as HTMLCanvasElement | undefined)?.focus();
           return;
         }
-        this.live.textContent = `${GATE_LABELS[gate]} · unit ${u} · step ${cur.t} “${visibleToken(g.tokens[cur.t])}” · ${vals[cur.t * H + u].toFixed(4)}`;
+        this.live.textContent = `${labelOf(L, gate)} · unit ${u} · step ${cur.t} “${visibleToken(g.tokens[cur.t])}” · ${vals[cur.t * H + u].toFixed(4)}`;
         const r = c.getBoundingClientRect();
         this.tip.hidden = false;
         this.tip.textContent = this.live.textContent;
@@ -325,8 +333,8 @@ export class GatesView {
     this.unitLabel.textContent = `unit ${this.unit} of layer ${L.layer} (click a heatmap row to choose)`;
     const cells = g.tokens.map((tok, t) => {
       const v = vals[t * H + this.unit];
-      const [R, G, B] = gateColor(this.textGate, v);
-      const cell = el('div', { class: 'tok', tabindex: '0', title: `${GATE_LABELS[this.textGate]} = ${v.toFixed(4)}` });
+      const [R, G, B] = colorOf(L, this.textGate, v);
+      const cell = el('div', { class: 'tok', tabindex: '0', title: `${labelOf(L, this.textGate)} = ${v.toFixed(4)}` });
       const ch = el('span', { class: 'ch' }, visibleToken(tok));
       ch.style.background = `rgb(${R},${G},${B})`;
       ch.style.color = R * 0.299 + G * 0.587 + B * 0.114 > 140 ? '#000' : '#fff';
@@ -377,10 +385,9 @@ export class GatesView {
       ctx.textAlign = 'center';
     }
     ctx.fillText('fraction of steps < 0.1', pad + (W - pad) / 2, Hh - 4);
-    const colors = satColors();
     sigmoidGatesOf(L).forEach((gate, k) => {
       const s = L.saturation[gate]!;
-      ctx.fillStyle = colors[gate];
+      ctx.fillStyle = satColor(gate, k);
       ctx.globalAlpha = 0.75;
       for (let u = 0; u < s.low.length; u++) {
         const x = pad + s.low[u] * (W - pad - 8);
@@ -390,7 +397,7 @@ export class GatesView {
         ctx.fill();
       }
       ctx.globalAlpha = 1;
-      ctx.fillText(`● ${GATE_LABELS[gate]}`, W - 60, 22 + 13 * k);
+      ctx.fillText(`● ${labelOf(L, gate)}`, W - 60, 22 + 13 * k);
     });
   }
 
@@ -403,7 +410,6 @@ export class GatesView {
       rows.map((r) => r.step),
       ...sig.flatMap((g) => [rows.map((r) => mean(r.layers[this.layer].saturation[g]?.high)), rows.map((r) => mean(r.layers[this.layer].saturation[g]?.low))]),
     ];
-    const colors = satColors();
     // another set of gates (a GRU layer beside LSTM layers): a new plot with its series
     if (this.satPlot && this.satPlotGates !== sig.join()) {
       this.satPlot.destroy();
@@ -422,9 +428,9 @@ export class GatesView {
           axes: [{ ...axis, label: 'step' }, { ...axis, label: 'fraction of steps' }],
           series: [
             { label: 'step' },
-            ...sig.flatMap((g) => [
-              { label: `${g} > 0.9`, stroke: colors[g], width: 2 },
-              { label: `${g} < 0.1`, stroke: colors[g], width: 1, dash: [4, 4] },
+            ...sig.flatMap((g, k) => [
+              { label: `${g} > 0.9`, stroke: satColor(g, k), width: 2 },
+              { label: `${g} < 0.1`, stroke: satColor(g, k), width: 1, dash: [4, 4] },
             ]),
           ],
         },
@@ -454,17 +460,29 @@ export class GatesView {
         ctx.fillRect(x * cw, (bins - 1 - b) * bh, cw, bh);
       });
     });
-    c.title = `${GATE_LABELS[this.histGate]}: one column per snapshot (left: first), values from bottom (low) to top (high)`;
+    c.title = `${labelOf(this.snap?.layers[this.layer], this.histGate)}: one column per snapshot (left: first), values from bottom (low) to top (high)`;
   }
 }
 
-/** Colours of the sigmoid gates in the saturation views (f and z, the gates that keep the state, alike). */
-function satColors(): Record<SigmoidGateName, string> {
-  return {
-    i: css('--vscode-charts-blue', '#3794ff'),
-    f: css('--vscode-charts-red', '#f14c4c'),
-    o: css('--vscode-charts-green', '#89d185'),
-    r: css('--vscode-charts-purple', '#b180d7'),
-    z: css('--vscode-charts-red', '#f14c4c'),
+/**
+ * The colour of the k-th sigmoid gate of a layer in the saturation views: the built-in gates keep
+ * theirs (f and z, the gates that keep the state, alike); an equation cell's others take the palette.
+ */
+function satColor(gate: SigmoidGateName, k: number): string {
+  const builtin: Record<string, [string, string]> = {
+    i: ['--vscode-charts-blue', '#3794ff'],
+    f: ['--vscode-charts-red', '#f14c4c'],
+    o: ['--vscode-charts-green', '#89d185'],
+    r: ['--vscode-charts-purple', '#b180d7'],
+    z: ['--vscode-charts-red', '#f14c4c'],
   };
+  const palette: [string, string][] = [
+    ['--vscode-charts-orange', '#d18616'],
+    ['--vscode-charts-yellow', '#cca700'],
+    ['--vscode-charts-blue', '#3794ff'],
+    ['--vscode-charts-green', '#89d185'],
+    ['--vscode-charts-purple', '#b180d7'],
+  ];
+  const [v, d] = builtin[gate] ?? palette[k % palette.length];
+  return css(v, d);
 }

@@ -18,6 +18,7 @@ import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Node as
 import { UserError, UserErrors, Where } from '../errors';
 import { JsonSchema, JsonType, MODEL_SCHEMA, schemaAt, SWEEP_KEYS } from './schema';
 import { GENERATED_TASKS, ModelConfig, OptimizerConfig, TaskKind } from './types';
+import { checkCell } from '../nn/cellspec';
 
 /** A span of text: 1-based lines and columns, end exclusive. */
 export interface Range {
@@ -276,6 +277,13 @@ class Validator {
         this.keys[full] = kRange;
         continue;
       }
+      if (!sub && typeof schema.additionalProperties === 'object') {
+        // a map of free keys whose values share a schema (a cell's equations, its init)
+        this.keys[full] = kRange;
+        const vNode = pair.value as YNode | null;
+        this.check(vNode, schema.additionalProperties, full, vNode ? this.range(vNode, kRange) : kRange);
+        continue;
+      }
       if (!sub) {
         const guess = didYouMean(name, Object.keys(props));
         // no quick fix when the suggested key is already there (it would only make a duplicate)
@@ -455,6 +463,78 @@ function crossKeyRules(v: Validator, raw: Json, whole: Range): void {
     v.add('train.earlyStopping needs a validation split', 'train.earlyStopping', keyRange('train.earlyStopping'), 'set data.validation above 0 (e.g. 0.1)');
 }
 
+/**
+ * The equations of `type: cell` layers (../nn/cellspec.ts): every problem at the token inside the
+ * equation string (its line and column in the file), at the state item, or at the init key; and the
+ * keys of cell layers on other layer types.
+ */
+function cellRules(v: Validator, root: YAMLMap, lc: LineCounter, text: string): void {
+  const layers = root.getIn(['model', 'layers'], true) as YNode | undefined;
+  if (!isSeq(layers)) return;
+  layers.items.forEach((item, i) => {
+    if (!isMap(item)) return;
+    const at = `model.layers.${i}`;
+    const pairOf = (k: string) => item.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === k);
+    const type = (item.get('type') as string | undefined) ?? 'lstm';
+    const eqPair = pairOf('equations');
+    if (type !== 'cell') {
+      for (const k of ['equations', 'state', 'init']) {
+        const p = pairOf(k);
+        if (p) v.add(`${k} applies to type: cell layers`, `${at}.${k}`, v.range(p.key as YNode), type === 'lstm' && !item.has('type') ? 'add type: cell to write your own cell' : `remove ${k}, or use type: cell`);
+      }
+      return;
+    }
+    if (!eqPair || !isMap(eqPair.value)) {
+      v.add('a cell layer needs its equations', `${at}.equations`, v.range(item), 'add equations: with one line per equation, e.g. h: tanh(W x + U h + b)');
+      return;
+    }
+    const eqMap = eqPair.value;
+    const eqs: [string, string][] = [];
+    const nodes = new Map<string, { key: YNode; value: Scalar }>();
+    for (const p of eqMap.items) {
+      if (!isPair(p) || !isScalar(p.key) || !isScalar(p.value)) continue;
+      const name = String(p.key.value);
+      eqs.push([name, String(p.value.value)]);
+      nodes.set(name, { key: p.key as YNode, value: p.value });
+    }
+    const statePair = pairOf('state');
+    const stateSeq = statePair && isSeq(statePair.value) ? statePair.value : undefined;
+    const states = stateSeq ? stateSeq.items.map((s) => String(isScalar(s) ? s.value : '')) : ['h'];
+    const initPair = pairOf('init');
+    const init = initPair && isMap(initPair.value) ? Object.fromEntries(initPair.value.items.filter(isPair).map((p) => [String(isScalar(p.key) ? p.key.value : ''), isScalar(p.value) ? p.value.value : undefined])) : {};
+    const { problems } = checkCell(eqs, states, init as Record<string, number>);
+    for (const p of problems) {
+      const full = `${at}.${p.key}`;
+      const [head, rest] = [p.key.split('.')[0], p.key.slice(p.key.indexOf('.') + 1)];
+      let range: Range;
+      if (head === 'equations') {
+        const n = nodes.get(rest)!;
+        if (p.atKey || !p.span) range = v.range(p.atKey ? n.key : n.value);
+        else {
+          // the token's place in the file: the scalar's start (after its quote) plus the offset,
+          // where the source holds the string as written; else the whole value
+          const src = String(n.value.value);
+          const start = n.value.range![0] + (n.value.type === 'QUOTE_DOUBLE' || n.value.type === 'QUOTE_SINGLE' ? 1 : 0);
+          const token = src.slice(p.span.at, p.span.at + p.span.len);
+          const exact = text.slice(start + p.span.at, start + p.span.at + p.span.len) === token && text.slice(start, start + src.length) === src;
+          if (exact) {
+            const a = lc.linePos(start + p.span.at);
+            const b = lc.linePos(start + p.span.at + Math.max(1, p.span.len));
+            range = { line: a.line, column: a.col, endLine: b.line, endColumn: b.col };
+          } else range = v.range(n.value);
+        }
+      } else if (head === 'state') {
+        const idx = Number(rest);
+        range = stateSeq && Number.isInteger(idx) && p.key !== 'state' ? v.range(stateSeq.items[idx] as YNode) : v.range((statePair?.key as YNode) ?? eqPair.key);
+      } else {
+        const ip = initPair && isMap(initPair.value) ? initPair.value.items.find((q) => isPair(q) && isScalar(q.key) && String(q.key.value) === rest) : undefined;
+        range = v.range((ip?.key as YNode) ?? initPair?.key);
+      }
+      v.add(p.message, full, range, p.hint);
+    }
+  });
+}
+
 /** Deeper nesting than any model file needs: refused before parsing (a parser or validator would overflow its stack). */
 export const MAX_NESTING = 64;
 
@@ -545,7 +625,10 @@ function parseDocs(text: string, file: string): { models: ParsedModel[]; problem
       const whole = v.range(node);
       v.check(node, MODEL_SCHEMA, '', whole);
       const raw = obj(raws[i]);
-      if (isMap(node)) crossKeyRules(v, raw, whole);
+      if (isMap(node)) {
+        crossKeyRules(v, raw, whole);
+        if (v.problems.length === 0) cellRules(v, node, lc, text);
+      }
       // model names are unique within a file
       const nameAt = v.keys.name;
       if (typeof raw.name === 'string' && nameAt) {

@@ -21,7 +21,8 @@ export interface JsonSchema {
   markdownDescription?: string;
   properties?: Record<string, JsonSchema>;
   required?: string[];
-  additionalProperties?: boolean;
+  /** false: no other keys; true: any (checked elsewhere); a schema: every other key's value */
+  additionalProperties?: boolean | JsonSchema;
   items?: JsonSchema;
   minItems?: number;
   enum?: readonly (string | number | boolean)[];
@@ -59,14 +60,52 @@ const layer: JsonSchema = {
   properties: {
     type: {
       type: 'string',
-      enum: ['lstm', 'gru', 'rnn'],
+      enum: ['lstm', 'gru', 'rnn', 'cell'],
       default: 'lstm',
-      description: 'Cell type: lstm (gates i, f, g, o), gru (gates r, z, n, PyTorch formulation) or rnn (a plain Elman RNN, no gates: to compare with).',
+      description: 'Cell type: lstm (gates i, f, g, o), gru (gates r, z, n, PyTorch formulation), rnn (a plain Elman RNN, no gates: to compare with) or cell (your own gate equations, under equations and state).',
       enumDescriptions: [
         'Long short-term memory: input, forget, cell and output gates, a cell state c beside h.',
         'Gated recurrent unit: reset and update gates, no separate cell state.',
         "Plain RNN (PyTorch nn.RNN): h' = tanh(W_ih x + b_ih + W_hh h + b_hh), no gates; its gradient fades over time.",
+        'Your own cell: the gate equations written under equations, the carried states under state (h is the output).',
       ],
+    },
+    equations: {
+      type: 'object',
+      additionalProperties: { type: 'string', minLength: 1, description: 'One equation of the cell, evaluated at every step in the order written.' },
+      description:
+        'cell layers: the equations, evaluated top to bottom at every step, e.g. f: sigmoid(W x + U h + b). x is the layer input; a state not yet assigned in this step is its previous value; other lowercase names are earlier equations; an uppercase name before an operand is a learned matrix (W x, U (f * h)); b, b_<name> are biases and p, p_<name> per-unit vectors; functions sigmoid, tanh, relu, hardsigmoid(z[, slope, offset]), softsign; operators + - * and parentheses.',
+      markdownDescription: [
+        '`type: cell` layers: the **gate equations**, evaluated top to bottom at every step. Gatelab builds the cell, derives its backward pass and shows every equation in the gate views.',
+        '',
+        '```yaml',
+        'equations:',
+        '  f: sigmoid(W x + U h + b)',
+        '  n: tanh(W x + U (f * h) + b)',
+        '  h: (1 - f) * h + f * n',
+        'state: [h]',
+        '```',
+        '',
+        '- `x`: the layer input at this step',
+        "- a state (listed under `state`) not yet assigned in this step is its previous value (h₍ₜ₋₁₎); after its equation, its new value",
+        '- other lowercase names: earlier equations',
+        '- `W x`, `U h`, `U (f * h)`: a learned matrix (a name beginning with an uppercase letter) applied to its operand, shape [hidden, width of the operand]',
+        '- `b`, `b_<name>`: learned biases [hidden]; `p`, `p_<name>`: learned per-unit vectors [hidden] (e.g. a peephole `p * c`)',
+        '- functions `sigmoid`, `tanh`, `relu`, `hardsigmoid(z[, slope, offset])`, `softsign`; operators `+ - *`, unary minus, parentheses; numbers',
+        '',
+        'Parameters belong to their equation: `f`\'s `W` is `cell.l0.f.W` in checkpoints. Every parameter starts U(−1/√hidden, 1/√hidden), as PyTorch\'s recurrent layers; `init` sets constants.',
+      ].join('\n'),
+    },
+    state: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      default: ['h'],
+      description: 'cell layers: the states carried from step to step (h, the layer output, and at most one more, e.g. [h, c]).',
+    },
+    init: {
+      type: 'object',
+      additionalProperties: { type: 'number', description: 'The constant a parameter starts at.' },
+      description: 'cell layers: constants for named parameters, e.g. { f.b: 1 } starts the bias of f at 1 (the others start U(−1/√hidden, 1/√hidden)).',
     },
     activation: {
       type: 'string',

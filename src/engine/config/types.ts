@@ -52,7 +52,13 @@ export interface DataConfig {
 }
 
 export interface LayerConfig {
-  type: 'lstm' | 'gru' | 'rnn';
+  type: 'lstm' | 'gru' | 'rnn' | 'cell';
+  /** cell layers: equation name → equation, in the order written */
+  equations?: Record<string, string>;
+  /** cell layers: the carried states (default [h]) */
+  state: string[];
+  /** cell layers: constants for named parameters (`f.b` → 1) */
+  init?: Record<string, number>;
   hidden: number;
   /** rnn layers: tanh (default) or relu */
   activation: 'tanh' | 'relu';

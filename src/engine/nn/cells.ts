@@ -3,14 +3,17 @@
 //   lstm  PyTorch nn.LSTM and its variants (./lstm.ts)
 //   gru   PyTorch nn.GRU (./gru.ts)
 //   rnn   PyTorch nn.RNN, tanh or relu (./rnn.ts)
+//   cell  equations written in the model file (./cellspec.ts, ./eqcell.ts)
 
 import type { Graph, Value } from '../onnx/builder';
 import type { GateName, SigmoidGateName } from '../../shared/protocol';
 import { CellKind, cellKind, GateActivation, LstmForward, lstmLayer, lstmParams, lstmStep } from './lstm';
 import { GruForward, gruLayer, gruParams, gruStep } from './gru';
 import { RnnForward, rnnLayer, rnnParams, rnnStep } from './rnn';
+import { EqCellForward, eqCellLayer, eqCellParams, eqCellStep } from './eqcell';
+import { CellSpec, equationRange, isGateEquation } from './cellspec';
 
-export type LayerForward = LstmForward | GruForward | RnnForward;
+export type LayerForward = LstmForward | GruForward | RnnForward | EqCellForward;
 export type LayerInput = { ids: Value } | { x: Value };
 
 export interface CellDef {
@@ -29,9 +32,11 @@ export interface CellDef {
   /** the maps the gate views show, in display order, and which of them are sigmoid gates */
   maps: readonly GateName[];
   sigmoid: readonly SigmoidGateName[];
+  /** histogram ranges of maps the built-in table (probe.ts HIST_RANGES) does not know */
+  ranges?: Record<string, [number, number]>;
 }
 
-export const CELLS: Record<CellKind, CellDef> = {
+export const CELLS: Record<Exclude<CellKind, 'cell'>, CellDef> = {
   lstm: {
     kind: 'lstm',
     hasCellState: true,
@@ -61,7 +66,32 @@ export const CELLS: Record<CellKind, CellDef> = {
   },
 };
 
+const eqCells = new WeakMap<CellSpec, CellDef>();
+
+/** The cell of an equation-defined layer: its maps are its equations, named as in the model file. */
+function eqCellDef(spec: CellSpec): CellDef {
+  const hit = eqCells.get(spec);
+  if (hit) return hit;
+  const def: CellDef = {
+    kind: 'cell',
+    hasCellState: spec.states.length > 1,
+    params: (k, H, inSize, sfx) => eqCellParams(spec, k, H, inSize, sfx),
+    layer: (g, P, k, input, s, _gate, sfx) => eqCellLayer(g, spec, P, k, input, s, sfx),
+    step: (g, P, k, x, s, _gate, sfx) => eqCellStep(g, spec, P, k, x, s, sfx),
+    maps: spec.equations.map((q) => q.name),
+    sigmoid: spec.equations.filter(isGateEquation).map((q) => q.name),
+    ranges: Object.fromEntries(spec.equations.map((q) => [q.name, equationRange(q)])),
+  };
+  eqCells.set(spec, def);
+  return def;
+}
+
 /** The cell of a layer, from its options. */
 export function cellDef(gate: GateActivation | undefined | null): CellDef {
-  return CELLS[cellKind(gate)];
+  const kind = cellKind(gate);
+  if (kind === 'cell') {
+    if (!gate?.equations) throw new Error('a cell layer needs its equations');
+    return eqCellDef(gate.equations);
+  }
+  return CELLS[kind];
 }

@@ -52,9 +52,10 @@ export function isGru(cell: Pick<GateActivation, 'cell'> | undefined | null): bo
   return cell?.cell === 'gru';
 }
 
-/** Whether a layer carries a cell state c beside h (LSTM layers do, GRU and RNN layers do not). */
+/** Whether a layer carries a cell state c beside h (LSTM layers and cells with two states do, GRU and RNN layers do not). */
 export function hasCellState(spec: { gates?: (GateActivation | undefined)[] }, k: number): boolean {
-  return cellKind(spec.gates?.[k]) === 'lstm';
+  const gate = spec.gates?.[k];
+  return cellKind(gate) === 'lstm' || (cellKind(gate) === 'cell' && (gate?.equations?.states.length ?? 1) > 1);
 }
 
 /**

@@ -2,6 +2,7 @@
 // PyTorch module): nn.LSTM and nn.GRU all weights and biases U(−1/√H, 1/√H); nn.Linear weight and bias
 // U(−1/√fan_in, 1/√fan_in) (kaiming_uniform with a = √5); nn.Embedding N(0, 1).
 // forgetBias is added to the forget-gate block of bias_ih (so b_ih + b_hh starts there on average).
+// Equation cells (`type: cell`): every parameter U(−1/√H, 1/√H), then the layer's `init` constants.
 
 import { Rng } from '../util/rng';
 import { LayerConfig } from '../config/types';
@@ -54,7 +55,7 @@ function fillGated(data: FloatData, H: number, fanIn: number, scheme: InitConfig
 
 export function initParams(
   params: ParamInfo[],
-  layers: Pick<LayerConfig, 'hidden' | 'forgetBias'>[],
+  layers: (Pick<LayerConfig, 'hidden' | 'forgetBias'> & Partial<Pick<LayerConfig, 'init'>>)[],
   seed: number,
   dtype: 'float32' | 'float64' = 'float32',
   init: InitConfig = { input: 'pytorch', recurrent: 'pytorch' },
@@ -85,6 +86,15 @@ export function initParams(
       for (let i = 0; i < n; i++) data[i] = rng.uniform(-k, k);
       if (/^(gru|rnn)\.weight_hh/.test(p.name)) fillGated(data, H, p.shape[1], init.recurrent, rng, blocks);
       if (/^(gru|rnn)\.weight_ih/.test(p.name)) fillGated(data, H, p.shape[1], init.input, rng, blocks);
+    } else if (/^cell\.l\d+(_reverse)?\./.test(p.name)) {
+      // an equation cell: every parameter U(−1/√H, 1/√H), as PyTorch's recurrent layers; the
+      // layer's init sets constants (`f.b: 1`)
+      const m = /^cell\.l(\d+)(?:_reverse)?\.(.+)$/.exec(p.name)!;
+      const layer = layers[Number(m[1])];
+      const k = 1 / Math.sqrt(layer.hidden);
+      const constant = layer.init?.[m[2]];
+      for (let i = 0; i < n; i++) data[i] = rng.uniform(-k, k);
+      if (constant !== undefined) data.fill(constant);
     } else if (p.name === 'embedding.weight') {
       for (let i = 0; i < n; i++) data[i] = rng.normal();
     } else if (p.name === 'fc.weight' || p.name === 'fc.bias') {

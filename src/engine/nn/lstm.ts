@@ -21,6 +21,7 @@
 import { Graph, Value } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { inputProjection } from './projection';
+import type { CellSpec } from './cellspec';
 
 export interface LstmForward {
   /** [T, B, H] hidden states h_1..h_T */
@@ -61,10 +62,12 @@ export type GateActivation = ({ kind: 'sigmoid' } | { kind: 'hard-sigmoid'; alph
   cell?: CellKind;
   /** rnn layers: the nonlinearity (default tanh) */
   activation?: 'tanh' | 'relu';
+  /** cell layers: the checked equations (./cellspec.ts) */
+  equations?: CellSpec;
 };
 
-/** The recurrent cells Gatelab builds (./cells.ts). */
-export type CellKind = 'lstm' | 'gru' | 'rnn';
+/** The recurrent cells Gatelab builds (./cells.ts); 'cell' is an equation-defined cell (./eqcell.ts). */
+export type CellKind = 'lstm' | 'gru' | 'rnn' | 'cell';
 
 /** A layer's cell, from its options. */
 export function cellKind(gate: Pick<GateActivation, 'cell'> | undefined | null): CellKind {

@@ -328,6 +328,15 @@ function itemOutputs(it: TapeItem): Value[] {
  * Values of `wrt` that the loss does not depend on get zeros.
  */
 export function gradients(g: Graph, loss: Value, wrt: Value[], seed?: Value): Value[] {
+  return gradientsFrom(g, [[loss, seed ?? null]], wrt);
+}
+
+/**
+ * Emits into g the gradients with respect to `wrt` of Σ ⟨v, seed⟩ over the given (value, seed)
+ * pairs (a null seed: 1, for a scalar loss): several outputs at once, each with its own incoming
+ * gradient, as a backward pass through a scan body needs. Values of `wrt` reached by none get zeros.
+ */
+export function gradientsFrom(g: Graph, seeds: [Value, Value | null][], wrt: Value[]): Value[] {
   const op = new Ops(g);
   // forward pass: which values depend on wrt
   const dep = new Set<Value>(wrt);
@@ -336,7 +345,7 @@ export function gradients(g: Graph, loss: Value, wrt: Value[], seed?: Value): Va
       for (const o of itemOutputs(it)) if (isFloat(o)) dep.add(o);
     }
   }
-  if (!dep.has(loss)) return wrt.map((w) => op.zerosLike(w));
+  if (!seeds.some(([v]) => dep.has(v))) return wrt.map((w) => op.zerosLike(w));
 
   const pending = new Map<Value, Value[]>();
   const add = (v: Value, d: Value) => {
@@ -351,7 +360,7 @@ export function gradients(g: Graph, loss: Value, wrt: Value[], seed?: Value): Va
     pending.set(v, [d]);
     return d;
   };
-  add(loss, seed ?? op.c(loss, 1));
+  for (const [v, seed] of seeds) if (dep.has(v)) add(v, seed ?? op.c(v, 1));
 
   const ctx: RuleCtx = { g, op, needs: (v) => !!v && dep.has(v), unbroadcast: makeUnbroadcast(op) };
   for (let k = g.tape.length - 1; k >= 0; k--) {

@@ -9,6 +9,7 @@ import { whereOf } from '../config/load';
 import { UserError, UserErrors } from '../errors';
 import { LmSpec, ParamInfo } from '../nn/lm';
 import type { GateActivation } from '../nn/lstm';
+import { checkCell, type CellSpec } from '../nn/cellspec';
 import { DType } from '../onnx/proto';
 import { Vocab, TextOptions } from '../data/text';
 import { Checkpoint, FloatData } from './checkpoint';
@@ -20,10 +21,14 @@ export function checkSupported(cfg: ModelConfig): void {
   };
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
-    if (l.type !== 'lstm' && l.type !== 'gru' && l.type !== 'rnn') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm, gru or rnn');
+    if (l.type !== 'lstm' && l.type !== 'gru' && l.type !== 'rnn' && l.type !== 'cell') no(`${at}.type`, `layer type "${l.type}"`, 'use type: lstm, gru, rnn or cell');
     if (l.type !== 'lstm') checkGruLayer(cfg, l, at);
     if (l.activation === 'relu' && l.type !== 'rnn')
-      throw new UserError(`activation applies to rnn layers only: ${l.type === 'lstm' ? 'an LSTM' : 'a GRU'} layer's nonlinearities are fixed (sigmoid gates, tanh)`, whereOf(cfg, `${at}.activation`), 'remove activation from this layer, or use type: rnn');
+      throw new UserError(
+        `activation applies to rnn layers only: ${l.type === 'lstm' ? "an LSTM layer's nonlinearities are fixed (sigmoid gates, tanh)" : l.type === 'gru' ? "a GRU layer's nonlinearities are fixed (sigmoid gates, tanh)" : "a cell layer's functions are written in its equations"}`,
+        whereOf(cfg, `${at}.activation`),
+        l.type === 'cell' ? 'remove activation and write relu(...) in the equation' : 'remove activation from this layer, or use type: rnn',
+      );
   });
   // what a task cannot train (bidirectional layers, dropout) its plug-in checks (tasks/registry.ts: checkModel)
 }
@@ -35,12 +40,16 @@ export function checkSupported(cfg: ModelConfig): void {
 function checkGruLayer(cfg: ModelConfig, l: ModelConfig['model']['layers'][number], at: string): void {
   const rnn = l.type === 'rnn';
   const lstmOnly = (key: string, what: string) => {
+    if (l.type === 'cell')
+      throw new UserError(`${key} applies to LSTM layers only: a cell layer is what its equations say`, whereOf(cfg, `${at}.${key}`), `remove ${key} and write the variant in the equations${key === 'forgetBias' ? ' (a forget bias: init: { f.b: 1 })' : key === 'peepholes' ? ' (a peephole: + p * c)' : ''}`);
     throw new UserError(
       `${key} applies to LSTM layers only: ${what}`,
       whereOf(cfg, `${at}.${key}`),
       `remove ${key} from this layer, or use type: lstm`,
     );
   };
+  if (l.type === 'cell' && l.gateActivation !== 'sigmoid')
+    throw new UserError('gateActivation applies to built-in gated layers: a cell layer writes its functions in its equations', whereOf(cfg, `${at}.gateActivation`), 'remove gateActivation and write hardsigmoid(...) in the equations');
   if (l.forgetBias !== 0) lstmOnly('forgetBias', rnn ? 'an RNN layer has no gates' : 'a GRU layer has no forget gate (its update gate z keeps the state)');
   if (l.peepholes) lstmOnly('peepholes', rnn ? 'an RNN layer has no gates' : 'a GRU layer has no cell state for the gates to look at');
   if (l.coupledGates) lstmOnly('coupledGates', rnn ? 'an RNN layer has no gates' : 'a GRU layer has no input and forget gates to couple (its update gate z already does both)');
@@ -51,10 +60,23 @@ function checkGruLayer(cfg: ModelConfig, l: ModelConfig['model']['layers'][numbe
 
 /** The cell options of a layer: cell type, gate nonlinearity and the LSTM variants. */
 export function cellOf(l: ModelConfig['model']['layers'][number]): GateActivation {
+  if (l.type === 'cell') return { kind: 'sigmoid', cell: 'cell', equations: cellSpecOf(l) };
   const act: GateActivation = l.gateActivation === 'hard-sigmoid' ? { kind: 'hard-sigmoid', alpha: l.hardSigmoidSlope, beta: l.hardSigmoidOffset } : { kind: 'sigmoid' };
   if (l.type === 'gru') return { ...act, cell: 'gru' };
   if (l.type === 'rnn') return { kind: 'sigmoid', cell: 'rnn', activation: l.activation ?? 'tanh' };
   return { ...act, ...(l.coupledGates ? { coupled: true } : {}), ...(l.peepholes ? { peepholes: true } : {}), ...(l.cellClip > 0 ? { clip: l.cellClip } : {}) };
+}
+
+const cellSpecs = new WeakMap<object, CellSpec>();
+
+/** The checked equations of a cell layer (the loader has reported every problem at its token already). */
+function cellSpecOf(l: ModelConfig['model']['layers'][number]): CellSpec {
+  const hit = cellSpecs.get(l);
+  if (hit) return hit;
+  const r = checkCell(Object.entries(l.equations ?? {}), l.state ?? ['h'], l.init ?? {});
+  if (!r.spec) throw new UserError(`cell layer: ${r.problems[0].message}`, {}, r.problems[0].hint);
+  cellSpecs.set(l, r.spec);
+  return r.spec;
 }
 
 /** For the language-model-only commands (grad, sample, export, gate views). */

@@ -12,9 +12,10 @@ import { Ops } from '../onnx/ops';
 import { LmSpec, lmForward, lmParams } from '../nn/lm';
 import type { GateActivation, LstmForward } from '../nn/lstm';
 import type { GruForward } from '../nn/gru';
+import type { EqCellForward } from '../nn/eqcell';
 import { cellDef, LayerForward } from '../nn/cells';
 import { Direction, DIRECTION_SUFFIX, directionsOf, runDirections } from '../nn/direction';
-import type { GateLayer, GateName, GatesMessage, SigmoidGateName } from '../../shared/protocol';
+import type { BuiltinGateName, GateLayer, GateName, GatesMessage, SigmoidGateName } from '../../shared/protocol';
 
 
 /**
@@ -24,7 +25,10 @@ import type { GateLayer, GateName, GatesMessage, SigmoidGateName } from '../../s
  */
 function outputLayer(g: Graph, l: LayerForward, k: number, T: number, H: number, sfx = ''): void {
   const op = new Ops(g);
-  if ('kind' in l && l.kind === 'rnn') {
+  if ('kind' in l && l.kind === 'cell') {
+    // an equation cell: every equation, named as in the model file (h among them)
+    for (const [name, v] of Object.entries((l as EqCellForward).maps)) if (name !== 'h') g.output(op.Reshape(v, [T, H]), `eq.${name}.l${k}${sfx}`);
+  } else if ('kind' in l && l.kind === 'rnn') {
     // no gates: only h
   } else if ('kind' in l && l.kind === 'gru') {
     g.output(op.Reshape((l as GruForward).S, [T, 2 * H]), `sig.l${k}${sfx}`);
@@ -48,7 +52,8 @@ function packLayer(r: Record<string, ort.Tensor>, k: number, T: number, H: numbe
   const sigNames: readonly SigmoidGateName[] = cell.sigmoid;
   const sfx = DIRECTION_SUFFIX[direction];
   const row = (t: number) => (direction === 'reverse' ? T - 1 - t : t);
-  const sig = (sigNames.length ? r[`sig.l${k}${sfx}`].data : new Float32Array(0)) as Float32Array;
+  const eqCell = cell.kind === 'cell';
+  const sig = (sigNames.length && !eqCell ? r[`sig.l${k}${sfx}`].data : new Float32Array(0)) as Float32Array;
   const nS = sigNames.length;
   const pick = (gate: number) => {
     const out = new Float32Array(T * H);
@@ -62,17 +67,19 @@ function packLayer(r: Record<string, ort.Tensor>, k: number, T: number, H: numbe
     return out;
   };
   const values: Partial<Record<GateName, Float32Array>> = {};
-  sigNames.forEach((n, j) => (values[n] = pick(j)));
-  for (const n of names) values[n] ??= rows(r[`${n}.l${k}${sfx}`].data as Float32Array);
+  if (!eqCell) sigNames.forEach((n, j) => (values[n] = pick(j)));
+  for (const n of names) values[n] ??= rows(r[eqCell && n !== 'h' ? `eq.${n}.l${k}${sfx}` : `${n}.l${k}${sfx}`].data as Float32Array);
+  const range = (n: GateName): [number, number] => cell.ranges?.[n] ?? HIST_RANGES[n as BuiltinGateName];
   return {
     layer: k,
     direction,
     units: H,
     cell: cell.kind,
     gates: [...names],
+    ...(eqCell ? { sigmoid: [...sigNames], ranges: Object.fromEntries(names.map((n) => [n, range(n)])) } : {}),
     values: Object.fromEntries(names.map((n) => [n, Array.from(values[n]!, round)])),
     saturation: Object.fromEntries(sigNames.map((n) => [n, saturation(values[n]!, T, H)])),
-    histograms: Object.fromEntries(names.map((n) => [n, histogram(values[n]!, ...HIST_RANGES[n], HIST_BINS)])),
+    histograms: Object.fromEntries(names.map((n) => [n, histogram(values[n]!, ...range(n), HIST_BINS)])),
   };
 }
 
@@ -117,7 +124,7 @@ export function histogram(values: ArrayLike<number>, lo: number, hi: number, bin
   return out;
 }
 
-export const HIST_RANGES: Record<GateName, [number, number]> = {
+export const HIST_RANGES: Record<BuiltinGateName, [number, number]> = {
   i: [0, 1],
   f: [0, 1],
   o: [0, 1],

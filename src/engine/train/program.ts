@@ -42,7 +42,7 @@ function layerState(lm: LmSpec, h: Value[], cIn: Value[], f: (v: Value) => Value
 
 /** A layer's final cell state (only LSTM layers have one). */
 function cellOut(l: LayerForward): Value {
-  if (!('cT' in l)) throw new Error('a GRU or RNN layer has no cell state');
+  if (!('cT' in l) || !l.cT) throw new Error('a GRU or RNN layer has no cell state');
   return l.cT;
 }
 
