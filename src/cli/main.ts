@@ -365,8 +365,10 @@ async function bench(args: string[]): Promise<number> {
   );
   const device = (values.device as string | undefined) ?? 'cpu';
   if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UserError(`unknown device "${device}"`, { key: '--device' }, 'use cpu, cuda or auto');
-  const only = values.only ? (values.only as string).split(',').map((s) => s.trim().toUpperCase()) : undefined;
-  for (const id of only ?? []) if (!['C1', 'C2', 'C3', 'C4', 'G1', 'G4'].includes(id)) throw new UserError(`unknown configuration "${id}"`, { key: '--only' }, 'use C1, C2, C3, C4 (DESIGN §6) or G1, G4 (C1 and C4 with a GRU layer)');
+  // ids as written in RESULTS (C1-cell), matched case-insensitively
+  const IDS = ['C1', 'C2', 'C3', 'C4', 'G1', 'G4', 'C1-cell'];
+  const only = values.only ? (values.only as string).split(',').map((s) => { const t = s.trim(); return IDS.find((id) => id.toLowerCase() === t.toLowerCase()) ?? t; }) : undefined;
+  for (const id of only ?? []) if (!IDS.includes(id)) throw new UserError(`unknown configuration "${id}"`, { key: '--only' }, 'use C1, C2, C3, C4 (DESIGN §6), G1, G4 (C1 and C4 with a GRU layer) or C1-cell (C1 with the LSTM written as equations)');
   const threads = positiveInt(values.threads as string | undefined, '--threads');
   const results = await runBench({
     device: chooseDevice(device as 'auto' | 'cpu' | 'cuda'),

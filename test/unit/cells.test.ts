@@ -177,3 +177,234 @@ describe('equation cells', () => {
       await fdAll(sess, feeds, prog.params, kind, [...prog.params.map((p): [string, string] => [`p.${p.name}`, `d.${p.name}`]), ['h.l0', 'd.h.l0']]);
     });
 });
+
+// ---- model-file errors at the token ------------------------------------------------------------------
+import { diagnoseModelText, parseModelFile } from '../../src/engine/config/load';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+
+/** A cell model file with the given equation lines (each `name: text`) and state. */
+function cellFile(lines: string[], state = '[h]', extra = ''): string {
+  return [
+    'name: my-cell',
+    'data:',
+    '  source: corpus.txt',
+    'model:',
+    '  layers:',
+    '    - type: cell',
+    '      hidden: 8',
+    '      equations:',
+    ...lines.map((l) => `        ${l}`),
+    `      state: ${state}`,
+    ...(extra ? [extra] : []),
+    'train:',
+    '  steps: 2',
+  ].join('\n');
+}
+const EQ_LINE = 9; // the first equation's line in cellFile
+const EQ_COL = 9; // the first equation's column
+
+describe('equation cells: every error at its place', () => {
+  const one = (text: string) => {
+    const ps = diagnoseModelText(text, '/m/cell.gatelab.yaml');
+    expect(ps.length, ps.map((p) => p.error.format()).join('\n')).toBe(1);
+    return ps[0];
+  };
+  const at = (p: ReturnType<typeof one>, line: number, column: number, len?: number) => {
+    expect([p.range.line, p.range.column], p.error.format()).toEqual([line, column]);
+    if (len !== undefined) expect(p.range.endColumn - p.range.column).toBe(len);
+  };
+
+  it('an unknown name: at the name, with the nearest name', () => {
+    const eq = 'n: tanh(W x + U (f * hh) + b)';
+    const p = one(cellFile(['f: sigmoid(W x + U h + b)', eq, 'h: (1 - f) * h + f * n']));
+    at(p, EQ_LINE + 1, EQ_COL + eq.indexOf('hh'), 2);
+    expect(p.error.message).toBe('unknown name "hh"');
+    expect(p.error.hint).toBe('did you mean `h`?');
+    expect(p.error.where.key).toBe('model.layers.0.equations.n');
+  });
+  it('quoted equations: the column counts the quote', () => {
+    const eq = 'n: "tanh(W x + U (f * hh) + b)"';
+    at(one(cellFile(['f: sigmoid(W x + U h + b)', eq, 'h: (1 - f) * h + f * n'])), EQ_LINE + 1, EQ_COL + eq.indexOf('hh'), 2);
+  });
+  it('a state never assigned: at the state, with the equation it may mean', () => {
+    const p = one(cellFile(['f: sigmoid(W x + U h + b)', 'hh: (1 - f) * hh + f * tanh(W x + b)'], '[hh, h]'));
+    expect(p.error.message).toBe('the state h is never assigned');
+    at(p, EQ_LINE + 2, '      state: [hh, '.length + 1);
+  });
+  it('a use before the definition: at the use, saying to move the equation or carry it', () => {
+    const eq = 'f: sigmoid(W x + U h + b + n)';
+    const p = one(cellFile([eq, 'n: tanh(W x + U h + b)', 'h: (1 - f) * h + f * n']));
+    expect(p.error.message).toBe('n is used before it is defined');
+    at(p, EQ_LINE, EQ_COL + eq.indexOf('n)'), 1);
+  });
+  it('an unused equation: at its name', () => {
+    const p = one(cellFile(['f: sigmoid(W x + U h + b)', 'q: tanh(W x + b)', 'h: (1 - f) * h + f * tanh(W x + U h + b)']));
+    expect(p.error.message).toBe('the equation q is never used');
+    at(p, EQ_LINE + 1, EQ_COL, 1);
+  });
+  it('syntax errors: at the token', () => {
+    const cases: [string, string, string][] = [
+      ['h: tanh(W x + U h + b', '(', 'syntax error: expected ")" or "," before the end of the equation'],
+      ['h: tanh(W x + U h + b))', ')', 'syntax error: unexpected ")"'],
+      ['h: tanh(W x + U h / 2 + b)', '/', 'syntax error: unexpected character "/"'],
+      ['h: tahn(W x + U h + b)', 'tahn', 'syntax error: unknown function "tahn"'],
+      ['h: tanh(W x + U + b)', 'U', 'syntax error: the matrix U needs an operand'],
+      ['h: tanh(W x + U h b)', 'b', 'syntax error: missing operator before "b"'],
+    ];
+    for (const [eq, tok, msg] of cases) {
+      const p = one(cellFile([eq]));
+      expect(p.error.message, eq).toBe(msg);
+      at(p, EQ_LINE, EQ_COL + (tok === ')' ? eq.lastIndexOf(tok) : eq.indexOf(tok, eq.indexOf(':'))), tok.length);
+    }
+    expect(one(cellFile(['h: tahn(W x + U h + b)'])).error.hint).toContain('did you mean `tanh`?');
+  });
+  it('widths, constants and init keys', () => {
+    expect(one(cellFile(['h: tanh(x + U h + b)'])).error.message).toBe('x has the width of the layer input, the other operand the hidden width');
+    expect(one(cellFile(['a: sigmoid(b)', 'h: a * tanh(W x + U h)'])).error.message).toBe('a depends on neither x nor a state');
+    const p = one(cellFile(['h: tanh(W x + U h + b)'], '[h]', '      init: { h.c: 1 }'));
+    expect(p.error.message).toBe('init: the cell has no parameter h.c');
+    at(p, EQ_LINE + 2, '      init: { '.length + 1);
+  });
+  it('cell keys on other layers, and LSTM options on a cell, are errors at the key', () => {
+    const lstm = cellFile(['h: tanh(W x + U h + b)']).replace('type: cell', 'type: lstm');
+    expect(diagnoseModelText(lstm, '/m/x.yaml').map((p) => p.error.message)).toEqual(['equations applies to type: cell layers', 'state applies to type: cell layers']);
+  });
+  it('a valid file resolves into the equations in file order', () => {
+    const [cfg] = parseModelFile(cellFile(MGU_EQUATIONS.map(([n, e]) => `${n}: ${e}`)), '/m/cell.gatelab.yaml');
+    expect(cfg.model.layers[0].type).toBe('cell');
+    expect(Object.keys(cfg.model.layers[0].equations!)).toEqual(['f', 'n', 'h']);
+    expect(cfg.model.layers[0].state).toEqual(['h']);
+  });
+  it('the CLI exits 2 with file:line:column of the token', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-cell-'));
+    const file = path.join(dir, 'cell.gatelab.yaml');
+    const eq = 'n: tanh(W x + U (f * hh) + b)';
+    fs.writeFileSync(file, cellFile(['f: sigmoid(W x + U h + b)', eq, 'h: (1 - f) * h + f * n']));
+    fs.writeFileSync(path.join(dir, 'corpus.txt'), 'abc abc abc\n'.repeat(20));
+    const r = spawnSync(process.execPath, [path.resolve(__dirname, '../../dist/cli.js'), 'train', file, '--no-record'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${file}:${EQ_LINE + 1}:${EQ_COL + eq.indexOf('hh')}: model.layers.0.equations.n: unknown name "hh" (did you mean \`h\`?)`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+// ---- checkpoints, sampling, export, gate views --------------------------------------------------------
+import { initParams } from '../../src/engine/nn/init';
+import { lmForward } from '../../src/engine/nn/lm';
+import { Graph } from '../../src/engine/onnx/builder';
+import { loadCheckpoint, saveCheckpoint } from '../../src/engine/train/checkpoint';
+import { cellOf } from '../../src/engine/train/lmsetup';
+import { GateProbe } from '../../src/engine/train/probe';
+import { exportedAgainstTrainingForward } from '../reference/exportcheck';
+
+const CLI = path.resolve(__dirname, '../../dist/cli.js');
+const flowLayer = (hidden: number, eqs: [string, string][], state: string, extra = '') =>
+  `{ type: cell, hidden: ${hidden}${extra}, equations: { ${eqs.map(([n, e]) => `${n}: "${e}"`).join(', ')} }, state: ${state} }`;
+
+describe('equation cells: checkpoints, sampling, export and gate views', () => {
+  it('trains from the CLI into cell.l{k}.<equation>.<name> tensors; samples; exports an ONNX Scan model with the training forward\'s outputs', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-cell-lm-'));
+    fs.writeFileSync(path.join(dir, 'c.txt'), 'the time machine by h g wells '.repeat(40));
+    const layers = [flowLayer(6, LSTM_EQUATIONS, '[h, c]'), flowLayer(5, MGU_EQUATIONS, '[h]', ', init: { f.b: 1 }')];
+    fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), `name: m\ndata: { source: c.txt, sequenceLength: 8, validation: 0 }\nmodel:\n  layers:\n${layers.map((l) => `    - ${l}`).join('\n')}\ntrain: { steps: 3, batchSize: 4 }\n`);
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8' });
+    let r = run('train', 'm.gatelab.yaml', '--save', 'w.safetensors', '--no-record', '--quiet');
+    expect(r.status, r.stderr).toBe(0);
+    const ck = loadCheckpoint(path.join(dir, 'w.safetensors'));
+    const names = [...ck.params.keys()];
+    expect(names).toEqual(expect.arrayContaining(['cell.l0.i.W', 'cell.l0.i.U', 'cell.l0.i.b', 'cell.l0.o.b', 'cell.l1.f.W', 'cell.l1.n.U', 'fc.weight']));
+    expect(names.filter((n) => n.startsWith('lstm.'))).toEqual([]);
+    expect(ck.params.get('cell.l1.f.U')!.shape).toEqual([5, 5]);
+    expect(ck.params.get('cell.l1.f.W')!.shape).toEqual([5, 6]);
+    r = run('sample', 'm.gatelab.yaml', '--init', 'w.safetensors', '--prefix', 'the ', '--length', '20');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.startsWith('the ')).toBe(true);
+    r = run('export', 'm.gatelab.yaml', '--init', 'w.safetensors', '--onnx', 'm.onnx');
+    expect(r.status, r.stderr).toBe(0);
+    // the exported model against the training graph's forward on the same checkpoint
+    const cfg = parseModelFile(fs.readFileSync(path.join(dir, 'm.gatelab.yaml'), 'utf8'), path.join(dir, 'm.gatelab.yaml'))[0];
+    const V = ck.params.get('fc.bias')!.shape[0];
+    const lm: LmSpec = { vocab: V, embedding: 0, hidden: [6, 5], dtype: 'float32', gates: cfg.model.layers.map(cellOf) };
+    const [T, B] = [9, 3];
+    const tokens = BigInt64Array.from({ length: T * B }, (_, i) => BigInt((i * 7) % V));
+    const g = new Graph('own');
+    const params = lmParams(lm);
+    const P = Object.fromEntries(params.map((p) => [p.name, g.input(`p.${p.name}`, 'float32', p.shape)]));
+    const zeros = (H: number) => g.const(new Array(B * H).fill(0), 'float32', [B, H]);
+    const fwd = lmForward(g, lm, P, g.input('x', 'int64', [T, B]), [{ h0: zeros(6), c0: zeros(6) }, { h0: zeros(5) }]);
+    g.output(fwd.logits, 'logits');
+    g.output(fwd.layers[0].hT, 'h.l0');
+    g.output((fwd.layers[0] as { cT: ReturnType<Graph['input']> }).cT, 'c.l0');
+    g.output(fwd.layers[1].hT, 'h.l1');
+    const own = await (await ort.InferenceSession.create(g.encode(), SESSION_OPTS)).run({ x: new ort.Tensor('int64', tokens, [T, B]), ...Object.fromEntries(params.map((p) => [`p.${p.name}`, new ort.Tensor('float32', Float32Array.from(ck.params.get(p.name)!.data), p.shape)])) });
+    const ex = await ort.InferenceSession.create(path.join(dir, 'm.onnx'));
+    expect(ex.outputNames).toEqual(['logits', 'h.l0', 'c.l0', 'h.l1']);
+    const out = await ex.run({ tokens: new ort.Tensor('int64', tokens, [T, B]) });
+    for (const n of ['logits', 'h.l0', 'c.l0', 'h.l1']) {
+      const a = out[n].data as Float32Array;
+      const b = own[n].data as Float32Array;
+      expect(a.length).toBe(b.length);
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i]), `${n}[${i}]`).toBeLessThan(2e-5 * Math.max(1, Math.abs(b[i])));
+    }
+    // a T of another length runs too (T is symbolic in the exported model)
+    expect((await ex.run({ tokens: new ort.Tensor('int64', tokens.slice(0, 2 * B), [2, B]) })).logits.dims).toEqual([2, B, V]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const c of [
+    { label: 'classification: bidirectional MGU over the LSTM as equations, last pooling', layers: [flowLayer(5, LSTM_EQUATIONS, '[h, c]'), flowLayer(4, MGU_EQUATIONS, '[h]', ', bidirectional: true')], pooling: 'last', embedding: 4 },
+    { label: 'classification: bidirectional JANET (one-hot), mean pooling', layers: [flowLayer(5, JANET_EQUATIONS, '[h]', ', bidirectional: true')], pooling: 'mean', embedding: 0 },
+    { label: 'forecast: bidirectional LSTM-as-equations', layers: [flowLayer(5, LSTM_EQUATIONS, '[h, c]', ', bidirectional: true')], forecast: true },
+  ])
+    it(`export, ${c.label}: the Scan model gives the predict program's outputs`, async () => {
+      const { classifyParams } = await import('../../src/engine/train/classify');
+      const { forecastParams } = await import('../../src/engine/train/forecast');
+      const { classifySpecOf } = await import('../../src/engine/tasks/classification');
+      const { forecastSpecOf } = await import('../../src/engine/tasks/forecast');
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-cell-seq-'));
+      fs.writeFileSync(path.join(dir, 'd.tsv'), 'good\t1\nbad\t0\n');
+      fs.writeFileSync(path.join(dir, 's.csv'), 'Month,Passengers\n' + Array.from({ length: 40 }, (_, i) => `m${i},${100 + i}`).join('\n') + '\n');
+      const data = c.forecast ? 'data: { source: s.csv, column: Passengers, window: 9, horizon: 2 }\ntask: forecast\n' : `task: classification\ndata: { source: d.tsv, pooling: ${c.pooling} }\n`;
+      const file = path.join(dir, 'm.gatelab.yaml');
+      fs.writeFileSync(file, `name: m\n${data}model:\n  embedding: ${c.embedding ?? 0}\n  layers:\n${c.layers.map((l) => `    - ${l}`).join('\n')}\n`);
+      const cfg = parseModelFile(fs.readFileSync(file, 'utf8'), file)[0];
+      const [V, C] = [11, 3];
+      const spec = c.forecast ? forecastSpecOf(cfg) : classifySpecOf(cfg, V, C);
+      const params = c.forecast ? forecastParams(spec as never) : classifyParams(spec as never);
+      const w = initParams(params, cfg.model.layers, 9, 'float32');
+      for (const [k, v] of w) if (k.startsWith('cell.')) for (let i = 0; i < v.data.length; i++) v.data[i] *= 3;
+      saveCheckpoint(path.join(dir, 'w.safetensors'), { params: w, metadata: c.forecast ? {} : { 'gatelab.vocab': JSON.stringify(Array.from({ length: V }, (_, i) => `w${i}`)), 'gatelab.classes': '["a","b","c"]' } });
+      const r = spawnSync(process.execPath, [CLI, 'export', 'm.gatelab.yaml', '--init', 'w.safetensors', '--onnx', 'm.onnx'], { cwd: dir, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const worst = await exportedAgainstTrainingForward(path.join(dir, 'm.onnx'), params, w, spec, { forecast: !!c.forecast, V, C });
+      expect(worst, `worst difference ${worst}`).toBeLessThan(2e-5);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+  it('gate views: every equation is a map named as in the file, its sigmoid equations have saturation', async () => {
+    const s = spec(MGU_EQUATIONS, ['h']);
+    const lm: LmSpec = { vocab: 5, embedding: 0, hidden: [4], dtype: 'float32', gates: [cellGate(s)] };
+    const w = initParams(lmParams(lm), [{ hidden: 4, forgetBias: 0 }], 3, 'float32');
+    const probe = new GateProbe(lm, ['a', 'b', 'c', 'd', 'e']);
+    const feeds = Object.fromEntries(lmParams(lm).map((p) => [`p.${p.name}`, new ort.Tensor('float32', w.get(p.name)!.data as Float32Array, p.shape)]));
+    const m = await probe.run(feeds, [0, 1, 2, 3, 4, 1], 7);
+    const L = m.layers[0];
+    expect(L.cell).toBe('cell');
+    expect(L.gates).toEqual(['f', 'n', 'h']);
+    expect(L.sigmoid).toEqual(['f']);
+    expect(Object.keys(L.saturation)).toEqual(['f']);
+    expect(L.ranges).toEqual({ f: [0, 1], n: [-1, 1], h: [-3, 3] });
+    for (const g of ['f', 'n', 'h']) expect(L.values[g]!.length).toBe(6 * 4);
+    expect(L.values.f!.every((v) => v > 0 && v < 1)).toBe(true);
+    // h from the map equals (1 − f)·h_prev + f·n, step by step
+    for (let t = 0; t < 6; t++)
+      for (let u = 0; u < 4; u++) {
+        const f = L.values.f![t * 4 + u];
+        const hPrev = t ? L.values.h![(t - 1) * 4 + u] : 0;
+        expect(L.values.h![t * 4 + u]).toBeCloseTo((1 - f) * hPrev + f * L.values.n![t * 4 + u], 3);
+      }
+    await probe.release();
+  });
+});

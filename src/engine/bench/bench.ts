@@ -14,7 +14,8 @@ import * as ort from 'onnxruntime-node';
 import { Graph, attr } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { gradients } from '../onnx/grad';
-import { lstmRecurrence } from '../nn/lstm';
+import { lstmRecurrence, type GateActivation } from '../nn/lstm';
+import { checkCell, type CellSpec } from '../nn/cellspec';
 import { clipByGlobalNorm, optimizerStep } from '../nn/optim';
 import { OptimizerConfig } from '../config/types';
 import { buildStepProgram, buildTrainProgram } from '../train/program';
@@ -136,6 +137,22 @@ export interface BenchOptions {
   log?: (s: string) => void;
 }
 
+/** The LSTM written as equations (i, f, g, o, c, h; one bias each): C1-cell's layer. */
+export function lstmAsEquations(): CellSpec {
+  const r = checkCell(
+    [
+      ['i', 'sigmoid(W x + U h + b)'],
+      ['f', 'sigmoid(W x + U h + b)'],
+      ['g', 'tanh(W x + U h + b)'],
+      ['o', 'sigmoid(W x + U h + b)'],
+      ['c', 'f * c + i * g'],
+      ['h', 'o * tanh(c)'],
+    ],
+    ['h', 'c'],
+  );
+  return r.spec!;
+}
+
 export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   // C1–C4 by default (DESIGN §6); the GRU configurations G1 and G4 when asked for
@@ -149,21 +166,24 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
     return { nodesByProvider: p.nodesByProvider, elsewhere: p.elsewhere };
   };
 
-  // C1, and G1: the same char-LM with a GRU layer (3 gate blocks instead of 4; no cell state)
+  // C1; G1: the same char-LM with a GRU layer (3 gate blocks instead of 4; no cell state); C1-cell:
+  // C1 with the LSTM written as equations (`type: cell`), against the same ceiling
   for (const [id, cell] of [
     ['C1', 'lstm'],
+    ['C1-cell', 'cell'],
     ['G1', 'gru'],
   ] as const) {
     if (!want(id)) continue;
     const [V, H, B, T, K] = [28, 256 / q, 32, 35, 16];
-    const lm = { vocab: V, embedding: 0, hidden: [H], dtype: 'float32' as const, ...(cell === 'gru' ? { gates: [{ kind: 'sigmoid' as const, cell: 'gru' as const }] } : {}) };
+    const gate: GateActivation | undefined = cell === 'gru' ? { kind: 'sigmoid', cell: 'gru' } : cell === 'cell' ? { kind: 'sigmoid', cell: 'cell', equations: lstmAsEquations() } : undefined;
+    const lm = { vocab: V, embedding: 0, hidden: [H], dtype: 'float32' as const, ...(gate ? { gates: [gate] } : {}) };
     const prog = buildTrainProgram({ lm, B, T, optimizer: { ...SGD, learningRate: 1 }, clipNorm: 1 });
     const { session, choice } = await createSession(prog.graph.encode(), o.device, { threads: o.threads });
     const rng = new Rng(2);
     const feeds: Record<string, ort.Tensor> = {};
     for (const p of prog.params) feeds[`p.${p.name}`] = new ort.Tensor('float32', randn(p.shape.reduce((a, b) => a * b, 1), rng, 0.06), p.shape);
     feeds['h.l0'] = new ort.Tensor('float32', new Float32Array(B * H), [B, H]);
-    if (cell === 'lstm') feeds['c.l0'] = new ort.Tensor('float32', new Float32Array(B * H), [B, H]);
+    if (cell !== 'gru') feeds['c.l0'] = new ort.Tensor('float32', new Float32Array(B * H), [B, H]);
     const ids = () => BigInt64Array.from({ length: K * T * B }, () => BigInt(rng.int(0, V - 1)));
     feeds.x = new ort.Tensor('int64', ids(), [K, T, B]);
     feeds.y = new ort.Tensor('int64', ids(), [K, T, B]);
@@ -185,7 +205,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult[]> {
       choice,
       o.threads,
     );
-    results.push({ id, device: choice.device, config: `char-LM V=${V} ${cell.toUpperCase()} H=${H} B=${B} T=${T}, SGD + clip, K=${K}`, msPerStep: ms, tokensPerSecond: (B * T * 1000) / ms, ceilingRatio: ceiling / ms, ceilingMs: ceiling, peakRssMB: rssMB(), ...(placement ? { placement } : {}) });
+    results.push({ id, device: choice.device, config: `char-LM V=${V} ${cell === 'cell' ? 'LSTM as equations' : cell.toUpperCase()} H=${H} B=${B} T=${T}, SGD + clip, K=${K}`, msPerStep: ms, tokensPerSecond: (B * T * 1000) / ms, ceilingRatio: ceiling / ms, ceilingMs: ceiling, peakRssMB: rssMB(), ...(placement ? { placement } : {}) });
     log(`${id} ${ms.toFixed(2)} ms/step`);
   }
 

@@ -10,8 +10,8 @@ import type { GateName, SigmoidGateName } from '../../shared/protocol';
 import { CellKind, cellKind, GateActivation, LstmForward, lstmLayer, lstmParams, lstmStep } from './lstm';
 import { GruForward, gruLayer, gruParams, gruStep } from './gru';
 import { RnnForward, rnnLayer, rnnParams, rnnStep } from './rnn';
-import { EqCellForward, eqCellLayer, eqCellParams, eqCellStep } from './eqcell';
-import { CellSpec, equationRange, isGateEquation } from './cellspec';
+import { cellParamName, EqCellForward, eqCellLayer, eqCellParams, eqCellStep } from './eqcell';
+import { cellParams, CellSpec, equationRange, isGateEquation } from './cellspec';
 
 export type LayerForward = LstmForward | GruForward | RnnForward | EqCellForward;
 export type LayerInput = { ids: Value } | { x: Value };
@@ -32,6 +32,8 @@ export interface CellDef {
   /** the maps the gate views show, in display order, and which of them are sigmoid gates */
   maps: readonly GateName[];
   sigmoid: readonly SigmoidGateName[];
+  /** the name of a layer-k weight whose columns are the layer input (its width: shape[1]) */
+  inputWeight(k: number, suffix: string): string;
   /** histogram ranges of maps the built-in table (probe.ts HIST_RANGES) does not know */
   ranges?: Record<string, [number, number]>;
 }
@@ -39,6 +41,7 @@ export interface CellDef {
 export const CELLS: Record<Exclude<CellKind, 'cell'>, CellDef> = {
   lstm: {
     kind: 'lstm',
+    inputWeight: (k, sfx) => `lstm.weight_ih_l${k}${sfx}`,
     hasCellState: true,
     params: lstmParams,
     layer: (g, P, k, input, s, gate, sfx) => lstmLayer(g, P, k, input, s.h0, s.c0 ?? s.h0, gate, sfx),
@@ -48,6 +51,7 @@ export const CELLS: Record<Exclude<CellKind, 'cell'>, CellDef> = {
   },
   gru: {
     kind: 'gru',
+    inputWeight: (k, sfx) => `gru.weight_ih_l${k}${sfx}`,
     hasCellState: false,
     params: (k, H, inSize, sfx) => gruParams(k, H, inSize, sfx),
     layer: (g, P, k, input, s, gate, sfx) => gruLayer(g, P, k, input, s.h0, gate, sfx),
@@ -57,6 +61,7 @@ export const CELLS: Record<Exclude<CellKind, 'cell'>, CellDef> = {
   },
   rnn: {
     kind: 'rnn',
+    inputWeight: (k, sfx) => `rnn.weight_ih_l${k}${sfx}`,
     hasCellState: false,
     params: (k, H, inSize, sfx) => rnnParams(k, H, inSize, sfx),
     layer: (g, P, k, input, s, gate, sfx) => rnnLayer(g, P, k, input, s.h0, gate?.activation ?? 'tanh', sfx),
@@ -74,6 +79,7 @@ function eqCellDef(spec: CellSpec): CellDef {
   if (hit) return hit;
   const def: CellDef = {
     kind: 'cell',
+    inputWeight: (k, sfx) => cellParamName(k, sfx, cellParams(spec).find((p) => p.kind === 'matrix' && p.width === 'in')!.key),
     hasCellState: spec.states.length > 1,
     params: (k, H, inSize, sfx) => eqCellParams(spec, k, H, inSize, sfx),
     layer: (g, P, k, input, s, _gate, sfx) => eqCellLayer(g, spec, P, k, input, s, sfx),

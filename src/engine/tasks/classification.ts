@@ -3,6 +3,7 @@
 // padded to T = data.sequenceLength (longer ones are cut), the validation accuracy and confusion
 // matrix, and `gatelab predict` with a sentence.
 
+import { cellDef } from '../nn/cells';
 import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../config/types';
 import { whereOf } from '../config/load';
@@ -170,7 +171,7 @@ export const classification: Task = {
 
   grad(cfg, ck, ckFile, batchFile) {
     const fc = ck.params.get('fc.weight');
-    const first = cfg.model.embedding > 0 ? ck.params.get('embedding.weight') : ck.params.get(`${cfg.model.layers[0].type}.weight_ih_l0`);
+    const first = cfg.model.embedding > 0 ? ck.params.get('embedding.weight') : ck.params.get(cellDef(cellOf(cfg.model.layers[0])).inputWeight(0, ''));
     if (!fc || fc.shape.length !== 2 || !first || first.shape.length !== 2)
       throw new UserError('the checkpoint lacks fc.weight or the first layer\'s input weights', { file: ckFile, key: 'fc.weight' }, 'use a checkpoint saved from this classification model');
     const V = cfg.model.embedding > 0 ? first.shape[0] : first.shape[1];

@@ -5,6 +5,7 @@
 // (normalised) and, in the series' units, the RMSE and MAE of the forecasts beside the persistence
 // baseline (the last seen value repeated) and, with data.season, the seasonal-naive baseline.
 
+import { cellDef } from '../nn/cells';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../config/types';
@@ -160,7 +161,7 @@ export function score(s: SeriesSplit, pred: Float32Array, starts: number[], N: n
  */
 export function seriesGrad(cfg: ModelConfig, ck: Checkpoint, ckFile: string, batchFile: string): GradPlan {
   const fc = ck.params.get('fc.weight');
-  const first = ck.params.get(`${cfg.model.layers[0].type}.weight_ih_l0`);
+  const first = ck.params.get(cellDef(cellOf(cfg.model.layers[0])).inputWeight(0, ''));
   if (!fc || fc.shape.length !== 2 || !first || first.shape.length !== 2)
     throw new UserError('the checkpoint lacks fc.weight or the first layer\'s input weights', { file: ckFile, key: 'fc.weight' }, `use a checkpoint saved from this ${cfg.task} model`);
   const F = first.shape[1];

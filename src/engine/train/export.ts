@@ -22,6 +22,7 @@ import { writeFileAtomic } from '../util/fsx';
 import { buildSeqExportModel, rnnNode, seqExportSpecOf } from './exportSeq';
 import { cellKind } from '../nn/lstm';
 import { GRU_ONNX_FROM_INTERNAL, isGru } from '../nn/gru';
+import { eqCellExport, eqCellParams } from '../nn/eqcell';
 
 /** ONNX_FROM_INTERNAL[k] = the internal gate block that becomes ONNX block k. */
 export const ONNX_FROM_INTERNAL = GATE_ORDERS.onnx.map((g) => GATE_ORDERS.internal.indexOf(g as never));
@@ -40,6 +41,15 @@ export function buildExportModel(ck: Checkpoint, spec: { vocab: number; embeddin
   const finals: { h: ReturnType<Ops['Squeeze']>; c?: ReturnType<Ops['Squeeze']> }[] = [];
   spec.hidden.forEach((H, k) => {
     const I = x.shape[2] as number;
+    if (cellKind(spec.gates?.[k]) === 'cell') {
+      // an equation cell: its Scan, with the weights as initializers
+      const cellSpec = spec.gates![k]!.equations!;
+      const P = Object.fromEntries(eqCellParams(cellSpec, k, H, I).map((p) => [p.name, c(w(p.name), p.shape)]));
+      const r = eqCellExport(g, cellSpec, P, k, H, x, [''], null);
+      x = r.Y;
+      finals.push({ h: r.Yh, ...(r.cT ? { c: r.cT } : {}) });
+      return;
+    }
     if (cellKind(spec.gates?.[k]) === 'rnn') {
       const [Y, Yh] = rnnNode(g, x, w as (name: string) => Float32Array, k, H, [''], spec.gates?.[k], null);
       x = op.Squeeze(Y, [1]); // [T, B, H]

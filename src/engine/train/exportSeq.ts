@@ -15,6 +15,7 @@
 // R [D, 3H, H], B [D, 6H], with the same sequence_lens, directions and outputs; RNN layers `RNN` nodes
 // (rnnNode), W [D, H, I], R [D, H, H], B [D, 2H], activations Tanh or Relu.
 
+import { cellDef } from '../nn/cells';
 import { attr, Graph, Value } from '../onnx/builder';
 import type { AttrValue } from '../onnx/proto';
 import { Ops } from '../onnx/ops';
@@ -28,6 +29,7 @@ import { asDtype, cellOf, checkCheckpointFits } from './lmsetup';
 import { classifyParams, ClassifySpec } from './classify';
 import { forecastParams, ForecastSpec } from './forecast';
 import { GRU_ONNX_FROM_INTERNAL, isGru } from '../nn/gru';
+import { eqCellExport, eqCellParams } from '../nn/eqcell';
 
 /** ONNX_FROM_INTERNAL[k] = the internal gate block that becomes ONNX block k. */
 const ONNX_FROM_INTERNAL = GATE_ORDERS.onnx.map((g) => GATE_ORDERS.internal.indexOf(g as never));
@@ -114,6 +116,15 @@ export function buildSeqExportModel(ck: Checkpoint, spec: SeqExportSpec): Graph 
       for (const p of parts) (out.set(p, o), (o += p.length));
       return out;
     };
+    if (cellKind(gate) === 'cell') {
+      // an equation cell: its Scan per direction, with the weights as initializers
+      const P = Object.fromEntries(sfxs.flatMap((s) => eqCellParams(gate!.equations!, k, H, I, s)).map((p) => [p.name, c(w(p.name), p.shape)]));
+      const r = eqCellExport(g, gate!.equations!, P, k, H, x, sfxs, lengths);
+      x = r.Y;
+      Y = x;
+      Yh = r.Yh;
+      return;
+    }
     if (cellKind(gate) === 'rnn') {
       const [Yk, Yhk] = rnnNode(g, x, (name) => asDtype(ck.params.get(name)!.data, 'float32') as Float32Array, k, H, sfxs, gate, seqLens);
       x = op.Reshape(op.Transpose(Yk, [0, 2, 1, 3]), [0, 0, D * H]);
@@ -207,7 +218,7 @@ export function seqExportSpecOf(cfg: ModelConfig, ck: Checkpoint, ckFile: string
   }
   // classification: the vocabulary size from the embedding or the one-hot input weights
   const E = cfg.model.embedding;
-  const firstName = E > 0 ? 'embedding.weight' : `${cfg.model.layers[0].type}.weight_ih_l0`;
+  const firstName = E > 0 ? 'embedding.weight' : cellDef(cellOf(cfg.model.layers[0])).inputWeight(0, '');
   const first = ck.params.get(firstName);
   if (!first)
     throw new UserError(`checkpoint ${ckFile} has no ${firstName}`, whereOf(cfg, E > 0 ? 'model.embedding' : 'model.layers.0.hidden'), 'use a checkpoint saved from this model file');
