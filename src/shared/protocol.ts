@@ -161,6 +161,8 @@ export interface GateLayer {
   sigmoid?: SigmoidGateName[];
   /** per map: the range its histogram bins cover (absent: the built-in cells' ranges) */
   ranges?: Record<GateName, [number, number]>;
+  /** an equation cell's equations as written in the model file, by name (the heatmaps' captions) */
+  formulas?: Record<GateName, string>;
   /** the maps this layer has, in display order (absent: the LSTM's i, f, o, g, c, h) */
   gates?: GateName[];
   /** per map of `gates` */

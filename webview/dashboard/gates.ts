@@ -34,7 +34,9 @@ const sigmoidGatesOf = (L: Pick<GateLayer, 'saturation'> & Partial<Pick<GateLaye
 /** The gate that keeps the old state (LSTM forget gate f, GRU update gate z; else a cell's first gate). */
 const memoryGate = (gates: GateName[], L?: Pick<GateLayer, 'sigmoid'>): GateName => (gates.includes('f') ? 'f' : gates.includes('z') ? 'z' : (L?.sigmoid?.[0] ?? gates[0]));
 /** A map's caption: the built-in cells' names spelled out; an equation cell's equations as named in the model file. */
-export const labelOf = (L: Pick<GateLayer, 'cell'> | undefined, g: GateName): string => (L?.cell === 'cell' ? `${g} (equation)` : (GATE_LABELS[g] ?? g));
+export const labelOf = (L: Pick<GateLayer, 'cell'> | undefined, g: GateName): string => (L?.cell === 'cell' ? g : (GATE_LABELS[g] ?? g));
+/** A heatmap's caption: the label, with an equation cell's equation as written (`f = sigmoid(W x + U h + b)`). */
+const captionOf = (L: Pick<GateLayer, 'cell' | 'formulas'> | undefined, g: GateName): string => (L?.formulas?.[g] ? `${g} = ${L.formulas[g]}` : labelOf(L, g));
 /** A value's colour: gates (within [0, 1]) sequential, others diverging over the map's range. */
 function colorOf(L: Pick<GateLayer, 'ranges'> | undefined, gate: GateName, v: number): [number, number, number] {
   const r = L?.ranges?.[gate];
@@ -217,7 +219,7 @@ export class GatesView {
     const ch = Math.max(1, Math.min(8, Math.floor(160 / rows)));
     const figs = gates.map((gate) => {
       const fig = el('figure', { class: 'heatmap' });
-      const cap = el('figcaption', {}, labelOf(L, gate));
+      const cap = el('figcaption', {}, captionOf(L, gate));
       const tokens = el('canvas', { width: String(T * cw), height: words && cw >= 8 ? '64' : '14', class: 'tokens', 'aria-hidden': 'true' });
       const c = el('canvas', { width: String(T * cw), height: String(rows * ch), role: 'img', 'aria-label': `${labelOf(L, gate)}: ${rows} units × ${T} steps` });
       this.drawTokens(tokens, g.tokens, cw);
@@ -359,6 +361,10 @@ export class GatesView {
     const gated = sigmoidGatesOf(L).length > 0;
     this.satSection.hidden = !gated;
     this.noGates.hidden = gated;
+    this.noGates.textContent =
+      L.cell === 'cell'
+        ? 'This cell has no gates to saturate: none of its equations is a sigmoid (or hard sigmoid) of its inputs.'
+        : 'A plain RNN layer has no gates to saturate: its hidden state h, rewritten at every step through W_hh and its activation, is all it carries from step to step.';
     if (!gated) return;
     const c = this.satCanvas;
     const ctx = c.getContext('2d')!;

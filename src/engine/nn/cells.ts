@@ -36,6 +36,8 @@ export interface CellDef {
   inputWeight(k: number, suffix: string): string;
   /** histogram ranges of maps the built-in table (probe.ts HIST_RANGES) does not know */
   ranges?: Record<string, [number, number]>;
+  /** an equation cell's equations as written, by name */
+  formulas?: Record<string, string>;
 }
 
 export const CELLS: Record<Exclude<CellKind, 'cell'>, CellDef> = {
@@ -87,6 +89,7 @@ function eqCellDef(spec: CellSpec): CellDef {
     maps: spec.equations.map((q) => q.name),
     sigmoid: spec.equations.filter(isGateEquation).map((q) => q.name),
     ranges: Object.fromEntries(spec.equations.map((q) => [q.name, equationRange(q)])),
+    formulas: Object.fromEntries(spec.equations.map((q) => [q.name, q.src ?? q.name])),
   };
   eqCells.set(spec, def);
   return def;

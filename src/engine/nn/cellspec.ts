@@ -38,6 +38,8 @@ export type Expr = Span &
 export interface Equation {
   name: string;
   expr: Expr;
+  /** the equation as written */
+  src?: string;
 }
 
 export interface CellSpec {
@@ -412,7 +414,7 @@ export function checkCell(equations: [string, string][], states: string[], init:
       const readsX = (e: Expr): boolean => (e.k === 'ref' ? e.ref === 'x' : e.k === 'mat' ? readsX(e.arg) : e.k === 'call' ? e.args.some(readsX) : e.k === 'neg' ? readsX(e.a) : e.k === 'bin' ? readsX(e.a) || readsX(e.b) : false);
       if (readsX(expr)) xRead = true;
     }
-    parsed.push({ name, expr });
+    parsed.push({ name, expr, src: String(src).trim() });
     assigned.add(name);
   }
   if (!xRead && problems.length === 0 && equations.length > 0)

@@ -76,7 +76,7 @@ function packLayer(r: Record<string, ort.Tensor>, k: number, T: number, H: numbe
     units: H,
     cell: cell.kind,
     gates: [...names],
-    ...(eqCell ? { sigmoid: [...sigNames], ranges: Object.fromEntries(names.map((n) => [n, range(n)])) } : {}),
+    ...(eqCell ? { sigmoid: [...sigNames], ranges: Object.fromEntries(names.map((n) => [n, range(n)])), formulas: cell.formulas } : {}),
     values: Object.fromEntries(names.map((n) => [n, Array.from(values[n]!, round)])),
     saturation: Object.fromEntries(sigNames.map((n) => [n, saturation(values[n]!, T, H)])),
     histograms: Object.fromEntries(names.map((n) => [n, histogram(values[n]!, ...range(n), HIST_BINS)])),
