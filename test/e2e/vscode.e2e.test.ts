@@ -362,6 +362,30 @@ describe('Gatelab in real VS Code (code-server)', () => {
     await shot('4-diagnostics');
   });
 
+  it('a misspelt name inside a cell equation: a squiggle under that name, the fix in the Problems panel', async () => {
+    const file = path.join(workspace, 'mycell.gatelab.yaml');
+    const eq = '        n: tanh(W x + U (f * hh) + b)';
+    fs.writeFileSync(file, ['name: mycell', 'data: { source: data/timemachine.txt }', 'model:', '  layers:', '    - type: cell', '      hidden: 8', '      equations:', '        f: sigmoid(W x + U h + b)', eq, '        h: (1 - f) * h + f * n', '      state: [h]', ''].join('\n'));
+    await openFromExplorer('mycell.gatelab.yaml');
+    const squiggle = page.locator('.squiggly-error').first();
+    await squiggle.waitFor({ timeout: 30_000 });
+    const markers = page.locator('.markers-panel');
+    if (!(await markers.isVisible())) await page.keyboard.press('Control+Shift+M');
+    const problem = page.locator('.markers-panel .monaco-list-row', { hasText: 'unknown name "hh"' }).first();
+    await problem.waitFor({ timeout: 30_000 });
+    const text = await problem.innerText();
+    expect(text).toMatch(/did you mean `h`\?/);
+    // line 9, at the column of hh inside the equation string
+    expect(text.replace(/\s+/g, ' ')).toContain(`[Ln 9, Col ${eq.indexOf('hh') + 1}]`);
+    // the squiggle sits under "hh": as wide as two characters of the line it underlines
+    const line = page.locator('.view-line', { hasText: 'U (f * hh)' }).first().locator('> span').first();
+    const [sq, ln] = [(await squiggle.boundingBox())!, (await line.boundingBox())!];
+    const charW = ln.width / eq.length;
+    expect(Math.abs(sq.x - (ln.x + eq.indexOf('hh') * charW))).toBeLessThan(charW);
+    expect(Math.abs(sq.width - 2 * charW)).toBeLessThan(charW);
+    await shot('4b-cell-diagnostic');
+  });
+
   it('the Gatelab side panel: every run a cell; sampling in place under the first run', async () => {
     // the activity bar's Gatelab container holds the notebook of runs
     await page.locator('.activitybar [aria-label^="Gatelab"]').first().click();
