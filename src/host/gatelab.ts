@@ -15,6 +15,7 @@ import { CATEGORY, COMMANDS, CommandArgs, ModelRef } from './commands';
 import { DashboardPanel, DashboardSerializer, DASHBOARD_VIEW } from './dashboard';
 import { NotebookViewProvider, NOTEBOOK_VIEW } from './notebook';
 import { ModelDiagnostics } from './diagnostics';
+import { ModelHoverProvider, YAML_MODEL_FILES } from './hover';
 import { ModelLensProvider, MODEL_FILES } from './codelens';
 import { Log } from './log';
 import { describeRun, formatDuration, RunInfo, RunManager } from './runs';
@@ -84,6 +85,7 @@ export class Gatelab implements vscode.Disposable {
       this.lenses,
       vscode.languages.registerCodeLensProvider(MODEL_FILES, this.lenses),
       vscode.languages.registerCodeActionsProvider(MODEL_FILES, this.diagnostics, { providedCodeActionKinds: ModelDiagnostics.kinds }),
+      vscode.languages.registerHoverProvider(YAML_MODEL_FILES, new ModelHoverProvider()),
       vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW, new DashboardSerializer(ctx, this.runs)),
       vscode.window.registerWebviewViewProvider(NOTEBOOK_VIEW, this.notebook),
       this.notebook,

@@ -408,3 +408,83 @@ describe('equation cells: checkpoints, sampling, export and gate views', () => {
     await probe.release();
   });
 });
+
+describe('hover docs in YAML model files', () => {
+  it('a key shows its schema documentation; a name inside an equation what it means', async () => {
+    const { hoverAt } = await import('../../src/engine/config/load');
+    const text = cellFile(['f: sigmoid(W x + U h + b)', 'n: tanh(W x + U (f * h) + b)', 'h: (1 - f) * h + f * n']);
+    const lines = text.split('\n');
+    const hover = (line: number, needle: string, nth = 0) => {
+      let col = -1;
+      for (let i = 0; i <= nth; i++) col = lines[line - 1].indexOf(needle, col + 1);
+      return hoverAt(text, line, col + 1);
+    };
+    expect(hover(8, 'equations')!.markdown).toMatch(/^\*\*model\.layers\.0\.equations\*\*\n\n`type: cell` layers: the \*\*gate equations\*\*/);
+    expect(hover(7, 'hidden')!.markdown).toContain('Number of hidden units H.');
+    const h1 = hover(EQ_LINE + 2, 'h', 1)!; // h on the right of "h: (1 - f) * h": the previous value
+    expect(h1.markdown).toMatch(/^`h`: the state h from the previous step/);
+    expect([h1.range.line, h1.range.column]).toEqual([EQ_LINE + 2, EQ_COL + lines[EQ_LINE + 1].slice(EQ_COL - 1).indexOf('h', 1)]);
+    expect(hover(EQ_LINE + 1, 'f *')!.markdown).toBe('`f`: the equation of this step — `f = sigmoid(W x + U h + b)`');
+    expect(hover(EQ_LINE + 1, 'U')!.markdown).toBe('`U`: a learned matrix of n, `cell.l0.n.U` [hidden, hidden], applied to what follows it');
+    expect(hover(EQ_LINE, 'W')!.markdown).toContain('`cell.l0.f.W` [hidden, input width]');
+    expect(hover(EQ_LINE, 'x')!.markdown).toMatch(/^`x`: the layer input at this step/);
+    expect(hover(EQ_LINE, 'sigmoid')!.markdown).toMatch(/^`sigmoid`: σ\(z\)/);
+    expect(hover(EQ_LINE, 'b)')!.markdown).toBe('`b`: a learned bias [hidden] of f, `cell.l0.f.b`');
+  });
+});
+
+describe('equation cells in every task', () => {
+  it('every registered task trains a cell layer (MGU) from the CLI, with a finite loss that falls', async () => {
+    const { CASES } = await import('./taskcases');
+    const { TASKS } = await import('../../src/engine/tasks/registry');
+    expect(Object.keys(CASES).sort()).toEqual(Object.keys(TASKS).sort());
+    for (const [task, c] of Object.entries(CASES)) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `gatelab-cell-${task}-`));
+      c.data(dir);
+      const model = c.model(`{ ${c.trainKeys ?? ''}steps: 30, batchSize: 8, optimizer: { type: adam, learningRate: 0.01 } }`).replace(/\{ hidden: (\d+) \}/, (_, h) => flowLayer(Number(h), MGU_EQUATIONS, '[h]'));
+      expect(model, task).toContain('type: cell');
+      fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), model);
+      const r = spawnSync(process.execPath, [CLI, 'train', 'm.gatelab.yaml', '--no-record', '--metrics', 'm.jsonl'], { cwd: dir, encoding: 'utf8' });
+      expect(r.status, `${task}: ${r.stderr}`).toBe(0);
+      const steps = fs.readFileSync(path.join(dir, 'm.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => typeof m.step === 'number' && typeof m.loss === 'number');
+      expect(steps.length, task).toBe(30);
+      expect(steps.every((m) => Number.isFinite(m.loss)), task).toBe(true);
+      const mean = (a: { loss: number }[]) => a.reduce((s, m) => s + m.loss, 0) / a.length;
+      expect(mean(steps.slice(-5)), task).toBeLessThan(mean(steps.slice(0, 5)));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe('equation cells: the programs the engine builds', () => {
+  it('LSTM as equations: one input lookup for all four W x; one GEMM per step for the four U h (with the W x + b terms as its C); a backward scan body of gradient work only; dU one GEMM after it', async () => {
+    const { buildTrainProgram } = await import('../../src/engine/train/program');
+    const lm: LmSpec = { vocab: 28, embedding: 0, hidden: [16], dtype: 'float32', gates: [cellGate(spec(LSTM_EQUATIONS, ['h', 'c']))] };
+    const prog = buildTrainProgram({ lm, B: 4, T: 7, optimizer: { type: 'sgd', learningRate: 1, momentum: 0, weightDecay: 0 }, clipNorm: 1 });
+    type GD = ReturnType<Graph['toData']>;
+    const bodies: GD[] = [];
+    const collect = (d: GD) => {
+      for (const n of d.nodes) for (const [, a] of n.attributes) if (a.kind === 'graph') (bodies.push(a.value as GD), collect(a.value as GD));
+    };
+    collect(prog.graph.toData());
+    const step = bodies.find((b) => b.name.startsWith('train_step'))!;
+    const fwd = bodies.find((b) => b.name.includes('cell_body'))!;
+    const bwd = bodies.find((b) => b.name.includes('cell_grad'))!;
+    const ops = (d: GD) => d.nodes.map((n) => n.opType);
+    const count = (d: GD, op: string) => ops(d).filter((o) => o === op).length;
+    // the step body: the one-hot input read once for i, f, g, o (a row lookup of [W_i W_f W_g W_o]ᵀ)
+    expect(step.nodes.filter((n) => n.opType === 'Gather' && n.name.startsWith('cell0/')).length).toBe(1);
+    // forward: one GEMM per step, its C the hoisted W x + b; nothing of x inside
+    expect(count(fwd, 'Gemm')).toBe(1);
+    expect(count(fwd, 'MatMul') + count(fwd, 'Gather') + count(fwd, 'Concat')).toBe(0);
+    expect(count(fwd, 'Add')).toBe(1); // c = f·c + i·g; the pre-activation adds are in the GEMM
+    expect(ops(fwd).length).toBeLessThanOrEqual(13);
+    // backward: the gradient to h (dZ·Ucat) is the one GEMM; nothing of the forward recomputed
+    expect(count(bwd, 'Gemm')).toBe(1);
+    expect(count(bwd, 'Sigmoid') + count(bwd, 'Tanh') + count(bwd, 'MatMul')).toBe(0);
+    expect(ops(bwd).length).toBeLessThanOrEqual(16);
+    // dU for all four gates: one GEMM with transA over T·B rows, outside the scan
+    const dU = step.nodes.filter((n) => n.opType === 'Gemm' && n.name.includes('grad/cell') && n.attributes.some(([k, a]) => k === 'transA' && a.kind === 'int' && a.value === 1));
+    expect(dU.length).toBe(1);
+  });
+});

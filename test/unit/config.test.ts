@@ -463,8 +463,11 @@ describe('the schema', () => {
 
   it('documents every property, forbids unknown keys everywhere, describes every enum value', () => {
     const walk = (s: JsonSchema, at: string) => {
-      // (a sweep is the one free-form map: its entries are checked by the loader's cross-key rules)
-      if (s.type === 'object') expect(s.additionalProperties, `${at} additionalProperties`).toBe(at === 'model.sweep');
+      // (a sweep is the one free-form map: its entries are checked by the loader's cross-key rules;
+      // a cell layer's equations and init are maps of free names whose values have one schema)
+      if (s.type === 'object' && (at === 'model.model.layers[].equations' || at === 'model.model.layers[].init'))
+        expect(typeof s.additionalProperties === 'object' && s.additionalProperties.description, `${at} additionalProperties`).toBeTruthy();
+      else if (s.type === 'object') expect(s.additionalProperties, `${at} additionalProperties`).toBe(at === 'model.sweep');
       if (s.enumDescriptions) expect(s.enumDescriptions.length, `${at} enumDescriptions`).toBe(s.enum?.length);
       for (const [k, sub] of Object.entries(s.properties ?? {})) {
         expect(sub.description, `${at}.${k} description`).toBeTruthy();
@@ -485,6 +488,11 @@ describe('the schema', () => {
       'data.labelColumn': 'label',
       'data.season': 12,
       'model.layers.*.hidden': 8,
+      // the keys of a cell layer are valid on cell layers only
+      'model.layers.*.type': 'cell',
+      'model.layers.*.equations': { h: 'tanh(W x + U h + b)' },
+      'model.layers.*.state': ['h'],
+      'model.layers.*.init': { 'h.b': 0 },
       'train.epochs': 1,
       'train.optimizer.learningRate': 0.1,
       'train.optimizer.weightDecay': 0,

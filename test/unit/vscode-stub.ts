@@ -358,6 +358,7 @@ export const languages = {
     return new Disposable(() => undefined);
   }) as typeof vscode.languages.registerCodeLensProvider,
   registerCodeActionsProvider: (() => new Disposable(() => undefined)) as typeof vscode.languages.registerCodeActionsProvider,
+  registerHoverProvider: (() => new Disposable(() => undefined)) as typeof vscode.languages.registerHoverProvider,
 } satisfies Partial<typeof vscode.languages>;
 
 /** A glob relative to a folder (the watcher records it as `<base>/<pattern>`). */

@@ -18,7 +18,7 @@ import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Node as
 import { UserError, UserErrors, Where } from '../errors';
 import { JsonSchema, JsonType, MODEL_SCHEMA, schemaAt, SWEEP_KEYS } from './schema';
 import { GENERATED_TASKS, ModelConfig, OptimizerConfig, TaskKind } from './types';
-import { checkCell } from '../nn/cellspec';
+import { checkCell, explainCellToken } from '../nn/cellspec';
 
 /** A span of text: 1-based lines and columns, end exclusive. */
 export interface Range {
@@ -771,4 +771,64 @@ export function modelAnchors(text: string): ModelAnchor[] {
     // broken beyond reading: no anchors
   }
   return out;
+}
+
+/**
+ * The hover text at a place of a model file (1-based line and column): a key's documentation from
+ * the schema, and inside a cell layer's equation what the token there means. Never throws.
+ */
+export function hoverAt(text: string, line: number, column: number): { markdown: string; range: Range } | undefined {
+  try {
+    const lc = new LineCounter();
+    const docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: false });
+    const offset = (lc.lineStarts[line - 1] ?? 0) + column - 1;
+    const span = (a: number, b: number): Range => {
+      const p = lc.linePos(a);
+      const q = lc.linePos(b);
+      return { line: p.line, column: p.col, endLine: q.line, endColumn: q.col };
+    };
+    const inside = (n: YNode | null | undefined) => !!n?.range && offset >= n.range[0] && offset <= n.range[1];
+    const walk = (node: YNode | null | undefined, at: string, layer?: YAMLMap): { markdown: string; range: Range } | undefined => {
+      if (isSeq(node)) {
+        const i = node.items.findIndex((it) => inside(it as YNode));
+        return i < 0 ? undefined : walk(node.items[i] as YNode, at ? `${at}.${i}` : String(i), /^model\.layers$/.test(at) && isMap(node.items[i]) ? (node.items[i] as YAMLMap) : layer);
+      }
+      if (!isMap(node)) return undefined;
+      for (const pair of node.items) {
+        if (!isPair(pair) || !isScalar(pair.key)) continue;
+        const key = String(pair.key.value);
+        const full = at ? `${at}.${key}` : key;
+        const k = pair.key as YNode;
+        if (inside(k)) {
+          const s = schemaAt(full) ?? (/\.equations\.[^.]+$/.test(full) ? schemaAt(full.replace(/\.[^.]+$/, ''))?.additionalProperties : undefined);
+          const doc = s && typeof s === 'object' ? (s.markdownDescription ?? s.description) : undefined;
+          return doc ? { markdown: `**${full}**\n\n${doc}`, range: span(k.range![0], k.range![1]) } : undefined;
+        }
+        const v = pair.value as YNode | null;
+        if (!inside(v)) continue;
+        // a token inside an equation of a cell layer
+        const m = /^model\.layers\.(\d+)\.equations$/.exec(at);
+        if (m && layer && isScalar(v) && v.range) {
+          const eqNode = layer.get('equations', true) as YAMLMap | undefined;
+          const eqs: [string, string][] = (eqNode?.items ?? []).filter(isPair).map((p) => [String((p.key as Scalar).value), String((p.value as Scalar | null)?.value ?? '')]);
+          const st = layer.get('state', true);
+          const states = isSeq(st) ? st.items.map((x) => String(isScalar(x) ? x.value : '')) : ['h'];
+          const start = v.range[0] + (v.type === 'QUOTE_DOUBLE' || v.type === 'QUOTE_SINGLE' ? 1 : 0);
+          const r = explainCellToken(eqs, states, key, offset - start, Number(m[1]));
+          return r ? { markdown: r.text, range: span(start + r.span.at, start + r.span.at + r.span.len) } : undefined;
+        }
+        return walk(v, full, layer);
+      }
+      return undefined;
+    };
+    for (const doc of docs) {
+      const root = doc.contents as YNode | null;
+      if (!inside(root)) continue;
+      // a list of models: each item is a model
+      return walk(isSeq(root) ? (root.items.find((it) => inside(it as YNode)) as YNode | undefined) : root, '');
+    }
+  } catch {
+    // no hover for text the parser cannot read
+  }
+  return undefined;
 }

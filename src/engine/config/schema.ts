@@ -98,9 +98,8 @@ const layer: JsonSchema = {
     },
     state: {
       type: 'array',
-      items: { type: 'string', minLength: 1 },
-      default: ['h'],
-      description: 'cell layers: the states carried from step to step (h, the layer output, and at most one more, e.g. [h, c]).',
+      items: { type: 'string', minLength: 1, description: 'A state: the name of an equation whose value is carried to the next step.' },
+      description: 'cell layers: the states carried from step to step (h, the layer output, and at most one more, e.g. [h, c]); default [h].',
     },
     init: {
       type: 'object',

@@ -56,7 +56,7 @@ export interface LayerConfig {
   /** cell layers: equation name → equation, in the order written */
   equations?: Record<string, string>;
   /** cell layers: the carried states (default [h]) */
-  state: string[];
+  state?: string[];
   /** cell layers: constants for named parameters (`f.b` → 1) */
   init?: Record<string, number>;
   hidden: number;

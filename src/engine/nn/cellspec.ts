@@ -500,3 +500,55 @@ export function equationRange(e: Equation): [number, number] {
   if (e.expr.k === 'call' && e.expr.fn === 'relu') return [0, 3];
   return [-3, 3];
 }
+
+const FN_DOCS: Record<FnName, string> = {
+  sigmoid: 'σ(z) = 1 / (1 + e^−z), in (0, 1): a gate',
+  tanh: 'tanh(z), in (−1, 1)',
+  relu: 'max(0, z)',
+  hardsigmoid: 'max(0, min(1, slope·z + offset)); slope 0.2 and offset 0.5 unless given: a gate that saturates exactly',
+  softsign: 'z / (1 + |z|), in (−1, 1)',
+};
+
+/**
+ * What the token at `at` of equation `eq` means, for an editor hover: the layer input, a state's
+ * previous or new value, an earlier equation (with its text), a parameter (with its checkpoint name
+ * for layer k), a function. Undefined where the cell has problems or there is no token.
+ */
+export function explainCellToken(equations: [string, string][], states: string[], eq: string, at: number, layer: number): { text: string; span: Span } | undefined {
+  const { spec } = checkCell(equations, states);
+  const q = spec?.equations.find((e) => e.name === eq);
+  if (!spec || !q) return undefined;
+  const hit = (e: Expr): Expr | undefined => {
+    if (at < e.at || at > e.at + e.len) return undefined;
+    const kids = e.k === 'bin' ? [e.a, e.b] : e.k === 'neg' ? [e.a] : e.k === 'call' ? e.args : e.k === 'mat' ? [e.arg] : [];
+    for (const k of kids) {
+      const h = hit(k);
+      if (h) return h;
+    }
+    return e;
+  };
+  const e = hit(q.expr);
+  if (!e) return undefined;
+  const src = (n: string) => spec.equations.find((x) => x.name === n)?.src ?? n;
+  const pname = (n: string) => `\`cell.l${layer}.${eq}.${n}\``;
+  switch (e.k) {
+    case 'ref': {
+      const span = { at: e.at, len: e.len };
+      if (e.ref === 'x') return { text: '`x`: the layer input at this step (the token as one-hot, its embedding, or the layer below)', span };
+      if (e.ref === 'prev') return { text: `\`${e.name}\`: the state ${e.name} from the previous step (${e.name}₍ₜ₋₁₎; zeros before the first step) — not yet assigned in this step`, span };
+      return { text: `\`${e.name}\`: ${states.includes(e.name) ? `the new value of the state ${e.name} at this step` : 'the equation of this step'} — \`${e.name} = ${src(e.name)}\``, span };
+    }
+    case 'param':
+      return { text: e.kind === 'b' ? `\`${e.name}\`: a learned bias [hidden] of ${eq}, ${pname(e.name)}` : `\`${e.name}\`: a learned per-unit vector [hidden] of ${eq} (multiplied elementwise), ${pname(e.name)}`, span: { at: e.at, len: e.len } };
+    case 'mat': {
+      const w = cellParams(spec).find((p) => p.key === `${eq}.${e.name}`)?.width;
+      return { text: `\`${e.name}\`: a learned matrix of ${eq}, ${pname(e.name)} [hidden, ${w === 'in' ? 'input width' : 'hidden'}], applied to what follows it`, span: { at: e.at, len: e.name.length } };
+    }
+    case 'call':
+      return { text: `\`${e.fn}\`: ${FN_DOCS[e.fn]}`, span: { at: e.at, len: e.fn.length } };
+    case 'num':
+      return { text: `the constant ${e.v}`, span: { at: e.at, len: e.len } };
+    default:
+      return undefined;
+  }
+}
