@@ -295,8 +295,7 @@ function hoist(g: Graph, plan: Plan, param: (key: string) => Value, input: { ids
     const H = ws[0].shape[0] as number;
     const w = ws.length === 1 ? ws[0] : op.Concat(ws, 0); // [n·H, I]
     const anyBias = slots.some((s) => s.biases.length);
-    const zeros = g.const(new Array(H).fill(0), dtype, [H]);
-    const bs = slots.map((s) => (s.biases.length ? s.biases.map(param).reduce((a, b) => op.Add(a, b)) : zeros));
+    const bs = slots.map((s) => (s.biases.length ? s.biases.map(param).reduce((a, b) => op.Add(a, b)) : g.const(new Array(H).fill(0), dtype, [H])));
     const bias = anyBias ? (bs.length === 1 ? bs[0] : op.Concat(bs, 0)) : null;
     let xw: Value;
     if ('ids' in input) {
