@@ -1,6 +1,9 @@
 // The exported classification or forecast model (`gatelab export`) against the training graph's
 // own forward, shared by the export tests (test/unit/export.test.ts, cells.test.ts).
 
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { expect } from 'vitest';
 import { Rng } from '../../src/engine/util/rng';
@@ -51,4 +54,18 @@ export async function exportedAgainstTrainingForward(
   await theirs.release();
   expect(got.length).toBe(ours.length);
   return got.reduce((a, v, i) => Math.max(a, Math.abs(v - ours[i]) / Math.max(1, Math.abs(ours[i]))), 0);
+}
+
+/**
+ * A classification (two sentences, `d.tsv`) or forecast (`s.csv`, window 9, horizon 2) model file
+ * with the given layers (YAML flow maps) in a fresh folder.
+ */
+export function writeSeqCase(c: { forecast?: boolean; pooling?: 'last' | 'mean'; embedding?: number; dropout?: number; layers: string[] }, prefix: string): { dir: string; file: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.writeFileSync(path.join(dir, 'd.tsv'), 'good\t1\nbad\t0\n');
+  fs.writeFileSync(path.join(dir, 's.csv'), 'Month,Passengers\n' + Array.from({ length: 40 }, (_, i) => `m${i},${100 + i}`).join('\n') + '\n');
+  const data = c.forecast ? 'data: { source: s.csv, column: Passengers, window: 9, horizon: 2 }\ntask: forecast\n' : `task: classification\ndata: { source: d.tsv, pooling: ${c.pooling} }\n`;
+  const file = path.join(dir, 'm.gatelab.yaml');
+  fs.writeFileSync(file, `name: m\n${data}model:\n  embedding: ${c.embedding ?? 0}\n${c.dropout ? `  dropout: ${c.dropout}\n` : ''}  layers:\n${c.layers.map((l) => `    - ${l}`).join('\n')}\n`);
+  return { dir, file };
 }

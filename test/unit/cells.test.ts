@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { checkCell, CellSpec } from '../../src/engine/nn/cellspec';
+import { checkCell, CellSpec, LSTM_AS_EQUATIONS } from '../../src/engine/nn/cellspec';
 import { LmSpec, lmParams } from '../../src/engine/nn/lm';
 import type { GateActivation } from '../../src/engine/nn/lstm';
 import { buildGradProgram } from '../../src/engine/train/program';
@@ -26,14 +26,7 @@ export const JANET_EQUATIONS: [string, string][] = [
   ['h', 'sigmoid(s) * h + (1 - sigmoid(s - 1)) * g'],
 ];
 
-export const LSTM_EQUATIONS: [string, string][] = [
-  ['i', 'sigmoid(W x + U h + b)'],
-  ['f', 'sigmoid(W x + U h + b)'],
-  ['g', 'tanh(W x + U h + b)'],
-  ['o', 'sigmoid(W x + U h + b)'],
-  ['c', 'f * c + i * g'],
-  ['h', 'o * tanh(c)'],
-];
+export const LSTM_EQUATIONS: [string, string][] = [...LSTM_AS_EQUATIONS];
 
 function spec(eqs: [string, string][], states: string[], init: Record<string, number> = {}): CellSpec {
   const r = checkCell(eqs, states, init);
@@ -297,7 +290,7 @@ import { Graph } from '../../src/engine/onnx/builder';
 import { loadCheckpoint, saveCheckpoint } from '../../src/engine/train/checkpoint';
 import { cellOf } from '../../src/engine/train/lmsetup';
 import { GateProbe } from '../../src/engine/train/probe';
-import { exportedAgainstTrainingForward } from '../reference/exportcheck';
+import { exportedAgainstTrainingForward, writeSeqCase } from '../reference/exportcheck';
 
 const CLI = path.resolve(__dirname, '../../dist/cli.js');
 const flowLayer = (hidden: number, eqs: [string, string][], state: string, extra = '') =>
@@ -363,12 +356,7 @@ describe('equation cells: checkpoints, sampling, export and gate views', () => {
       const { forecastParams } = await import('../../src/engine/train/forecast');
       const { classifySpecOf } = await import('../../src/engine/tasks/classification');
       const { forecastSpecOf } = await import('../../src/engine/tasks/forecast');
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-cell-seq-'));
-      fs.writeFileSync(path.join(dir, 'd.tsv'), 'good\t1\nbad\t0\n');
-      fs.writeFileSync(path.join(dir, 's.csv'), 'Month,Passengers\n' + Array.from({ length: 40 }, (_, i) => `m${i},${100 + i}`).join('\n') + '\n');
-      const data = c.forecast ? 'data: { source: s.csv, column: Passengers, window: 9, horizon: 2 }\ntask: forecast\n' : `task: classification\ndata: { source: d.tsv, pooling: ${c.pooling} }\n`;
-      const file = path.join(dir, 'm.gatelab.yaml');
-      fs.writeFileSync(file, `name: m\n${data}model:\n  embedding: ${c.embedding ?? 0}\n  layers:\n${c.layers.map((l) => `    - ${l}`).join('\n')}\n`);
+      const { dir, file } = writeSeqCase(c as Parameters<typeof writeSeqCase>[0], 'gatelab-cell-seq-');
       const cfg = parseModelFile(fs.readFileSync(file, 'utf8'), file)[0];
       const [V, C] = [11, 3];
       const spec = c.forecast ? forecastSpecOf(cfg) : classifySpecOf(cfg, V, C);
@@ -460,7 +448,7 @@ describe('equation cells: the programs the engine builds', () => {
   it('LSTM as equations: one input lookup for all four W x; one GEMM per step for the four U h (with the W x + b terms as its C); a backward scan body of gradient work only; dU one GEMM after it', async () => {
     const { buildTrainProgram } = await import('../../src/engine/train/program');
     const lm: LmSpec = { vocab: 28, embedding: 0, hidden: [16], dtype: 'float32', gates: [cellGate(spec(LSTM_EQUATIONS, ['h', 'c']))] };
-    const prog = buildTrainProgram({ lm, B: 4, T: 7, optimizer: { type: 'sgd', learningRate: 1, momentum: 0, weightDecay: 0 }, clipNorm: 1 });
+    const prog = buildTrainProgram({ lm, B: 4, T: 7, optimizer: { type: 'sgd', learningRate: 1, momentum: 0, weightDecay: 0, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, clipNorm: 1 });
     type GD = ReturnType<Graph['toData']>;
     const bodies: GD[] = [];
     const collect = (d: GD) => {

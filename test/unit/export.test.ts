@@ -13,7 +13,7 @@ import { lmForward, lmParams, LmSpec } from '../../src/engine/nn/lm';
 import { initParams } from '../../src/engine/nn/init';
 import { Checkpoint, loadCheckpoint, saveCheckpoint } from '../../src/engine/train/checkpoint';
 import { Rng } from '../../src/engine/util/rng';
-import { exportedAgainstTrainingForward } from '../reference/exportcheck';
+import { exportedAgainstTrainingForward, writeSeqCase } from '../reference/exportcheck';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
@@ -88,11 +88,7 @@ describe('export of classification and forecast models (bidirectional, sequence_
       const { saveCheckpoint } = await import('../../src/engine/train/checkpoint');
       const { buildSeqExportModel, seqExportSpecOf } = await import('../../src/engine/train/exportSeq');
       const { loadCheckpoint } = await import('../../src/engine/train/checkpoint');
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-export-seq-'));
-      fs.writeFileSync(path.join(dir, 'd.tsv'), 'good\t1\nbad\t0\n');
-      fs.writeFileSync(path.join(dir, 's.csv'), 'Month,Passengers\n' + Array.from({ length: 40 }, (_, i) => `m${i},${100 + i}`).join('\n') + '\n');
-      const data = c.forecast ? 'data: { source: s.csv, column: Passengers, window: 9, horizon: 2 }\ntask: forecast\n' : `task: classification\ndata: { source: d.tsv, pooling: ${c.pooling} }\n`;
-      fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), `name: m\n${data}model:\n  embedding: ${c.embedding ?? 0}\n  dropout: 0.3\n  layers:\n${c.layers.map((l) => `    - ${l}`).join('\n')}\n`);
+      const { dir } = writeSeqCase({ ...c, dropout: 0.3 }, 'gatelab-export-seq-');
       const cfg = loadModelFile(path.join(dir, 'm.gatelab.yaml'));
       const [V, C] = [11, 3];
       const spec = c.forecast ? forecastSpecOf(cfg) : classifySpecOf(cfg, V, C);
@@ -225,11 +221,7 @@ describe('export of GRU and RNN layers to the standard ONNX GRU and RNN operator
       const { classifySpecOf } = await import('../../src/engine/tasks/classification');
       const { forecastSpecOf } = await import('../../src/engine/tasks/forecast');
       const { loadModelFile } = await import('../../src/engine/config/load');
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-export-seq-gru-'));
-      fs.writeFileSync(path.join(dir, 'd.tsv'), 'good\t1\nbad\t0\n');
-      fs.writeFileSync(path.join(dir, 's.csv'), 'Month,Passengers\n' + Array.from({ length: 40 }, (_, i) => `m${i},${100 + i}`).join('\n') + '\n');
-      const data = c.forecast ? 'data: { source: s.csv, column: Passengers, window: 9, horizon: 2 }\ntask: forecast\n' : `task: classification\ndata: { source: d.tsv, pooling: ${c.pooling} }\n`;
-      fs.writeFileSync(path.join(dir, 'm.gatelab.yaml'), `name: m\n${data}model:\n  embedding: ${c.embedding ?? 0}\n  layers:\n${c.layers.map((l) => `    - ${l}`).join('\n')}\n`);
+      const { dir } = writeSeqCase(c, 'gatelab-export-seq-gru-');
       const cfg = loadModelFile(path.join(dir, 'm.gatelab.yaml'));
       const [V, C] = [11, 3];
       const spec = c.forecast ? forecastSpecOf(cfg) : classifySpecOf(cfg, V, C);

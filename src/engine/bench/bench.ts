@@ -15,7 +15,7 @@ import { Graph, attr } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
 import { gradients } from '../onnx/grad';
 import { lstmRecurrence, type GateActivation } from '../nn/lstm';
-import { checkCell, type CellSpec } from '../nn/cellspec';
+import { checkCell, LSTM_AS_EQUATIONS, type CellSpec } from '../nn/cellspec';
 import { clipByGlobalNorm, optimizerStep } from '../nn/optim';
 import { OptimizerConfig } from '../config/types';
 import { buildStepProgram, buildTrainProgram } from '../train/program';
@@ -139,17 +139,7 @@ export interface BenchOptions {
 
 /** The LSTM written as equations (i, f, g, o, c, h; one bias each): C1-cell's layer. */
 export function lstmAsEquations(): CellSpec {
-  const r = checkCell(
-    [
-      ['i', 'sigmoid(W x + U h + b)'],
-      ['f', 'sigmoid(W x + U h + b)'],
-      ['g', 'tanh(W x + U h + b)'],
-      ['o', 'sigmoid(W x + U h + b)'],
-      ['c', 'f * c + i * g'],
-      ['h', 'o * tanh(c)'],
-    ],
-    ['h', 'c'],
-  );
+  const r = checkCell([...LSTM_AS_EQUATIONS], ['h', 'c']);
   return r.spec!;
 }
 

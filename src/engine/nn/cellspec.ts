@@ -552,3 +552,13 @@ export function explainCellToken(equations: [string, string][], states: string[]
       return undefined;
   }
 }
+
+/** The LSTM written as equations (i, f, g, o, c, h; one bias per gate), state [h, c]: nn.LSTM's cell. */
+export const LSTM_AS_EQUATIONS: readonly [string, string][] = [
+  ['i', 'sigmoid(W x + U h + b)'],
+  ['f', 'sigmoid(W x + U h + b)'],
+  ['g', 'tanh(W x + U h + b)'],
+  ['o', 'sigmoid(W x + U h + b)'],
+  ['c', 'f * c + i * g'],
+  ['h', 'o * tanh(c)'],
+];
