@@ -184,6 +184,8 @@ export interface GatesMessage {
   top: { token: string; p: number }[][];
   /** false when the probe is a fixed example (classification, forecast, adding, copy) */
   editable?: boolean;
+  /** numeric inputs: the input channels per step, drawn as small lines above the heatmaps instead of the tokens; values [T][names] row-major */
+  signals?: { names: string[]; values: number[] };
 }
 
 export interface CheckpointMessage {

@@ -156,6 +156,16 @@ class Validator {
     }
     const range = node ? this.range(node, at) : at;
     const json = (n: YNode | null | undefined): unknown => (isScalar(n) ? n.value : n ? n.toJSON() : null);
+    if (schema.anyOf) {
+      // one of several shapes (a string or a mapping): checked as the member of the node's kind
+      const member = schema.anyOf.find((m) => (isMap(node) ? m.type === 'object' : isSeq(node) ? m.type === 'array' : m.type !== 'object' && m.type !== 'array'));
+      if (!member) {
+        this.add(`expected ${schema.anyOf.map((m) => TYPE_WORD[m.type as string] ?? 'a value').join(' or ')}, got ${describe(json(node))}`, key, range);
+        return;
+      }
+      this.check(node, member, key, at);
+      return;
+    }
     if (Array.isArray(schema.type)) {
       // a union such as `string | list of strings`: a list is checked as the list member, else the scalar
       const list = schema.type.includes('array') && isSeq(node);
@@ -368,7 +378,7 @@ function resolve(raw: Json, file: string, line: number, positions: Record<string
       source: resolveSrc(written[0]),
       sources: written.map(resolveSrc),
       sourceAsWritten: written[0],
-      split: data.split as 'tail' | 'random',
+      split: (typeof data.split === 'object' && data.split ? { ...(data.split as object), file: resolveSrc(String((data.split as { file: string }).file)) } : data.split) as ModelConfig['data']['split'],
       pooling: data.pooling as 'last' | 'mean',
       tokens: data.tokens as 'char' | 'word',
       preprocess: data.preprocess as 'none' | 'letters',
@@ -378,6 +388,15 @@ function resolve(raw: Json, file: string, line: number, positions: Record<string
       validationTokens: data.validationTokens as number,
       partition: data.partition as 'sequential' | 'random',
       column: data.column as string | undefined,
+      columns: data.columns as string[] | undefined,
+      target: data.target as string | undefined,
+      categorical: (data.categorical as string[] | undefined) ?? [],
+      missing: data.missing as ModelConfig['data']['missing'],
+      sequences: data.sequences === undefined ? undefined : resolveSrc(String(data.sequences)),
+      labels: data.labels === undefined ? undefined : { ...(data.labels as { id?: string; label?: string }), file: resolveSrc(String((data.labels as { file: string }).file)) },
+      idColumn: data.idColumn as string | undefined,
+      scale: data.scale as 'standard' | 'none',
+      sequenceLengthGiven: obj(raw.data).sequenceLength !== undefined,
       textColumn: data.textColumn as string | undefined,
       labelColumn: data.labelColumn as string | undefined,
       window: data.window as number,
@@ -434,7 +453,7 @@ function crossKeyRules(v: Validator, raw: Json, whole: Range): void {
   const task = (raw.task ?? 'language-model') as TaskKind;
   const data = raw.data;
   const dataIsMap = data === undefined || (typeof data === 'object' && data !== null && !Array.isArray(data));
-  if (TASKS.includes(task) && !GENERATED_TASKS.includes(task) && dataIsMap && obj(data).source === undefined) {
+  if (TASKS.includes(task) && !GENERATED_TASKS.includes(task) && dataIsMap && obj(data).source === undefined && obj(data).sequences === undefined) {
     const missing = data === undefined ? 'data' : 'source';
     v.add(`missing required key "${missing}"`, data === undefined ? 'data' : 'data.source', keyRange('data'), `a ${task} model reads its data from data.source`);
   }
@@ -450,11 +469,37 @@ function crossKeyRules(v: Validator, raw: Json, whole: Range): void {
         v.add(`sweep: ${key} needs a list of the values to try`, `sweep.${key}`, at, `e.g. ${key}: [1, 2]`);
     }
   }
-  if (task === 'forecast' && dataIsMap && data !== undefined && obj(data).column === undefined)
-    v.add('a forecast needs data.column, the CSV column to forecast', 'data.column', keyRange('data'), 'add column: <header name> under data');
+  const d = obj(data);
+  if (task === 'forecast' && dataIsMap && data !== undefined) {
+    const cols = Array.isArray(d.columns) ? (d.columns as unknown[]).map(String) : undefined;
+    if (d.column === undefined && cols === undefined)
+      v.add('a forecast needs data.column (the CSV column to forecast) or data.columns (its input columns)', 'data.column', keyRange('data'), 'add column: <header name> under data');
+    if (d.column !== undefined && cols !== undefined) v.add('data.column is the short form of columns: [X], target: X; give one of them', 'data.columns', keyRange('data.columns'), 'remove data.column, or data.columns');
+    if (cols && cols.length > 1 && d.target === undefined) v.add(`data.columns lists ${cols.length} columns: name the one to predict with data.target`, 'data.target', keyRange('data.columns'), `add target: ${cols[0]} (or another column) under data`);
+    const cat = Array.isArray(d.categorical) ? (d.categorical as unknown[]).map(String) : [];
+    cat.forEach((c, i) => {
+      if (!(cols ?? [String(d.column)]).includes(c)) v.add(`categorical column "${c}" is not among data.columns`, `data.categorical.${i}`, keyRange(`data.categorical.${i}`), `add ${c} to data.columns, or remove it here`);
+    });
+    const target = d.target !== undefined ? String(d.target) : d.column !== undefined ? String(d.column) : cols?.length === 1 ? cols[0] : undefined;
+    if (target !== undefined && cat.includes(target)) v.add(`the target "${target}" cannot be categorical`, 'data.target', keyRange(d.target !== undefined ? 'data.target' : 'data.categorical'), 'forecast a numeric column');
+  }
+  if (task !== 'forecast' && dataIsMap)
+    for (const k of ['target', 'categorical'] as const) if (d[k] !== undefined) v.add(`data.${k} applies to forecasts`, `data.${k}`, keyRange(`data.${k}`), `remove ${k}, or use task: forecast`);
+  const numericSeq = d.sequences !== undefined || d.idColumn !== undefined;
+  if (task !== 'classification' && dataIsMap)
+    for (const k of ['sequences', 'labels', 'idColumn', 'scale'] as const) if (d[k] !== undefined) v.add(`data.${k} applies to classification of numeric sequences`, `data.${k}`, keyRange(`data.${k}`), `remove ${k}, or use task: classification`);
+  if (task === 'classification' && dataIsMap) {
+    if (d.sequences !== undefined && d.idColumn !== undefined) v.add('data.sequences (one CSV per sequence) and data.idColumn (one long CSV) exclude each other', 'data.idColumn', keyRange('data.idColumn'), 'remove one of them');
+    if (d.sequences !== undefined && d.labels === undefined) v.add('numeric sequences need data.labels, the table of their labels', 'data.labels', keyRange('data.sequences'), 'add labels: { file: labels.csv, id: <id column>, label: <label column> } under data');
+    if (d.sequences !== undefined && d.source !== undefined) v.add('data.sequences names the data files: data.source is not read with it', 'data.source', keyRange('data.source'), 'remove data.source');
+    if (d.idColumn !== undefined && d.labels === undefined && d.labelColumn === undefined) v.add('sequences of one long CSV need their labels: data.labels (a table) or data.labelColumn (a column of the CSV)', 'data.labels', keyRange('data.idColumn'), 'add labelColumn: <column> under data');
+    if (numericSeq && d.textColumn !== undefined) v.add('data.textColumn is for sentences; numeric sequences read data.columns', 'data.textColumn', keyRange('data.textColumn'), 'remove textColumn');
+  }
+  if (typeof d.split === 'object' && d.split !== null && !(task === 'classification' && numericSeq))
+    v.add('a split by a group table applies to classification of numeric sequences', 'data.split', keyRange('data.split'), 'use split: tail or random');
   if (task === 'classification' && dataIsMap && data !== undefined) {
     const src = obj(data).source;
-    const csv = (Array.isArray(src) ? src : [src]).some((f) => typeof f === 'string' && /\.csv$/i.test(f));
+    const csv = obj(data).sequences === undefined && obj(data).idColumn === undefined && (Array.isArray(src) ? src : [src]).some((f) => typeof f === 'string' && /\.csv$/i.test(f));
     for (const k of ['textColumn', 'labelColumn'] as const)
       if (csv && obj(data)[k] === undefined)
         v.add(`a classifier reading CSV files needs data.${k}, the header name of its ${k === 'textColumn' ? 'sentence' : 'label'} column`, `data.${k}`, keyRange('data'), `add ${k}: <header name> under data`);

@@ -189,10 +189,25 @@ export const MODEL_SCHEMA: JsonSchema = {
         },
         minFrequency: { type: 'integer', minimum: 0, default: 0, description: 'Tokens seen fewer times become <unk>; 0 keeps every token.' },
         split: {
-          type: 'string',
-          enum: ['tail', 'random'],
+          anyOf: [
+            { type: 'string', enum: ['tail', 'random'], description: 'tail: the end of the data; random: a seeded random sample of the examples (classification).', enumDescriptions: ['The end of the data.', 'A seeded random sample of the examples (classification).'] },
+            {
+              type: 'object',
+              description: 'classification of numeric sequences: validate on the sequences of some groups (e.g. train on two rooms, validate on the third).',
+              additionalProperties: false,
+              required: ['file', 'group', 'valid'],
+              properties: {
+                file: { type: 'string', minLength: 1, description: 'The group table (CSV with a header), relative to the model file.' },
+                id: { type: 'string', minLength: 1, description: 'Its column of sequence ids (default: the first column).' },
+                group: { type: 'string', minLength: 1, description: 'Its column of group names or numbers.' },
+                valid: { type: 'array', minItems: 1, items: { type: ['string', 'number'], description: 'A group whose sequences are validated on.' }, description: 'The groups held out for validation.' },
+              },
+            },
+          ],
           default: 'tail',
-          description: 'How the validation part is chosen: the end of the data (tail), or a seeded random sample of the examples (classification).',
+          description: 'How the validation part is chosen: the end of the data (tail), a seeded random sample of the examples (random, classification), or, for numeric sequences, the groups of a group table ({ file, id, group, valid }).',
+          markdownDescription:
+            'How the validation part is chosen: `tail` (the end of the data), `random` (a seeded random sample of the examples; classification), or for numeric sequences a **group table**: `{ file: groups.csv, id: sequence_ID, group: dataset_ID, valid: [3] }` validates on the sequences of group 3 and trains on the others.',
         },
         pooling: {
           type: 'string',
@@ -200,7 +215,57 @@ export const MODEL_SCHEMA: JsonSchema = {
           default: 'last',
           description: 'classification: the sentence vector is the last real step\'s hidden state, or the mean over the real steps (padding never counts).',
         },
-        column: { type: 'string', description: 'forecast: the header name of the numeric CSV column to forecast.' },
+        column: { type: 'string', description: 'forecast: the header name of the numeric CSV column to forecast (the short form of columns: [X], target: X).' },
+        columns: {
+          type: 'array',
+          minItems: 1,
+          items: { type: 'string', minLength: 1, description: 'A CSV column (header name).' },
+          description: 'forecast: the input columns, in order (the target may be among them). Classification of numeric sequences: the feature columns (default: all).',
+          markdownDescription:
+            '`forecast`: the **input columns**, in order; the target may be among them. Every numeric input is z-scored with the training part; `categorical` columns are one-hot encoded. Classification of numeric sequences: the feature columns of each sequence (default: all).',
+        },
+        target: { type: 'string', minLength: 1, description: 'forecast: the column to predict (default: the single column of columns, or column).' },
+        categorical: {
+          type: 'array',
+          items: { type: 'string', minLength: 1, description: 'A column of categories.' },
+          description: 'forecast: columns of categories (e.g. a wind direction), one-hot encoded with their categories sorted.',
+        },
+        missing: {
+          type: 'string',
+          enum: ['error', 'previous', 'zero', 'drop'],
+          default: 'error',
+          description: 'Missing cells (empty or NA) in numeric data: error (names the file, line and column of the first), previous (the last value; leading gaps from the first value that follows), zero, or drop the row.',
+          enumDescriptions: ['Stop at the first missing cell, naming its file, line and column.', 'Fill from the last value; a leading gap from the first value that follows.', 'Fill with 0.', 'Leave the row out.'],
+        },
+        sequences: {
+          type: 'string',
+          minLength: 1,
+          pattern: '\\{id\\}',
+          patternErrorMessage: 'the pattern needs {id} where each file name has its sequence id, e.g. dataset/MovementAAL_RSS_{id}.csv',
+          description: 'classification of numeric sequences, one CSV per sequence: a path pattern relative to the model file with {id} for the sequence id (e.g. dataset/MovementAAL_RSS_{id}.csv); the labels come from data.labels.',
+        },
+        labels: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['file'],
+          description: 'classification of numeric sequences: the label table (CSV with a header; names are trimmed and a leading # ignored).',
+          properties: {
+            file: { type: 'string', minLength: 1, description: 'The label table, relative to the model file.' },
+            id: { type: 'string', minLength: 1, description: 'Its column of sequence ids (default: the first column).' },
+            label: { type: 'string', minLength: 1, description: 'Its column of labels (default: the second column).' },
+          },
+        },
+        idColumn: {
+          type: 'string',
+          minLength: 1,
+          description: 'classification of numeric sequences from one long CSV (data.source): the column of sequence ids; the rows of one id, in file order, are one sequence.',
+        },
+        scale: {
+          type: 'string',
+          enum: ['standard', 'none'],
+          default: 'standard',
+          description: 'classification of numeric sequences: z-score every feature with the training sequences (standard), or feed the values as they are (none).',
+        },
         textColumn: {
           type: 'string',
           minLength: 1,
@@ -225,7 +290,7 @@ export const MODEL_SCHEMA: JsonSchema = {
         values: { type: 'integer', minimum: 2, maximum: 26, default: 4, description: 'key-query task: how many different values a KEY can store (chance accuracy at the query is 1 / values).' },
         copyLength: { type: 'integer', minimum: 1, maximum: 1000, default: 10, description: 'copy task: symbols to remember (from an alphabet of 8); data.sequenceLength is the delay before they must be repeated.' },
         season: { type: 'integer', minimum: 1, description: 'forecast: season length (e.g. 12 for monthly data) for the seasonal-naive baseline.' },
-        sequenceLength: { type: 'integer', minimum: 1, maximum: 100000, default: 35, description: 'Time steps T per sequence: the BPTT length of a language model, the padded sentence length of a classifier, the length of an adding/copy sequence.' },
+        sequenceLength: { type: 'integer', minimum: 1, maximum: 100000, default: 35, description: 'Time steps T per sequence: the BPTT length of a language model, the padded sentence length of a classifier (numeric sequences: default the longest), the length of an adding/copy sequence.' },
         validation: {
           type: 'number',
           minimum: 0,

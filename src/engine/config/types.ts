@@ -13,8 +13,8 @@ export interface DataConfig {
   sources: string[];
   /** the source as written in the file */
   sourceAsWritten: string;
-  /** validation part: the end of the data, or a seeded random sample of examples */
-  split: 'tail' | 'random';
+  /** validation part: the end of the data, a seeded random sample of examples, or (numeric sequences) groups of a group table */
+  split: 'tail' | 'random' | GroupSplit;
   /** classification: last real step or mean over real steps */
   pooling: 'last' | 'mean';
   tokens: 'char' | 'word';
@@ -35,6 +35,24 @@ export interface DataConfig {
   partition: 'sequential' | 'random';
   /** forecast: CSV column, input window, values predicted per window, season of the seasonal-naive baseline */
   column?: string;
+  /** forecast: the input columns in order; numeric sequences: the feature columns (absent: all) */
+  columns?: string[];
+  /** forecast: the column to predict */
+  target?: string;
+  /** forecast: columns one-hot encoded (categories sorted) */
+  categorical: string[];
+  /** missing cells (empty or NA) of numeric data */
+  missing: 'error' | 'previous' | 'zero' | 'drop';
+  /** numeric sequences, one CSV per sequence: the path pattern with {id} (resolved against the model file's folder) */
+  sequences?: string;
+  /** numeric sequences: the label table (file resolved), its id and label columns (absent: the first and second) */
+  labels?: { file: string; id?: string; label?: string };
+  /** numeric sequences from one long CSV: the id column */
+  idColumn?: string;
+  /** numeric sequences: z-scoring of the features with the training sequences */
+  scale: 'standard' | 'none';
+  /** whether data.sequenceLength is written (numeric sequences default to the longest) */
+  sequenceLengthGiven: boolean;
   /** classification from CSV files: the header names of the sentence and label columns */
   textColumn?: string;
   labelColumn?: string;
@@ -49,6 +67,15 @@ export interface DataConfig {
   rate: number;
   noise: number;
   season?: number;
+}
+
+/** A validation split by a group table: the sequences of the `valid` groups are held out. */
+export interface GroupSplit {
+  /** resolved against the model file's folder */
+  file: string;
+  id?: string;
+  group: string;
+  valid: (string | number)[];
 }
 
 export interface LayerConfig {

@@ -5,14 +5,11 @@
 // this never runs in the extension host. Sampling, classification and forecasting reuse what the
 // `gatelab sample` / `gatelab predict` commands use.
 
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { parseModelFile, whereOf } from '../config/load';
 import type { ModelConfig } from '../config/types';
 import { isUserError, UserError, UserErrors } from '../errors';
 import { sampleWithConfig } from '../train/oneshot';
-import { loadSeries } from '../data/series';
+import { Frame, headFrame } from '../data/frame';
 import type { FromInference, InferenceJob, InferenceResult, ToInference } from '../../shared/notebook';
 
 /** The run's model as it was trained: the snapshot's text, relative paths against the model file's folder. */
@@ -23,9 +20,16 @@ export function jobConfig(job: InferenceJob): ModelConfig {
   return cfg;
 }
 
-/** The series a forecast model was trained on (its data source and column). */
-export function seriesOf(cfg: ModelConfig): Promise<Float64Array> {
-  return loadSeries(cfg.data.source, cfg.data.column!, { ...whereOf(cfg, 'data.source'), key: 'data.source' });
+/** The rows a forecast model was trained on (its data source, its columns). */
+async function frameOf(cfg: ModelConfig): Promise<Frame> {
+  const { loadForecastFrame } = await import('../tasks/forecast');
+  return loadForecastFrame(cfg, cfg.data.source, { ...whereOf(cfg, 'data.source'), key: 'data.source' });
+}
+
+/** The series a forecast model was trained on: its target column. */
+export async function seriesOf(cfg: ModelConfig): Promise<Float64Array> {
+  const { forecastColumns } = await import('../tasks/forecast');
+  return (await frameOf(cfg)).numeric.get(forecastColumns(cfg).target)!;
 }
 
 export async function runInference(job: InferenceJob): Promise<InferenceResult> {
@@ -43,21 +47,12 @@ export async function runInference(job: InferenceJob): Promise<InferenceResult> 
     return { kind: 'classify', label: p.label, probabilities };
   }
   if (cfg.task !== 'forecast') throw new UserError(`${cfg.name} is a ${cfg.task} model, not a forecaster`, { file: job.modelFile, key: 'task' });
-  const series = await seriesOf(cfg);
-  if (!(r.at >= 1 && r.at <= series.length)) throw new UserError(`the window must end inside the series (1…${series.length}), not at ${r.at}`, { key: 'at' });
-  // predictForecast forecasts after the end of a CSV series: hand it the series up to the window's end
+  const frame = await frameOf(cfg);
+  if (!(r.at >= 1 && r.at <= frame.rows)) throw new UserError(`the window must end inside the series (1…${frame.rows}), not at ${r.at}`, { key: 'at' });
+  // predictForecast forecasts after the last row: hand it the rows up to the window's end
   const { predictForecast } = await import('../tasks/forecast');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-infer-'));
-  try {
-    const csv = path.join(dir, 'series.csv');
-    const col = cfg.data.column!;
-    const values = Array.from(series.subarray(0, r.at), (v) => String(v));
-    fs.writeFileSync(csv, `"${col.replace(/"/g, '""')}"\n${values.join('\n')}\n`);
-    const f = await predictForecast({ cfg, init: job.init, input: csv, steps: r.steps });
-    return { kind: 'forecast', forecast: f.forecast };
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  const f = await predictForecast({ cfg, init: job.init, input: headFrame(frame, r.at), steps: r.steps });
+  return { kind: 'forecast', forecast: f.forecast };
 }
 
 function errorOf(e: unknown): FromInference {

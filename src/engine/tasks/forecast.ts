@@ -1,8 +1,10 @@
-// task: forecast — a numeric CSV column, optionally transformed (log, differences) and normalised
-// with the training part's mean and standard deviation; every window of `window` values followed by
-// `horizon` targets is an example; the last `validation` fraction of the series is held out (its
+// task: forecast — the target column of a CSV, optionally transformed (log, differences) and
+// normalised with the training part's mean and standard deviation, read with input columns
+// (data.columns: each numeric one z-scored with the training part, categorical ones one-hot, the
+// target's own input its transformed, normalised values); every window of `window` rows followed by
+// `horizon` targets is an example; the last `validation` fraction of the rows is held out (its
 // windows may start in the training part, their targets never do). Evaluation: the validation MSE
-// (normalised) and, in the series' units, the RMSE and MAE of the forecasts beside the persistence
+// (normalised) and, in the target's units, the RMSE and MAE of the forecasts beside the persistence
 // baseline (the last seen value repeated) and, with data.season, the seasonal-naive baseline.
 
 import { cellDef } from '../nn/cells';
@@ -10,8 +12,8 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../config/types';
 import { whereOf } from '../config/load';
-import { UserError } from '../errors';
-import { loadSeries } from '../data/series';
+import { UserError, Where } from '../errors';
+import { Frame, loadFrame } from '../data/frame';
 import { readSeriesBatch } from '../data/batchjson';
 import { Checkpoint, loadCheckpoint } from '../train/checkpoint';
 import { cellOf, checkCheckpointFits, float32Feeds } from '../train/lmsetup';
@@ -47,6 +49,9 @@ export interface SeriesSplit {
   nTrain: number;
   mean: number;
   std: number;
+  /** the network's inputs per row, normalised: F features (the univariate form: the target's z) */
+  F: number;
+  x: Float64Array;
 }
 
 export function splitSeries(cfg: ModelConfig, series: Float64Array): SeriesSplit {
@@ -71,7 +76,101 @@ export function splitSeries(cfg: ModelConfig, series: Float64Array): SeriesSplit
   let v = 0;
   for (let i = first; i < nTrain; i++) v += (u[i] - mean) ** 2;
   const std = Math.sqrt(v / (nTrain - first)) || 1;
-  return { series, u, transform: tf, first, nTrain, mean, std };
+  return { series, u, transform: tf, first, nTrain, mean, std, F: 1, x: u.map((ui) => (ui - mean) / std) };
+}
+
+// ---- the columns of a forecaster ---------------------------------------------------------------------
+
+/** The columns a forecaster reads (in order) and the one it predicts; data.column is columns [X], target X. */
+export function forecastColumns(cfg: ModelConfig): { columns: string[]; target: string; categorical: string[] } {
+  const columns = cfg.data.columns ?? [cfg.data.column!];
+  return { columns, target: cfg.data.target ?? cfg.data.column ?? columns[0], categorical: cfg.data.categorical };
+}
+
+/** How the input columns become features: saved in checkpoints (`gatelab.features`), applied to new data. */
+export interface FeatureLayout {
+  columns: string[];
+  target: string;
+  /** categorical columns: their categories, sorted (a one-hot block each) */
+  categories: Record<string, string[]>;
+  /** numeric columns other than the target: the training part's mean and standard deviation */
+  mean: Record<string, number>;
+  std: Record<string, number>;
+}
+
+/** Feature names in order: a column, or `column=category` for each category of a categorical one. */
+export function featureNames(l: FeatureLayout): string[] {
+  return l.columns.flatMap((c) => (l.categories[c] ? l.categories[c].map((k) => `${c}=${k}`) : [c]));
+}
+
+/** The layout of a frame's columns, with statistics from its first nTrain rows. */
+export function layoutOf(frame: Frame, cols: ReturnType<typeof forecastColumns>, nTrain: number): FeatureLayout {
+  const categories: Record<string, string[]> = {};
+  const mean: Record<string, number> = {};
+  const std: Record<string, number> = {};
+  for (const c of cols.columns) {
+    if (cols.categorical.includes(c)) categories[c] = [...new Set(frame.text.get(c)!)].filter((k) => k !== '').sort();
+    else if (c !== cols.target) {
+      const a = frame.numeric.get(c)!;
+      let m = 0;
+      for (let i = 0; i < nTrain; i++) m += a[i];
+      m /= nTrain;
+      let v = 0;
+      for (let i = 0; i < nTrain; i++) v += (a[i] - m) ** 2;
+      mean[c] = m;
+      std[c] = Math.sqrt(v / nTrain) || 1;
+    }
+  }
+  return { columns: cols.columns, target: cols.target, categories, mean, std };
+}
+
+/** Rows × features (row-major) of a frame; the target's own input is `zTarget` (its transformed z). */
+export function featuresOf(frame: Frame, l: FeatureLayout, zTarget: ArrayLike<number>): { F: number; x: Float64Array } {
+  const F = featureNames(l).length;
+  const n = frame.rows;
+  const x = new Float64Array(n * F);
+  let f = 0;
+  for (const c of l.columns) {
+    if (l.categories[c]) {
+      const cats = l.categories[c];
+      const t = frame.text.get(c)!;
+      for (let i = 0; i < n; i++) {
+        const k = cats.indexOf(t[i]);
+        if (k >= 0) x[i * F + f + k] = 1;
+      }
+      f += cats.length;
+    } else {
+      const a = c === l.target ? zTarget : frame.numeric.get(c)!;
+      const [m, s] = c === l.target ? [0, 1] : [l.mean[c], l.std[c]];
+      for (let i = 0; i < n; i++) x[i * F + f] = (a[i] - m) / s;
+      f++;
+    }
+  }
+  return { F, x };
+}
+
+/** The frame of a forecaster's CSV: its input columns and its target, as data.missing says. */
+export function loadForecastFrame(cfg: ModelConfig, file: string, where: Where): Promise<Frame> {
+  const cols = forecastColumns(cfg);
+  const keyOf = (c: string) => (cfg.data.columns?.includes(c) ? `data.columns.${cfg.data.columns.indexOf(c)}` : c === cfg.data.target ? 'data.target' : 'data.column');
+  return loadFrame(file, where, {
+    columns: [...new Set([...cols.columns, cols.target])],
+    textColumns: cols.categorical,
+    missing: cfg.data.missing,
+    whereColumn: (c) => (where.key?.startsWith('--') ? where : whereOf(cfg, keyOf(c))),
+    whereMissing: whereOf(cfg, 'data.missing'),
+  });
+}
+
+/** A forecaster's data: the target split and, for several input columns, the features of every row. */
+export async function forecastData(cfg: ModelConfig): Promise<{ s: SeriesSplit; layout: FeatureLayout; frame: Frame }> {
+  const frame = await loadForecastFrame(cfg, cfg.data.source, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' });
+  const cols = forecastColumns(cfg);
+  if (frame.rows === 0) throw new UserError(`the CSV ${cfg.data.source} has no rows`, whereOf(cfg, 'data.source'), 'use a CSV with a header line and data rows');
+  const s = splitSeries(cfg, frame.numeric.get(cols.target)!);
+  const layout = layoutOf(frame, cols, s.nTrain);
+  const { F, x } = featuresOf(frame, layout, s.x);
+  return { s: { ...s, F, x }, layout, frame };
 }
 
 /** The series the model sees before normalisation, and the first position that has a value. */
@@ -109,14 +208,15 @@ export function inverse(s: SplitLike, zPred: ArrayLike<number>, t: number): numb
   return out;
 }
 
-/** Windows whose targets start at the given positions: x [T, count, 1], y [count, N] (normalised). */
-export function windows(s: SeriesSplit, W: number, N: number, starts: number[]): { x: Float32Array; y: Float32Array } {
-  const x = new Float32Array(W * starts.length);
-  const y = new Float32Array(N * starts.length);
-  const z = (i: number) => (s.u[i] - s.mean) / s.std;
+/** Windows whose targets start at the given positions: x [T, count, F], y [count, N] (normalised). */
+export function windows(s: Pick<SeriesSplit, 'u' | 'mean' | 'std' | 'F' | 'x'>, W: number, N: number, starts: number[]): { x: Float32Array; y: Float32Array } {
+  const F = s.F;
+  const B = starts.length;
+  const x = new Float32Array(W * B * F);
+  const y = new Float32Array(N * B);
   starts.forEach((t, b) => {
-    for (let w = 0; w < W; w++) x[w * starts.length + b] = z(t - W + w);
-    for (let h = 0; h < N; h++) y[b * N + h] = z(t + h);
+    for (let w = 0; w < W; w++) for (let f = 0; f < F; f++) x[(w * B + b) * F + f] = s.x[(t - W + w) * F + f];
+    for (let h = 0; h < N; h++) y[b * N + h] = (s.u[t + h] - s.mean) / s.std;
   });
   return { x, y };
 }
@@ -182,8 +282,8 @@ export const forecast: Task = {
   async setup({ cfg, log, session }): Promise<TaskRun> {
     const W = cfg.data.window;
     const N = cfg.data.horizon;
-    const series = await loadSeries(cfg.data.source, cfg.data.column!, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' });
-    const s = splitSeries(cfg, series);
+    const { s, layout, frame } = await forecastData(cfg);
+    const series = s.series;
     if (cfg.data.season && cfg.data.season > W) log('warn', `data.season ${cfg.data.season} is longer than the window ${W}: the model cannot see a whole season`);
     const trainStarts = Array.from({ length: s.nTrain - W - N + 1 - s.first }, (_, i) => i + W + s.first);
     if (trainStarts.length < 1)
@@ -191,33 +291,35 @@ export const forecast: Task = {
     const validStarts: number[] = [];
     for (let t = Math.max(s.nTrain, W + s.first); t + N <= series.length; t++) validStarts.push(t);
     const B = Math.min(cfg.train.batchSize, trainStarts.length);
-    const spec = forecastSpecOf(cfg);
+    const F = s.F;
+    const spec = forecastSpecOf(cfg, { inputs: F });
     const program = buildForecastTrainProgram({ spec, B, T: W, optimizer: cfg.train.optimizer, clipNorm: cfg.train.clipNorm });
-    // gate views: the first validation window (or the first training window)
+    // gate views: the first validation window (or the first training window), its input columns
+    // drawn as lines above the heatmaps
     const probeStart = validStarts[0] ?? trainStarts[0];
     const pw = windows(s, W, N, [probeStart]);
-    const probe = new SeqGateProbe({ type: 'dense', features: 1 }, spec.hidden, spec.gates, pw.x, Array.from({ length: W }, (_, w) => String(+series[probeStart - W + w].toPrecision(4))), spec.bidirectional);
+    const probe = new SeqGateProbe({ type: 'dense', features: F }, spec.hidden, spec.gates, pw.x, Array.from({ length: W }, (_, w) => String(+series[probeStart - W + w].toPrecision(4))), spec.bidirectional, F > 1 ? signalsOf(frame, layout, probeStart - W, W) : undefined);
     const perEpoch = Math.floor(trainStarts.length / B);
     return {
       program,
       dropout: spec.dropout ? { p: spec.dropout, shapes: forecastDropShapes(spec, B, W) } : undefined,
       stepsPerEpoch: perEpoch,
       started: { tokensPerStep: B * W, trainTokens: s.nTrain, validTokens: series.length - s.nTrain },
-      describe: `${trainStarts.length} training and ${validStarts.length} validation windows of ${W} values, horizon ${N}`,
+      describe: `${trainStarts.length} training and ${validStarts.length} validation windows of ${W} ${F > 1 ? `rows × ${F} features (${featureNames(layout).join(', ')})` : 'values'}, horizon ${N}${F > 1 ? ` of ${layout.target}` : ''}`,
       epoch(rng) {
         const order = [...trainStarts];
         rng.shuffle(order);
         return {
           steps: perEpoch,
           chunk(i, k) {
-            const x = new Float32Array(k * W * B);
+            const x = new Float32Array(k * W * B * F);
             const y = new Float32Array(k * B * N);
             for (let j = 0; j < k; j++) {
               const w = windows(s, W, N, order.slice((i + j) * B, (i + j + 1) * B));
-              x.set(w.x, j * W * B);
+              x.set(w.x, j * W * B * F);
               y.set(w.y, j * B * N);
             }
-            return { x: new ort.Tensor(DTYPE, x, [k, W, B, 1]), y: new ort.Tensor(DTYPE, y, [k, B, N]) };
+            return { x: new ort.Tensor(DTYPE, x, [k, W, B, F]), y: new ort.Tensor(DTYPE, y, [k, B, N]) };
           },
         };
       },
@@ -225,7 +327,7 @@ export const forecast: Task = {
         if (!validStarts.length) return undefined;
         const sess = await session('predict', () => buildForecastPredictProgram({ spec, N: validStarts.length, T: W }).graph.encode());
         const { x } = windows(s, W, N, validStarts);
-        const r = await sess.run({ ...params, x: new ort.Tensor(DTYPE, x, [W, validStarts.length, 1]) });
+        const r = await sess.run({ ...params, x: new ort.Tensor(DTYPE, x, [W, validStarts.length, F]) });
         const { mse, ...metrics } = score(s, r.pred.data as Float32Array, validStarts, N, cfg.data.season);
         return { loss: mse, metrics };
       },
@@ -237,7 +339,8 @@ export const forecast: Task = {
         'gatelab.std': String(s.std),
         'gatelab.window': String(W),
         'gatelab.horizon': String(N),
-        'gatelab.column': cfg.data.column!,
+        'gatelab.column': layout.target,
+        'gatelab.features': JSON.stringify(layout),
         'gatelab.step': String(step),
       }),
       probe: fixedProbe(probe),
@@ -254,11 +357,11 @@ export const forecast: Task = {
   // `gatelab probe`: the gradient of the first forecast value back to each value of the last window
   async through({ cfg, init, input }) {
     noBidirectional(cfg, '`gatelab probe` of a bidirectional forecaster');
-    const { ck, spec, series, W, windowOf } = await loadForecaster(cfg, init, input);
+    const { ck, spec, series, W, windowOf, F, frame, layout } = await loadForecaster(cfg, init, input);
     const x = windowOf(series);
-    const r = await seqConnectivityOf({ I: 1, hidden: spec.hidden, gates: spec.gates, head: { kind: 'forecast', horizon: spec.horizon }, params: forecastParams(spec) }, ck.params, Float64Array.from(x));
+    const r = await seqConnectivityOf({ I: F, hidden: spec.hidden, gates: spec.gates, head: { kind: 'forecast', horizon: spec.horizon }, params: forecastParams(spec) }, ck.params, Float64Array.from(x));
     const labels = series.slice(-W).map((v) => String(+v.toPrecision(4)));
-    const probe = new SeqGateProbe({ type: 'dense', features: 1 }, spec.hidden, spec.gates, x, labels);
+    const probe = new SeqGateProbe({ type: 'dense', features: F }, spec.hidden, spec.gates, x, labels, undefined, F > 1 ? signalsOf(frame, layout, frame.rows - W, W) : undefined);
     const feeds = float32Feeds(forecastParams(spec), ck);
     const gates = await probe.run(feeds, 0);
     await probe.release();
@@ -266,39 +369,75 @@ export const forecast: Task = {
   },
 };
 
-/**
- * Forecasts after the end of a CSV series with a trained checkpoint: the next `steps` values
- * (autoregressive when steps exceed the horizon: each forecast is appended to the inputs).
- */
-/** A forecaster's checkpoint with its normalisation, and the series of `--input` (long enough for one window). */
-async function loadForecaster(cfg: ModelConfig, init: string, input: string) {
+/** The input columns of rows start..start+W−1 as the dashboard draws them: the numeric ones, in their units. */
+export function signalsOf(frame: Frame, l: FeatureLayout, start: number, W: number): { names: string[]; values: number[] } {
+  const names = l.columns.filter((c) => !l.categories[c]);
+  const values: number[] = [];
+  for (let w = 0; w < W; w++) for (const c of names) values.push(+frame.numeric.get(c)![start + w].toPrecision(5));
+  return { names, values };
+}
+
+/** A forecaster's checkpoint with its normalisation and feature layout (older checkpoints: the target alone). */
+function forecasterOf(cfg: ModelConfig, init: string) {
   const ck = loadCheckpoint(init);
-  const spec = forecastSpecOf(cfg);
-  checkCheckpointFits(ck, forecastParams(spec), init, cfg);
   const meta = ck.metadata;
   const mean = Number(meta['gatelab.mean']);
   const std = Number(meta['gatelab.std']);
   const transform = (meta['gatelab.transform'] ?? cfg.data.transform) as ModelConfig['data']['transform'];
   if (!Number.isFinite(mean) || !Number.isFinite(std))
     throw new UserError('the checkpoint has no normalisation (gatelab.mean, gatelab.std)', { file: init, key: 'gatelab.mean' }, 'use a checkpoint saved by a forecast run');
-  const series = Array.from(await loadSeries(input, cfg.data.column!, { key: '--input' }));
-  const W = cfg.data.window;
-  const need = W + (transform === 'difference' || transform === 'log-difference' ? 1 : 0);
-  if (series.length < need) throw new UserError(`--input has ${series.length} values; the model needs the last ${need}`, { key: '--input' });
-  /** the network's input for the window ending at the end of `all`: W transformed, normalised values */
-  const windowOf = (all: number[]) => {
-    const { u } = transformed(Float64Array.from(all), transform);
-    const t = all.length;
-    return Float32Array.from({ length: W }, (_, w) => (u[t - W + w] - mean) / std);
-  };
-  return { ck, spec, mean, std, transform, series, W, windowOf };
+  const cols = forecastColumns(cfg);
+  let layout: FeatureLayout = { columns: cols.columns, target: cols.target, categories: {}, mean: {}, std: {} };
+  if (meta['gatelab.features']) {
+    try {
+      layout = JSON.parse(meta['gatelab.features']) as FeatureLayout;
+    } catch {
+      throw new UserError('the checkpoint\'s gatelab.features is not JSON', { file: init, key: 'gatelab.features' }, 'use a checkpoint saved by a forecast run');
+    }
+  }
+  if (layout.columns.join() !== cols.columns.join() || layout.target !== cols.target)
+    throw new UserError(`the checkpoint was trained on columns ${layout.columns.join(', ')} → ${layout.target}, the model file reads ${cols.columns.join(', ')} → ${cols.target}`, whereOf(cfg, cfg.data.columns ? 'data.columns' : 'data.column'), 'use the model file the checkpoint was trained with');
+  const F = featureNames(layout).length;
+  const spec = forecastSpecOf(cfg, { inputs: F });
+  checkCheckpointFits(ck, forecastParams(spec), init, cfg);
+  return { ck, spec, mean, std, transform, layout, F };
 }
 
-export async function predictForecast(o: { cfg: ModelConfig; init: string; input: string; steps?: number }): Promise<{ forecast: number[]; last: number }> {
+/**
+ * A forecaster's checkpoint and the rows of `--input` (a CSV with the model's columns, at least one
+ * window long): `windowOf` gives the network's input for the window ending at the last row.
+ */
+async function loadForecaster(cfg: ModelConfig, init: string, input: string | Frame) {
+  const f = forecasterOf(cfg, init);
+  const frame = typeof input === 'string' ? await loadForecastFrame(cfg, input, { key: '--input' }) : input;
+  const series = Array.from(frame.numeric.get(f.layout.target)!);
+  const W = cfg.data.window;
+  const need = W + (f.transform === 'difference' || f.transform === 'log-difference' ? 1 : 0);
+  if (series.length < need) throw new UserError(`--input has ${series.length} rows; the model needs the last ${need}`, { key: '--input' });
+  /** the network's input for the window ending at the end of `all` (the target's values; the other columns of the frame's last rows) */
+  const windowOf = (all: number[]) => {
+    const { u } = transformed(Float64Array.from(all), f.transform);
+    const z = Array.from(u, (v) => (v - f.mean) / f.std);
+    const n = all.length;
+    const rowsOf = frame.rows === n ? frame : undefined;
+    const feats = rowsOf ? featuresOf(rowsOf, f.layout, z).x : Float64Array.from(z);
+    return Float32Array.from(feats.subarray((n - W) * f.F, n * f.F));
+  };
+  return { ...f, frame, series, W, windowOf };
+}
+
+/**
+ * Forecasts after the last row of a CSV with a trained checkpoint: the next `steps` values of the
+ * target (autoregressive when steps exceed the horizon and the target is the only input: each
+ * forecast is appended to the inputs).
+ */
+export async function predictForecast(o: { cfg: ModelConfig; init: string; input: string | Frame; steps?: number }): Promise<{ forecast: number[]; last: number }> {
   const { cfg } = o;
-  const { ck, spec, mean, std, transform, series, W, windowOf } = await loadForecaster(cfg, o.init, o.input);
+  const { ck, spec, mean, std, transform, series, W, windowOf, F, layout } = await loadForecaster(cfg, o.init, o.input);
   const N = cfg.data.horizon;
   const steps = o.steps ?? N;
+  if (steps > N && (layout.columns.length > 1 || layout.columns[0] !== layout.target))
+    throw new UserError(`${steps} steps are more than the horizon ${N}, and the model reads other columns besides ${layout.target}: their future values are unknown`, { key: '--steps' }, `ask for at most ${N} steps`);
   const session = await ort.InferenceSession.create(buildForecastPredictProgram({ spec, N: 1, T: W }).graph.encode(), { logSeverityLevel: 3 });
   const feeds = float32Feeds(forecastParams(spec), ck);
   const out: number[] = [];
@@ -306,7 +445,7 @@ export async function predictForecast(o: { cfg: ModelConfig; init: string; input
   while (out.length < steps) {
     const arr = Float64Array.from(all);
     const t = all.length;
-    const r = await session.run({ ...feeds, x: new ort.Tensor(DTYPE, windowOf(all), [W, 1, 1]) });
+    const r = await session.run({ ...feeds, x: new ort.Tensor(DTYPE, windowOf(all), [W, 1, F]) });
     for (const v of inverse({ series: arr, transform, mean, std }, r.pred.data as Float32Array, t)) {
       if (out.length < steps) {
         out.push(v);

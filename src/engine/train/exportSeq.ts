@@ -211,10 +211,12 @@ export function seqExportSpecOf(cfg: ModelConfig, ck: Checkpoint, ckFile: string
   if (!fc || fc.shape.length !== 2)
     throw new UserError('checkpoint has no 2-d tensor fc.weight', { file: ckFile, key: 'fc.weight' }, `a ${cfg.task} checkpoint needs fc.weight`);
   if (cfg.task === 'forecast') {
-    const fspec: ForecastSpec = { hidden, horizon: cfg.data.horizon, dtype: 'float32', gates, bidirectional };
+    // the input features from the first layer's input weights (several columns: gatelab.features says which)
+    const F = ck.params.get(cellDef(gates[0]).inputWeight(0, ''))?.shape[1] ?? 1;
+    const fspec: ForecastSpec = { hidden, horizon: cfg.data.horizon, inputs: F, dtype: 'float32', gates, bidirectional };
     checkCheckpointFits(ck, forecastParams(fspec), ckFile, cfg);
-    for (const k of ['gatelab.mean', 'gatelab.std', 'gatelab.transform', 'gatelab.window', 'gatelab.horizon', 'gatelab.column']) if (ck.metadata[k] !== undefined) meta[k] = ck.metadata[k];
-    return { spec: { input: { kind: 'dense', features: 1 }, hidden, gates, bidirectional, head: { kind: 'forecast', horizon: cfg.data.horizon } }, meta };
+    for (const k of ['gatelab.mean', 'gatelab.std', 'gatelab.transform', 'gatelab.window', 'gatelab.horizon', 'gatelab.column', 'gatelab.features']) if (ck.metadata[k] !== undefined) meta[k] = ck.metadata[k];
+    return { spec: { input: { kind: 'dense', features: F }, hidden, gates, bidirectional, head: { kind: 'forecast', horizon: cfg.data.horizon } }, meta };
   }
   // classification: the vocabulary size from the embedding or the one-hot input weights
   const E = cfg.model.embedding;

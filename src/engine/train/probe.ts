@@ -229,6 +229,8 @@ export class SeqGateProbe {
     private readonly labels: string[],
     /** per layer: a forward and a reverse direction (both are reported) */
     private readonly bidirectional?: boolean[],
+    /** numeric inputs: the channels drawn as lines above the heatmaps */
+    private readonly signals?: GatesMessage['signals'],
   ) {
     const T = labels.length;
     this.names = [];
@@ -248,7 +250,7 @@ export class SeqGateProbe {
     const r = await this.session.run(feeds);
     // per layer and direction
     const layers: GateLayer[] = this.hidden.flatMap((H, k) => directionsOf(this.bidirectional?.[k]).map((d) => packLayer(r, k, T, H, this.gates?.[k], d)));
-    return { type: 'gates', step, tokens: this.labels, layers, top: [], editable: false };
+    return { type: 'gates', step, tokens: this.labels, layers, top: [], editable: false, ...(this.signals ? { signals: this.signals } : {}) };
   }
 
   async release(): Promise<void> {
