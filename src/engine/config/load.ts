@@ -169,7 +169,10 @@ class Validator {
     if (Array.isArray(schema.type)) {
       // a union such as `string | list of strings`: a list is checked as the list member, else the scalar
       const list = schema.type.includes('array') && isSeq(node);
-      const scalar = schema.type.find((t) => t !== 'array' && t !== 'object') ?? 'string';
+      // the scalar member the value is (a number among string | number), else the first
+      const v = isScalar(node) ? node.value : undefined;
+      const scalars = schema.type.filter((t) => t !== 'array' && t !== 'object');
+      const scalar = scalars.find((t) => (t === 'number' || t === 'integer' ? typeof v === 'number' : t === 'boolean' ? typeof v === 'boolean' : typeof v === 'string')) ?? scalars[0] ?? 'string';
       if (!list && !isScalar(node)) {
         const words = schema.type.map((t) => (t === 'array' ? `a list of ${TYPE_WORD[schema.items?.type as string] ?? 'values'}` : TYPE_WORD[t])).join(' or ');
         this.add(`expected ${words}, got ${describe(json(node))}`, key, range);

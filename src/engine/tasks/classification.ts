@@ -19,6 +19,8 @@ import type { DType } from '../onnx/proto';
 import type { Task, TaskRun } from './task';
 import { fixedProbe, noBidirectional } from './common';
 import { seqConnectivityOf } from '../train/connectivity';
+import { isNumericClassification, numericSetup, predictSequence } from './numericClassification';
+import * as path from 'node:path';
 
 const DTYPE = 'float32' as const;
 
@@ -77,11 +79,30 @@ function batchFeeds(e: ReturnType<typeof encodeIds>, T: number, N: number, H: nu
   };
 }
 
+/** The validation loss (mean NLL), accuracy and confusion matrix (rows: truth) of class probabilities [N, C]. */
+export function classScores(probs: Float32Array, truth: number[], classes: string[]) {
+  const C = classes.length;
+  const confusion = classes.map(() => new Array<number>(C).fill(0));
+  let correct = 0;
+  let nll = 0;
+  truth.forEach((t, b) => {
+    const row = probs.subarray(b * C, (b + 1) * C);
+    let arg = 0;
+    for (let c = 1; c < C; c++) if (row[c] > row[arg]) arg = c;
+    confusion[t][arg]++;
+    if (arg === t) correct++;
+    nll -= Math.log(Math.max(row[t], 1e-12));
+  });
+  return { loss: nll / truth.length, metrics: { accuracy: correct / truth.length }, summary: { confusion, classes } };
+}
+
 export const classification: Task = {
   kind: 'classification',
   sweepMetric: 'accuracy',
 
-  async setup({ cfg, rng, session }): Promise<TaskRun> {
+  async setup(ctx): Promise<TaskRun> {
+    if (isNumericClassification(ctx.cfg)) return numericSetup(ctx);
+    const { cfg, rng, session } = ctx;
     const opts = textOptionsOf(cfg);
     const { examples, classes } = await loadLabelled(cfg.data.sources, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, {
       text: cfg.data.textColumn,
@@ -141,20 +162,7 @@ export const classification: Task = {
         if (!validBatch) return undefined;
         const s = await session('predict', () => buildClassifyPredictProgram({ spec, N: valid.length, T }).graph.encode());
         const probs = (await s.run({ ...params, ...batchFeeds(validBatch, T, valid.length, Hl, DTYPE) })).probs.data as Float32Array;
-        const C = classes.length;
-        const confusion = classes.map(() => new Array<number>(C).fill(0));
-        let correct = 0;
-        let nll = 0;
-        valid.forEach((e, b) => {
-          const row = probs.subarray(b * C, (b + 1) * C);
-          let arg = 0;
-          for (let c = 1; c < C; c++) if (row[c] > row[arg]) arg = c;
-          const truth = classes.indexOf(e.label);
-          confusion[truth][arg]++;
-          if (arg === truth) correct++;
-          nll -= Math.log(Math.max(row[truth], 1e-12));
-        });
-        return { loss: nll / valid.length, metrics: { accuracy: correct / valid.length }, summary: { confusion, classes } };
+        return classScores(probs, valid.map((e) => classes.indexOf(e.label)), classes);
       },
       metadata: (step) => ({
         'gatelab.model': cfg.name,
@@ -186,6 +194,7 @@ export const classification: Task = {
   },
 
   async predict({ cfg, init, input }) {
+    if (isNumericClassification(cfg)) return { model: cfg.name, ...(await predictSequence(cfg, init, path.resolve(input))) };
     const p = (await predictClassification({ cfg, init, texts: [input] })).predictions[0];
     return { model: cfg.name, label: p.label, probabilities: p.probabilities };
   },

@@ -26,6 +26,8 @@ import { buildStepsProgram, Program } from './program';
 export interface ClassifySpec {
   vocab: number;
   embedding: number;
+  /** numeric sequences: the features per step (the input x is float [T, B, F]; vocab and embedding unused) */
+  features?: number;
   hidden: number[];
   classes: number;
   pooling: 'last' | 'mean';
@@ -49,15 +51,20 @@ export function classifyDropShapes(spec: ClassifySpec, B: number, T: number): { 
 
 export function classifyParams(spec: ClassifySpec): ParamInfo[] {
   const ps: ParamInfo[] = [];
-  if (spec.embedding > 0) ps.push({ name: 'embedding.weight', shape: [spec.vocab, spec.embedding] });
-  ps.push(...stackParams(spec, spec.embedding > 0 ? spec.embedding : spec.vocab));
+  if (!spec.features && spec.embedding > 0) ps.push({ name: 'embedding.weight', shape: [spec.vocab, spec.embedding] });
+  ps.push(...stackParams(spec, spec.features ?? (spec.embedding > 0 ? spec.embedding : spec.vocab)));
   ps.push({ name: 'fc.weight', shape: [spec.classes, classifyFeatures(spec)] });
   ps.push({ name: 'fc.bias', shape: [spec.classes] });
   return ps;
 }
 
+/** The input x of a classifier's programs: token ids [T, B], or numeric steps [T, B, F]. */
+export function classifyInput(spec: ClassifySpec, T: number, B: number): { dtype: DType; shape: number[] } {
+  return spec.features ? { dtype: spec.dtype, shape: [T, B, spec.features] } : { dtype: 'int64', shape: [T, B] };
+}
+
 /**
- * @param x [T, B] int64 token ids (padded)
+ * @param x [T, B] int64 token ids (padded), or [T, B, F] numeric steps (spec.features)
  * @param mask [T, B] 1 for real steps, 0 for padding
  * @param last [B, 1, H] int64: each sentence's last real step, repeated over H (GatherElements)
  * @param drop dropout masks (training only), as classifyDropShapes: per layer but the last, and the head
@@ -83,7 +90,7 @@ export function classifyForward(
     g.scope(`lstm${k}`, () => {
       // one direction of the layer over its input in reading order (ids or states)
       const direction = (src: Value, sfx: string): LayerForward => {
-        const input = k === 0 && spec.embedding === 0 ? { ids: src } : { x: k === 0 ? op.Gather(P['embedding.weight'], src, 0) : src };
+        const input = k === 0 && spec.features ? { x: src } : k === 0 && spec.embedding === 0 ? { ids: src } : { x: k === 0 ? op.Gather(P['embedding.weight'], src, 0) : src };
         const zeros = g.const(new Array(B * H).fill(0), spec.dtype, [B, H]);
         return cellDef(spec.gates?.[k]).layer(g, P, k, input, { h0: zeros, c0: zeros }, spec.gates?.[k], sfx);
       };
@@ -124,7 +131,7 @@ export function buildClassifyTrainProgram(o: { spec: ClassifySpec; B: number; T:
     optimizer: o.optimizer,
     clipNorm: o.clipNorm,
     inputs: [
-      { name: 'x', dtype: 'int64', shape: [T, B] },
+      { name: 'x', ...classifyInput(spec, T, B) },
       { name: 'y', dtype: 'int64', shape: [B] },
       { name: 'mask', bodyName: 'm_t', dtype: dt, shape: [T, B] },
       { name: 'last', dtype: 'int64', shape: [B, 1, Hl] },
@@ -143,7 +150,8 @@ export function buildClassifyPredictProgram(o: { spec: ClassifySpec; N: number; 
   const g = new Graph('gatelab_classify_predict');
   const op = new Ops(g);
   const pIn = params.map((p) => g.input(`p.${p.name}`, o.spec.dtype, p.shape));
-  const x = g.input('x', 'int64', [o.T, o.N]);
+  const xi = classifyInput(o.spec, o.T, o.N);
+  const x = g.input('x', xi.dtype, xi.shape);
   const m = g.input('mask', o.spec.dtype, [o.T, o.N]);
   const last = g.input('last', 'int64', [o.N, 1, Hl]);
   const P = Object.fromEntries(params.map((p, i) => [p.name, pIn[i]]));
@@ -157,7 +165,8 @@ export function buildClassifyGradProgram(o: { spec: ClassifySpec; B: number; T: 
   const Hl = o.spec.hidden[o.spec.hidden.length - 1];
   const g = new Graph('gatelab_classify_grad');
   const pIn = params.map((p) => g.input(`p.${p.name}`, o.spec.dtype, p.shape));
-  const x = g.input('x', 'int64', [o.T, o.B]);
+  const xi = classifyInput(o.spec, o.T, o.B);
+  const x = g.input('x', xi.dtype, xi.shape);
   const y = g.input('y', 'int64', [o.B]);
   const m = g.input('mask', o.spec.dtype, [o.T, o.B]);
   const last = g.input('last', 'int64', [o.B, 1, Hl]);
