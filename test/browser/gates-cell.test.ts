@@ -77,3 +77,47 @@ describe('dashboard gate views of equation cells', () => {
     }
   });
 });
+
+describe('dashboard gate views of numeric inputs', () => {
+  it('the input channels as small lines above the heatmaps, with their names, instead of tokens; light and dark', async () => {
+    const { SeqGateProbe } = await import('../../src/engine/train/probe');
+    const F = 4;
+    const T = 40;
+    const lm: LmSpec = { vocab: 1, embedding: 0, hidden: [6], dtype: 'float32', gates: [{ kind: 'sigmoid' }] };
+    const { stackParams } = await import('../../src/engine/nn/stack');
+    const params = stackParams({ hidden: [6], gates: lm.gates }, F);
+    const w = initParams(params, [{ hidden: 6, forgetBias: 0 }], 3, 'float32');
+    const feeds = Object.fromEntries(params.map((p) => [`p.${p.name}`, new ort.Tensor('float32', w.get(p.name)!.data as Float32Array, p.shape)]));
+    const values = Array.from({ length: T * F }, (_, i) => Math.sin((Math.floor(i / F) + 1) * (0.15 + 0.1 * (i % F))) * (1 + (i % F)));
+    const probe = new SeqGateProbe({ type: 'dense', features: F }, [6], lm.gates, Float32Array.from(values), Array.from({ length: T }, (_, t) => String(t)), undefined, { names: ['RSS_anchor1', 'RSS_anchor2', 'RSS_anchor3', 'RSS_anchor4'], values });
+    const snap = await probe.run(feeds, 3);
+    await probe.release();
+    expect(snap.signals?.names).toHaveLength(4);
+    for (const theme of ['dark', 'light']) {
+      const url = dashboardPage(bundleDir('dashboard'), `signals-${theme}`, { run: 'sig', bodyClass: `vscode-${theme}`, vars: THEMES[theme] });
+      const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+      const errors: Error[] = [];
+      page.on('pageerror', (e) => errors.push(e));
+      await page.goto(url);
+      await page.waitForFunction('window.__posted && window.__posted.some((m) => m.type === "webview/ready")');
+      await feed(page, [
+        { type: 'run/didSnapshot', run: { id: 'sig', model: 'sig', modelFile: '', status: 'running' }, steps: { step: [], loss: [], gradNorm: [], lr: [], time: [] }, epochs: [], samples: [], gateHistory: [] },
+        { type: 'gates/didSnapshot', gates: snap },
+      ]);
+      expect(errors.map((e) => e.stack)).toEqual([]);
+      expect(await page.locator('.signal-legend [role="listitem"]').allInnerTexts()).toEqual(['— RSS_anchor1', '— RSS_anchor2', '— RSS_anchor3', '— RSS_anchor4']);
+      expect(await page.locator('.heatmap canvas.signals').count()).toBe(6);
+      // the strip has lines in it: some pixels drawn
+      const drawn = await page.evaluate(() => {
+        const c = document.querySelector('.heatmap canvas.signals') as HTMLCanvasElement;
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+        return n;
+      });
+      expect(drawn).toBeGreaterThan(100);
+      await page.locator('.gates').screenshot({ path: path.join(ROOT, 'test-results', 'browser', `gates-signals-${theme}.png`) });
+      await page.close();
+    }
+  });
+});

@@ -220,9 +220,11 @@ export class GatesView {
     const figs = gates.map((gate) => {
       const fig = el('figure', { class: 'heatmap' });
       const cap = el('figcaption', {}, captionOf(L, gate));
-      const tokens = el('canvas', { width: String(T * cw), height: words && cw >= 8 ? '64' : '14', class: 'tokens', 'aria-hidden': 'true' });
+      // numeric inputs: their channels as small lines over the steps; else the tokens
+      const tokens = el('canvas', { width: String(T * cw), height: g.signals ? '36' : words && cw >= 8 ? '64' : '14', class: g.signals ? 'tokens signals' : 'tokens', 'aria-hidden': 'true' });
       const c = el('canvas', { width: String(T * cw), height: String(rows * ch), role: 'img', 'aria-label': `${labelOf(L, gate)}: ${rows} units × ${T} steps` });
-      this.drawTokens(tokens, g.tokens, cw);
+      if (g.signals) drawSignals(tokens, g.signals, T, cw);
+      else this.drawTokens(tokens, g.tokens, cw);
       const ctx = c.getContext('2d')!;
       const img = ctx.createImageData(T * cw, rows * ch);
       const vals = L.values[gate]!;
@@ -297,7 +299,7 @@ export class GatesView {
       fig.append(cap, tokens, c);
       return fig;
     });
-    this.heatGrid.replaceChildren(...figs);
+    this.heatGrid.replaceChildren(...(g.signals ? [signalLegend(g.signals)] : []), ...figs);
     this.renderText();
     this.renderSaturation();
   }
@@ -468,6 +470,59 @@ export class GatesView {
     });
     c.title = `${labelOf(this.snap?.layers[this.layer], this.histGate)}: one column per snapshot (left: first), values from bottom (low) to top (high)`;
   }
+}
+
+/** The colour of input channel k (numeric inputs). */
+function channelColor(k: number): string {
+  const palette: [string, string][] = [
+    ['--vscode-charts-blue', '#3794ff'],
+    ['--vscode-charts-orange', '#d18616'],
+    ['--vscode-charts-green', '#89d185'],
+    ['--vscode-charts-purple', '#b180d7'],
+    ['--vscode-charts-yellow', '#cca700'],
+    ['--vscode-charts-red', '#f14c4c'],
+  ];
+  const [v, d] = palette[k % palette.length];
+  return css(v, d);
+}
+
+/** The channels of a numeric input as lines, one per channel, each scaled to its own range over the probe. */
+function drawSignals(c: HTMLCanvasElement, s: NonNullable<GatesMessage['signals']>, T: number, cw: number): void {
+  const ctx = c.getContext('2d')!;
+  const C = s.names.length;
+  const pad = 3;
+  const h = c.height - 2 * pad;
+  s.names.forEach((_, k) => {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let t = 0; t < T; t++) {
+      const v = s.values[t * C + k];
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    const span = hi - lo || 1;
+    ctx.strokeStyle = channelColor(k);
+    ctx.lineWidth = 1.25;
+    ctx.beginPath();
+    for (let t = 0; t < T; t++) {
+      const x = t * cw + cw / 2;
+      const y = pad + h - ((s.values[t * C + k] - lo) / span) * h;
+      if (t === 0) ctx.moveTo(x, y);
+      else ctx.lineTo(x, y);
+    }
+    ctx.stroke();
+  });
+}
+
+/** The names of the input channels, in their line colours. */
+function signalLegend(s: NonNullable<GatesMessage['signals']>): HTMLElement {
+  const legend = el('div', { class: 'signal-legend', role: 'list', 'aria-label': 'input channels' });
+  s.names.forEach((n, k) => {
+    const item = el('span', { role: 'listitem' }, `— ${n}`);
+    item.style.color = channelColor(k);
+    legend.append(item);
+  });
+  return legend;
 }
 
 /**
