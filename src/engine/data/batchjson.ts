@@ -191,3 +191,26 @@ export function timeMajor(m: number[][]): BigInt64Array {
   for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) out[t * B + b] = BigInt(m[b][t]);
   return out;
 }
+
+export interface NumericClassBatch {
+  B: number;
+  /** the longest sequence */
+  T: number;
+  /** [batch][time][features]: sequences of their own lengths */
+  inputs: number[][][];
+  targets: number[];
+}
+
+/** A batch of numeric sequences for a classifier: inputs [batch][time][features] (lengths may differ), targets [batch] class indices. */
+export function readNumericClassBatch(file: string, features: number, classes: number): NumericClassBatch {
+  const { inputs: inNode, targets: tNode, at } = openBatch(file, 'classification', '[[[features of step 1], [features of step 2], ...] of sequence 1, ...]', '[class index of sequence 1, ...]');
+  const inputs = list(inNode, 'inputs', 'sequences ([batch][time][features] numbers)', at).map((row, b) =>
+    list(row, `inputs[${b}]`, 'steps (a sequence)', at).map((step, t) =>
+      list(step, `inputs[${b}][${t}]`, 'features', at, { n: features, hint: `the checkpoint's first layer reads ${features} features` }).map((v, f) => value(v, `inputs[${b}][${t}][${f}]`, at)),
+    ),
+  );
+  const targets = list(tNode, 'targets', 'class indices ([batch])', at, { n: inputs.length, hint: `"inputs" has ${inputs.length} sequences` }).map((v, b) =>
+    value(v, `targets[${b}]`, at, { n: classes, what: 'class index', hint: `the checkpoint's fc.weight has ${classes} rows (classes)` }),
+  );
+  return { B: inputs.length, T: Math.max(...inputs.map((r) => r.length)), inputs, targets };
+}

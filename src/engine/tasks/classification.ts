@@ -19,7 +19,7 @@ import type { DType } from '../onnx/proto';
 import type { Task, TaskRun } from './task';
 import { fixedProbe, noBidirectional } from './common';
 import { seqConnectivityOf } from '../train/connectivity';
-import { isNumericClassification, numericSetup, predictSequence } from './numericClassification';
+import { isNumericClassification, numericGrad, numericSetup, numericThrough, predictSequence } from './numericClassification';
 import * as path from 'node:path';
 
 const DTYPE = 'float32' as const;
@@ -178,6 +178,7 @@ export const classification: Task = {
   },
 
   grad(cfg, ck, ckFile, batchFile) {
+    if (isNumericClassification(cfg)) return numericGrad(cfg, ck, ckFile, batchFile);
     const fc = ck.params.get('fc.weight');
     const first = cfg.model.embedding > 0 ? ck.params.get('embedding.weight') : ck.params.get(cellDef(cellOf(cfg.model.layers[0])).inputWeight(0, ''));
     if (!fc || fc.shape.length !== 2 || !first || first.shape.length !== 2)
@@ -201,6 +202,7 @@ export const classification: Task = {
 
   // `gatelab probe`: the gradient of the predicted class's loss back to each word of the sentence
   async through({ cfg, init, input }) {
+    if (isNumericClassification(cfg)) return numericThrough(cfg, init, path.resolve(input));
     noBidirectional(cfg, '`gatelab probe` of a bidirectional classifier');
     const { ck, vocab, labels, spec } = loadClassifier(cfg, init);
     const tokens = tokenize(input, textOptionsOf(cfg)).slice(0, cfg.data.sequenceLength);

@@ -16,8 +16,13 @@ import { checkCheckpointFits, float32Feeds } from '../train/lmsetup';
 import { buildClassifyPredictProgram, buildClassifyTrainProgram, classifyDropShapes, classifyParams, ClassifySpec } from '../train/classify';
 import { SeqGateProbe } from '../train/probe';
 import type { DType } from '../onnx/proto';
-import type { TaskContext, TaskRun } from './task';
-import { fixedProbe } from './common';
+import type { GradPlan, TaskContext, TaskRun, ThroughResult } from './task';
+import { fixedProbe, noBidirectional } from './common';
+import { cellDef } from '../nn/cells';
+import { cellOf } from '../train/lmsetup';
+import { readNumericClassBatch } from '../data/batchjson';
+import { buildClassifyGradProgram } from '../train/classify';
+import { seqConnectivityOf } from '../train/connectivity';
 import { classifySpecOf, classScores } from './classification';
 
 const DTYPE = 'float32' as const;
@@ -227,4 +232,44 @@ export async function predictSequence(cfg: ModelConfig, init: string, file: stri
   await s.release();
   const arg = probs.indexOf(Math.max(...probs));
   return { label: classes[arg], probabilities: Object.fromEntries(classes.map((c, k) => [c, probs[k]])) };
+}
+
+/**
+ * `gatelab grad` of a numeric classifier: inputs [batch][time][features] as the network sees them
+ * (no scaling; sequences of different lengths are padded and masked), targets [batch] class indices;
+ * the features and classes from the checkpoint's shapes.
+ */
+export function numericGrad(cfg: ModelConfig, ck: Checkpoint, ckFile: string, batchFile: string): GradPlan {
+  const fc = ck.params.get('fc.weight');
+  const first = ck.params.get(cellDef(cellOf(cfg.model.layers[0])).inputWeight(0, ''));
+  if (!fc || fc.shape.length !== 2 || !first || first.shape.length !== 2)
+    throw new UserError("the checkpoint lacks fc.weight or the first layer's input weights", { file: ckFile, key: 'fc.weight' }, 'use a checkpoint saved from this classification model');
+  const F = first.shape[1];
+  const spec = numericSpecOf(cfg, F, fc.shape[0], 'float64');
+  const params = classifyParams(spec);
+  checkCheckpointFits(ck, params, ckFile, cfg);
+  const b = readNumericClassBatch(batchFile, F, fc.shape[0]);
+  const Hl = spec.hidden[spec.hidden.length - 1];
+  const identity: SequenceLayout = { columns: Array.from({ length: F }, (_, f) => String(f)), mean: new Array(F).fill(0), std: new Array(F).fill(1), T: b.T };
+  const e = encodeSequences(b.inputs.map((s) => Float64Array.from(s.flat())), b.inputs.map((s) => s.length), b.targets, identity, Hl, 'float64');
+  const feeds = { ...feedsOf(e, Hl, 'float64'), y: new ort.Tensor('int64', e.y, [b.B]) };
+  return { params, program: buildClassifyGradProgram({ spec: { ...spec, dropout: 0 }, B: b.B, T: b.T }), feeds, shape: `${b.B}x${b.T}x${F}` };
+}
+
+/** `gatelab probe --input CSV`: the gradient of the predicted class's loss back to each step of one sequence, and its gates. */
+export async function numericThrough(cfg: ModelConfig, init: string, input: string): Promise<ThroughResult> {
+  noBidirectional(cfg, '`gatelab probe` of a bidirectional classifier');
+  const { ck, classes, layout, spec } = loadNumericClassifier(cfg, init);
+  const seq = await readSequence(cfg, input, layout);
+  const n = Math.min(seq.n, layout.T);
+  const F = layout.columns.length;
+  const x = new Float64Array(n * F);
+  for (let t = 0; t < n; t++) for (let f = 0; f < F; f++) x[t * F + f] = (seq.x[t * F + f] - layout.mean[f]) / layout.std[f];
+  const params = classifyParams(spec);
+  const r = await seqConnectivityOf({ I: F, hidden: spec.hidden, gates: spec.gates, head: { kind: 'classify', classes: classes.length, pooling: spec.pooling }, params }, ck.params, x);
+  const labels = Array.from({ length: n }, (_, t) => String(t));
+  const probe = new SeqGateProbe({ type: 'dense', features: F }, spec.hidden, spec.gates, Float32Array.from(x), labels, undefined, { names: layout.columns, values: Array.from(seq.x.subarray(0, n * F), (v) => +v.toPrecision(5)) });
+  const gates = await probe.run(float32Feeds(params, ck), 0);
+  await probe.release();
+  return { tokens: labels, ...r, layers: gates.layers };
 }

@@ -108,6 +108,14 @@ export interface TaskRun {
 }
 
 /** What `gatelab grad` runs: a float64 program with outputs `loss` and `d.<param>`, and its feeds other than p.*. */
+/** `gatelab probe --input`: the example's steps, its connectivity and gradient flow, its gates. */
+export interface ThroughResult {
+  tokens: string[];
+  connectivity: number[][];
+  gradientFlow: { layer: number; h: number[]; c?: number[] }[];
+  layers: GatesMessage['layers'];
+}
+
 export interface GradPlan {
   params: ParamInfo[];
   program: Program;
@@ -138,5 +146,5 @@ export interface Task {
    * `gatelab probe` with `--input` (as `predict` takes it): the gradient of the prediction's loss (the
    * predicted class, the first forecast value) back through time: one connectivity row, the flow per layer
    */
-  through?(req: PredictRequest): Promise<{ tokens: string[]; connectivity: number[][]; gradientFlow: { layer: number; h: number[]; c?: number[] }[]; layers: GatesMessage['layers'] }>;
+  through?(req: PredictRequest): Promise<ThroughResult>;
 }

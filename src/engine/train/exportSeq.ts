@@ -30,6 +30,7 @@ import { classifyParams, ClassifySpec } from './classify';
 import { forecastParams, ForecastSpec } from './forecast';
 import { GRU_ONNX_FROM_INTERNAL, isGru } from '../nn/gru';
 import { eqCellExport, eqCellParams } from '../nn/eqcell';
+import { isNumericClassification } from '../tasks/numericClassification';
 
 /** ONNX_FROM_INTERNAL[k] = the internal gate block that becomes ONNX block k. */
 const ONNX_FROM_INTERNAL = GATE_ORDERS.onnx.map((g) => GATE_ORDERS.internal.indexOf(g as never));
@@ -99,7 +100,11 @@ export function buildSeqExportModel(ck: Checkpoint, spec: SeqExportSpec): Graph 
     x = spec.input.embedding > 0
       ? op.Gather(c(w('embedding.weight'), shape('embedding.weight')), tokens, 0) // [T, B, E]
       : op.Gather(c(Float32Array.from({ length: V * V }, (_, i) => (Math.floor(i / V) === i % V ? 1 : 0)), [V, V]), tokens, 0); // one-hot [T, B, V]
-  } else x = g.input('x', 'float32', ['T', 'B', spec.input.features]);
+  } else {
+    x = g.input('x', 'float32', ['T', 'B', spec.input.features]);
+    // numeric sequences of a classifier: their real lengths, as sentences have
+    if (spec.head.kind === 'classify') lengths = g.input('lengths', 'int64', ['B']);
+  }
 
   const seqLens = lengths ? op.Cast(lengths, 'int32') : null; // the operator takes int32 lengths
   let Y!: Value; // the top layer's outputs [T, B, D·H]
@@ -217,6 +222,13 @@ export function seqExportSpecOf(cfg: ModelConfig, ck: Checkpoint, ckFile: string
     checkCheckpointFits(ck, forecastParams(fspec), ckFile, cfg);
     for (const k of ['gatelab.mean', 'gatelab.std', 'gatelab.transform', 'gatelab.window', 'gatelab.horizon', 'gatelab.column', 'gatelab.features']) if (ck.metadata[k] !== undefined) meta[k] = ck.metadata[k];
     return { spec: { input: { kind: 'dense', features: F }, hidden, gates, bidirectional, head: { kind: 'forecast', horizon: cfg.data.horizon } }, meta };
+  }
+  if (isNumericClassification(cfg)) {
+    // numeric sequences: the features from the first layer's input weights
+    const F = ck.params.get(cellDef(gates[0]).inputWeight(0, ''))?.shape[1] ?? 1;
+    checkCheckpointFits(ck, classifyParams({ vocab: 0, embedding: 0, features: F, hidden, classes: fc.shape[0], pooling: cfg.data.pooling, dtype: 'float32', gates, bidirectional }), ckFile, cfg);
+    for (const k of ['gatelab.classes', 'gatelab.features', 'gatelab.input']) if (ck.metadata[k] !== undefined) meta[k] = ck.metadata[k];
+    return { spec: { input: { kind: 'dense', features: F }, hidden, gates, bidirectional, head: { kind: 'classify', classes: fc.shape[0], pooling: cfg.data.pooling } }, meta };
   }
   // classification: the vocabulary size from the embedding or the one-hot input weights
   const E = cfg.model.embedding;
