@@ -5,6 +5,7 @@
 // this never runs in the extension host. Sampling, classification and forecasting reuse what the
 // `gatelab sample` / `gatelab predict` commands use.
 
+import * as path from 'node:path';
 import { parseModelFile, whereOf } from '../config/load';
 import type { ModelConfig } from '../config/types';
 import { isUserError, UserError, UserErrors } from '../errors';
@@ -42,7 +43,11 @@ export async function runInference(job: InferenceJob): Promise<InferenceResult> 
   if (r.kind === 'classify') {
     if (cfg.task !== 'classification') throw new UserError(`${cfg.name} is a ${cfg.task} model, not a classifier`, { file: job.modelFile, key: 'task' });
     const { predictClassification } = await import('../tasks/classification');
-    const p = (await predictClassification({ cfg, init: job.init, texts: [r.text] })).predictions[0];
+    const { isNumericClassification, predictSequence } = await import('../tasks/numericClassification');
+    // a numeric classifier reads one sequence: the text is its CSV's path (relative to the model file)
+    const p = isNumericClassification(cfg)
+      ? await predictSequence(cfg, job.init, path.resolve(path.dirname(job.modelFile), r.text.trim()))
+      : (await predictClassification({ cfg, init: job.init, texts: [r.text] })).predictions[0];
     const probabilities = Object.entries(p.probabilities).map(([label, v]) => ({ label, p: v })).sort((a, b) => b.p - a.p);
     return { kind: 'classify', label: p.label, probabilities };
   }
