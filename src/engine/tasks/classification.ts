@@ -17,7 +17,7 @@ import { buildClassifyGradProgram, buildClassifyPredictProgram, buildClassifyTra
 import { SeqGateProbe } from '../train/probe';
 import type { DType } from '../onnx/proto';
 import type { Task, TaskRun } from './task';
-import { fixedProbe, noBidirectional } from './common';
+import { fixedProbe, noBidirectional, stackBatches } from './common';
 import { seqConnectivityOf } from '../train/connectivity';
 import { isNumericClassification, numericGrad, numericSetup, numericThrough, predictSequence } from './numericClassification';
 import * as path from 'node:path';
@@ -138,22 +138,12 @@ export const classification: Task = {
         return {
           steps: Math.floor(train.length / B),
           chunk(i, k) {
-            const x = new BigInt64Array(k * T * B);
-            const m = new Float32Array(k * T * B);
-            const y = new BigInt64Array(k * B);
-            const last = new BigInt64Array(k * B * Hl);
-            for (let j = 0; j < k; j++) {
-              const e = encodeBatch(idx.slice((i + j) * B, (i + j + 1) * B).map((n) => train[n]), vocab, classes, T, Hl);
-              x.set(e.x, j * T * B);
-              m.set(e.m, j * T * B);
-              y.set(e.y, j * B);
-              last.set(e.last, j * B * Hl);
-            }
+            const c = stackBatches(k, (j) => encodeBatch(idx.slice((i + j) * B, (i + j + 1) * B).map((n) => train[n]), vocab, classes, T, Hl));
             return {
-              x: new ort.Tensor('int64', x, [k, T, B]),
-              mask: new ort.Tensor(DTYPE, m, [k, T, B]),
-              y: new ort.Tensor('int64', y, [k, B]),
-              last: new ort.Tensor('int64', last, [k, B, 1, Hl]),
+              x: new ort.Tensor('int64', c.x, [k, T, B]),
+              mask: new ort.Tensor(DTYPE, c.m, [k, T, B]),
+              y: new ort.Tensor('int64', c.y, [k, B]),
+              last: new ort.Tensor('int64', c.last, [k, B, 1, Hl]),
             };
           },
         };

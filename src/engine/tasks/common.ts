@@ -111,3 +111,22 @@ export function sequenceChunk(k: number, T: number, B: number, batch: () => { x:
 export function mean(xs: readonly number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
 }
+
+type Packed = Float32Array | Float64Array | BigInt64Array;
+
+/**
+ * The k minibatches of one run stacked along a new leading axis: `batch(j)` gives minibatch j's
+ * arrays by name (each the same size for every j), the result their concatenation per name.
+ */
+export function stackBatches<K extends string>(k: number, batch: (j: number) => Record<K, Packed>): Record<K, Packed> {
+  const parts = Array.from({ length: k }, (_, j) => batch(j));
+  const out = {} as Record<K, Packed>;
+  for (const name of Object.keys(parts[0]) as K[]) {
+    const n = parts[0][name].length;
+    const first = parts[0][name];
+    const all = first instanceof BigInt64Array ? new BigInt64Array(k * n) : first instanceof Float64Array ? new Float64Array(k * n) : new Float32Array(k * n);
+    parts.forEach((p, j) => all.set(p[name] as never, j * n));
+    out[name] = all;
+  }
+  return out;
+}

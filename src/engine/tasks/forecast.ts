@@ -21,7 +21,7 @@ import { buildForecastGradProgram, buildForecastPredictProgram, buildForecastTra
 import { SeqGateProbe } from '../train/probe';
 import type { DType } from '../onnx/proto';
 import type { GradPlan, Task, TaskRun } from './task';
-import { fixedProbe, noBidirectional } from './common';
+import { fixedProbe, noBidirectional, stackBatches } from './common';
 import { seqConnectivityOf } from '../train/connectivity';
 
 const DTYPE = 'float32' as const;
@@ -312,14 +312,8 @@ export const forecast: Task = {
         return {
           steps: perEpoch,
           chunk(i, k) {
-            const x = new Float32Array(k * W * B * F);
-            const y = new Float32Array(k * B * N);
-            for (let j = 0; j < k; j++) {
-              const w = windows(s, W, N, order.slice((i + j) * B, (i + j + 1) * B));
-              x.set(w.x, j * W * B * F);
-              y.set(w.y, j * B * N);
-            }
-            return { x: new ort.Tensor(DTYPE, x, [k, W, B, F]), y: new ort.Tensor(DTYPE, y, [k, B, N]) };
+            const c = stackBatches(k, (j) => windows(s, W, N, order.slice((i + j) * B, (i + j + 1) * B)));
+            return { x: new ort.Tensor(DTYPE, c.x, [k, W, B, F]), y: new ort.Tensor(DTYPE, c.y, [k, B, N]) };
           },
         };
       },

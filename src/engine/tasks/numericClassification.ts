@@ -17,7 +17,7 @@ import { buildClassifyPredictProgram, buildClassifyTrainProgram, classifyDropSha
 import { SeqGateProbe } from '../train/probe';
 import type { DType } from '../onnx/proto';
 import type { GradPlan, TaskContext, TaskRun, ThroughResult } from './task';
-import { fixedProbe, noBidirectional } from './common';
+import { fixedProbe, noBidirectional, stackBatches } from './common';
 import { cellDef } from '../nn/cells';
 import { cellOf } from '../train/lmsetup';
 import { readNumericClassBatch } from '../data/batchjson';
@@ -154,22 +154,15 @@ export async function numericSetup({ cfg, rng, session }: TaskContext): Promise<
       return {
         steps: perEpoch,
         chunk(i, k) {
-          const x = new Float32Array(k * T * B * F);
-          const m = new Float32Array(k * T * B);
-          const y = new BigInt64Array(k * B);
-          const last = new BigInt64Array(k * B * Hl);
-          for (let j = 0; j < k; j++) {
+          const c = stackBatches(k, (j) => {
             const e = enc(order.slice((i + j) * B, (i + j + 1) * B));
-            x.set(e.x, j * T * B * F);
-            m.set(e.m, j * T * B);
-            y.set(e.y, j * B);
-            last.set(e.last, j * B * Hl);
-          }
+            return { x: e.x, m: e.m, y: e.y, last: e.last };
+          });
           return {
-            x: new ort.Tensor(DTYPE, x, [k, T, B, F]),
-            mask: new ort.Tensor(DTYPE, m, [k, T, B]),
-            y: new ort.Tensor('int64', y, [k, B]),
-            last: new ort.Tensor('int64', last, [k, B, 1, Hl]),
+            x: new ort.Tensor(DTYPE, c.x, [k, T, B, F]),
+            mask: new ort.Tensor(DTYPE, c.m, [k, T, B]),
+            y: new ort.Tensor('int64', c.y, [k, B]),
+            last: new ort.Tensor('int64', c.last, [k, B, 1, Hl]),
           };
         },
       };
