@@ -275,6 +275,7 @@ export function buildCell(r: RunInfo, src: CellSources, now = Date.now()): Noteb
     hasCheckpoint: !live && !!(r.checkpoint || r.summary?.checkpoint) && fs.existsSync((r.checkpoint || r.summary?.checkpoint)!),
     resumable: canResume(r),
     inference: src.inference,
+    ...(task === 'classification' && (data?.sequences !== undefined || data?.idColumn !== undefined) ? { numericInput: true } : {}),
     forecast: task === 'forecast' ? { window: Number(data?.window ?? schemaDefault('data.window') ?? 1), horizon: Number(data?.horizon ?? schemaDefault('data.horizon') ?? 1) } : undefined,
     editable: editableKeys(src.doc, changes.map((c) => c.key)),
   };

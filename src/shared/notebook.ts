@@ -91,6 +91,8 @@ export interface NotebookCell {
   /** stopped or failed with a checkpoint and its training state: "Resume" continues it */
   resumable?: boolean;
   inference: InferenceEntry[];
+  /** classifiers of numeric sequences: the classify cell takes a sequence's CSV (its path, relative to the model file) */
+  numericInput?: boolean;
   /** forecast models: window and horizon, for the forecast cell */
   forecast?: { window: number; horizon: number };
   /** keys the duplicate editor starts with (the changed ones first) */

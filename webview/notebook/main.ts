@@ -451,7 +451,9 @@ function inferencePart(c: NotebookCell): HTMLElement {
   const go = el('button', { type: 'submit', class: 'primary' }, running ? `${inferLabel(c)}…` : inferLabel(c));
   go.disabled = running;
   if (c.task === 'classification') {
-    const text = el('input', { type: 'text', id: `cls-${c.id}`, placeholder: 'A sentence to classify', 'aria-label': 'Sentence to classify' }) as HTMLInputElement;
+    const text = el('input', c.numericInput
+      ? { type: 'text', id: `cls-${c.id}`, placeholder: "A sequence's CSV, relative to the model file", 'aria-label': 'CSV of the sequence to classify' }
+      : { type: 'text', id: `cls-${c.id}`, placeholder: 'A sentence to classify', 'aria-label': 'Sentence to classify' }) as HTMLInputElement;
     text.value = d.text ?? '';
     text.addEventListener('input', () => {
       d.text = text.value;
