@@ -501,6 +501,7 @@ describe('the schema', () => {
       'data.labels': undefined,
       'data.idColumn': undefined,
       'data.scale': undefined,
+      'data.probe': undefined,
       'data.textColumn': 'text',
       'data.labelColumn': 'label',
       'data.season': 12,

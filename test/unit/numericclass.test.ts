@@ -164,6 +164,10 @@ describe('numeric sequence classification', () => {
     fs.writeFileSync(path.join(dir, 'labels3.csv'), fs.readFileSync(path.join(dir, 'labels.csv'), 'utf8').replace(/\n24,.*\n$/, '\n'));
     expect(err('sequences: "seq/S_{id}.csv", labels: { file: labels3.csv }')).toMatch(/data\.labels: sequence 24 \(.*S_24\.csv\) has no label in .*labels3\.csv/);
     expect(err(PER_FILE + ', split: { file: groups.csv, group: dataset_ID, valid: [7] }')).toMatch(/data\.split\.valid\.0: no sequence is in group 7 \(the groups: /);
+    expect(err(PER_FILE + ', probe: 99')).toMatch(/data\.probe: no sequence has the id 99/);
+    const r = run('train', writeModel(dir, PER_FILE + ', probe: 4, split: random', 'probe.gatelab.yaml'), '--no-record', '--steps', '1');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/gate views: sequence 4( \(a training sequence\))?; /);
   });
 });
 

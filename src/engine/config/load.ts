@@ -398,6 +398,7 @@ function resolve(raw: Json, file: string, line: number, positions: Record<string
       sequences: data.sequences === undefined ? undefined : resolveSrc(String(data.sequences)),
       labels: data.labels === undefined ? undefined : { ...(data.labels as { id?: string; label?: string }), file: resolveSrc(String((data.labels as { file: string }).file)) },
       idColumn: data.idColumn as string | undefined,
+      probe: data.probe === undefined ? undefined : String(data.probe),
       scale: data.scale as 'standard' | 'none',
       sequenceLengthGiven: obj(raw.data).sequenceLength !== undefined,
       textColumn: data.textColumn as string | undefined,
@@ -490,7 +491,7 @@ function crossKeyRules(v: Validator, raw: Json, whole: Range): void {
     for (const k of ['target', 'categorical'] as const) if (d[k] !== undefined) v.add(`data.${k} applies to forecasts`, `data.${k}`, keyRange(`data.${k}`), `remove ${k}, or use task: forecast`);
   const numericSeq = d.sequences !== undefined || d.idColumn !== undefined;
   if (task !== 'classification' && dataIsMap)
-    for (const k of ['sequences', 'labels', 'idColumn', 'scale'] as const) if (d[k] !== undefined) v.add(`data.${k} applies to classification of numeric sequences`, `data.${k}`, keyRange(`data.${k}`), `remove ${k}, or use task: classification`);
+    for (const k of ['sequences', 'labels', 'idColumn', 'scale', 'probe'] as const) if (d[k] !== undefined) v.add(`data.${k} applies to classification of numeric sequences`, `data.${k}`, keyRange(`data.${k}`), `remove ${k}, or use task: classification`);
   if (task === 'classification' && dataIsMap) {
     if (d.sequences !== undefined && d.idColumn !== undefined) v.add('data.sequences (one CSV per sequence) and data.idColumn (one long CSV) exclude each other', 'data.idColumn', keyRange('data.idColumn'), 'remove one of them');
     if (d.sequences !== undefined && d.labels === undefined) v.add('numeric sequences need data.labels, the table of their labels', 'data.labels', keyRange('data.sequences'), 'add labels: { file: labels.csv, id: <id column>, label: <label column> } under data');

@@ -260,6 +260,10 @@ export const MODEL_SCHEMA: JsonSchema = {
           minLength: 1,
           description: 'classification of numeric sequences from one long CSV (data.source): the column of sequence ids; the rows of one id, in file order, are one sequence.',
         },
+        probe: {
+          type: ['string', 'number'],
+          description: 'classification of numeric sequences: the id of the sequence the gate views show (default: the first validation sequence).',
+        },
         scale: {
           type: 'string',
           enum: ['standard', 'none'],

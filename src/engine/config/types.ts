@@ -49,6 +49,8 @@ export interface DataConfig {
   labels?: { file: string; id?: string; label?: string };
   /** numeric sequences from one long CSV: the id column */
   idColumn?: string;
+  /** numeric sequences: the id of the sequence the gate views show */
+  probe?: string;
   /** numeric sequences: z-scoring of the features with the training sequences */
   scale: 'standard' | 'none';
   /** whether data.sequenceLength is written (numeric sequences default to the longest) */

@@ -135,8 +135,15 @@ export async function numericSetup({ cfg, rng, session }: TaskContext): Promise<
   const program = buildClassifyTrainProgram({ spec, B, T, optimizer: cfg.train.optimizer, clipNorm: cfg.train.clipNorm });
   const enc = (idx: number[]) => encodeSequences(idx.map((i) => data.steps[i]), idx.map((i) => data.lengths[i]), idx.map((i) => labelOf[i]), layout, Hl);
   const validBatch = validIdx.length ? enc(validIdx) : undefined;
-  // gate views: the first validation sequence, its channels drawn above the heatmaps
-  const p = validIdx[0] ?? trainIdx[0];
+  // gate views: the chosen sequence (data.probe) or the first validation one, its channels drawn above the heatmaps
+  let p = validIdx[0] ?? trainIdx[0];
+  if (cfg.data.probe !== undefined) {
+    p = data.ids.indexOf(cfg.data.probe);
+    if (p < 0) {
+      const near = data.ids.filter((id) => id.startsWith(cfg.data.probe!.slice(0, 1))).slice(0, 5);
+      throw new UserError(`no sequence has the id ${cfg.data.probe}`, whereOf(cfg, 'data.probe'), `ids such as ${(near.length ? near : data.ids.slice(0, 5)).join(', ')}`);
+    }
+  }
   const pn = Math.min(T, data.lengths[p]);
   const probeX = enc([p]).x.slice(0, pn * F) as Float32Array;
   const signals = { names: data.columns, values: Array.from(data.steps[p].subarray(0, pn * F), (v) => +v.toPrecision(5)) };
@@ -147,7 +154,7 @@ export async function numericSetup({ cfg, rng, session }: TaskContext): Promise<
     dropout: spec.dropout ? { p: spec.dropout, shapes: classifyDropShapes(spec, B, T) } : undefined,
     stepsPerEpoch: perEpoch,
     started: { tokensPerStep: B * T, trainTokens: trainIdx.length, validTokens: validIdx.length },
-    describe: `${trainIdx.length} training and ${validIdx.length} validation sequences of ${F} features (${data.columns.join(', ')}), ${Math.min(...data.lengths)}–${longest} steps${T < longest ? `, cut at ${T}` : ''}; ${classes.length} classes (${classes.join(', ')}); ${splitText}`,
+    describe: `gate views: sequence ${data.ids[p]}${validIdx.includes(p) ? '' : ' (a training sequence)'}; ${trainIdx.length} training and ${validIdx.length} validation sequences of ${F} features (${data.columns.join(', ')}), ${Math.min(...data.lengths)}–${longest} steps${T < longest ? `, cut at ${T}` : ''}; ${classes.length} classes (${classes.join(', ')}); ${splitText}`,
     epoch(r) {
       const order = [...trainIdx];
       r.shuffle(order);
