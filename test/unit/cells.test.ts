@@ -476,3 +476,37 @@ describe('equation cells: the programs the engine builds', () => {
     expect(dU.length).toBe(1);
   });
 });
+
+describe('equation cells: gradients through time', () => {
+  it("the LSTM as equations has the built-in LSTM's connectivity and gradient flow (h and c), weights mapped", async () => {
+    const { connectivityOf } = await import('../../src/engine/train/connectivity');
+    const V = 6;
+    const H = 5;
+    const s = spec(LSTM_EQUATIONS, ['h', 'c']);
+    const lmC: LmSpec = { vocab: V, embedding: 0, hidden: [H], dtype: 'float64', gates: [cellGate(s)] };
+    const lmL: LmSpec = { vocab: V, embedding: 0, hidden: [H], dtype: 'float64', gates: [{ kind: 'sigmoid' }] };
+    const wC = initParams(lmParams(lmC), [{ hidden: H, forgetBias: 0 }], 4, 'float64');
+    for (const v of wC.values()) for (let i = 0; i < v.data.length; i++) v.data[i] *= 3;
+    const order = ['i', 'f', 'o', 'g']; // the built-in's internal gate order
+    const rows = (name: string, cols: number) => {
+      const out = new Float64Array(4 * H * cols);
+      order.forEach((g, j) => out.set(wC.get(`cell.l0.${g}.${name}`)!.data as Float64Array, j * H * cols));
+      return out;
+    };
+    const wL = new Map<string, { shape: number[]; data: Float64Array }>([
+      ['lstm.weight_ih_l0', { shape: [4 * H, V], data: rows('W', V) }],
+      ['lstm.weight_hh_l0', { shape: [4 * H, H], data: rows('U', H) }],
+      ['lstm.bias_ih_l0', { shape: [4 * H], data: rows('b', 1) }],
+      ['lstm.bias_hh_l0', { shape: [4 * H], data: new Float64Array(4 * H) }],
+      ['fc.weight', wC.get('fc.weight') as { shape: number[]; data: Float64Array }],
+      ['fc.bias', wC.get('fc.bias') as { shape: number[]; data: Float64Array }],
+    ]);
+    const ids = [0, 3, 1, 5, 2, 4, 0, 1];
+    const a = await connectivityOf(lmC, wC, ids);
+    const b = await connectivityOf(lmL, wL, ids);
+    a.connectivity.forEach((row, t) => row.forEach((v, k) => expect(v).toBeCloseTo(b.connectivity[t][k], 10)));
+    expect(a.gradientFlow[0].c).toBeDefined();
+    a.gradientFlow[0].h.forEach((v, k) => expect(v).toBeCloseTo(b.gradientFlow[0].h[k], 10));
+    a.gradientFlow[0].c!.forEach((v, k) => expect(v).toBeCloseTo(b.gradientFlow[0].c![k], 10));
+  });
+});
