@@ -394,7 +394,7 @@ export function checkCell(equations: [string, string][], states: string[], init:
       // what varies from step to step: x, a state, an equation that does; a matrix of something
       // constant, or an equation of parameters alone, is a bias written the long way
       const varies = (e: Expr): boolean =>
-        e.k === 'ref' ? e.ref !== 'eq' || constantEqs.has(e.name) === false : e.k === 'mat' ? varies(e.arg) : e.k === 'call' ? e.args.some(varies) : e.k === 'neg' ? varies(e.a) : e.k === 'bin' ? varies(e.a) || varies(e.b) : false;
+        e.k === 'ref' ? (e.ref === 'eq' ? !constantEqs.has(e.name) : true) : e.k === 'mat' ? varies(e.arg) : e.k === 'call' ? e.args.some(varies) : e.k === 'neg' ? varies(e.a) : e.k === 'bin' ? varies(e.a) || varies(e.b) : false;
       const walkMats = (e: Expr): void => {
         if (e.k === 'mat') {
           if (!varies(e.arg)) problems.push({ message: `the matrix ${e.name} is applied to something that does not change from step to step`, key: eqKey(name), span: e, hint: 'a matrix of a constant is a bias: write b instead' });

@@ -611,7 +611,8 @@ function eqCellRecurrence(g: Graph, spec: CellSpec, plan: Plan, scanIn: Value[],
     const finals = outs.slice(0, nS);
     const seq = new Map<string, Value>(scanKeys.map((k, i) => [k, outs[nS + i]]));
     scanIn.forEach((l, j) => seq.set(`in:${j}`, l));
-    // gb: the graph to emit a previous-state sequence into (made when first asked for)
+    // a sequence by key; a previous-state sequence is the state's sequence shifted by one step,
+    // emitted into `into` when first asked for
     const seqOf = (k: string, into: Graph = g): Value => {
       let v = seq.get(k);
       if (!v && k.startsWith('prev:')) {
