@@ -510,3 +510,37 @@ describe('equation cells: gradients through time', () => {
     a.gradientFlow[0].c!.forEach((v, k) => expect(v).toBeCloseTo(b.gradientFlow[0].c![k], 10));
   });
 });
+
+describe('equation cells: every function, operator and kind of term against finite differences', () => {
+  // hardsigmoid with slope and offset, softsign, relu, unary minus, constants; per-unit vectors
+  // (p * c, p_out); named biases; a matrix of an equation's product; an x-only equation hoisted
+  // whole and named later; x-terms with a minus (a leaf that is not one GEMM slot); a bias beside a
+  // recurrent term only (read inside the scan); two states
+  const EQS: [string, string][] = [
+    ['a', 'tanh(W x + b)'],
+    ['f', 'hardsigmoid(W x + U h + p * c + b, 0.25, 0.45)'],
+    ['i', 'sigmoid(U h - V x + b_i + 0.5)'],
+    ['g', 'softsign(W x + U (f * h) + a)'],
+    ['c', 'f * c + i * g - 0.1 * relu(U c + b)'],
+    ['h', '-(p_out * tanh(c)) + a * h + 0.2 * tanh(U c)'], // U c: the new c, after its equation
+  ];
+  for (const [label, layers, input] of [
+    ['one-hot input, one layer', 1, 'ids'],
+    ['embedding input, two layers (a cell over a cell)', 2, 'embedding'],
+  ] as const)
+    it(label, async () => {
+      const s = spec(EQS, ['h', 'c']);
+      const H = 3;
+      const lm: LmSpec = { vocab: 5, embedding: input === 'embedding' ? 4 : 0, hidden: Array(layers).fill(H), dtype: 'float64', gates: Array(layers).fill(cellGate(s)) };
+      const [B, T] = [2, 5];
+      const prog = buildGradProgram({ lm, B, T });
+      const feeds = feedsOf(lm, B, T, 11);
+      for (let k = 0; k < layers; k++) feeds[`c.l${k}`] = new ort.Tensor('float64', Float64Array.from({ length: B * H }, (_, i) => 0.3 * Math.cos(i + k)), [B, H]);
+      // weights large enough that the hard sigmoid is saturated somewhere and relu is off somewhere
+      for (const p of prog.params) if (p.name.startsWith('cell.')) (feeds[`p.${p.name}`].data as Float64Array).forEach((v, i, a) => (a[i] = v * 3));
+      const sess = await ort.InferenceSession.create(prog.graph.encode(), SESSION_OPTS);
+      const targets: [string, string][] = [...prog.params.map((p): [string, string] => [`p.${p.name}`, `d.${p.name}`])];
+      for (let k = 0; k < layers; k++) targets.push([`h.l${k}`, `d.h.l${k}`], [`c.l${k}`, `d.c.l${k}`]);
+      await fdAll(sess, feeds, prog.params, label, targets);
+    });
+});
