@@ -91,7 +91,7 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
     });
     this.subs.push({ dispose: () => changed.dispose() }, { dispose: () => messages.dispose() });
     // runs of other processes (`gatelab train` in a terminal) appear, change and go as their records
-    // do, in the default runs folders and in the one gatelab.runsFolder names
+    // do, in the default runs folders and in every folder gatelab.runsFolder names
     this.watchRuns();
     this.subs.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
@@ -203,13 +203,15 @@ export class NotebookViewProvider implements vscode.WebviewViewProvider, vscode.
     }
   }
 
-  /** Watchers of run records: `.gatelab/runs` beside any model file, and the folder of gatelab.runsFolder. */
+  /** Watchers of run records: `.gatelab/runs` beside any model file, and every folder of gatelab.runsFolder. */
   private watchRuns(): void {
     for (const d of this.runWatchers) d.dispose();
     this.runWatchers = [];
     const patterns: vscode.GlobPattern[] = ['**/.gatelab/runs/*/run.json'];
-    const custom = this.runs.customRunsFolder().replace(/\\/g, '/').replace(/\/+$/, '');
-    if (custom) patterns.push(path.isAbsolute(custom) ? new vscode.RelativePattern(vscode.Uri.file(custom), '*/run.json') : `**/${custom.replace(/^\.\//, '')}/*/run.json`);
+    for (const folder of this.runs.customRunsFolders()) {
+      const custom = folder.replace(/\\/g, '/').replace(/\/+$/, '');
+      patterns.push(path.isAbsolute(custom) ? new vscode.RelativePattern(vscode.Uri.file(custom), '*/run.json') : `**/${custom.replace(/^\.\//, '')}/*/run.json`);
+    }
     const reload = (u: vscode.Uri) => void this.runs.reloadRecord(path.dirname(u.fsPath));
     for (const p of patterns) {
       const w = vscode.workspace.createFileSystemWatcher(p);

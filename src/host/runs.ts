@@ -40,8 +40,8 @@ export interface RunInfo {
 export interface RunManagerOptions {
   /** dist/worker.js of the extension */
   workerScript: string;
-  /** `.gatelab/runs` beside the model file when empty */
-  runsFolder?: () => string;
+  /** `.gatelab/runs` beside the model file when empty; several folders: new runs go to the first, runs are read from all */
+  runsFolder?: () => string | string[];
   concurrency?: () => 'queue' | 'parallel';
   /** extra fields of every job (device, threads, checkpoint interval) */
   jobDefaults?: () => Partial<TrainJob>;
@@ -81,15 +81,22 @@ export class RunManager {
 
   constructor(private readonly o: RunManagerOptions) {}
 
-  /** The gatelab.runsFolder setting ('' = .gatelab/runs beside each model file). */
-  customRunsFolder(): string {
-    return this.o.runsFolder?.() ?? '';
+  /** The folders of the gatelab.runsFolder setting, in order ([] = .gatelab/runs beside each model file). */
+  customRunsFolders(): string[] {
+    const v = this.o.runsFolder?.() ?? '';
+    return (Array.isArray(v) ? v : [v]).map((f) => String(f).trim()).filter((f) => f !== '');
   }
 
+  /** Where a model file's new runs go: the first runs folder (default: .gatelab/runs beside it). */
   runsDirFor(modelFile: string): string {
-    const custom = this.o.runsFolder?.() ?? '';
-    if (!custom) return defaultRunsDir(modelFile);
-    return path.isAbsolute(custom) ? custom : path.resolve(path.dirname(modelFile), custom);
+    return this.runsDirsFor(modelFile)[0];
+  }
+
+  /** Every folder a model file's runs are read from: each of the setting's, resolved against the model file's folder. */
+  runsDirsFor(modelFile: string): string[] {
+    const custom = this.customRunsFolders();
+    if (!custom.length) return [defaultRunsDir(modelFile)];
+    return [...new Set(custom.map((c) => (path.isAbsolute(c) ? c : path.resolve(path.dirname(modelFile), c))))];
   }
 
   get all(): RunInfo[] {
@@ -117,22 +124,23 @@ export class RunManager {
 
   private loadedDirs = new Set<string>();
 
-  /** Reads the run records of a model file's runs folder (once; live runs win). */
+  /** Reads the run records of a model file's runs folders (each once; live runs win). */
   loadRecords(modelFile: string, force = false): void {
-    const dir = this.runsDirFor(modelFile);
-    if (this.loadedDirs.has(dir) && !force) return;
-    this.loadedDirs.add(dir);
-    let ids: string[] = [];
-    try {
-      ids = fs.readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const id of ids) {
-      if (this.runs.has(id)) continue;
-      const rec = readRunRecord(path.join(dir, id));
-      if (!rec) continue;
-      this.runs.set(id, fromRecord(rec, path.join(dir, id)));
+    for (const dir of this.runsDirsFor(modelFile)) {
+      if (this.loadedDirs.has(dir) && !force) continue;
+      this.loadedDirs.add(dir);
+      let ids: string[] = [];
+      try {
+        ids = fs.readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const id of ids) {
+        if (this.runs.has(id)) continue;
+        const rec = readRunRecord(path.join(dir, id));
+        if (!rec) continue;
+        this.runs.set(id, fromRecord(rec, path.join(dir, id)));
+      }
     }
   }
 

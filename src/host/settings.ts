@@ -8,8 +8,8 @@ export interface Settings {
   device: 'auto' | 'cpu' | 'cuda';
   /** intra-op threads of the trainer (0 = onnxruntime's default) */
   threads: number;
-  /** runs folder; empty = `.gatelab/runs` beside each model file (as the CLI) */
-  runsFolder: string;
+  /** runs folder, or several (new runs go to the first, all are read and watched); empty = `.gatelab/runs` beside each model file (as the CLI) */
+  runsFolder: string | string[];
   /** folder with libonnxruntime_providers_cuda.so / _shared.so (empty = onnxruntime-node's own) */
   cudaProviderPath: string;
   /** seconds between checkpoints during a run */

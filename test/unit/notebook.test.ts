@@ -537,6 +537,40 @@ describe('notebook view provider', () => {
     runs.dispose();
   });
 
+  it('gatelab.runsFolder as a list: new runs go to the first folder; the runs of every folder are shown and watched', async () => {
+    const dir = workspaceWith({ 'c.txt': fs.readFileSync(CORPUS, 'utf8').slice(0, 6000) });
+    const file = path.join(dir, 'two.gatelab.yaml');
+    fs.writeFileSync(file, 'name: two\ndata: { source: c.txt, preprocess: letters, sequenceLength: 8 }\nmodel: { layers: [{ hidden: 8 }] }\ntrain: { steps: 3, batchSize: 4, device: cpu }\n');
+    const first = path.join(dir, 'mine');
+    const second = path.join(dir, 'cluster');
+    const runs = new RunManager({ workerScript: path.join(ROOT, 'dist/worker.js'), runsFolder: () => [first, 'cluster', ''] });
+    expect(runs.runsDirFor(file)).toBe(first);
+    expect(runs.runsDirsFor(file)).toEqual([first, second]);
+    // a run recorded elsewhere (another machine's job on a shared folder) is read from the second folder
+    execFileSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'train', file, '--quiet', '--runs', second], { stdio: 'pipe' });
+    const provider = new NotebookViewProvider(ctx, runs, { inferScript: path.join(ROOT, 'dist/infer.js'), train: async () => undefined, resume: async () => undefined });
+    const v = fakeView(provider);
+    await v.send({ type: 'webview/ready' });
+    runs.loadRecords(file, true);
+    expect(runs.all.filter((r) => r.model === 'two').map((r) => path.dirname(r.dir))).toEqual([second]);
+    expect(recorded.watchers.some((w) => w.glob === `${first}/*/run.json`)).toBe(true);
+    expect(recorded.watchers.some((w) => w.glob === '**/cluster/*/run.json')).toBe(true);
+    // a run started here goes to the first folder
+    const info = runs.start({ modelFile: file, modelName: 'two' });
+    expect(path.dirname(info.dir)).toBe(first);
+    await new Promise<void>((resolve) => {
+      const d = runs.changed.on((r) => {
+        if (r.id === info.id && r.status !== 'running' && r.status !== 'queued') {
+          d.dispose();
+          resolve();
+        }
+      });
+    });
+    expect(fs.existsSync(path.join(info.dir, 'run.json'))).toBe(true);
+    provider.dispose();
+    runs.dispose();
+  }, 60_000);
+
   it('forecast and classification inference: a chosen window against the actual values, class probabilities', async () => {
     const dir = workspaceWith({
       'air.csv': fs.readFileSync(path.join(ROOT, 'examples/data/airline-passengers.csv'), 'utf8'),
