@@ -16,6 +16,7 @@ import { computeGradients, probeFromCheckpoint, sampleFromCheckpoint } from '../
 import { doctorReport } from '../engine/runtime/doctor';
 import { runBench } from '../engine/bench/bench';
 import { exportOnnx } from '../engine/train/export';
+import { exportPytorchJob } from '../engine/pytorch/job';
 import { chooseDevice } from '../engine/runtime/device';
 import type { FromWorker, Summary } from '../shared/protocol';
 
@@ -41,6 +42,7 @@ usage:
   gatelab predict FILE --init W.safetensors --input TEXT_OR_CSV [--steps N] [--model NAME]
   gatelab probe FILE --init W.safetensors (--text TEXT | --input TEXT_OR_CSV) [--json] [--model NAME]
   gatelab export FILE --init W.safetensors --onnx OUT.onnx [--model NAME]
+  gatelab export FILE --pytorch DIR [--init W.safetensors] [--runs RUNS_DIR] [--model NAME]
   gatelab bench [--device cpu|cuda] [--json] [--only C1,C2] [--threads N] [--placement]
   gatelab doctor
 
@@ -402,8 +404,17 @@ async function bench(args: string[]): Promise<number> {
 }
 
 async function exportCmd(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { init: { type: 'string' }, onnx: { type: 'string' }, model: { type: 'string' } }, 'export');
+  const { values, positionals } = parse(args, { init: { type: 'string' }, onnx: { type: 'string' }, pytorch: { type: 'string' }, runs: { type: 'string' }, model: { type: 'string' } }, 'export');
   const file = oneFile(positionals, 'export');
+  if (values.pytorch !== undefined) {
+    // a PyTorch training job (its initial weights optional: PyTorch's initialisation without)
+    if (values.onnx !== undefined) throw new UserError('--onnx and --pytorch export different things: give one of them', { key: '--pytorch' });
+    const init = values.init === undefined ? undefined : path.resolve(values.init as string);
+    if (init && !fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });
+    const r = await exportPytorchJob({ modelFile: file, modelName: values.model as string | undefined, init, dir: values.pytorch as string, runs: values.runs as string | undefined });
+    process.stdout.write(JSON.stringify({ pytorch: r.dir, files: r.files, run: `python3 ${path.join(r.dir, 'train.py')}` }) + '\n');
+    return 0;
+  }
   const init = path.resolve(required(values.init as string, '--init', 'give the weights: --init W.safetensors'));
   const out = path.resolve(required(values.onnx as string, '--onnx', 'give the output file: --onnx OUT.onnx'));
   if (!fs.existsSync(init)) throw new UserError(`checkpoint not found: ${init}`, { key: '--init' });

@@ -22,7 +22,7 @@ import { noBidirectional, zeros } from './common';
 const DTYPE = 'float32' as const;
 
 /** The first words of the corpus (d2l samples after "time traveller"). */
-function defaultPrefix(ids: TokenIds, vocab: Vocab, tokens: 'char' | 'word'): string {
+export function defaultPrefix(ids: TokenIds, vocab: Vocab, tokens: 'char' | 'word'): string {
   const n = tokens === 'char' ? 15 : 3;
   const toks = Array.from(ids.subarray(0, n), (i) => vocab.tokens[i]);
   if (tokens === 'word') return toks.join(' ');

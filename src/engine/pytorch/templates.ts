@@ -1,0 +1,531 @@
+// The Python sources of the PyTorch job that `gatelab export FILE --pytorch DIR` writes (./job.ts),
+// kept here as text so that the CLI bundle carries them. They are plain Python: model.py (the model
+// as nn.Modules under Gatelab's names), data.py (Gatelab's tokens, minibatches and generator),
+// train.py (the loop, DDP under torchrun, the Gatelab run record), st.py (safetensors files).
+
+export const MODEL_PY = String.raw`"""The model of the exported job, as Gatelab builds it (src/engine/nn/lm.ts): tokens -> one-hot or
+nn.Embedding -> the recurrent layers, each its own single-layer nn.LSTM / nn.GRU / nn.RNN (so that
+cuDNN runs them and layers may differ in size) -> dropout between layers and before the output ->
+nn.Linear -> logits. Parameters are saved and loaded under Gatelab's (PyTorch's stacked) names:
+lstm.weight_ih_l{k}, gru.*_l{k}, rnn.*_l{k}, embedding.weight, fc.weight, fc.bias."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+_CELLS = {'lstm': nn.LSTM, 'gru': nn.GRU, 'rnn': nn.RNN}
+
+
+class LanguageModel(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.vocab = len(cfg['vocab'])
+        self.kinds = [l['type'] for l in cfg['layers']]
+        E = cfg['embedding']
+        self.embedding = nn.Embedding(self.vocab, E) if E > 0 else None
+        layers = []
+        inp = E if E > 0 else self.vocab
+        for l in cfg['layers']:
+            extra = {'nonlinearity': l.get('activation', 'tanh')} if l['type'] == 'rnn' else {}
+            layers.append(_CELLS[l['type']](inp, l['hidden'], **extra))
+            inp = l['hidden']
+        self.layers = nn.ModuleList(layers)
+        self.drop = nn.Dropout(cfg['dropout'])
+        self.fc = nn.Linear(inp, self.vocab)
+
+    def gatelab_names(self):
+        """Gatelab's (and PyTorch's stacked) name of every parameter."""
+        out = {}
+        if self.embedding is not None:
+            out['embedding.weight'] = self.embedding.weight
+        for k, (kind, l) in enumerate(zip(self.kinds, self.layers)):
+            for n in ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh']:
+                out[f'{kind}.{n}_l{k}'] = getattr(l, f'{n}_l0')
+        out['fc.weight'] = self.fc.weight
+        out['fc.bias'] = self.fc.bias
+        return out
+
+    def zero_state(self, B, device):
+        return [(torch.zeros(1, B, l.hidden_size, device=device), torch.zeros(1, B, l.hidden_size, device=device)) if kind == 'lstm' else torch.zeros(1, B, l.hidden_size, device=device) for kind, l in zip(self.kinds, self.layers)]
+
+    def forward(self, x, state):
+        """x [T, B] token ids; state per layer ((h, c) or h, [1, B, H]) -> logits [T*B, V], new state."""
+        inp = self.embedding(x) if self.embedding is not None else F.one_hot(x, self.vocab).to(self.fc.weight.dtype)
+        new = []
+        for k, l in enumerate(self.layers):
+            inp, s = l(inp, state[k])
+            new.append(s)
+            inp = self.drop(inp)
+        return self.fc(inp.reshape(-1, inp.shape[-1])), new
+
+
+def detach(state):
+    return [tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach() for s in state]
+`;
+
+export const DATA_PY = String.raw`"""The data pipeline of the exported job, as Gatelab's (src/engine/data/text.ts, batches.ts):
+the same tokens, vocabulary (from config.json), validation tail and minibatches, drawn with
+Gatelab's generator (xoshiro128** seeded through splitmix32, src/engine/util/rng.ts), so a job
+started from the same checkpoint with the same seed trains on the same minibatches in the same order.
+"""
+import math
+import re
+
+M32 = 0xFFFFFFFF
+
+
+def _rotl(x, k):
+    return ((x << k) | (x >> (32 - k))) & M32
+
+
+class Rng:
+    """Gatelab's Rng: xoshiro128**, seeded through splitmix32."""
+
+    def __init__(self, seed):
+        x = seed & M32
+        self.s = [0, 0, 0, 0]
+        for i in range(4):
+            x = (x + 0x9E3779B9) & M32
+            z = x
+            z = ((z ^ (z >> 16)) * 0x85EBCA6B) & M32
+            z = ((z ^ (z >> 13)) * 0xC2B2AE35) & M32
+            self.s[i] = (z ^ (z >> 16)) & M32
+
+    def next_u32(self):
+        s = self.s
+        result = (_rotl((s[1] * 5) & M32, 7) * 9) & M32
+        t = (s[1] << 9) & M32
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = _rotl(s[3], 11)
+        return result
+
+    def next(self):
+        hi = self.next_u32() >> 5
+        lo = self.next_u32() >> 6
+        return (hi * 67108864 + lo) / 9007199254740992
+
+    def int(self, lo, hi):
+        return lo + int(math.floor(self.next() * (hi - lo + 1)))
+
+    def shuffle(self, a):
+        for i in range(len(a) - 1, 0, -1):
+            j = int(math.floor(self.next() * (i + 1)))
+            a[i], a[j] = a[j], a[i]
+
+
+def tokens_of(text, kind, preprocess):
+    """Gatelab's tokens: "letters" cleans each line (runs of non-letters -> one space, strip, lower
+    case) and joins the lines without a separator (d2l); words split on whitespace."""
+    if preprocess == 'letters':
+        lines = [re.sub(r'[^A-Za-z]+', ' ', line).strip().lower() for line in text.split('\n')]
+        if kind == 'char':
+            return list(''.join(lines))
+        return [w for line in lines for w in line.split()]
+    return list(text) if kind == 'char' else text.split()
+
+
+def load_ids(cfg):
+    """The corpus's token ids with the vocabulary of config.json (unknown tokens: <unk>, id 0)."""
+    with open(cfg['source'], encoding='utf-8') as f:
+        text = f.read()
+    index = {t: i for i, t in enumerate(cfg['vocab'])}
+    return [index.get(t, 0) for t in tokens_of(text, cfg['tokens'], cfg['preprocess'])]
+
+
+def split_tail(ids, fraction):
+    """The first (1 - fraction) for training, the rest held out (rounded as JavaScript's Math.round)."""
+    if fraction <= 0:
+        return ids, []
+    cut = int(math.floor(len(ids) * (1 - fraction) + 0.5))
+    return ids[:cut], ids[cut:]
+
+
+class Epoch:
+    """count batches of B rows x T steps; batch(k) -> (x, y) as lists [T][B]; contiguous: row b of batch k+1 continues row b of batch k."""
+
+    def __init__(self, ids, B, T, count, contiguous, start):
+        self.ids, self.B, self.T, self.count, self.contiguous, self.start = ids, B, T, count, contiguous, start
+
+    def batch(self, k):
+        ids, B, T = self.ids, self.B, self.T
+        starts = [self.start(k, b) for b in range(B)]
+        x = [[ids[starts[b] + t] for b in range(B)] for t in range(T)]
+        y = [[ids[starts[b] + t + 1] for b in range(B)] for t in range(T)]
+        return x, y
+
+
+def sequential_epoch(ids, B, T, rng):
+    """d2l seq_data_iter_sequential: a random offset in [0, T], B rows, batches of T consecutive columns."""
+    offset = rng.int(0, T)
+    num = ((len(ids) - offset - 1) // B) * B
+    row = num // B
+    return Epoch(ids, B, T, max(0, row // T), True, lambda k, b: offset + b * row + k * T)
+
+
+def random_epoch(ids, B, T, rng):
+    """d2l seq_data_iter_random: a random offset in [0, T-1], subsequences of T shuffled, B per batch."""
+    offset = rng.int(0, T - 1)
+    n = max(0, (len(ids) - offset - 1) // T)
+    order = list(range(n))
+    rng.shuffle(order)
+    return Epoch(ids, B, T, n // B, False, lambda k, b: offset + order[k * B + b] * T)
+
+
+def validation_batches(ids, B, T):
+    """The held-out tail cut into as many rows as fit (at most B), without an offset."""
+    rows = max(1, min(B, (len(ids) - 1) // T))
+    row = (len(ids) - 1) // rows
+    return Epoch(ids, rows, T, row // T, True, lambda k, b: b * row + k * T)
+`;
+
+export const TRAIN_PY = String.raw`#!/usr/bin/env python3
+"""The training job of a Gatelab language model, exported by 'gatelab export FILE --pytorch DIR'.
+
+  python train.py [--runs RUNS_DIR] [--steps N | --epochs N] [--init W.safetensors] [--data-root DIR] [--device cpu|cuda]
+  torchrun --redirects 1 --tee 1 --nproc_per_node N train.py [...]      # DistributedDataParallel
+
+The same loop as Gatelab's (src/engine/train/loop.ts): the minibatches of data.py in Gatelab's order,
+the state carried from batch to batch (sequential partitioning), the optimizer, learning-rate
+schedule and gradient clipping of the model file (PyTorch's own, which Gatelab matches), an
+evaluation on the held-out tail after every epoch, early stopping, and a Gatelab run record in the
+runs folder (run.json, metrics.jsonl, samples.jsonl, model.safetensors, best.safetensors) that the
+extension's side panel and dashboard show like any other run; the checkpoint works with 'gatelab
+sample/predict/export' and as '--init'. Under torchrun every process takes its share of each
+minibatch's rows (DDP averages the gradients: the same step as one process); rank 0 writes.
+"""
+import argparse
+import json
+import math
+import os
+import secrets
+import sys
+import time
+from datetime import datetime, timezone
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import data as gdata  # noqa: E402
+import st  # noqa: E402
+from model import LanguageModel, detach  # noqa: E402
+
+
+def lr_at(s, total, lr, sch):
+    """Gatelab's schedules (src/engine/train/schedule.ts), 0-based optimizer steps."""
+    W = sch.get('warmupSteps', 0)
+    if s < W:
+        return lr * (s + 1) / W
+    t = s - W
+    if sch['type'] == 'step':
+        return lr * sch['gamma'] ** (t // sch['stepSize'])
+    if sch['type'] == 'cosine':
+        T = max(1, total - W)
+        return sch['minLearningRate'] + (lr - sch['minLearningRate']) * (1 + math.cos(math.pi * min(t, T) / T)) / 2
+    return lr
+
+
+def optimizer(cfg, params):
+    o = cfg['optimizer']
+    if o['type'] in ('sgd', 'momentum'):
+        return torch.optim.SGD(params, lr=o['learningRate'], momentum=o.get('momentum', 0) if o['type'] == 'momentum' else 0, weight_decay=o.get('weightDecay', 0))
+    cls = torch.optim.AdamW if o['type'] == 'adamw' else torch.optim.Adam
+    return cls(params, lr=o['learningRate'], betas=(o['beta1'], o['beta2']), eps=o['epsilon'], weight_decay=o.get('weightDecay', 0))
+
+
+def run_id(name):
+    now = datetime.now()
+    safe = ''.join(c if c.isalnum() or c in '._-' else '-' for c in name)[:40]
+    return f"{now.strftime('%Y%m%d-%H%M%S')}-{now.microsecond // 1000:03d}-{safe}-{secrets.token_hex(4)}"
+
+
+def write_json(path, obj):
+    tmp = f'{path}.tmp-{os.getpid()}'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=2)
+        f.write('\n')
+    os.replace(tmp, path)
+
+
+def iso(t=None):
+    return datetime.fromtimestamp(t or time.time(), timezone.utc).isoformat().replace('+00:00', 'Z')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--runs', help='the runs folder (default: the one written when exporting)')
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument('--steps', type=int)
+    g.add_argument('--epochs', type=int)
+    ap.add_argument('--init', help='initial weights (a Gatelab checkpoint)')
+    ap.add_argument('--data-root', help='the folder the data paths are relative to, if the data moved')
+    ap.add_argument('--device', choices=['cpu', 'cuda'], help='default: cuda when available')
+    a = ap.parse_args()
+    with open(os.path.join(HERE, 'config.json')) as f:
+        cfg = json.load(f)
+    root = a.data_root or cfg['dataRoot']
+    cfg['source'] = os.path.join(root, cfg['sourceRelative'])
+
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    rank = int(os.environ.get('RANK', '0'))
+    device = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if world > 1:
+        import torch.distributed as dist
+        if device.type == 'cuda':
+            device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')))
+            torch.cuda.set_device(device)
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+    B, T = cfg['batchSize'], cfg['sequenceLength']
+    if B % world:
+        sys.exit(f'train.batchSize {B} does not divide among {world} processes: use a multiple of {world}')
+    rows = slice(rank * (B // world), (rank + 1) * (B // world))
+
+    torch.manual_seed(cfg['seed'])
+    model = LanguageModel(cfg).to(device)
+    init = a.init or cfg.get('init')
+    if init:
+        tensors, _ = st.load(init)
+        named = model.gatelab_names()
+        missing = [n for n in named if n not in tensors]
+        if missing:
+            sys.exit(f'{init} lacks {", ".join(missing)} (use a checkpoint of this model)')
+        with torch.no_grad():
+            for n, p in named.items():
+                if tuple(tensors[n].shape) != tuple(p.shape):
+                    sys.exit(f'{init}: {n} has shape {list(tensors[n].shape)}, the model wants {list(p.shape)}')
+                p.copy_(tensors[n].to(p.dtype))
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
+
+    ids = gdata.load_ids(cfg)
+    train, held = gdata.split_tail(ids, cfg['validation'])
+    valid = held[: cfg['validationTokens']]
+    epoch_of = gdata.sequential_epoch if cfg['partition'] == 'sequential' else gdata.random_epoch
+    per_epoch = (((len(train) - T - 1) // B) // T) if cfg['partition'] == 'sequential' else (((len(train) - T) // T) // B)
+    steps = a.steps if a.steps is not None else (None if a.epochs is not None else cfg.get('steps'))
+    epochs = a.epochs if a.epochs is not None else (cfg.get('epochs') or 10)
+    if steps is not None:
+        epochs = math.ceil(steps / max(1, per_epoch)) + 1
+    total = steps if steps is not None else epochs * per_epoch
+    opt = optimizer(cfg, model.parameters())
+    rng = gdata.Rng(cfg['seed'])
+
+    # the run record (rank 0)
+    runs = a.runs or cfg['runsDir']
+    rid = run_id(cfg['name'])
+    rdir = os.path.join(runs, rid)
+    started = time.time()
+    record = {'id': rid, 'model': cfg['name'], 'modelFile': cfg['modelFile'], 'modelLine': cfg.get('modelLine', 1), 'task': 'language-model',
+              'status': 'running', 'started': iso(started), 'device': device.type if world == 1 else f'{device.type} × {world} (torchrun)', 'pid': os.getpid()}
+    if rank == 0:
+        os.makedirs(rdir, exist_ok=True)
+        with open(os.path.join(rdir, 'model.gatelab.yaml'), 'w') as f:
+            f.write(cfg['modelText'])
+        write_json(os.path.join(rdir, 'run.json'), record)
+        print(f'run record: {rdir}', file=sys.stderr)
+    metrics = open(os.path.join(rdir, 'metrics.jsonl'), 'a') if rank == 0 else None
+
+    def log(obj):
+        if metrics:
+            metrics.write(json.dumps(obj) + '\n')
+            metrics.flush()
+
+    def save(name, step):
+        if rank == 0:
+            meta = dict(cfg['checkpointMetadata'])
+            meta['gatelab.step'] = str(step)
+            st.save(os.path.join(rdir, name), {n: p.detach().float() for n, p in model.gatelab_names().items()}, meta)
+
+    def evaluate():
+        if len(valid) <= T + 1:
+            return None
+        vb = gdata.validation_batches(valid, B, T)
+        model.eval()
+        state = model.zero_state(vb.B, device)
+        s = 0.0
+        with torch.no_grad():
+            for k in range(vb.count):
+                x, y = vb.batch(k)
+                logits, state = model(torch.tensor(x, device=device), state)
+                s += F.cross_entropy(logits, torch.tensor(y, device=device).reshape(-1)).item()
+        model.train()
+        return s / vb.count
+
+    step = 0
+    best = math.inf
+    best_epoch = None
+    bad = 0
+    es = cfg.get('earlyStopping')
+    train_loss = math.nan
+    valid_loss = None
+    done_epochs = 0
+    t_train = 0.0
+    model.train()
+    for epoch in range(1, epochs + 1):
+        if steps is not None and step >= steps:
+            break
+        ep = epoch_of(train, B, T, rng)
+        carry = ep.contiguous and cfg['carryState']
+        state = model.zero_state(B // world, device)
+        losses = []
+        for i in range(ep.count):
+            if steps is not None and step >= steps:
+                break
+            t0 = time.time()
+            x, y = ep.batch(i)
+            x = torch.tensor(x, device=device)[:, rows]
+            y = torch.tensor(y, device=device)[:, rows]
+            state = detach(state) if carry and i > 0 else model.zero_state(B // world, device)
+            logits, state = net(x, state)
+            loss = F.cross_entropy(logits, y.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            params = [p for p in model.parameters() if p.grad is not None]
+            if cfg['clipNorm'] > 0:
+                norm = torch.nn.utils.clip_grad_norm_(params, cfg['clipNorm'])
+            else:
+                norm = torch.norm(torch.stack([p.grad.norm() for p in params]))
+            lr = lr_at(step, total, cfg['optimizer']['learningRate'], cfg['schedule'])
+            for group in opt.param_groups:
+                group['lr'] = lr
+            opt.step()
+            step += 1
+            value = loss.detach()
+            if world > 1:
+                torch.distributed.all_reduce(value)
+                value /= world
+            losses.append(value.item())
+            t_train += time.time() - t0
+            log({'step': step, 'epoch': epoch, 'loss': losses[-1], 'gradNorm': float(norm), 'lr': lr, 'time': round(time.time() - started, 3)})
+        if not losses:
+            break
+        done_epochs = epoch
+        train_loss = sum(losses) / len(losses)
+        valid_loss = evaluate()
+        line = {'epoch': epoch, 'step': step, 'trainLoss': train_loss, 'trainPerplexity': math.exp(train_loss), 'elapsedMs': round(1000 * (time.time() - started))}
+        if valid_loss is not None:
+            line.update({'validLoss': valid_loss, 'validPerplexity': math.exp(valid_loss)})
+        log(line)
+        if rank == 0:
+            print(f"epoch {epoch}/{epochs}  step {step}  train loss {train_loss:.4f} ppl {math.exp(train_loss):.2f}" + (f"  valid loss {valid_loss:.4f}" if valid_loss is not None else ''), file=sys.stderr)
+        save('model.safetensors', step)
+        judged = valid_loss if valid_loss is not None else train_loss
+        if judged < best - (es['minDelta'] if es else 0):
+            best, best_epoch, bad = judged, epoch, 0
+            save('best.safetensors', step)
+        else:
+            bad += 1
+            if es and bad >= es['patience']:
+                break
+
+    # the end: a sample from the trained model, the summary in run.json
+    summary = {'model': cfg['name'], 'device': record['device'], 'steps': step, 'epochs': done_epochs, 'trainLoss': train_loss, 'validLoss': valid_loss,
+               'perplexity': math.exp(train_loss) if train_loss == train_loss else None, 'tokensPerSecond': step * B * T / max(t_train, 1e-9),
+               'elapsedSeconds': round(time.time() - started, 3), 'checkpoint': os.path.join(rdir, 'model.safetensors'), 'bestEpoch': best_epoch}
+    if valid_loss is not None:
+        summary['validPerplexity'] = math.exp(valid_loss)
+    if rank == 0:
+        text = sample(model, cfg, device)
+        summary['sample'] = text
+        with open(os.path.join(rdir, 'samples.jsonl'), 'a') as f:
+            f.write(json.dumps({'step': step, 'prefix': cfg['samplePrefix'], 'text': text, 'temperature': 0}) + '\n')
+        record.update({'status': 'done', 'finished': iso(), 'checkpoint': summary['checkpoint'], 'summary': summary})
+        write_json(os.path.join(rdir, 'run.json'), record)
+        print(json.dumps(summary))
+    if metrics:
+        metrics.close()
+    if world > 1:
+        torch.distributed.destroy_process_group()
+
+
+def sample(model, cfg, device):
+    """Greedy continuation of the sample prefix (Gatelab's end-of-run sample at temperature 0)."""
+    index = {t: i for i, t in enumerate(cfg['vocab'])}
+    toks = gdata.tokens_of(cfg['samplePrefix'], cfg['tokens'], cfg['preprocess'])
+    ids = [index.get(t, 0) for t in toks] or [0]
+    model.eval()
+    out = list(toks)
+    with torch.no_grad():
+        state = model.zero_state(1, device)
+        logits, state = model(torch.tensor(ids, device=device).reshape(-1, 1), state)
+        for _ in range(cfg['sampleLength']):
+            nxt = int(logits[-1].argmax())
+            out.append(cfg['vocab'][nxt])
+            logits, state = model(torch.tensor([[nxt]], device=device), state)
+    return (' ' if cfg['tokens'] == 'word' else '').join(out)
+
+
+if __name__ == '__main__':
+    main()
+`;
+
+export const ST_PY = String.raw`"""safetensors files, read and written: the 'safetensors' package when it is installed, else this
+small implementation of the format (an 8-byte little-endian header length, a JSON header, the raw
+tensors), since Debian's python3-torch comes without it."""
+import json
+import os
+import struct
+
+import torch
+
+_DT = {'F32': torch.float32, 'F64': torch.float64, 'I64': torch.int64, 'I32': torch.int32, 'F16': torch.float16, 'BF16': torch.bfloat16, 'U8': torch.uint8}
+_NAME = {v: k for k, v in _DT.items()}
+
+try:  # the package, where it is installed
+    from safetensors import safe_open as _safe_open
+    from safetensors.torch import save_file as _save_file
+except ImportError:  # the format, by hand
+    _safe_open = _save_file = None
+
+
+def load(path):
+    """(tensors by name, metadata)."""
+    if _safe_open is not None:
+        with _safe_open(path, framework='pt') as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop('__metadata__', {}) or {}
+    out = {}
+    for name, h in header.items():
+        a, b = h['data_offsets']
+        t = torch.frombuffer(bytearray(data[a:b]), dtype=_DT[h['dtype']]) if b > a else torch.empty(0, dtype=_DT[h['dtype']])
+        out[name] = t.reshape(h['shape']).clone()
+    return out, meta
+
+
+def save(path, tensors, metadata=None):
+    """Written atomically (a temporary file renamed over the target), as Gatelab writes checkpoints."""
+    tmp = f'{path}.tmp-{os.getpid()}'
+    if _save_file is not None:
+        _save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata={k: str(v) for k, v in (metadata or {}).items()})
+        os.replace(tmp, path)
+        return
+    header = {}
+    blobs = []
+    off = 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        b = t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes()
+        header[name] = {'dtype': _NAME[t.dtype], 'shape': list(t.shape), 'data_offsets': [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    if metadata:
+        header['__metadata__'] = {k: str(v) for k, v in metadata.items()}
+    h = json.dumps(header, separators=(',', ':')).encode()
+    h += b' ' * ((8 - len(h) % 8) % 8)
+    with open(tmp, 'wb') as f:
+        f.write(struct.pack('<Q', len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+`;

@@ -1,0 +1,82 @@
+// `gatelab export FILE --pytorch DIR` (src/engine/pytorch/): the exported job trains the Time Machine
+// LSTM as Gatelab does — from the same initial checkpoint its first 20 training losses are Gatelab's
+// to 1e-4 relative (the same minibatches: data.py draws them with Gatelab's generator) — under
+// `torchrun --nproc_per_node 2` (gloo, CPU) too, and records a Gatelab run whose checkpoint `gatelab
+// sample` reads. Needs Debian's python3-torch (installed when missing and possible, else skipped
+// with the reason: test/reference/ensure-torch.sh).
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readRunRecord } from '../../src/engine/train/runrecord';
+
+const ROOT = path.resolve(__dirname, '../..');
+const CLI = path.join(ROOT, 'dist/cli.js');
+const torch = spawnSync('bash', [path.join(ROOT, 'test/reference/ensure-torch.sh')], { encoding: 'utf8' }).stdout.trim();
+if (torch !== 'OK') console.warn(`pytorch-job.test.ts: the PyTorch runs are skipped: ${torch}`);
+
+const stepLosses = (file: string) =>
+  fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => typeof m.step === 'number' && typeof m.loss === 'number' && m.trainLoss === undefined)
+    .map((m) => m.loss as number);
+
+describe('export as a PyTorch job', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-pyjob-'));
+  fs.mkdirSync(path.join(dir, 'data'));
+  fs.copyFileSync(path.join(ROOT, 'examples/data/timemachine.txt'), path.join(dir, 'data/timemachine.txt'));
+  fs.copyFileSync(path.join(ROOT, 'examples/timemachine.gatelab.yaml'), path.join(dir, 'tm.gatelab.yaml'));
+  const run = (args: string[], cmd = process.execPath) => spawnSync(cmd, cmd === process.execPath ? [CLI, ...args] : args, { cwd: dir, encoding: 'utf8' });
+
+  it('writes the project; models it cannot export yet are errors at their key', () => {
+    let r = run(['train', 'tm.gatelab.yaml', '--steps', '1', '--save', 'w0.safetensors', '--no-record', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    r = run(['export', 'tm.gatelab.yaml', '--pytorch', 'job', '--init', 'w0.safetensors', '--runs', 'runs']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).files.sort()).toEqual(['README.md', 'config.json', 'data.py', 'model.py', 'requirements.txt', 'st.py', 'train.py']);
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'job/config.json'), 'utf8'));
+    expect(cfg.vocab.slice(0, 3)).toEqual(['<unk>', ' ', 'e']);
+    expect(path.join(cfg.dataRoot, cfg.sourceRelative)).toBe(path.join(dir, 'data/timemachine.txt'));
+    expect(fs.readFileSync(path.join(dir, 'job/README.md'), 'utf8')).toContain('torchrun --redirects 1 --tee 1 --nproc_per_node 2');
+    fs.writeFileSync(path.join(dir, 'cls.gatelab.yaml'), 'name: c\ntask: classification\ndata: { source: d.tsv }\nmodel: { layers: [{ hidden: 4 }] }\n');
+    r = run(['export', 'cls.gatelab.yaml', '--pytorch', 'job2']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/cls\.gatelab\.yaml:2:1: task: the PyTorch job exports language models so far/);
+    fs.writeFileSync(path.join(dir, 'peep.gatelab.yaml'), 'name: p\ndata: { source: data/timemachine.txt }\nmodel:\n  layers:\n    - { hidden: 4, peepholes: true }\n');
+    r = run(['export', 'peep.gatelab.yaml', '--pytorch', 'job3']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/model\.layers\.0\.peepholes: the PyTorch job has no explicit cell for peepholes yet/);
+  });
+
+  it.skipIf(torch !== 'OK')("from the same checkpoint, the job's first 20 training losses are Gatelab's to 1e-4; torchrun with 2 processes gives the same; the run is a Gatelab run", () => {
+    let r = run(['train', 'tm.gatelab.yaml', '--init', 'w0.safetensors', '--steps', '20', '--metrics', 'g.jsonl', '--no-record', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    const ours = stepLosses(path.join(dir, 'g.jsonl'));
+    r = run([path.join(dir, 'job/train.py'), '--steps', '20', '--device', 'cpu'], '/usr/bin/python3');
+    expect(r.status, r.stderr).toBe(0);
+    const runs = path.join(dir, 'runs');
+    const one = path.join(runs, fs.readdirSync(runs)[0]);
+    const theirs = stepLosses(path.join(one, 'metrics.jsonl'));
+    expect(theirs).toHaveLength(20);
+    ours.slice(0, 20).forEach((l, i) => expect(Math.abs(theirs[i] - l) / l, `step ${i + 1}: Gatelab ${l}, PyTorch ${theirs[i]}`).toBeLessThan(1e-4));
+    const rec = readRunRecord(one)!;
+    expect(rec.status).toBe('done');
+    expect(rec.summary?.steps).toBe(20);
+    // the job's checkpoint is a Gatelab checkpoint
+    r = run(['sample', 'tm.gatelab.yaml', '--init', path.join(one, 'model.safetensors'), '--prefix', 'the time ', '--length', '10']);
+    expect(r.status, r.stderr).toBe(0);
+    // two processes (DDP, gloo): each takes half the rows of every minibatch; the same steps
+    r = spawnSync('torchrun', ['--redirects', '1', '--tee', '1', '--nproc_per_node', '2', path.join(dir, 'job/train.py'), '--steps', '5', '--device', 'cpu', '--runs', path.join(dir, 'runs2')], { cwd: dir, encoding: 'utf8' });
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    const two = path.join(dir, 'runs2', fs.readdirSync(path.join(dir, 'runs2'))[0]);
+    const ddp = stepLosses(path.join(two, 'metrics.jsonl'));
+    expect(ddp).toHaveLength(5);
+    ddp.forEach((l, i) => expect(Math.abs(l - theirs[i]) / theirs[i]).toBeLessThan(1e-5));
+    expect(readRunRecord(two)!.status).toBe('done');
+  }, 300_000);
+});
