@@ -12,6 +12,7 @@ export const COMMANDS = {
   sample: { id: 'gatelab.sample', title: 'Sample from Model', palette: true, icon: '$(comment-discussion)' },
   predict: { id: 'gatelab.predict', title: 'Predict with Model', palette: true, icon: '$(symbol-event)' },
   exportOnnx: { id: 'gatelab.exportOnnx', title: 'Export ONNX', palette: true, icon: '$(export)' },
+  exportPytorch: { id: 'gatelab.exportPytorch', title: 'Export as PyTorch Job', palette: true, icon: '$(server-process)' },
   newModel: { id: 'gatelab.newModel', title: 'New Model from Template', palette: true, icon: '$(new-file)' },
   openDashboard: { id: 'gatelab.openDashboard', title: 'Open Dashboard', palette: true, icon: '$(graph-line)' },
   showRuns: { id: 'gatelab.showRuns', title: 'Show Runs', palette: true, icon: '$(history)' },
@@ -43,6 +44,7 @@ export interface CommandArgs {
   'gatelab.sample': [ref?: ModelRef];
   'gatelab.predict': [ref?: ModelRef];
   'gatelab.exportOnnx': [ref?: ModelRef];
+  'gatelab.exportPytorch': [ref?: ModelRef];
   'gatelab.newModel': [template?: string];
   'gatelab.openDashboard': [ref?: ModelRef | { runId: string }];
   'gatelab.showRuns': [];

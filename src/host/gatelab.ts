@@ -126,6 +126,7 @@ export class Gatelab implements vscode.Disposable {
     this.register(COMMANDS.sample.id, (ref) => this.sample(ref));
     this.register(COMMANDS.newModel.id, (t) => this.newModel(t));
     this.register(COMMANDS.exportOnnx.id, (ref) => this.exportOnnx(ref));
+    this.register(COMMANDS.exportPytorch.id, (ref) => this.exportPytorch(ref));
     this.register(COMMANDS.predict.id, (ref) => this.predict(ref));
     this.register(COMMANDS.openDashboard.id, (ref) => this.openDashboard(ref));
     this.register(COMMANDS.showRuns.id, () => this.showRuns());
@@ -478,6 +479,38 @@ export class Gatelab implements vscode.Disposable {
     this.log.info(`exported ${m.model} (${r!.id}) to ${target.fsPath} (${res.bytes} bytes)`);
     void vscode.window.showInformationMessage(`Gatelab: exported ${m.model} to ${path.basename(target.fsPath)} (${exportedAs(loadModelFile(m.file, m.model), res)}).`);
     return target;
+  }
+
+  /**
+   * A language model as a PyTorch training job (`gatelab export --pytorch`): from the last run's
+   * checkpoint when there is one, recording its runs in the model's runs folder, so a torchrun run
+   * shows in the side panel like any other.
+   */
+  async exportPytorch(ref?: ModelRef): Promise<vscode.Uri | undefined> {
+    const m = await this.resolveModel(ref);
+    if (!m) return undefined;
+    const r = this.runs.latest(m.file, m.model);
+    const ck = r?.checkpoint ?? r?.summary?.checkpoint;
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: vscode.Uri.file(path.join(path.dirname(m.file), `${m.model}-pytorch`)),
+      title: `Export ${m.model} as a PyTorch training job (a folder)`,
+      saveLabel: 'Export',
+    });
+    if (!target) return undefined;
+    try {
+      const { exportPytorchJob } = await import('../engine/pytorch/job');
+      const init = ck && fs.existsSync(ck) ? ck : undefined;
+      const res = await exportPytorchJob({ modelFile: m.file, modelName: m.model, init, dir: target.fsPath, runs: this.runs.runsDirFor(m.file) });
+      const cmd = `torchrun --redirects 1 --tee 1 --nproc_per_node 2 ${path.join(res.dir, 'train.py')}`;
+      this.log.info(`exported ${m.model} as a PyTorch job in ${res.dir}${init ? ` from ${init}` : ' (PyTorch initialisation)'}`);
+      const pick = await vscode.window.showInformationMessage(`Gatelab: ${m.model} is a PyTorch job in ${path.basename(res.dir)}${init ? ', starting from the last checkpoint' : ''}. Its runs appear in the side panel.`, 'Copy torchrun Command', 'Open README');
+      if (pick === 'Copy torchrun Command') await vscode.env.clipboard.writeText(cmd);
+      if (pick === 'Open README') await vscode.window.showTextDocument(vscode.Uri.file(path.join(res.dir, 'README.md')));
+      return vscode.Uri.file(res.dir);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Gatelab: ${(e as Error).message}`);
+      return undefined;
+    }
   }
 
   async newModel(template?: string): Promise<vscode.Uri | undefined> {

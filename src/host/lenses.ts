@@ -53,6 +53,7 @@ export function lensesFor(text: string, file: string, runs: { latest(file: strin
     if (lm && hasCk) {
       out.push({ line, title: 'Sample', tooltip: `Generate text with the last checkpoint of ${a.name}`, command: COMMANDS.sample.id, args: [ref] });
       if (!live) out.push({ line, title: 'Export ONNX', tooltip: `Save ${a.name} as an ONNX model with the standard LSTM operator`, command: COMMANDS.exportOnnx.id, args: [ref] });
+      if (!live) out.push({ line, title: 'PyTorch Job', tooltip: `Export ${a.name} as a PyTorch training job (python or torchrun) from its last checkpoint; its runs are recorded here`, command: COMMANDS.exportPytorch.id, args: [ref] });
     }
     out.push({ line, title: 'Dashboard', tooltip: `Open the dashboard of ${a.name}`, command: COMMANDS.openDashboard.id, args: [run ? { runId: run.id } : ref] });
     if (run) out.push({ line, title: describeRun(run, now), tooltip: `Last run: ${run.id}`, command: COMMANDS.lensRunResult.id, args: [run.id] });

@@ -96,6 +96,7 @@ describe('CodeLens', () => {
       '$(play) Train',
       'Sample',
       'Export ONNX',
+      'PyTorch Job',
       'Dashboard',
       'ppl 4.31 · 52k tok/s · cpu · 3 min ago',
     ]);
