@@ -505,6 +505,25 @@ describe('Gatelab in real VS Code (code-server)', () => {
     await expect.poll(async () => (await dash.locator('.u-legend th').allInnerTexts()).filter((t) => /hidden \d · seed \d/.test(t)).length, { timeout: 30_000 }).toBe(5);
     await shot('16-sweep-compared');
   }, 300_000);
+
+  it('a torchrun run of the model exported as a PyTorch job appears in the side panel like any other run', async () => {
+    const torch = execFileSync('bash', [path.join(ROOT, 'test/reference/ensure-torch.sh')], { encoding: 'utf8' }).trim();
+    if (torch !== 'OK') {
+      console.warn(`the torchrun e2e test is skipped: ${torch}`);
+      return;
+    }
+    const runsDir = path.join(workspace, '.gatelab', 'runs');
+    execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'export', 'timemachine.gatelab.yaml', '--pytorch', 'tm-job', '--runs', runsDir], { cwd: workspace, encoding: 'utf8' });
+    const before = new Set(fs.readdirSync(runsDir));
+    execFileSync('torchrun', ['--redirects', '1', '--tee', '1', '--nproc_per_node', '2', path.join(workspace, 'tm-job', 'train.py'), '--steps', '4', '--device', 'cpu'], { cwd: workspace, encoding: 'utf8', stdio: 'pipe' });
+    const id = fs.readdirSync(runsDir).find((d) => !before.has(d))!;
+    expect(JSON.parse(fs.readFileSync(path.join(runsDir, id, 'run.json'), 'utf8'))).toMatchObject({ status: 'done', device: 'cpu × 2 (torchrun)' });
+    const cell = await runCell('timemachine', id);
+    await expect.poll(() => cell.locator('.badge').innerText(), { timeout: 60_000 }).toBe('done');
+    expect(await cell.locator('.metrics').innerText()).toMatch(/ppl\s*\d+\.\d\d/);
+    await cell.scrollIntoViewIfNeeded();
+    await shot('17-torchrun-run');
+  }, 300_000);
 });
 
 describe('the VSIX', () => {
