@@ -46,7 +46,7 @@ describe('export as a PyTorch job', () => {
     fs.writeFileSync(path.join(dir, 'cls.gatelab.yaml'), 'name: c\ntask: classification\ndata: { source: d.tsv }\nmodel: { layers: [{ hidden: 4 }] }\n');
     r = run(['export', 'cls.gatelab.yaml', '--pytorch', 'job2']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/cls\.gatelab\.yaml:2:1: task: the PyTorch job exports language models so far/);
+    expect(r.stderr).toMatch(/cls\.gatelab\.yaml:2:1: task: the PyTorch job exports language models and forecasters so far/);
     fs.writeFileSync(path.join(dir, 'peep.gatelab.yaml'), 'name: p\ndata: { source: data/timemachine.txt }\nmodel:\n  layers:\n    - { hidden: 4, peepholes: true }\n');
     r = run(['export', 'peep.gatelab.yaml', '--pytorch', 'job3']);
     expect(r.status).toBe(2);
@@ -78,5 +78,31 @@ describe('export as a PyTorch job', () => {
     expect(ddp).toHaveLength(5);
     ddp.forEach((l, i) => expect(Math.abs(l - theirs[i]) / theirs[i]).toBeLessThan(1e-5));
     expect(readRunRecord(two)!.status).toBe('done');
+  }, 300_000);
+
+  it.skipIf(torch !== 'OK')("a forecaster (airline passengers, log-difference): from the same checkpoint, the first 20 losses are Gatelab's to 1e-4; RMSE beside persistence in the record", () => {
+    fs.copyFileSync(path.join(ROOT, 'examples/data/airline-passengers.csv'), path.join(dir, 'data/airline-passengers.csv'));
+    fs.copyFileSync(path.join(ROOT, 'examples/airline.gatelab.yaml'), path.join(dir, 'air.gatelab.yaml'));
+    let r = run(['train', 'air.gatelab.yaml', '--steps', '1', '--save', 'a0.safetensors', '--no-record', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    r = run(['train', 'air.gatelab.yaml', '--init', 'a0.safetensors', '--steps', '20', '--metrics', 'a.jsonl', '--no-record', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    const ours = stepLosses(path.join(dir, 'a.jsonl'));
+    r = run(['export', 'air.gatelab.yaml', '--pytorch', 'airjob', '--init', 'a0.safetensors', '--runs', 'airruns']);
+    expect(r.status, r.stderr).toBe(0);
+    r = run([path.join(dir, 'airjob/train.py'), '--steps', '20', '--device', 'cpu'], '/usr/bin/python3');
+    expect(r.status, r.stderr).toBe(0);
+    const one = path.join(dir, 'airruns', fs.readdirSync(path.join(dir, 'airruns'))[0]);
+    const theirs = stepLosses(path.join(one, 'metrics.jsonl'));
+    expect(theirs).toHaveLength(20);
+    ours.slice(0, 20).forEach((l, i) => expect(Math.abs(theirs[i] - l) / l, `step ${i + 1}: Gatelab ${l}, PyTorch ${theirs[i]}`).toBeLessThan(1e-4));
+    const rec = readRunRecord(one)!;
+    expect(rec.task).toBe('forecast');
+    expect(rec.summary).toMatchObject({ steps: 20 });
+    expect((rec.summary as unknown as { baselineRmse: number }).baselineRmse).toBeCloseTo(51.782, 2);
+    // the job's checkpoint forecasts with gatelab predict
+    r = run(['predict', 'air.gatelab.yaml', '--init', path.join(one, 'model.safetensors'), '--input', 'data/airline-passengers.csv']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).forecast).toHaveLength(1);
   }, 300_000);
 });

@@ -6,8 +6,9 @@
 // network, the optimizer, schedule, clipping, evaluation and early stopping, the checkpoint metadata
 // that `gatelab sample` reads, the model file's text for the run record.
 //
-// Language models with plain LSTM, GRU and RNN layers (PyTorch's own modules, so cuDNN runs them);
-// the other tasks and the cell variants PyTorch lacks are errors at their key, for now.
+// Language models and forecasters (one column or several) with plain LSTM, GRU and RNN layers
+// (PyTorch's own modules, so cuDNN runs them); the other tasks, bidirectional layers and the cell
+// variants PyTorch lacks are errors at their key, for now.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,6 +22,8 @@ import { defaultRunsDir } from '../train/runrecord';
 import { writeFileAtomic } from '../util/fsx';
 import { DATA_PY, MODEL_PY, ST_PY, TRAIN_PY } from './templates';
 import { defaultPrefix } from '../tasks/languageModel';
+import { forecastColumns, forecastData, forecastMetadata } from '../tasks/forecast';
+import type { ModelConfig } from '../config/types';
 
 export interface PytorchJobOptions {
   modelFile: string;
@@ -37,21 +40,20 @@ export interface PytorchJobOptions {
 export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: string; files: string[] }> {
   const { cfg, text } = readModel(o.modelFile, o.modelName);
   checkModel(cfg);
-  if (cfg.task !== 'language-model')
-    throw new UserError(`the PyTorch job exports language models so far; model "${cfg.name}" is a ${cfg.task} model`, whereOf(cfg, 'task'), 'export it as ONNX (--onnx), or export a language model');
+  if (cfg.task !== 'language-model' && cfg.task !== 'forecast')
+    throw new UserError(`the PyTorch job exports language models and forecasters so far; model "${cfg.name}" is a ${cfg.task} model`, whereOf(cfg, 'task'), 'export it as ONNX (--onnx), or export a language model or a forecaster');
+  cfg.model.layers.forEach((l, k) => {
+    if (l.bidirectional) throw new UserError('the PyTorch job has no bidirectional layers yet', whereOf(cfg, `model.layers.${k}.bidirectional`), 'export a model with one direction per layer');
+  });
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
     const variant = l.type === 'cell' ? ['type', 'an equation cell'] : l.peepholes ? ['peepholes', 'peepholes'] : l.coupledGates ? ['coupledGates', 'coupled gates'] : l.cellClip > 0 ? ['cellClip', 'cell clipping'] : l.gateActivation !== 'sigmoid' ? ['gateActivation', 'hard-sigmoid gates'] : undefined;
     if (variant) throw new UserError(`the PyTorch job has no explicit cell for ${variant[1]} yet`, whereOf(cfg, `${at}.${variant[0]}`), 'export a model with plain lstm, gru or rnn layers (nn.LSTM, nn.GRU, nn.RNN)');
   });
-  const opts = textOptionsOf(cfg);
-  const ck = o.init ? loadCheckpoint(o.init) : undefined;
-  const given = ck ? vocabFromMetadata(ck.metadata, o.init!) : undefined;
-  const corpus = await loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, given);
-  const vocab = corpus.vocab;
-  const samplePrefix = defaultPrefix(corpus.ids, vocab, cfg.data.tokens);
   const dataRoot = path.dirname(cfg.file);
+  const taskPart = cfg.task === 'forecast' ? await forecastPart(cfg) : await languageModelPart(cfg, o.init);
   const config = {
+    ...taskPart,
     format: 1,
     task: cfg.task,
     name: cfg.name,
@@ -60,16 +62,8 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
     modelText: text,
     dataRoot,
     sourceRelative: path.relative(dataRoot, cfg.data.source),
-    tokens: cfg.data.tokens,
-    preprocess: cfg.data.preprocess,
-    vocab: vocab.tokens,
-    sequenceLength: cfg.data.sequenceLength,
     validation: cfg.data.validation,
-    validationTokens: cfg.data.validationTokens,
-    partition: cfg.data.partition,
-    carryState: cfg.train.carryState,
     batchSize: cfg.train.batchSize,
-    embedding: cfg.model.embedding,
     layers: cfg.model.layers.map((l) => ({ type: l.type, hidden: l.hidden, ...(l.type === 'rnn' ? { activation: l.activation } : {}) })),
     dropout: cfg.model.dropout,
     optimizer: cfg.train.optimizer,
@@ -81,9 +75,6 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
     earlyStopping: cfg.train.earlyStopping ?? null,
     init: o.init ? path.resolve(o.init) : null,
     runsDir: path.resolve(o.runs ?? defaultRunsDir(cfg.file)),
-    checkpointMetadata: lmMetadata(cfg, vocab, 0),
-    samplePrefix,
-    sampleLength: cfg.data.tokens === 'char' ? 100 : 30,
   };
   const dir = path.resolve(o.dir);
   fs.mkdirSync(dir, { recursive: true });
@@ -98,6 +89,44 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
   };
   for (const [name, body] of Object.entries(files)) writeFileAtomic(path.join(dir, name), body);
   return { dir, files: Object.keys(files) };
+}
+
+/** What a language model's job needs: the tokens, the vocabulary (the checkpoint's, or the corpus's), the sample prefix. */
+async function languageModelPart(cfg: ModelConfig, init: string | undefined) {
+  const opts = textOptionsOf(cfg);
+  const ck = init ? loadCheckpoint(init) : undefined;
+  const given = ck ? vocabFromMetadata(ck.metadata, init!) : undefined;
+  const corpus = await loadTextCorpus(cfg.data.source, opts, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' }, given);
+  const vocab = corpus.vocab;
+  return {
+    tokens: cfg.data.tokens,
+    preprocess: cfg.data.preprocess,
+    vocab: vocab.tokens,
+    sequenceLength: cfg.data.sequenceLength,
+    validationTokens: cfg.data.validationTokens,
+    partition: cfg.data.partition,
+    carryState: cfg.train.carryState,
+    embedding: cfg.model.embedding,
+    checkpointMetadata: lmMetadata(cfg, vocab, 0),
+    samplePrefix: defaultPrefix(corpus.ids, vocab, cfg.data.tokens),
+    sampleLength: cfg.data.tokens === 'char' ? 100 : 30,
+  };
+}
+
+/** What a forecaster's job needs: its columns, missing cells, window, horizon, transform, and the checkpoint metadata of its normalisation. */
+async function forecastPart(cfg: ModelConfig) {
+  const { s, layout } = await forecastData(cfg);
+  const cols = forecastColumns(cfg);
+  return {
+    columns: cols.columns,
+    target: cols.target,
+    categorical: cols.categorical,
+    missing: cfg.data.missing,
+    window: cfg.data.window,
+    horizon: cfg.data.horizon,
+    transform: cfg.data.transform,
+    checkpointMetadata: forecastMetadata(cfg, s, layout, 0),
+  };
 }
 
 function readme(name: string, dir: string, runs: string): string {

@@ -60,6 +60,37 @@ class LanguageModel(nn.Module):
 
 def detach(state):
     return [tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach() for s in state]
+
+
+class Forecaster(nn.Module):
+    """Gatelab's forecaster (src/engine/train/forecast.ts): the layers over F input features, the
+    last layer's final state through dropout and nn.Linear to the next horizon values."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.kinds = [l['type'] for l in cfg['layers']]
+        layers = []
+        inp = cfg['features']
+        for l in cfg['layers']:
+            extra = {'nonlinearity': l.get('activation', 'tanh')} if l['type'] == 'rnn' else {}
+            layers.append(_CELLS[l['type']](inp, l['hidden'], **extra))
+            inp = l['hidden']
+        self.layers = nn.ModuleList(layers)
+        self.drop = nn.Dropout(cfg['dropout'])
+        self.fc = nn.Linear(inp, cfg['horizon'])
+
+    gatelab_names = LanguageModel.gatelab_names
+    embedding = None
+
+    def forward(self, x):
+        """x [T, B, F] -> [B, horizon]."""
+        inp = x
+        for k, l in enumerate(self.layers):
+            inp, s = l(inp)
+            h = s[0] if isinstance(s, tuple) else s
+            if k < len(self.layers) - 1:
+                inp = self.drop(inp)
+        return self.fc(self.drop(h[-1]))
 `;
 
 export const DATA_PY = String.raw`"""The data pipeline of the exported job, as Gatelab's (src/engine/data/text.ts, batches.ts):
@@ -179,10 +210,126 @@ def validation_batches(ids, B, T):
     rows = max(1, min(B, (len(ids) - 1) // T))
     row = (len(ids) - 1) // rows
     return Epoch(ids, rows, T, row // T, True, lambda k, b: b * row + k * T)
+
+
+# ---- forecasts: a CSV's columns as Gatelab's forecast task reads them (src/engine/tasks/forecast.ts) ----
+
+def header_name(h):
+    """A header cell as a name: trimmed, a leading # ignored."""
+    h = h.strip()
+    return h[1:].strip() if h.startswith('#') else h
+
+
+def _fill_previous(a):
+    first = next((i for i, v in enumerate(a) if v is not None), None)
+    if first is None:
+        return [0.0 if not isinstance(v, str) else '' for v in a]
+    out = list(a)
+    for i in range(first):
+        out[i] = out[first]
+    for i in range(first + 1, len(out)):
+        if out[i] is None:
+            out[i] = out[i - 1]
+    return out
+
+
+def load_frame(path, columns, categorical, missing):
+    """The columns of a CSV with a header; missing cells (empty or NA) as data.missing says."""
+    import csv
+    with open(path, newline='', encoding='utf-8-sig') as f:
+        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    header = [header_name(h) for h in rows[0]]
+    idx = []
+    for c in columns:
+        if c not in header:
+            raise SystemExit(f'{path} has no column "{c}" (its columns: {", ".join(header)})')
+        idx.append(header.index(c))
+    cols = {c: [] for c in columns}
+    for line, r in enumerate(rows[1:], start=2):
+        cells = [(r[i] if i < len(r) else '').strip() for i in idx]
+        gone = [x in ('', 'NA') for x in cells]
+        if missing == 'drop' and any(gone):
+            continue
+        for c, x, g in zip(columns, cells, gone):
+            if g:
+                if missing == 'error':
+                    raise SystemExit(f'{path}:{line}: column "{c}" has no value (data.missing: error)')
+                cols[c].append(('' if c in categorical else 0.0) if missing == 'zero' else None)
+            else:
+                cols[c].append(x if c in categorical else float(x))
+    return {c: _fill_previous(v) for c, v in cols.items()}
+
+
+def transformed(series, transform):
+    """The series the model sees before normalisation, and the first position with a value."""
+    lg = [math.log(v) for v in series] if transform in ('log', 'log-difference') else list(series)
+    if transform in ('difference', 'log-difference'):
+        return [0.0] + [lg[i] - lg[i - 1] for i in range(1, len(lg))], 1
+    return lg, 0
+
+
+def inverse(series, transform, mean, std, z, t):
+    """Forecasts in the series' units: z (normalised) for targets t..t+N-1."""
+    out, acc = [], 0.0
+    for zh in z:
+        u = zh * std + mean
+        if transform == 'none':
+            out.append(u)
+        elif transform == 'log':
+            out.append(math.exp(u))
+        else:
+            acc += u
+            out.append(series[t - 1] + acc if transform == 'difference' else series[t - 1] * math.exp(acc))
+    return out
+
+
+class ForecastData:
+    """The target split, the inputs of every row (features: numeric columns z-scored with the
+    training part, categorical ones one-hot with sorted categories, the target its transformed z),
+    and the windows of W rows whose next N target values are the examples."""
+
+    def __init__(self, cfg):
+        cols, target, cat = cfg['columns'], cfg['target'], cfg['categorical']
+        frame = load_frame(cfg['source'], list(dict.fromkeys(cols + [target])), cat, cfg['missing'])
+        self.series = frame[target]
+        n = len(self.series)
+        W, N = cfg['window'], cfg['horizon']
+        self.W, self.N = W, N
+        self.n_train = n - int(math.floor(n * cfg['validation'] + 0.5))
+        self.transform = cfg['transform']
+        u, first = transformed(self.series, self.transform)
+        self.u, self.first = u, first
+        part = u[first:self.n_train]
+        self.mean = sum(part) / len(part)
+        self.std = math.sqrt(sum((v - self.mean) ** 2 for v in part) / len(part)) or 1.0
+        z = [(v - self.mean) / self.std for v in u]
+        feats = []
+        for c in cols:
+            if c in cat:
+                cats = sorted(set(frame[c]) - {''})
+                feats.append([[1.0 if v == k else 0.0 for k in cats] for v in frame[c]])
+            elif c == target:
+                feats.append([[v] for v in z])
+            else:
+                a = frame[c][: self.n_train]
+                m = sum(a) / len(a)
+                s = math.sqrt(sum((v - m) ** 2 for v in a) / len(a)) or 1.0
+                feats.append([[(v - m) / s] for v in frame[c]])
+        self.x = [sum((f[i] for f in feats), []) for i in range(n)]
+        self.F = len(self.x[0])
+        self.z = z
+        self.train_starts = [i + W + first for i in range(self.n_train - W - N + 1 - first)]
+        self.valid_starts = list(range(max(self.n_train, W + first), n - N + 1))
+
+    def windows(self, starts):
+        """x [W][B][F] and y [B][N] (normalised)."""
+        x = [[self.x[t - self.W + w] for t in starts] for w in range(self.W)]
+        y = [[self.z[t + h] for h in range(self.N)] for t in starts]
+        return x, y
 `;
 
 export const TRAIN_PY = String.raw`#!/usr/bin/env python3
-"""The training job of a Gatelab language model, exported by 'gatelab export FILE --pytorch DIR'.
+"""The training job of a Gatelab model (a language model or a forecaster), exported by 'gatelab export FILE --pytorch DIR'.
 
   python train.py [--runs RUNS_DIR] [--steps N | --epochs N] [--init W.safetensors] [--data-root DIR] [--device cpu|cuda]
   torchrun --redirects 1 --tee 1 --nproc_per_node N train.py [...]      # DistributedDataParallel
@@ -212,7 +359,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import data as gdata  # noqa: E402
 import st  # noqa: E402
-from model import LanguageModel, detach  # noqa: E402
+from model import Forecaster, LanguageModel, detach  # noqa: E402
 
 
 def lr_at(s, total, lr, sch):
@@ -279,13 +426,14 @@ def main():
             device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')))
             torch.cuda.set_device(device)
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
-    B, T = cfg['batchSize'], cfg['sequenceLength']
+    B = cfg['batchSize']
     if B % world:
         sys.exit(f'train.batchSize {B} does not divide among {world} processes: use a multiple of {world}')
     rows = slice(rank * (B // world), (rank + 1) * (B // world))
 
     torch.manual_seed(cfg['seed'])
-    model = LanguageModel(cfg).to(device)
+    task = (LanguageModelTask if cfg['task'] == 'language-model' else ForecastTask)(cfg, device, rows)
+    model = task.model.to(device)
     init = a.init or cfg.get('init')
     if init:
         tensors, _ = st.load(init)
@@ -303,11 +451,7 @@ def main():
         from torch.nn.parallel import DistributedDataParallel
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
 
-    ids = gdata.load_ids(cfg)
-    train, held = gdata.split_tail(ids, cfg['validation'])
-    valid = held[: cfg['validationTokens']]
-    epoch_of = gdata.sequential_epoch if cfg['partition'] == 'sequential' else gdata.random_epoch
-    per_epoch = (((len(train) - T - 1) // B) // T) if cfg['partition'] == 'sequential' else (((len(train) - T) // T) // B)
+    per_epoch = task.per_epoch
     steps = a.steps if a.steps is not None else (None if a.epochs is not None else cfg.get('steps'))
     epochs = a.epochs if a.epochs is not None else (cfg.get('epochs') or 10)
     if steps is not None:
@@ -321,7 +465,7 @@ def main():
     rid = run_id(cfg['name'])
     rdir = os.path.join(runs, rid)
     started = time.time()
-    record = {'id': rid, 'model': cfg['name'], 'modelFile': cfg['modelFile'], 'modelLine': cfg.get('modelLine', 1), 'task': 'language-model',
+    record = {'id': rid, 'model': cfg['name'], 'modelFile': cfg['modelFile'], 'modelLine': cfg.get('modelLine', 1), 'task': cfg['task'],
               'status': 'running', 'started': iso(started), 'device': device.type if world == 1 else f'{device.type} × {world} (torchrun)', 'pid': os.getpid()}
     if rank == 0:
         os.makedirs(rdir, exist_ok=True)
@@ -342,21 +486,6 @@ def main():
             meta['gatelab.step'] = str(step)
             st.save(os.path.join(rdir, name), {n: p.detach().float() for n, p in model.gatelab_names().items()}, meta)
 
-    def evaluate():
-        if len(valid) <= T + 1:
-            return None
-        vb = gdata.validation_batches(valid, B, T)
-        model.eval()
-        state = model.zero_state(vb.B, device)
-        s = 0.0
-        with torch.no_grad():
-            for k in range(vb.count):
-                x, y = vb.batch(k)
-                logits, state = model(torch.tensor(x, device=device), state)
-                s += F.cross_entropy(logits, torch.tensor(y, device=device).reshape(-1)).item()
-        model.train()
-        return s / vb.count
-
     step = 0
     best = math.inf
     best_epoch = None
@@ -364,26 +493,20 @@ def main():
     es = cfg.get('earlyStopping')
     train_loss = math.nan
     valid_loss = None
+    last_metrics = {}
     done_epochs = 0
     t_train = 0.0
     model.train()
     for epoch in range(1, epochs + 1):
         if steps is not None and step >= steps:
             break
-        ep = epoch_of(train, B, T, rng)
-        carry = ep.contiguous and cfg['carryState']
-        state = model.zero_state(B // world, device)
+        ep = task.epoch(rng)
         losses = []
         for i in range(ep.count):
             if steps is not None and step >= steps:
                 break
             t0 = time.time()
-            x, y = ep.batch(i)
-            x = torch.tensor(x, device=device)[:, rows]
-            y = torch.tensor(y, device=device)[:, rows]
-            state = detach(state) if carry and i > 0 else model.zero_state(B // world, device)
-            logits, state = net(x, state)
-            loss = F.cross_entropy(logits, y.reshape(-1))
+            loss = ep.loss(net, i)
             opt.zero_grad()
             loss.backward()
             params = [p for p in model.parameters() if p.grad is not None]
@@ -407,13 +530,18 @@ def main():
             break
         done_epochs = epoch
         train_loss = sum(losses) / len(losses)
-        valid_loss = evaluate()
-        line = {'epoch': epoch, 'step': step, 'trainLoss': train_loss, 'trainPerplexity': math.exp(train_loss), 'elapsedMs': round(1000 * (time.time() - started))}
-        if valid_loss is not None:
-            line.update({'validLoss': valid_loss, 'validPerplexity': math.exp(valid_loss)})
+        model.eval()
+        with torch.no_grad():
+            scores = task.evaluate(model)
+        model.train()
+        valid_loss = scores[0] if scores else None
+        line = {'epoch': epoch, 'step': step, 'trainLoss': train_loss, **task.train_metrics(train_loss), 'elapsedMs': round(1000 * (time.time() - started))}
+        if scores:
+            line.update({'validLoss': valid_loss, **scores[1]})
+            last_metrics = scores[1]
         log(line)
         if rank == 0:
-            print(f"epoch {epoch}/{epochs}  step {step}  train loss {train_loss:.4f} ppl {math.exp(train_loss):.2f}" + (f"  valid loss {valid_loss:.4f}" if valid_loss is not None else ''), file=sys.stderr)
+            print(f"epoch {epoch}/{epochs}  step {step}  train loss {train_loss:.4f}" + (f"  valid loss {valid_loss:.4f}" if valid_loss is not None else '') + ''.join(f'  {k} {v:.4g}' for k, v in (scores[1] if scores else {}).items()), file=sys.stderr)
         save('model.safetensors', step)
         judged = valid_loss if valid_loss is not None else train_loss
         if judged < best - (es['minDelta'] if es else 0):
@@ -426,15 +554,14 @@ def main():
 
     # the end: a sample from the trained model, the summary in run.json
     summary = {'model': cfg['name'], 'device': record['device'], 'steps': step, 'epochs': done_epochs, 'trainLoss': train_loss, 'validLoss': valid_loss,
-               'perplexity': math.exp(train_loss) if train_loss == train_loss else None, 'tokensPerSecond': step * B * T / max(t_train, 1e-9),
+               **task.summary(train_loss, last_metrics), 'tokensPerSecond': step * task.tokens_per_step / max(t_train, 1e-9),
                'elapsedSeconds': round(time.time() - started, 3), 'checkpoint': os.path.join(rdir, 'model.safetensors'), 'bestEpoch': best_epoch}
-    if valid_loss is not None:
-        summary['validPerplexity'] = math.exp(valid_loss)
     if rank == 0:
-        text = sample(model, cfg, device)
-        summary['sample'] = text
-        with open(os.path.join(rdir, 'samples.jsonl'), 'a') as f:
-            f.write(json.dumps({'step': step, 'prefix': cfg['samplePrefix'], 'text': text, 'temperature': 0}) + '\n')
+        if cfg['task'] == 'language-model':
+            text = sample(model, cfg, device)
+            summary['sample'] = text
+            with open(os.path.join(rdir, 'samples.jsonl'), 'a') as f:
+                f.write(json.dumps({'step': step, 'prefix': cfg['samplePrefix'], 'text': text, 'temperature': 0}) + '\n')
         record.update({'status': 'done', 'finished': iso(), 'checkpoint': summary['checkpoint'], 'summary': summary})
         write_json(os.path.join(rdir, 'run.json'), record)
         print(json.dumps(summary))
@@ -442,6 +569,118 @@ def main():
         metrics.close()
     if world > 1:
         torch.distributed.destroy_process_group()
+
+
+
+class _Epoch:
+    def __init__(self, count, loss):
+        self.count, self.loss = count, loss
+
+
+class LanguageModelTask:
+    """Next-token prediction (Gatelab's language-model task): the corpus's minibatches, the state
+    carried from batch to batch with sequential partitioning, the mean cross-entropy; validation on
+    the held-out tail, its state carried across its batches."""
+
+    def __init__(self, cfg, device, rows):
+        self.cfg, self.device, self.rows = cfg, device, rows
+        self.model = LanguageModel(cfg)
+        B, T = cfg['batchSize'], cfg['sequenceLength']
+        self.B, self.T = B, T
+        ids = gdata.load_ids(cfg)
+        self.train, held = gdata.split_tail(ids, cfg['validation'])
+        self.valid = held[: cfg['validationTokens']]
+        seq = cfg['partition'] == 'sequential'
+        self.epoch_of = gdata.sequential_epoch if seq else gdata.random_epoch
+        self.per_epoch = (((len(self.train) - T - 1) // B) // T) if seq else (((len(self.train) - T) // T) // B)
+        self.tokens_per_step = B * T
+
+    def epoch(self, rng):
+        ep = self.epoch_of(self.train, self.B, self.T, rng)
+        carry = ep.contiguous and self.cfg['carryState']
+        n = self.rows.stop - self.rows.start
+        box = {'state': None}
+
+        def loss(net, i):
+            x, y = ep.batch(i)
+            x = torch.tensor(x, device=self.device)[:, self.rows]
+            y = torch.tensor(y, device=self.device)[:, self.rows]
+            state = detach(box['state']) if carry and i > 0 and box['state'] is not None else self.model.zero_state(n, self.device)
+            logits, box['state'] = net(x, state)
+            return F.cross_entropy(logits, y.reshape(-1))
+
+        return _Epoch(ep.count, loss)
+
+    def evaluate(self, model):
+        T = self.T
+        if len(self.valid) <= T + 1:
+            return None
+        vb = gdata.validation_batches(self.valid, self.B, T)
+        state = model.zero_state(vb.B, self.device)
+        s = 0.0
+        for k in range(vb.count):
+            x, y = vb.batch(k)
+            logits, state = model(torch.tensor(x, device=self.device), state)
+            s += F.cross_entropy(logits, torch.tensor(y, device=self.device).reshape(-1)).item()
+        loss = s / vb.count
+        return loss, {'validPerplexity': math.exp(loss)}
+
+    def train_metrics(self, loss):
+        return {'trainPerplexity': math.exp(loss)}
+
+    def summary(self, train_loss, metrics):
+        return {'perplexity': math.exp(train_loss) if train_loss == train_loss else None, **metrics}
+
+
+class ForecastTask:
+    """Gatelab's forecast task: windows of W rows, the next N target values, shuffled each epoch;
+    the mean squared error (normalised); RMSE and MAE in the target's units beside persistence."""
+
+    def __init__(self, cfg, device, rows):
+        self.cfg, self.device, self.rows = cfg, device, rows
+        self.d = gdata.ForecastData(cfg)
+        cfg['features'] = self.d.F
+        self.model = Forecaster(cfg)
+        self.B = min(cfg['batchSize'], len(self.d.train_starts))
+        self.per_epoch = len(self.d.train_starts) // self.B
+        self.tokens_per_step = self.B * self.d.W
+
+    def epoch(self, rng):
+        order = list(self.d.train_starts)
+        rng.shuffle(order)
+
+        def loss(net, i):
+            x, y = self.d.windows(order[i * self.B:(i + 1) * self.B])
+            x = torch.tensor(x, device=self.device)[:, self.rows]
+            y = torch.tensor(y, device=self.device)[self.rows]
+            return ((net(x) - y) ** 2).mean()
+
+        return _Epoch(self.per_epoch, loss)
+
+    def evaluate(self, model):
+        d = self.d
+        if not d.valid_starts:
+            return None
+        x, y = d.windows(d.valid_starts)
+        pred = model(torch.tensor(x, device=self.device)).double().cpu().tolist()
+        se = ae = bse = zse = 0.0
+        n = 0
+        for b, t in enumerate(d.valid_starts):
+            ps = gdata.inverse(d.series, d.transform, d.mean, d.std, pred[b], t)
+            for h in range(d.N):
+                truth = d.series[t + h]
+                se += (ps[h] - truth) ** 2
+                ae += abs(ps[h] - truth)
+                bse += (d.series[t - 1] - truth) ** 2
+                zse += (pred[b][h] - y[b][h]) ** 2
+                n += 1
+        return zse / n, {'rmse': math.sqrt(se / n), 'mae': ae / n, 'baselineRmse': math.sqrt(bse / n)}
+
+    def train_metrics(self, loss):
+        return {}
+
+    def summary(self, train_loss, metrics):
+        return dict(metrics)
 
 
 def sample(model, cfg, device):

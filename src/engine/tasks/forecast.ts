@@ -162,6 +162,22 @@ export function loadForecastFrame(cfg: ModelConfig, file: string, where: Where):
   });
 }
 
+/** A forecaster's checkpoint metadata: its normalisation and feature layout (what predict and export read). */
+export function forecastMetadata(cfg: ModelConfig, s: Pick<SeriesSplit, 'transform' | 'mean' | 'std'>, layout: FeatureLayout, step: number): Record<string, string> {
+  return {
+    'gatelab.model': cfg.name,
+    'gatelab.task': 'forecast',
+    'gatelab.transform': s.transform,
+    'gatelab.mean': String(s.mean),
+    'gatelab.std': String(s.std),
+    'gatelab.window': String(cfg.data.window),
+    'gatelab.horizon': String(cfg.data.horizon),
+    'gatelab.column': layout.target,
+    'gatelab.features': JSON.stringify(layout),
+    'gatelab.step': String(step),
+  };
+}
+
 /** A forecaster's data: the target split and, for several input columns, the features of every row. */
 export async function forecastData(cfg: ModelConfig): Promise<{ s: SeriesSplit; layout: FeatureLayout; frame: Frame }> {
   const frame = await loadForecastFrame(cfg, cfg.data.source, { ...whereOf(cfg, 'data.source'), file: cfg.file, key: 'data.source' });
@@ -325,18 +341,7 @@ export const forecast: Task = {
         const { mse, ...metrics } = score(s, r.pred.data as Float32Array, validStarts, N, cfg.data.season);
         return { loss: mse, metrics };
       },
-      metadata: (step) => ({
-        'gatelab.model': cfg.name,
-        'gatelab.task': 'forecast',
-        'gatelab.transform': s.transform,
-        'gatelab.mean': String(s.mean),
-        'gatelab.std': String(s.std),
-        'gatelab.window': String(W),
-        'gatelab.horizon': String(N),
-        'gatelab.column': layout.target,
-        'gatelab.features': JSON.stringify(layout),
-        'gatelab.step': String(step),
-      }),
+      metadata: (step) => forecastMetadata(cfg, s, layout, step),
       probe: fixedProbe(probe),
     };
   },
