@@ -43,10 +43,10 @@ describe('export as a PyTorch job', () => {
     expect(cfg.vocab.slice(0, 3)).toEqual(['<unk>', ' ', 'e']);
     expect(path.join(cfg.dataRoot, cfg.sourceRelative)).toBe(path.join(dir, 'data/timemachine.txt'));
     expect(fs.readFileSync(path.join(dir, 'job/README.md'), 'utf8')).toContain('torchrun --redirects 1 --tee 1 --nproc_per_node 2');
-    fs.writeFileSync(path.join(dir, 'cls.gatelab.yaml'), 'name: c\ntask: classification\ndata: { source: d.tsv }\nmodel: { layers: [{ hidden: 4 }] }\n');
+    fs.writeFileSync(path.join(dir, 'cls.gatelab.yaml'), 'name: c\ntask: copy\nmodel: { layers: [{ hidden: 4 }] }\n');
     r = run(['export', 'cls.gatelab.yaml', '--pytorch', 'job2']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/cls\.gatelab\.yaml:2:1: task: the PyTorch job exports language models and forecasters so far/);
+    expect(r.stderr).toMatch(/cls\.gatelab\.yaml:2:1: task: the PyTorch job exports language models, forecasters and sentence classifiers so far/);
     fs.writeFileSync(path.join(dir, 'peep.gatelab.yaml'), 'name: p\ndata: { source: data/timemachine.txt }\nmodel:\n  layers:\n    - { hidden: 4, peepholes: true }\n');
     r = run(['export', 'peep.gatelab.yaml', '--pytorch', 'job3']);
     expect(r.status).toBe(2);
@@ -104,5 +104,32 @@ describe('export as a PyTorch job', () => {
     r = run(['predict', 'air.gatelab.yaml', '--init', path.join(one, 'model.safetensors'), '--input', 'data/airline-passengers.csv']);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).forecast).toHaveLength(1);
+  }, 300_000);
+
+  it.skipIf(torch !== 'OK')("a GRU sentence classifier (random split, vocabulary of the training sentences): the first 20 losses are Gatelab's to 1e-4, and so are its accuracy and confusion matrix", () => {
+    fs.cpSync(path.join(ROOT, 'examples/data/sentiment'), path.join(dir, 'data/sentiment'), { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, 'gru.gatelab.yaml'),
+      'name: gru-sentiment\ntask: classification\ndata:\n  source: [data/sentiment/amazon_cells_labelled.txt, data/sentiment/yelp_labelled.txt]\n  tokens: word\n  preprocess: letters\n  minFrequency: 2\n  sequenceLength: 30\n  validation: 0.2\n  split: random\nmodel:\n  embedding: 16\n  layers: [{ type: gru, hidden: 24 }]\ntrain: { epochs: 3, batchSize: 32, optimizer: { type: adam, learningRate: 0.005 }, clipNorm: 1, seed: 7 }\n',
+    );
+    let r = run(['train', 'gru.gatelab.yaml', '--steps', '1', '--save', 'c0.safetensors', '--no-record', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    r = run(['train', 'gru.gatelab.yaml', '--init', 'c0.safetensors', '--steps', '20', '--metrics', 'c.jsonl', '--no-record', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    const ours = stepLosses(path.join(dir, 'c.jsonl'));
+    r = run(['export', 'gru.gatelab.yaml', '--pytorch', 'clsjob', '--init', 'c0.safetensors', '--runs', 'clsruns']);
+    expect(r.status, r.stderr).toBe(0);
+    r = run([path.join(dir, 'clsjob/train.py'), '--steps', '20', '--device', 'cpu'], '/usr/bin/python3');
+    expect(r.status, r.stderr).toBe(0);
+    const one = path.join(dir, 'clsruns', fs.readdirSync(path.join(dir, 'clsruns'))[0]);
+    const theirs = stepLosses(path.join(one, 'metrics.jsonl'));
+    ours.slice(0, 20).forEach((l, i) => expect(Math.abs(theirs[i] - l) / l, `step ${i + 1}: Gatelab ${l}, PyTorch ${theirs[i]}`).toBeLessThan(1e-4));
+    const rec = readRunRecord(one)!;
+    expect(rec.summary).toMatchObject({ accuracy: summary.accuracy, confusion: summary.confusion, classes: summary.classes });
+    // its checkpoint classifies with gatelab predict (the vocabulary and classes in its metadata)
+    r = run(['predict', 'gru.gatelab.yaml', '--init', path.join(one, 'model.safetensors'), '--input', 'great phone']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(Object.keys(JSON.parse(r.stdout).probabilities).sort()).toEqual(['0', '1']);
   }, 300_000);
 });

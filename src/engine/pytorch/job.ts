@@ -6,7 +6,7 @@
 // network, the optimizer, schedule, clipping, evaluation and early stopping, the checkpoint metadata
 // that `gatelab sample` reads, the model file's text for the run record.
 //
-// Language models and forecasters (one column or several) with plain LSTM, GRU and RNN layers
+// Language models, forecasters (one column or several) and sentence classifiers with plain LSTM, GRU and RNN layers
 // (PyTorch's own modules, so cuDNN runs them); the other tasks, bidirectional layers and the cell
 // variants PyTorch lacks are errors at their key, for now.
 
@@ -24,6 +24,7 @@ import { DATA_PY, MODEL_PY, ST_PY, TRAIN_PY } from './templates';
 import { defaultPrefix } from '../tasks/languageModel';
 import { forecastColumns, forecastData, forecastMetadata } from '../tasks/forecast';
 import type { ModelConfig } from '../config/types';
+import { isNumericClassification } from '../tasks/numericClassification';
 
 export interface PytorchJobOptions {
   modelFile: string;
@@ -40,8 +41,12 @@ export interface PytorchJobOptions {
 export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: string; files: string[] }> {
   const { cfg, text } = readModel(o.modelFile, o.modelName);
   checkModel(cfg);
-  if (cfg.task !== 'language-model' && cfg.task !== 'forecast')
-    throw new UserError(`the PyTorch job exports language models and forecasters so far; model "${cfg.name}" is a ${cfg.task} model`, whereOf(cfg, 'task'), 'export it as ONNX (--onnx), or export a language model or a forecaster');
+  if (!['language-model', 'forecast', 'classification'].includes(cfg.task) || isNumericClassification(cfg))
+    throw new UserError(
+      `the PyTorch job exports language models, forecasters and sentence classifiers so far; model "${cfg.name}" is ${isNumericClassification(cfg) ? 'a classifier of numeric sequences' : `a ${cfg.task} model`}`,
+      whereOf(cfg, isNumericClassification(cfg) ? 'data' : 'task'),
+      'export it as ONNX (--onnx)',
+    );
   cfg.model.layers.forEach((l, k) => {
     if (l.bidirectional) throw new UserError('the PyTorch job has no bidirectional layers yet', whereOf(cfg, `model.layers.${k}.bidirectional`), 'export a model with one direction per layer');
   });
@@ -51,7 +56,7 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
     if (variant) throw new UserError(`the PyTorch job has no explicit cell for ${variant[1]} yet`, whereOf(cfg, `${at}.${variant[0]}`), 'export a model with plain lstm, gru or rnn layers (nn.LSTM, nn.GRU, nn.RNN)');
   });
   const dataRoot = path.dirname(cfg.file);
-  const taskPart = cfg.task === 'forecast' ? await forecastPart(cfg) : await languageModelPart(cfg, o.init);
+  const taskPart = cfg.task === 'forecast' ? await forecastPart(cfg) : cfg.task === 'classification' ? classificationPart(cfg, dataRoot) : await languageModelPart(cfg, o.init);
   const config = {
     ...taskPart,
     format: 1,
@@ -110,6 +115,23 @@ async function languageModelPart(cfg: ModelConfig, init: string | undefined) {
     checkpointMetadata: lmMetadata(cfg, vocab, 0),
     samplePrefix: defaultPrefix(corpus.ids, vocab, cfg.data.tokens),
     sampleLength: cfg.data.tokens === 'char' ? 100 : 30,
+  };
+}
+
+/** What a sentence classifier's job needs: its files and columns, tokens, split, padding, pooling (the vocabulary and classes the job builds from its training examples). */
+function classificationPart(cfg: ModelConfig, dataRoot: string) {
+  return {
+    sourcesRelative: cfg.data.sources.map((f) => path.relative(dataRoot, f)),
+    textColumn: cfg.data.textColumn ?? null,
+    labelColumn: cfg.data.labelColumn ?? null,
+    tokens: cfg.data.tokens,
+    preprocess: cfg.data.preprocess,
+    minFrequency: cfg.data.minFrequency,
+    split: cfg.data.split,
+    sequenceLength: cfg.data.sequenceLength,
+    embedding: cfg.model.embedding,
+    pooling: cfg.data.pooling,
+    checkpointMetadata: { 'gatelab.model': cfg.name, 'gatelab.task': 'classification', 'gatelab.tokens': cfg.data.tokens, 'gatelab.preprocess': cfg.data.preprocess },
   };
 }
 

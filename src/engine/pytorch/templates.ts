@@ -91,6 +91,45 @@ class Forecaster(nn.Module):
             if k < len(self.layers) - 1:
                 inp = self.drop(inp)
         return self.fc(self.drop(h[-1]))
+
+
+class Classifier(nn.Module):
+    """Gatelab's sentence classifier (src/engine/train/classify.ts): one-hot or nn.Embedding, the
+    layers, the hidden state at each sentence's last real step ('last') or the mean over its real
+    steps ('mean'), dropout, nn.Linear to the classes. Padding never counts."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.vocab = len(cfg['vocab'])
+        self.kinds = [l['type'] for l in cfg['layers']]
+        E = cfg['embedding']
+        self.embedding = nn.Embedding(self.vocab, E) if E > 0 else None
+        layers = []
+        inp = E if E > 0 else self.vocab
+        for l in cfg['layers']:
+            extra = {'nonlinearity': l.get('activation', 'tanh')} if l['type'] == 'rnn' else {}
+            layers.append(_CELLS[l['type']](inp, l['hidden'], **extra))
+            inp = l['hidden']
+        self.layers = nn.ModuleList(layers)
+        self.drop = nn.Dropout(cfg['dropout'])
+        self.fc = nn.Linear(inp, len(cfg['classes']))
+        self.pooling = cfg['pooling']
+
+    gatelab_names = LanguageModel.gatelab_names
+
+    def forward(self, x, mask, last):
+        """x [T, B] ids, mask [T, B] (1 on real steps), last [B] (each sentence's last real step) -> logits [B, C]."""
+        inp = self.embedding(x) if self.embedding is not None else F.one_hot(x, self.vocab).to(self.fc.weight.dtype)
+        for k, l in enumerate(self.layers):
+            inp, _ = l(inp)
+            if k < len(self.layers) - 1:
+                inp = self.drop(inp)
+        if self.pooling == 'last':
+            pooled = inp[last, torch.arange(inp.shape[1], device=inp.device)]
+        else:
+            m = mask.unsqueeze(2)
+            pooled = (inp * m).sum(0) / m.sum(0)
+        return self.fc(self.drop(pooled))
 `;
 
 export const DATA_PY = String.raw`"""The data pipeline of the exported job, as Gatelab's (src/engine/data/text.ts, batches.ts):
@@ -326,6 +365,42 @@ class ForecastData:
         x = [[self.x[t - self.W + w] for t in starts] for w in range(self.W)]
         y = [[self.z[t + h] for h in range(self.N)] for t in starts]
         return x, y
+
+
+# ---- classification of sentences (src/engine/data/labelled.ts, tasks/classification.ts) ----
+
+def load_labelled(cfg):
+    """(token lists, labels): TSV lines sentence<TAB>label (the label after the last tab, quotes part
+    of the sentence) or CSV files with a header and data.textColumn / data.labelColumn; sentences
+    with no tokens are left out."""
+    import csv
+    examples = []
+    for path in cfg['sources']:
+        with open(path, newline='', encoding='utf-8-sig') as f:
+            if path.lower().endswith('.csv'):
+                rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+                header = [h.strip() for h in rows[0]]
+                ti, li = header.index(cfg['textColumn']), header.index(cfg['labelColumn'])
+                pairs = [(r[ti], r[li]) for r in rows[1:]]
+            else:
+                rows = [r for r in csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE) if any(c.strip() for c in r)]
+                pairs = [('\t'.join(r[:-1]), r[-1]) for r in rows]
+        for sentence, label in pairs:
+            toks = tokens_of(sentence, cfg['tokens'], cfg['preprocess'])
+            if toks:
+                examples.append((toks, label.strip()))
+    return examples
+
+
+def build_vocab(token_lists, min_frequency):
+    """d2l's order: <unk>, then by descending count, ties in order of first appearance."""
+    counts = {}
+    for toks in token_lists:
+        for t in toks:
+            counts[t] = counts.get(t, 0) + 1
+    kept = [(t, c) for t, c in counts.items() if c >= min_frequency and t != '<unk>']
+    kept.sort(key=lambda e: -e[1])
+    return ['<unk>'] + [t for t, _ in kept]
 `;
 
 export const TRAIN_PY = String.raw`#!/usr/bin/env python3
@@ -359,7 +434,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import data as gdata  # noqa: E402
 import st  # noqa: E402
-from model import Forecaster, LanguageModel, detach  # noqa: E402
+from model import Classifier, Forecaster, LanguageModel, detach  # noqa: E402
 
 
 def lr_at(s, total, lr, sch):
@@ -416,6 +491,7 @@ def main():
         cfg = json.load(f)
     root = a.data_root or cfg['dataRoot']
     cfg['source'] = os.path.join(root, cfg['sourceRelative'])
+    cfg['sources'] = [os.path.join(root, f) for f in cfg.get('sourcesRelative', [cfg['sourceRelative']])]
 
     world = int(os.environ.get('WORLD_SIZE', '1'))
     rank = int(os.environ.get('RANK', '0'))
@@ -432,7 +508,9 @@ def main():
     rows = slice(rank * (B // world), (rank + 1) * (B // world))
 
     torch.manual_seed(cfg['seed'])
-    task = (LanguageModelTask if cfg['task'] == 'language-model' else ForecastTask)(cfg, device, rows)
+    # Gatelab's generator: the task's split (classification) and every epoch's order draw from it
+    rng = gdata.Rng(cfg['seed'])
+    task = {'language-model': LanguageModelTask, 'forecast': ForecastTask, 'classification': ClassificationTask}[cfg['task']](cfg, device, rows, rng)
     model = task.model.to(device)
     init = a.init or cfg.get('init')
     if init:
@@ -458,7 +536,6 @@ def main():
         epochs = math.ceil(steps / max(1, per_epoch)) + 1
     total = steps if steps is not None else epochs * per_epoch
     opt = optimizer(cfg, model.parameters())
-    rng = gdata.Rng(cfg['seed'])
 
     # the run record (rank 0)
     runs = a.runs or cfg['runsDir']
@@ -483,6 +560,7 @@ def main():
     def save(name, step):
         if rank == 0:
             meta = dict(cfg['checkpointMetadata'])
+            meta.update(task.metadata())
             meta['gatelab.step'] = str(step)
             st.save(os.path.join(rdir, name), {n: p.detach().float() for n, p in model.gatelab_names().items()}, meta)
 
@@ -538,10 +616,10 @@ def main():
         line = {'epoch': epoch, 'step': step, 'trainLoss': train_loss, **task.train_metrics(train_loss), 'elapsedMs': round(1000 * (time.time() - started))}
         if scores:
             line.update({'validLoss': valid_loss, **scores[1]})
-            last_metrics = scores[1]
+            last_metrics = {**scores[1], **(scores[2] if len(scores) > 2 else {})}
         log(line)
         if rank == 0:
-            print(f"epoch {epoch}/{epochs}  step {step}  train loss {train_loss:.4f}" + (f"  valid loss {valid_loss:.4f}" if valid_loss is not None else '') + ''.join(f'  {k} {v:.4g}' for k, v in (scores[1] if scores else {}).items()), file=sys.stderr)
+            print(f"epoch {epoch}/{epochs}  step {step}  train loss {train_loss:.4f}" + (f"  valid loss {valid_loss:.4f}" if valid_loss is not None else '') + ''.join(f'  {k} {v:.4g}' for k, v in (scores[1] if scores else {}).items() if isinstance(v, float)), file=sys.stderr)
         save('model.safetensors', step)
         judged = valid_loss if valid_loss is not None else train_loss
         if judged < best - (es['minDelta'] if es else 0):
@@ -582,7 +660,7 @@ class LanguageModelTask:
     carried from batch to batch with sequential partitioning, the mean cross-entropy; validation on
     the held-out tail, its state carried across its batches."""
 
-    def __init__(self, cfg, device, rows):
+    def __init__(self, cfg, device, rows, rng):
         self.cfg, self.device, self.rows = cfg, device, rows
         self.model = LanguageModel(cfg)
         B, T = cfg['batchSize'], cfg['sequenceLength']
@@ -628,6 +706,9 @@ class LanguageModelTask:
     def train_metrics(self, loss):
         return {'trainPerplexity': math.exp(loss)}
 
+    def metadata(self):
+        return {}
+
     def summary(self, train_loss, metrics):
         return {'perplexity': math.exp(train_loss) if train_loss == train_loss else None, **metrics}
 
@@ -636,7 +717,7 @@ class ForecastTask:
     """Gatelab's forecast task: windows of W rows, the next N target values, shuffled each epoch;
     the mean squared error (normalised); RMSE and MAE in the target's units beside persistence."""
 
-    def __init__(self, cfg, device, rows):
+    def __init__(self, cfg, device, rows, rng):
         self.cfg, self.device, self.rows = cfg, device, rows
         self.d = gdata.ForecastData(cfg)
         cfg['features'] = self.d.F
@@ -679,9 +760,85 @@ class ForecastTask:
     def train_metrics(self, loss):
         return {}
 
+    def metadata(self):
+        return {'gatelab.vocab': json.dumps(self.cfg['vocab']), 'gatelab.classes': json.dumps(self.classes)} if hasattr(self, 'classes') else {}
+
     def summary(self, train_loss, metrics):
         return dict(metrics)
 
+
+
+class ClassificationTask:
+    """Gatelab's classification task: the examples split (seeded random or the tail), the vocabulary
+    of the training examples, minibatches of B sentences padded to T and shuffled each epoch; the
+    mean cross-entropy; accuracy and the confusion matrix on the validation part."""
+
+    def __init__(self, cfg, device, rows, rng):
+        self.cfg, self.device, self.rows = cfg, device, rows
+        ex = gdata.load_labelled(cfg)
+        classes = sorted({label for _, label in ex})
+        order = list(range(len(ex)))
+        if cfg['split'] == 'random':
+            rng.shuffle(order)
+        n_valid = int(math.floor(len(ex) * cfg['validation'] + 0.5))
+        self.train = [ex[i] for i in order[: len(ex) - n_valid]]
+        self.valid = [ex[i] for i in order[len(ex) - n_valid:]]
+        cfg['vocab'] = gdata.build_vocab([t for t, _ in self.train], cfg['minFrequency'])
+        cfg['classes'] = classes
+        self.index = {t: i for i, t in enumerate(cfg['vocab'])}
+        self.classes = classes
+        self.model = Classifier(cfg)
+        self.T = cfg['sequenceLength']
+        self.B = min(cfg['batchSize'], len(self.train))
+        self.per_epoch = len(self.train) // self.B
+        self.tokens_per_step = self.B * self.T
+
+    def encode(self, batch):
+        T, B = self.T, len(batch)
+        x = [[0] * B for _ in range(T)]
+        mask = [[0.0] * B for _ in range(T)]
+        last, y = [], []
+        for b, (toks, label) in enumerate(batch):
+            n = min(T, len(toks))
+            for t in range(n):
+                x[t][b] = self.index.get(toks[t], 0)
+                mask[t][b] = 1.0
+            last.append(n - 1)
+            y.append(self.classes.index(label))
+        d = self.device
+        return torch.tensor(x, device=d), torch.tensor(mask, device=d), torch.tensor(last, device=d), torch.tensor(y, device=d)
+
+    def epoch(self, rng):
+        idx = list(range(len(self.train)))
+        rng.shuffle(idx)
+
+        def loss(net, i):
+            x, m, last, y = self.encode([self.train[n] for n in idx[i * self.B:(i + 1) * self.B]])
+            r = self.rows
+            return F.cross_entropy(net(x[:, r], m[:, r], last[r]), y[r])
+
+        return _Epoch(self.per_epoch, loss)
+
+    def evaluate(self, model):
+        if not self.valid:
+            return None
+        x, m, last, y = self.encode(self.valid)
+        p = torch.softmax(model(x, m, last), 1)
+        C = len(self.classes)
+        confusion = [[0] * C for _ in range(C)]
+        for b, t in enumerate(y.tolist()):
+            confusion[t][int(p[b].argmax())] += 1
+        nll = -torch.log(p[torch.arange(len(self.valid)), y].clamp_min(1e-12)).mean().item()
+        return nll, {'accuracy': sum(confusion[c][c] for c in range(C)) / len(self.valid)}, {'confusion': confusion, 'classes': self.classes}
+
+    def train_metrics(self, loss):
+        return {}
+
+    def metadata(self):
+        return {'gatelab.vocab': json.dumps(self.cfg['vocab']), 'gatelab.classes': json.dumps(self.classes)} if hasattr(self, 'classes') else {}
+
+    def summary(self, train_loss, metrics):
+        return dict(metrics)
 
 def sample(model, cfg, device):
     """Greedy continuation of the sample prefix (Gatelab's end-of-run sample at temperature 0)."""
