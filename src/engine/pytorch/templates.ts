@@ -565,6 +565,7 @@ def main():
             st.save(os.path.join(rdir, name), {n: p.detach().float() for n, p in model.gatelab_names().items()}, meta)
 
     step = 0
+    touched = [time.time()]
     best = math.inf
     best_epoch = None
     bad = 0
@@ -604,6 +605,10 @@ def main():
             losses.append(value.item())
             t_train += time.time() - t0
             log({'step': step, 'epoch': epoch, 'loss': losses[-1], 'gradNorm': float(norm), 'lr': lr, 'time': round(time.time() - started, 3)})
+            if rank == 0 and time.time() - touched[0] >= 10:
+                # the record rewritten now and then: the side panel follows a long run live
+                touched[0] = time.time()
+                write_json(os.path.join(rdir, 'run.json'), {**record, 'progress': {'step': step, 'epoch': epoch, 'loss': losses[-1]}})
         if not losses:
             break
         done_epochs = epoch
@@ -621,6 +626,9 @@ def main():
         if rank == 0:
             print(f"epoch {epoch}/{epochs}  step {step}  train loss {train_loss:.4f}" + (f"  valid loss {valid_loss:.4f}" if valid_loss is not None else '') + ''.join(f'  {k} {v:.4g}' for k, v in (scores[1] if scores else {}).items() if isinstance(v, float)), file=sys.stderr)
         save('model.safetensors', step)
+        if rank == 0:
+            touched[0] = time.time()
+            write_json(os.path.join(rdir, 'run.json'), {**record, 'checkpoint': os.path.join(rdir, 'model.safetensors'), 'progress': {'step': step, 'epoch': epoch, 'loss': train_loss}})
         judged = valid_loss if valid_loss is not None else train_loss
         if judged < best - (es['minDelta'] if es else 0):
             best, best_epoch, bad = judged, epoch, 0
