@@ -33,6 +33,25 @@ describe('export as a PyTorch job', () => {
   fs.copyFileSync(path.join(ROOT, 'examples/timemachine.gatelab.yaml'), path.join(dir, 'tm.gatelab.yaml'));
   const run = (args: string[], cmd = process.execPath) => spawnSync(cmd, cmd === process.execPath ? [CLI, ...args] : args, { cwd: dir, encoding: 'utf8' });
 
+  /** Gatelab's and the exported job's first `steps` losses from the same checkpoint (one Gatelab step from the model's init), and the job's run folder. */
+  const both = (model: string, name: string, steps = 20) => {
+    let r = run(['train', model, '--steps', '1', '--save', `${name}0.safetensors`, '--no-record', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    r = run(['train', model, '--init', `${name}0.safetensors`, '--steps', String(steps), '--metrics', `${name}.jsonl`, '--no-record', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    r = run(['export', model, '--pytorch', `${name}job`, '--init', `${name}0.safetensors`, '--runs', `${name}runs`]);
+    expect(r.status, r.stderr).toBe(0);
+    r = run([path.join(dir, `${name}job/train.py`), '--steps', String(steps), '--device', 'cpu'], '/usr/bin/python3');
+    expect(r.status, r.stderr).toBe(0);
+    const one = path.join(dir, `${name}runs`, fs.readdirSync(path.join(dir, `${name}runs`))[0]);
+    const ours = stepLosses(path.join(dir, `${name}.jsonl`));
+    const theirs = stepLosses(path.join(one, 'metrics.jsonl'));
+    expect(theirs).toHaveLength(steps);
+    ours.slice(0, steps).forEach((l, i) => expect(Math.abs(theirs[i] - l) / l, `step ${i + 1}: Gatelab ${l}, PyTorch ${theirs[i]}`).toBeLessThan(1e-4));
+    return { one, summary, theirs };
+  };
+
   it('writes the project; models it cannot export yet are errors at their key', () => {
     let r = run(['train', 'tm.gatelab.yaml', '--steps', '1', '--save', 'w0.safetensors', '--no-record', '--quiet']);
     expect(r.status, r.stderr).toBe(0);
@@ -83,19 +102,8 @@ describe('export as a PyTorch job', () => {
   it.skipIf(torch !== 'OK')("a forecaster (airline passengers, log-difference): from the same checkpoint, the first 20 losses are Gatelab's to 1e-4; RMSE beside persistence in the record", () => {
     fs.copyFileSync(path.join(ROOT, 'examples/data/airline-passengers.csv'), path.join(dir, 'data/airline-passengers.csv'));
     fs.copyFileSync(path.join(ROOT, 'examples/airline.gatelab.yaml'), path.join(dir, 'air.gatelab.yaml'));
-    let r = run(['train', 'air.gatelab.yaml', '--steps', '1', '--save', 'a0.safetensors', '--no-record', '--quiet']);
-    expect(r.status, r.stderr).toBe(0);
-    r = run(['train', 'air.gatelab.yaml', '--init', 'a0.safetensors', '--steps', '20', '--metrics', 'a.jsonl', '--no-record', '--quiet']);
-    expect(r.status, r.stderr).toBe(0);
-    const ours = stepLosses(path.join(dir, 'a.jsonl'));
-    r = run(['export', 'air.gatelab.yaml', '--pytorch', 'airjob', '--init', 'a0.safetensors', '--runs', 'airruns']);
-    expect(r.status, r.stderr).toBe(0);
-    r = run([path.join(dir, 'airjob/train.py'), '--steps', '20', '--device', 'cpu'], '/usr/bin/python3');
-    expect(r.status, r.stderr).toBe(0);
-    const one = path.join(dir, 'airruns', fs.readdirSync(path.join(dir, 'airruns'))[0]);
-    const theirs = stepLosses(path.join(one, 'metrics.jsonl'));
-    expect(theirs).toHaveLength(20);
-    ours.slice(0, 20).forEach((l, i) => expect(Math.abs(theirs[i] - l) / l, `step ${i + 1}: Gatelab ${l}, PyTorch ${theirs[i]}`).toBeLessThan(1e-4));
+    const { one } = both('air.gatelab.yaml', 'air');
+    let r;
     const rec = readRunRecord(one)!;
     expect(rec.task).toBe('forecast');
     expect(rec.summary).toMatchObject({ steps: 20 });
@@ -112,19 +120,8 @@ describe('export as a PyTorch job', () => {
       path.join(dir, 'gru.gatelab.yaml'),
       'name: gru-sentiment\ntask: classification\ndata:\n  source: [data/sentiment/amazon_cells_labelled.txt, data/sentiment/yelp_labelled.txt]\n  tokens: word\n  preprocess: letters\n  minFrequency: 2\n  sequenceLength: 30\n  validation: 0.2\n  split: random\nmodel:\n  embedding: 16\n  layers: [{ type: gru, hidden: 24 }]\ntrain: { epochs: 3, batchSize: 32, optimizer: { type: adam, learningRate: 0.005 }, clipNorm: 1, seed: 7 }\n',
     );
-    let r = run(['train', 'gru.gatelab.yaml', '--steps', '1', '--save', 'c0.safetensors', '--no-record', '--quiet']);
-    expect(r.status, r.stderr).toBe(0);
-    r = run(['train', 'gru.gatelab.yaml', '--init', 'c0.safetensors', '--steps', '20', '--metrics', 'c.jsonl', '--no-record', '--quiet']);
-    expect(r.status, r.stderr).toBe(0);
-    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    const ours = stepLosses(path.join(dir, 'c.jsonl'));
-    r = run(['export', 'gru.gatelab.yaml', '--pytorch', 'clsjob', '--init', 'c0.safetensors', '--runs', 'clsruns']);
-    expect(r.status, r.stderr).toBe(0);
-    r = run([path.join(dir, 'clsjob/train.py'), '--steps', '20', '--device', 'cpu'], '/usr/bin/python3');
-    expect(r.status, r.stderr).toBe(0);
-    const one = path.join(dir, 'clsruns', fs.readdirSync(path.join(dir, 'clsruns'))[0]);
-    const theirs = stepLosses(path.join(one, 'metrics.jsonl'));
-    ours.slice(0, 20).forEach((l, i) => expect(Math.abs(theirs[i] - l) / l, `step ${i + 1}: Gatelab ${l}, PyTorch ${theirs[i]}`).toBeLessThan(1e-4));
+    const { one, summary } = both('gru.gatelab.yaml', 'c');
+    let r;
     const rec = readRunRecord(one)!;
     expect(rec.summary).toMatchObject({ accuracy: summary.accuracy, confusion: summary.confusion, classes: summary.classes });
     // its checkpoint classifies with gatelab predict (the vocabulary and classes in its metadata)

@@ -15,22 +15,31 @@ import torch.nn.functional as F
 _CELLS = {'lstm': nn.LSTM, 'gru': nn.GRU, 'rnn': nn.RNN}
 
 
-class LanguageModel(nn.Module):
-    def __init__(self, cfg):
+def stack(cfg, inp):
+    """The recurrent layers, each a single-layer nn.LSTM / nn.GRU / nn.RNN, and the width of the last."""
+    layers = []
+    for l in cfg['layers']:
+        extra = {'nonlinearity': l.get('activation', 'tanh')} if l['type'] == 'rnn' else {}
+        layers.append(_CELLS[l['type']](inp, l['hidden'], **extra))
+        inp = l['hidden']
+    return nn.ModuleList(layers), inp
+
+
+class TokenNet(nn.Module):
+    """Tokens -> one-hot or nn.Embedding -> the layers -> (dropout) -> nn.Linear to "outputs"."""
+
+    def __init__(self, cfg, outputs):
         super().__init__()
         self.vocab = len(cfg['vocab'])
         self.kinds = [l['type'] for l in cfg['layers']]
         E = cfg['embedding']
         self.embedding = nn.Embedding(self.vocab, E) if E > 0 else None
-        layers = []
-        inp = E if E > 0 else self.vocab
-        for l in cfg['layers']:
-            extra = {'nonlinearity': l.get('activation', 'tanh')} if l['type'] == 'rnn' else {}
-            layers.append(_CELLS[l['type']](inp, l['hidden'], **extra))
-            inp = l['hidden']
-        self.layers = nn.ModuleList(layers)
+        self.layers, inp = stack(cfg, E if E > 0 else self.vocab)
         self.drop = nn.Dropout(cfg['dropout'])
-        self.fc = nn.Linear(inp, self.vocab)
+        self.fc = nn.Linear(inp, outputs)
+
+    def embed(self, x):
+        return self.embedding(x) if self.embedding is not None else F.one_hot(x, self.vocab).to(self.fc.weight.dtype)
 
     def gatelab_names(self):
         """Gatelab's (and PyTorch's stacked) name of every parameter."""
@@ -44,12 +53,18 @@ class LanguageModel(nn.Module):
         out['fc.bias'] = self.fc.bias
         return out
 
+
+
+class LanguageModel(TokenNet):
+    def __init__(self, cfg):
+        super().__init__(cfg, len(cfg['vocab']))
+
     def zero_state(self, B, device):
         return [(torch.zeros(1, B, l.hidden_size, device=device), torch.zeros(1, B, l.hidden_size, device=device)) if kind == 'lstm' else torch.zeros(1, B, l.hidden_size, device=device) for kind, l in zip(self.kinds, self.layers)]
 
     def forward(self, x, state):
         """x [T, B] token ids; state per layer ((h, c) or h, [1, B, H]) -> logits [T*B, V], new state."""
-        inp = self.embedding(x) if self.embedding is not None else F.one_hot(x, self.vocab).to(self.fc.weight.dtype)
+        inp = self.embed(x)
         new = []
         for k, l in enumerate(self.layers):
             inp, s = l(inp, state[k])
@@ -69,17 +84,11 @@ class Forecaster(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.kinds = [l['type'] for l in cfg['layers']]
-        layers = []
-        inp = cfg['features']
-        for l in cfg['layers']:
-            extra = {'nonlinearity': l.get('activation', 'tanh')} if l['type'] == 'rnn' else {}
-            layers.append(_CELLS[l['type']](inp, l['hidden'], **extra))
-            inp = l['hidden']
-        self.layers = nn.ModuleList(layers)
+        self.layers, inp = stack(cfg, cfg['features'])
         self.drop = nn.Dropout(cfg['dropout'])
         self.fc = nn.Linear(inp, cfg['horizon'])
 
-    gatelab_names = LanguageModel.gatelab_names
+    gatelab_names = TokenNet.gatelab_names
     embedding = None
 
     def forward(self, x):
@@ -93,33 +102,18 @@ class Forecaster(nn.Module):
         return self.fc(self.drop(h[-1]))
 
 
-class Classifier(nn.Module):
+class Classifier(TokenNet):
     """Gatelab's sentence classifier (src/engine/train/classify.ts): one-hot or nn.Embedding, the
     layers, the hidden state at each sentence's last real step ('last') or the mean over its real
     steps ('mean'), dropout, nn.Linear to the classes. Padding never counts."""
 
     def __init__(self, cfg):
-        super().__init__()
-        self.vocab = len(cfg['vocab'])
-        self.kinds = [l['type'] for l in cfg['layers']]
-        E = cfg['embedding']
-        self.embedding = nn.Embedding(self.vocab, E) if E > 0 else None
-        layers = []
-        inp = E if E > 0 else self.vocab
-        for l in cfg['layers']:
-            extra = {'nonlinearity': l.get('activation', 'tanh')} if l['type'] == 'rnn' else {}
-            layers.append(_CELLS[l['type']](inp, l['hidden'], **extra))
-            inp = l['hidden']
-        self.layers = nn.ModuleList(layers)
-        self.drop = nn.Dropout(cfg['dropout'])
-        self.fc = nn.Linear(inp, len(cfg['classes']))
+        super().__init__(cfg, len(cfg['classes']))
         self.pooling = cfg['pooling']
-
-    gatelab_names = LanguageModel.gatelab_names
 
     def forward(self, x, mask, last):
         """x [T, B] ids, mask [T, B] (1 on real steps), last [B] (each sentence's last real step) -> logits [B, C]."""
-        inp = self.embedding(x) if self.embedding is not None else F.one_hot(x, self.vocab).to(self.fc.weight.dtype)
+        inp = self.embed(x)
         for k, l in enumerate(self.layers):
             inp, _ = l(inp)
             if k < len(self.layers) - 1:
@@ -663,7 +657,20 @@ class _Epoch:
         self.count, self.loss = count, loss
 
 
-class LanguageModelTask:
+class Task:
+    """What a task adds to the loop: its epochs' losses, its evaluation and what it reports."""
+
+    def train_metrics(self, loss):
+        return {}
+
+    def metadata(self):
+        return {}
+
+    def summary(self, train_loss, metrics):
+        return dict(metrics)
+
+
+class LanguageModelTask(Task):
     """Next-token prediction (Gatelab's language-model task): the corpus's minibatches, the state
     carried from batch to batch with sequential partitioning, the mean cross-entropy; validation on
     the held-out tail, its state carried across its batches."""
@@ -714,14 +721,11 @@ class LanguageModelTask:
     def train_metrics(self, loss):
         return {'trainPerplexity': math.exp(loss)}
 
-    def metadata(self):
-        return {}
-
     def summary(self, train_loss, metrics):
         return {'perplexity': math.exp(train_loss) if train_loss == train_loss else None, **metrics}
 
 
-class ForecastTask:
+class ForecastTask(Task):
     """Gatelab's forecast task: windows of W rows, the next N target values, shuffled each epoch;
     the mean squared error (normalised); RMSE and MAE in the target's units beside persistence."""
 
@@ -765,18 +769,10 @@ class ForecastTask:
                 n += 1
         return zse / n, {'rmse': math.sqrt(se / n), 'mae': ae / n, 'baselineRmse': math.sqrt(bse / n)}
 
-    def train_metrics(self, loss):
-        return {}
-
-    def metadata(self):
-        return {'gatelab.vocab': json.dumps(self.cfg['vocab']), 'gatelab.classes': json.dumps(self.classes)} if hasattr(self, 'classes') else {}
-
-    def summary(self, train_loss, metrics):
-        return dict(metrics)
 
 
 
-class ClassificationTask:
+class ClassificationTask(Task):
     """Gatelab's classification task: the examples split (seeded random or the tail), the vocabulary
     of the training examples, minibatches of B sentences padded to T and shuffled each epoch; the
     mean cross-entropy; accuracy and the confusion matrix on the validation part."""
@@ -839,14 +835,8 @@ class ClassificationTask:
         nll = -torch.log(p[torch.arange(len(self.valid)), y].clamp_min(1e-12)).mean().item()
         return nll, {'accuracy': sum(confusion[c][c] for c in range(C)) / len(self.valid)}, {'confusion': confusion, 'classes': self.classes}
 
-    def train_metrics(self, loss):
-        return {}
-
     def metadata(self):
-        return {'gatelab.vocab': json.dumps(self.cfg['vocab']), 'gatelab.classes': json.dumps(self.classes)} if hasattr(self, 'classes') else {}
-
-    def summary(self, train_loss, metrics):
-        return dict(metrics)
+        return {'gatelab.vocab': json.dumps(self.cfg['vocab']), 'gatelab.classes': json.dumps(self.classes)}
 
 def sample(model, cfg, device):
     """Greedy continuation of the sample prefix (Gatelab's end-of-run sample at temperature 0)."""
