@@ -66,10 +66,10 @@ describe('export as a PyTorch job', () => {
     r = run(['export', 'cls.gatelab.yaml', '--pytorch', 'job2']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/cls\.gatelab\.yaml:2:1: task: the PyTorch job exports language models, forecasters and sentence classifiers so far/);
-    fs.writeFileSync(path.join(dir, 'peep.gatelab.yaml'), 'name: p\ndata: { source: data/timemachine.txt }\nmodel:\n  layers:\n    - { hidden: 4, peepholes: true }\n');
-    r = run(['export', 'peep.gatelab.yaml', '--pytorch', 'job3']);
+    fs.writeFileSync(path.join(dir, 'bi.gatelab.yaml'), 'name: p\ntask: forecast\ndata: { source: data/a.csv, column: y }\nmodel:\n  layers:\n    - { hidden: 4, bidirectional: true }\n');
+    r = run(['export', 'bi.gatelab.yaml', '--pytorch', 'job3']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/model\.layers\.0\.peepholes: the PyTorch job has no explicit cell for peepholes yet/);
+    expect(r.stderr).toMatch(/model\.layers\.0\.bidirectional: the PyTorch job has no bidirectional layers yet/);
   });
 
   it.skipIf(torch !== 'OK')("from the same checkpoint, the job's first 20 training losses are Gatelab's to 1e-4; torchrun with 2 processes gives the same; the run is a Gatelab run", () => {
@@ -128,5 +128,17 @@ describe('export as a PyTorch job', () => {
     r = run(['predict', 'gru.gatelab.yaml', '--init', path.join(one, 'model.safetensors'), '--input', 'great phone']);
     expect(r.status, r.stderr).toBe(0);
     expect(Object.keys(JSON.parse(r.stdout).probabilities).sort()).toEqual(['0', '1']);
+  }, 300_000);
+
+  it.skipIf(torch !== 'OK')("the LSTM variants PyTorch lacks as an explicit cell (peepholes, cell clipping, hard-sigmoid gates; coupled gates): the first 20 losses are Gatelab's to 1e-4", () => {
+    fs.writeFileSync(path.join(dir, 'data/tm-short.txt'), fs.readFileSync(path.join(ROOT, 'examples/data/timemachine.txt'), 'utf8').slice(0, 20000));
+    fs.writeFileSync(
+      path.join(dir, 'variants.gatelab.yaml'),
+      'name: variants\ndata: { source: data/tm-short.txt, preprocess: letters, sequenceLength: 12, validation: 0.1 }\nmodel:\n  embedding: 8\n  layers:\n    - { hidden: 16, peepholes: true, cellClip: 1.5, gateActivation: hard-sigmoid, hardSigmoidSlope: 0.25, hardSigmoidOffset: 0.45 }\n    - { hidden: 12, coupledGates: true }\ntrain: { steps: 20, batchSize: 8, optimizer: { type: adam, learningRate: 0.01 }, clipNorm: 1, seed: 3 }\n',
+    );
+    const { one } = both('variants.gatelab.yaml', 'v');
+    expect(readRunRecord(one)!.summary).toMatchObject({ steps: 20 });
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'vjob/config.json'), 'utf8'));
+    expect(cfg.layers[0]).toMatchObject({ peepholes: true, cellClip: 1.5, gateActivation: 'hard-sigmoid' });
   }, 300_000);
 });

@@ -52,8 +52,8 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
   });
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
-    const variant = l.type === 'cell' ? ['type', 'an equation cell'] : l.peepholes ? ['peepholes', 'peepholes'] : l.coupledGates ? ['coupledGates', 'coupled gates'] : l.cellClip > 0 ? ['cellClip', 'cell clipping'] : l.gateActivation !== 'sigmoid' ? ['gateActivation', 'hard-sigmoid gates'] : undefined;
-    if (variant) throw new UserError(`the PyTorch job has no explicit cell for ${variant[1]} yet`, whereOf(cfg, `${at}.${variant[0]}`), 'export a model with plain lstm, gru or rnn layers (nn.LSTM, nn.GRU, nn.RNN)');
+    if (l.type === 'cell') throw new UserError('the PyTorch job has no explicit cell for an equation cell yet', whereOf(cfg, `${at}.type`), 'export a model with lstm (any variant), gru or rnn layers');
+    if (l.type === 'gru' && l.gateActivation !== 'sigmoid') throw new UserError('the PyTorch job has no explicit cell for hard-sigmoid GRU gates yet', whereOf(cfg, `${at}.gateActivation`), 'use the logistic sigmoid (nn.GRU)');
   });
   const dataRoot = path.dirname(cfg.file);
   const taskPart = cfg.task === 'forecast' ? await forecastPart(cfg) : cfg.task === 'classification' ? classificationPart(cfg, dataRoot) : await languageModelPart(cfg, o.init);
@@ -69,7 +69,12 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
     sourceRelative: path.relative(dataRoot, cfg.data.source),
     validation: cfg.data.validation,
     batchSize: cfg.train.batchSize,
-    layers: cfg.model.layers.map((l) => ({ type: l.type, hidden: l.hidden, ...(l.type === 'rnn' ? { activation: l.activation } : {}) })),
+    layers: cfg.model.layers.map((l) => ({
+      type: l.type,
+      hidden: l.hidden,
+      ...(l.type === 'rnn' ? { activation: l.activation } : {}),
+      ...(l.type === 'lstm' ? { peepholes: l.peepholes, coupledGates: l.coupledGates, cellClip: l.cellClip, gateActivation: l.gateActivation, hardSigmoidSlope: l.hardSigmoidSlope, hardSigmoidOffset: l.hardSigmoidOffset } : {}),
+    })),
     dropout: cfg.model.dropout,
     optimizer: cfg.train.optimizer,
     schedule: cfg.train.schedule,

@@ -8,6 +8,8 @@ nn.Embedding -> the recurrent layers, each its own single-layer nn.LSTM / nn.GRU
 cuDNN runs them and layers may differ in size) -> dropout between layers and before the output ->
 nn.Linear -> logits. Parameters are saved and loaded under Gatelab's (PyTorch's stacked) names:
 lstm.weight_ih_l{k}, gru.*_l{k}, rnn.*_l{k}, embedding.weight, fc.weight, fc.bias."""
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -16,13 +18,63 @@ _CELLS = {'lstm': nn.LSTM, 'gru': nn.GRU, 'rnn': nn.RNN}
 
 
 def stack(cfg, inp):
-    """The recurrent layers, each a single-layer nn.LSTM / nn.GRU / nn.RNN, and the width of the last."""
+    """The recurrent layers, each a single-layer nn.LSTM / nn.GRU / nn.RNN (an explicit cell for
+    the LSTM variants PyTorch lacks), and the width of the last."""
     layers = []
     for l in cfg['layers']:
-        extra = {'nonlinearity': l.get('activation', 'tanh')} if l['type'] == 'rnn' else {}
-        layers.append(_CELLS[l['type']](inp, l['hidden'], **extra))
+        if l['type'] == 'lstm' and (l.get('peepholes') or l.get('coupledGates') or l.get('cellClip', 0) > 0 or l.get('gateActivation', 'sigmoid') != 'sigmoid'):
+            layers.append(VariantLSTM(inp, l))
+        else:
+            extra = {'nonlinearity': l.get('activation', 'tanh')} if l['type'] == 'rnn' else {}
+            layers.append(_CELLS[l['type']](inp, l['hidden'], **extra))
         inp = l['hidden']
     return nn.ModuleList(layers), inp
+
+
+class VariantLSTM(nn.Module):
+    """Gatelab's LSTM variants (src/engine/nn/lstm.ts, lstmCell), step by step: peepholes (i and f
+    see c(t-1), o sees c(t), as the ONNX operator), coupled gates (f = 1 - i), hard-sigmoid gates
+    max(0, min(1, slope*z + offset)), cell clipping (every gate input clipped to [-clip, clip],
+    peephole terms included). Parameters as nn.LSTM's (gate order i, f, g, o) and
+    weight_peephole_l0 [3, H] (i, f, o); called as nn.LSTM is."""
+
+    def __init__(self, inp, l):
+        super().__init__()
+        H = l['hidden']
+        self.hidden_size = H
+        k = 1 / math.sqrt(H)
+        u = lambda *shape: nn.Parameter(torch.empty(*shape).uniform_(-k, k))
+        self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0 = u(4 * H, inp), u(4 * H, H), u(4 * H), u(4 * H)
+        self.weight_peephole_l0 = u(3, H) if l.get('peepholes') else None
+        self.coupled = bool(l.get('coupledGates'))
+        self.clip = l.get('cellClip', 0)
+        hard = l.get('gateActivation', 'sigmoid') == 'hard-sigmoid'
+        slope, offset = l.get('hardSigmoidSlope', 0.2), l.get('hardSigmoidOffset', 0.5)
+        self.act = (lambda z: torch.clamp(slope * z + offset, 0.0, 1.0)) if hard else torch.sigmoid
+
+    def forward(self, x, state=None):
+        T, B, _ = x.shape
+        H = self.hidden_size
+        h, c = (state[0][0], state[1][0]) if state is not None else (x.new_zeros(B, H), x.new_zeros(B, H))
+        clip = (lambda v: torch.clamp(v, -self.clip, self.clip)) if self.clip > 0 else (lambda v: v)
+        xw = x @ self.weight_ih_l0.t() + self.bias_ih_l0 + self.bias_hh_l0
+        p = self.weight_peephole_l0
+        outs = []
+        for t in range(T):
+            zi, zf, zg, zo = (xw[t] + h @ self.weight_hh_l0.t()).chunk(4, 1)
+            if p is None:
+                i, f, o = self.act(clip(zi)), self.act(clip(zf)), self.act(clip(zo))
+                if self.coupled:
+                    f = 1 - i
+                c = f * c + i * torch.tanh(clip(zg))
+            else:
+                i = self.act(clip(zi + p[0] * c))
+                f = 1 - i if self.coupled else self.act(clip(zf + p[1] * c))
+                c = f * c + i * torch.tanh(clip(zg))
+                o = self.act(clip(zo + p[2] * c))
+            h = o * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs), (h.unsqueeze(0), c.unsqueeze(0))
 
 
 class TokenNet(nn.Module):
@@ -49,6 +101,8 @@ class TokenNet(nn.Module):
         for k, (kind, l) in enumerate(zip(self.kinds, self.layers)):
             for n in ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh']:
                 out[f'{kind}.{n}_l{k}'] = getattr(l, f'{n}_l0')
+            if getattr(l, 'weight_peephole_l0', None) is not None:
+                out[f'lstm.weight_peephole_l{k}'] = l.weight_peephole_l0
         out['fc.weight'] = self.fc.weight
         out['fc.bias'] = self.fc.bias
         return out
