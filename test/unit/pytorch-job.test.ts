@@ -141,4 +141,40 @@ describe('export as a PyTorch job', () => {
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'vjob/config.json'), 'utf8'));
     expect(cfg.layers[0]).toMatchObject({ peepholes: true, cellClip: 1.5, gateActivation: 'hard-sigmoid' });
   }, 300_000);
+
+  it.skipIf(torch !== 'OK')("equation cells (an LSTM with a peephole vector, hard-sigmoid and softsign; an MGU over it) as explicit cells from Gatelab's trees: the first 20 losses are Gatelab's to 1e-4", () => {
+    fs.writeFileSync(path.join(dir, 'data/tm-short.txt'), fs.readFileSync(path.join(ROOT, 'examples/data/timemachine.txt'), 'utf8').slice(0, 20000));
+    fs.writeFileSync(
+      path.join(dir, 'cells.gatelab.yaml'),
+      [
+        'name: cells',
+        'data: { source: data/tm-short.txt, preprocess: letters, sequenceLength: 12, validation: 0.1 }',
+        'model:',
+        '  layers:',
+        '    - type: cell',
+        '      hidden: 10',
+        '      equations:',
+        '        i: sigmoid(W x + U h + b)',
+        '        f: sigmoid(W x + U h + b + p * c)',
+        '        g: tanh(W x + U h + b)',
+        '        o: hardsigmoid(W x + U h + b, 0.25, 0.5)',
+        '        c: f * c + i * g',
+        '        h: o * softsign(c) - 0.1 * relu(-h)',
+        '      state: [h, c]',
+        '      init: { f.b: 1 }',
+        '    - type: cell',
+        '      hidden: 8',
+        '      equations:',
+        '        f: sigmoid(W x + U h + b)',
+        '        n: tanh(W x + U (f * h) + b)',
+        '        h: (1 - f) * h + f * n',
+        'train: { steps: 20, batchSize: 8, optimizer: { type: adam, learningRate: 0.01 }, clipNorm: 1, seed: 3 }',
+        '',
+      ].join('\n'),
+    );
+    const { one } = both('cells.gatelab.yaml', 'e');
+    // the job's checkpoint has Gatelab's cell names and samples with gatelab sample
+    const r = run(['sample', 'cells.gatelab.yaml', '--init', path.join(one, 'model.safetensors'), '--prefix', 'the ', '--length', '10']);
+    expect(r.status, r.stderr).toBe(0);
+  }, 300_000);
 });

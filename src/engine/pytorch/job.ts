@@ -6,9 +6,10 @@
 // network, the optimizer, schedule, clipping, evaluation and early stopping, the checkpoint metadata
 // that `gatelab sample` reads, the model file's text for the run record.
 //
-// Language models, forecasters (one column or several) and sentence classifiers with plain LSTM, GRU and RNN layers
-// (PyTorch's own modules, so cuDNN runs them); the other tasks, bidirectional layers and the cell
-// variants PyTorch lacks are errors at their key, for now.
+// Language models, forecasters (one column or several) and sentence classifiers with LSTM, GRU and
+// RNN layers: PyTorch's own modules where the layer is plain (so cuDNN runs them), an explicit cell
+// for the LSTM variants PyTorch lacks and for equation cells (evaluated from Gatelab's parse trees).
+// The other tasks, bidirectional layers and hard-sigmoid GRU gates are errors at their key, for now.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,7 +18,8 @@ import { UserError } from '../errors';
 import { checkModel } from '../tasks/registry';
 import { loadTextCorpus } from '../data/text';
 import { loadCheckpoint } from '../train/checkpoint';
-import { lmMetadata, textOptionsOf, vocabFromMetadata } from '../train/lmsetup';
+import { cellOf, lmMetadata, textOptionsOf, vocabFromMetadata } from '../train/lmsetup';
+import { cellParams } from '../nn/cellspec';
 import { defaultRunsDir } from '../train/runrecord';
 import { writeFileAtomic } from '../util/fsx';
 import { DATA_PY, MODEL_PY, ST_PY, TRAIN_PY } from './templates';
@@ -52,7 +54,6 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
   });
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
-    if (l.type === 'cell') throw new UserError('the PyTorch job has no explicit cell for an equation cell yet', whereOf(cfg, `${at}.type`), 'export a model with lstm (any variant), gru or rnn layers');
     if (l.type === 'gru' && l.gateActivation !== 'sigmoid') throw new UserError('the PyTorch job has no explicit cell for hard-sigmoid GRU gates yet', whereOf(cfg, `${at}.gateActivation`), 'use the logistic sigmoid (nn.GRU)');
   });
   const dataRoot = path.dirname(cfg.file);
@@ -73,6 +74,7 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
       type: l.type,
       hidden: l.hidden,
       ...(l.type === 'rnn' ? { activation: l.activation } : {}),
+      ...(l.type === 'cell' ? { cell: cellConfig(l) } : {}),
       ...(l.type === 'lstm' ? { peepholes: l.peepholes, coupledGates: l.coupledGates, cellClip: l.cellClip, gateActivation: l.gateActivation, hardSigmoidSlope: l.hardSigmoidSlope, hardSigmoidOffset: l.hardSigmoidOffset } : {}),
     })),
     dropout: cfg.model.dropout,
@@ -99,6 +101,12 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
   };
   for (const [name, body] of Object.entries(files)) writeFileAtomic(path.join(dir, name), body);
   return { dir, files: Object.keys(files) };
+}
+
+/** An equation cell for the job: its states, its equations as Gatelab parsed them (trees), its parameters and init constants. */
+function cellConfig(l: ModelConfig['model']['layers'][number]) {
+  const spec = cellOf(l).equations!;
+  return { states: spec.states, equations: spec.equations.map((q) => ({ name: q.name, expr: q.expr })), params: cellParams(spec), init: spec.init };
 }
 
 /** What a language model's job needs: the tokens, the vocabulary (the checkpoint's, or the corpus's), the sample prefix. */

@@ -22,13 +22,92 @@ def stack(cfg, inp):
     the LSTM variants PyTorch lacks), and the width of the last."""
     layers = []
     for l in cfg['layers']:
-        if l['type'] == 'lstm' and (l.get('peepholes') or l.get('coupledGates') or l.get('cellClip', 0) > 0 or l.get('gateActivation', 'sigmoid') != 'sigmoid'):
+        if l['type'] == 'cell':
+            layers.append(EquationCell(inp, l))
+        elif l['type'] == 'lstm' and (l.get('peepholes') or l.get('coupledGates') or l.get('cellClip', 0) > 0 or l.get('gateActivation', 'sigmoid') != 'sigmoid'):
             layers.append(VariantLSTM(inp, l))
         else:
             extra = {'nonlinearity': l.get('activation', 'tanh')} if l['type'] == 'rnn' else {}
             layers.append(_CELLS[l['type']](inp, l['hidden'], **extra))
         inp = l['hidden']
     return nn.ModuleList(layers), inp
+
+
+class EquationCell(nn.Module):
+    """A Gatelab equation cell (type: cell; src/engine/nn/cellspec.ts), step by step: its equations,
+    as Gatelab parsed them (config.json holds their trees), evaluated top to bottom at every step.
+    Parameters cell.l{k}.<equation>.<name>: matrices [H, width of the operand], vectors [H], all
+    U(-1/sqrt(H), 1/sqrt(H)) then the cell's init constants; called as nn.LSTM is (state: h, or
+    (h, the other state))."""
+
+    def __init__(self, inp, l):
+        super().__init__()
+        H = l['hidden']
+        c = l['cell']
+        self.hidden_size = H
+        self.states = c['states']
+        self.two_states = len(self.states) > 1
+        self.equations = c['equations']
+        k = 1 / math.sqrt(H)
+        self.P = nn.ParameterDict()
+        for p in c['params']:
+            shape = (H, inp if p['width'] == 'in' else H) if p['kind'] == 'matrix' else (H,)
+            t = torch.empty(*shape).uniform_(-k, k)
+            if p['key'] in c.get('init', {}):
+                t.fill_(c['init'][p['key']])
+            self.P[p['key'].replace('.', '__')] = nn.Parameter(t)
+
+    def named_gatelab(self, k):
+        return {f'cell.l{k}.{key.replace("__", ".", 1)}': p for key, p in self.P.items()}
+
+    def ev(self, e, eq, env, prev, x):
+        kind = e['k']
+        if kind == 'num':
+            return e['v']
+        if kind == 'ref':
+            return x if e['ref'] == 'x' else prev[e['name']] if e['ref'] == 'prev' else env[e['name']]
+        if kind == 'param':
+            return self.P[eq + '__' + e['name']]
+        if kind == 'mat':
+            return self.ev(e['arg'], eq, env, prev, x) @ self.P[eq + '__' + e['name']].t()
+        if kind == 'neg':
+            return -self.ev(e['a'], eq, env, prev, x)
+        if kind == 'bin':
+            a, b = self.ev(e['a'], eq, env, prev, x), self.ev(e['b'], eq, env, prev, x)
+            return a + b if e['op'] == '+' else a - b if e['op'] == '-' else a * b
+        z = self.ev(e['args'][0], eq, env, prev, x)
+        fn = e['fn']
+        if fn == 'sigmoid':
+            return torch.sigmoid(z)
+        if fn == 'tanh':
+            return torch.tanh(z)
+        if fn == 'relu':
+            return torch.relu(z)
+        if fn == 'softsign':
+            return z / (1 + torch.abs(z))
+        slope = self.ev(e['args'][1], eq, env, prev, x) if len(e['args']) > 1 else 0.2
+        offset = self.ev(e['args'][2], eq, env, prev, x) if len(e['args']) > 2 else 0.5
+        return torch.clamp(slope * z + offset, 0.0, 1.0)
+
+    def forward(self, x, state=None):
+        T, B, _ = x.shape
+        H = self.hidden_size
+        if state is None:
+            first = [x.new_zeros(B, H) for _ in self.states]
+        else:
+            first = [state[0][0], state[1][0]] if self.two_states else [state[0]]
+        # Gatelab's order of the states: h first, the other second
+        order = ['h'] + [s for s in self.states if s != 'h']
+        prev = dict(zip(order, first))
+        outs = []
+        for t in range(T):
+            env = {}
+            for q in self.equations:
+                env[q['name']] = self.ev(q['expr'], q['name'], env, prev, x[t])
+            prev = {s: env[s] for s in order}
+            outs.append(env['h'])
+        last = [prev[s].unsqueeze(0) for s in order]
+        return torch.stack(outs), (tuple(last) if self.two_states else last[0])
 
 
 class VariantLSTM(nn.Module):
@@ -99,6 +178,9 @@ class TokenNet(nn.Module):
         if self.embedding is not None:
             out['embedding.weight'] = self.embedding.weight
         for k, (kind, l) in enumerate(zip(self.kinds, self.layers)):
+            if kind == 'cell':
+                out.update(l.named_gatelab(k))
+                continue
             for n in ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh']:
                 out[f'{kind}.{n}_l{k}'] = getattr(l, f'{n}_l0')
             if getattr(l, 'weight_peephole_l0', None) is not None:
@@ -114,7 +196,7 @@ class LanguageModel(TokenNet):
         super().__init__(cfg, len(cfg['vocab']))
 
     def zero_state(self, B, device):
-        return [(torch.zeros(1, B, l.hidden_size, device=device), torch.zeros(1, B, l.hidden_size, device=device)) if kind == 'lstm' else torch.zeros(1, B, l.hidden_size, device=device) for kind, l in zip(self.kinds, self.layers)]
+        return [(torch.zeros(1, B, l.hidden_size, device=device), torch.zeros(1, B, l.hidden_size, device=device)) if getattr(l, 'two_states', kind == 'lstm') else torch.zeros(1, B, l.hidden_size, device=device) for kind, l in zip(self.kinds, self.layers)]
 
     def forward(self, x, state):
         """x [T, B] token ids; state per layer ((h, c) or h, [1, B, H]) -> logits [T*B, V], new state."""
