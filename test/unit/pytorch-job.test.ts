@@ -66,10 +66,10 @@ describe('export as a PyTorch job', () => {
     r = run(['export', 'cls.gatelab.yaml', '--pytorch', 'job2']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/cls\.gatelab\.yaml:2:1: task: the PyTorch job exports language models, forecasters and sentence classifiers so far/);
-    fs.writeFileSync(path.join(dir, 'bi.gatelab.yaml'), 'name: p\ntask: forecast\ndata: { source: data/a.csv, column: y }\nmodel:\n  layers:\n    - { hidden: 4, bidirectional: true }\n');
+    fs.writeFileSync(path.join(dir, 'bi.gatelab.yaml'), 'name: p\ntask: forecast\ndata: { source: data/a.csv, column: y }\nmodel:\n  layers:\n    - { hidden: 4, bidirectional: true, peepholes: true }\n');
     r = run(['export', 'bi.gatelab.yaml', '--pytorch', 'job3']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/model\.layers\.0\.bidirectional: the PyTorch job has no bidirectional layers yet/);
+    expect(r.stderr).toMatch(/model\.layers\.0\.bidirectional: the PyTorch job has no bidirectional explicit cells yet/);
   });
 
   it.skipIf(torch !== 'OK')("from the same checkpoint, the job's first 20 training losses are Gatelab's to 1e-4; torchrun with 2 processes gives the same; the run is a Gatelab run", () => {
@@ -176,5 +176,21 @@ describe('export as a PyTorch job', () => {
     // the job's checkpoint has Gatelab's cell names and samples with gatelab sample
     const r = run(['sample', 'cells.gatelab.yaml', '--init', path.join(one, 'model.safetensors'), '--prefix', 'the ', '--length', '10']);
     expect(r.status, r.stderr).toBe(0);
+  }, 300_000);
+
+  it.skipIf(torch !== 'OK')("bidirectional layers: a classifier of padded sentences (packed sequences; last and mean pooling) and a forecaster, the first 20 losses Gatelab's to 1e-4", () => {
+    fs.cpSync(path.join(ROOT, 'examples/data/sentiment'), path.join(dir, 'data/sentiment'), { recursive: true });
+    for (const pooling of ['last', 'mean']) {
+      fs.writeFileSync(
+        path.join(dir, `bi-${pooling}.gatelab.yaml`),
+        `name: bi\ntask: classification\ndata:\n  source: [data/sentiment/amazon_cells_labelled.txt]\n  tokens: word\n  preprocess: letters\n  sequenceLength: 25\n  validation: 0.2\n  split: random\n  pooling: ${pooling}\nmodel:\n  embedding: 12\n  layers:\n    - { type: lstm, hidden: 10, bidirectional: true }\n    - { type: gru, hidden: 8, bidirectional: true }\ntrain: { epochs: 2, batchSize: 24, optimizer: { type: adam, learningRate: 0.005 }, clipNorm: 1, seed: 5 }\n`,
+      );
+      both(`bi-${pooling}.gatelab.yaml`, `bi${pooling}`);
+    }
+    fs.copyFileSync(path.join(ROOT, 'examples/data/airline-passengers.csv'), path.join(dir, 'data/airline-passengers.csv'));
+    const air = fs.readFileSync(path.join(ROOT, 'examples/airline.gatelab.yaml'), 'utf8').replace('    - type: lstm\n      hidden: 32\n', '    - { type: lstm, hidden: 8, bidirectional: true }\n    - { type: gru, hidden: 6, bidirectional: true }\n');
+    expect(air).toContain('bidirectional: true');
+    fs.writeFileSync(path.join(dir, 'biair.gatelab.yaml'), air);
+    both('biair.gatelab.yaml', 'biair');
   }, 300_000);
 });

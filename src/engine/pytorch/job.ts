@@ -9,7 +9,8 @@
 // Language models, forecasters (one column or several) and sentence classifiers with LSTM, GRU and
 // RNN layers: PyTorch's own modules where the layer is plain (so cuDNN runs them), an explicit cell
 // for the LSTM variants PyTorch lacks and for equation cells (evaluated from Gatelab's parse trees).
-// The other tasks, bidirectional layers and hard-sigmoid GRU gates are errors at their key, for now.
+// Bidirectional layers as PyTorch's (packed sequences where sentences are padded). The other tasks,
+// bidirectional explicit cells and hard-sigmoid GRU gates are errors at their key, for now.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -50,7 +51,9 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
       'export it as ONNX (--onnx)',
     );
   cfg.model.layers.forEach((l, k) => {
-    if (l.bidirectional) throw new UserError('the PyTorch job has no bidirectional layers yet', whereOf(cfg, `model.layers.${k}.bidirectional`), 'export a model with one direction per layer');
+    const explicit = l.type === 'cell' || (l.type === 'lstm' && (l.peepholes || l.coupledGates || l.cellClip > 0 || l.gateActivation !== 'sigmoid'));
+    if (l.bidirectional && explicit)
+      throw new UserError('the PyTorch job has no bidirectional explicit cells yet (equation cells, LSTM variants)', whereOf(cfg, `model.layers.${k}.bidirectional`), 'export it with one direction, or with a plain lstm, gru or rnn layer');
   });
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
@@ -73,6 +76,7 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
     layers: cfg.model.layers.map((l) => ({
       type: l.type,
       hidden: l.hidden,
+      bidirectional: l.bidirectional,
       ...(l.type === 'rnn' ? { activation: l.activation } : {}),
       ...(l.type === 'cell' ? { cell: cellConfig(l) } : {}),
       ...(l.type === 'lstm' ? { peepholes: l.peepholes, coupledGates: l.coupledGates, cellClip: l.cellClip, gateActivation: l.gateActivation, hardSigmoidSlope: l.hardSigmoidSlope, hardSigmoidOffset: l.hardSigmoidOffset } : {}),

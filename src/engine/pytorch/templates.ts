@@ -28,8 +28,8 @@ def stack(cfg, inp):
             layers.append(VariantLSTM(inp, l))
         else:
             extra = {'nonlinearity': l.get('activation', 'tanh')} if l['type'] == 'rnn' else {}
-            layers.append(_CELLS[l['type']](inp, l['hidden'], **extra))
-        inp = l['hidden']
+            layers.append(_CELLS[l['type']](inp, l['hidden'], bidirectional=bool(l.get('bidirectional')), **extra))
+        inp = l['hidden'] * (2 if l.get('bidirectional') else 1)
     return nn.ModuleList(layers), inp
 
 
@@ -181,8 +181,9 @@ class TokenNet(nn.Module):
             if kind == 'cell':
                 out.update(l.named_gatelab(k))
                 continue
-            for n in ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh']:
-                out[f'{kind}.{n}_l{k}'] = getattr(l, f'{n}_l0')
+            for sfx in ['', '_reverse'] if getattr(l, 'bidirectional', False) else ['']:
+                for n in ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh']:
+                    out[f'{kind}.{n}_l{k}{sfx}'] = getattr(l, f'{n}_l0{sfx}')
             if getattr(l, 'weight_peephole_l0', None) is not None:
                 out[f'lstm.weight_peephole_l{k}'] = l.weight_peephole_l0
         out['fc.weight'] = self.fc.weight
@@ -235,7 +236,8 @@ class Forecaster(nn.Module):
             h = s[0] if isinstance(s, tuple) else s
             if k < len(self.layers) - 1:
                 inp = self.drop(inp)
-        return self.fc(self.drop(h[-1]))
+        # PyTorch's h_n: [h_fwd at the last step, h_bwd at step 0] for a bidirectional layer, as Gatelab's
+        return self.fc(self.drop(torch.cat([h[-2], h[-1]], 1) if getattr(self.layers[-1], 'bidirectional', False) else h[-1]))
 
 
 class Classifier(TokenNet):
@@ -250,12 +252,23 @@ class Classifier(TokenNet):
     def forward(self, x, mask, last):
         """x [T, B] ids, mask [T, B] (1 on real steps), last [B] (each sentence's last real step) -> logits [B, C]."""
         inp = self.embed(x)
+        bi = any(getattr(l, 'bidirectional', False) for l in self.layers)
+        lengths = (last + 1).cpu()
         for k, l in enumerate(self.layers):
-            inp, _ = l(inp)
+            if bi:
+                # packed: a reverse direction reads each sentence from its own last real step, as Gatelab's
+                packed, _ = l(nn.utils.rnn.pack_padded_sequence(inp, lengths, enforce_sorted=False))
+                inp, _ = nn.utils.rnn.pad_packed_sequence(packed, total_length=x.shape[0])
+            else:
+                inp, _ = l(inp)
             if k < len(self.layers) - 1:
                 inp = self.drop(inp)
-        if self.pooling == 'last':
-            pooled = inp[last, torch.arange(inp.shape[1], device=inp.device)]
+        rows = torch.arange(inp.shape[1], device=inp.device)
+        if self.pooling == 'last' and getattr(self.layers[-1], 'bidirectional', False):
+            H = self.layers[-1].hidden_size
+            pooled = torch.cat([inp[last, rows, :H], inp[0, :, H:]], 1)
+        elif self.pooling == 'last':
+            pooled = inp[last, rows]
         else:
             m = mask.unsqueeze(2)
             pooled = (inp * m).sum(0) / m.sum(0)
