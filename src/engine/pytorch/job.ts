@@ -8,9 +8,10 @@
 //
 // Language models, forecasters (one column or several) and sentence classifiers with LSTM, GRU and
 // RNN layers: PyTorch's own modules where the layer is plain (so cuDNN runs them), an explicit cell
-// for the LSTM variants PyTorch lacks and for equation cells (evaluated from Gatelab's parse trees).
+// for the variants PyTorch lacks (LSTM peepholes, coupled gates, cell clip; hard-sigmoid gates) and
+// for equation cells (evaluated from Gatelab's parse trees).
 // Bidirectional layers as PyTorch's (packed sequences where sentences are padded). The other tasks,
-// bidirectional explicit cells and hard-sigmoid GRU gates are errors at their key, for now.
+// and bidirectional explicit cells are errors at their key, for now.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -51,13 +52,12 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
       'export it as ONNX (--onnx)',
     );
   cfg.model.layers.forEach((l, k) => {
-    const explicit = l.type === 'cell' || (l.type === 'lstm' && (l.peepholes || l.coupledGates || l.cellClip > 0 || l.gateActivation !== 'sigmoid'));
+    const explicit = l.type === 'cell' || l.gateActivation !== 'sigmoid' || (l.type === 'lstm' && (l.peepholes || l.coupledGates || l.cellClip > 0));
     if (l.bidirectional && explicit)
       throw new UserError('the PyTorch job has no bidirectional explicit cells yet (equation cells, LSTM variants)', whereOf(cfg, `model.layers.${k}.bidirectional`), 'export it with one direction, or with a plain lstm, gru or rnn layer');
   });
   cfg.model.layers.forEach((l, k) => {
     const at = `model.layers.${k}`;
-    if (l.type === 'gru' && l.gateActivation !== 'sigmoid') throw new UserError('the PyTorch job has no explicit cell for hard-sigmoid GRU gates yet', whereOf(cfg, `${at}.gateActivation`), 'use the logistic sigmoid (nn.GRU)');
   });
   const dataRoot = path.dirname(cfg.file);
   const taskPart = cfg.task === 'forecast' ? await forecastPart(cfg) : cfg.task === 'classification' ? classificationPart(cfg, dataRoot) : await languageModelPart(cfg, o.init);
@@ -79,7 +79,8 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
       bidirectional: l.bidirectional,
       ...(l.type === 'rnn' ? { activation: l.activation } : {}),
       ...(l.type === 'cell' ? { cell: cellConfig(l) } : {}),
-      ...(l.type === 'lstm' ? { peepholes: l.peepholes, coupledGates: l.coupledGates, cellClip: l.cellClip, gateActivation: l.gateActivation, hardSigmoidSlope: l.hardSigmoidSlope, hardSigmoidOffset: l.hardSigmoidOffset } : {}),
+      ...(l.type === 'lstm' ? { peepholes: l.peepholes, coupledGates: l.coupledGates, cellClip: l.cellClip } : {}),
+      ...(l.type !== 'cell' ? { gateActivation: l.gateActivation, hardSigmoidSlope: l.hardSigmoidSlope, hardSigmoidOffset: l.hardSigmoidOffset } : {}),
     })),
     dropout: cfg.model.dropout,
     optimizer: cfg.train.optimizer,

@@ -24,6 +24,8 @@ def stack(cfg, inp):
     for l in cfg['layers']:
         if l['type'] == 'cell':
             layers.append(EquationCell(inp, l))
+        elif l['type'] == 'gru' and l.get('gateActivation', 'sigmoid') != 'sigmoid':
+            layers.append(HardGRU(inp, l))
         elif l['type'] == 'lstm' and (l.get('peepholes') or l.get('coupledGates') or l.get('cellClip', 0) > 0 or l.get('gateActivation', 'sigmoid') != 'sigmoid'):
             layers.append(VariantLSTM(inp, l))
         else:
@@ -108,6 +110,35 @@ class EquationCell(nn.Module):
             outs.append(env['h'])
         last = [prev[s].unsqueeze(0) for s in order]
         return torch.stack(outs), (tuple(last) if self.two_states else last[0])
+
+
+class HardGRU(nn.Module):
+    """nn.GRU with hard-sigmoid r and z gates (Gatelab's gruCell: max(0, min(1, slope*z + offset))),
+    step by step; parameters and calling as nn.GRU's (gate order r, z, n)."""
+
+    def __init__(self, inp, l):
+        super().__init__()
+        H = l['hidden']
+        self.hidden_size = H
+        k = 1 / math.sqrt(H)
+        u = lambda *shape: nn.Parameter(torch.empty(*shape).uniform_(-k, k))
+        self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0 = u(3 * H, inp), u(3 * H, H), u(3 * H), u(3 * H)
+        slope, offset = l.get('hardSigmoidSlope', 0.2), l.get('hardSigmoidOffset', 0.5)
+        self.act = lambda z: torch.clamp(slope * z + offset, 0.0, 1.0)
+
+    def forward(self, x, state=None):
+        T, B, _ = x.shape
+        h = state[0] if state is not None else x.new_zeros(B, self.hidden_size)
+        xw = x @ self.weight_ih_l0.t() + self.bias_ih_l0
+        outs = []
+        for t in range(T):
+            xr, xz, xn = xw[t].chunk(3, 1)
+            hr, hz, hn = (h @ self.weight_hh_l0.t() + self.bias_hh_l0).chunk(3, 1)
+            r, z = self.act(xr + hr), self.act(xz + hz)
+            n = torch.tanh(xn + r * hn)
+            h = n + z * (h - n)
+            outs.append(h)
+        return torch.stack(outs), h.unsqueeze(0)
 
 
 class VariantLSTM(nn.Module):
