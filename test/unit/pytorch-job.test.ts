@@ -65,7 +65,7 @@ describe('export as a PyTorch job', () => {
     fs.writeFileSync(path.join(dir, 'cls.gatelab.yaml'), 'name: c\ntask: copy\nmodel: { layers: [{ hidden: 4 }] }\n');
     r = run(['export', 'cls.gatelab.yaml', '--pytorch', 'job2']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/cls\.gatelab\.yaml:2:1: task: the PyTorch job exports language models, forecasters and sentence classifiers so far/);
+    expect(r.stderr).toMatch(/cls\.gatelab\.yaml:2:1: task: the PyTorch job exports language models, forecasters and classifiers so far/);
     fs.writeFileSync(path.join(dir, 'bi.gatelab.yaml'), 'name: p\ntask: forecast\ndata: { source: data/a.csv, column: y }\nmodel:\n  layers:\n    - { hidden: 4, bidirectional: true, peepholes: true }\n');
     r = run(['export', 'bi.gatelab.yaml', '--pytorch', 'job3']);
     expect(r.status).toBe(2);
@@ -196,5 +196,33 @@ describe('export as a PyTorch job', () => {
     expect(air).toContain('bidirectional: true');
     fs.writeFileSync(path.join(dir, 'biair.gatelab.yaml'), air);
     both('biair.gatelab.yaml', 'biair');
+  }, 300_000);
+
+  it.skipIf(torch !== 'OK')('a classifier of numeric sequences (Indoor Movement: one CSV per sequence, the label table, the cross-room group split): the first 20 losses are Gatelab\'s to 1e-4, and so is its accuracy', () => {
+    fs.cpSync(path.join(ROOT, 'examples/data/indoor-movement'), path.join(dir, 'data/indoor-movement'), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, 'examples/indoor-movement.gatelab.yaml'), path.join(dir, 'im.gatelab.yaml'));
+    const both2 = (name: string) => {
+      // the second model of the file: the --model flag for every command
+      let r = run(['train', 'im.gatelab.yaml', '--model', 'indoor-movement-rooms', '--steps', '1', '--save', `${name}0.safetensors`, '--no-record', '--quiet']);
+      expect(r.status, r.stderr).toBe(0);
+      r = run(['train', 'im.gatelab.yaml', '--model', 'indoor-movement-rooms', '--init', `${name}0.safetensors`, '--steps', '20', '--metrics', `${name}.jsonl`, '--no-record', '--quiet']);
+      expect(r.status, r.stderr).toBe(0);
+      const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      r = run(['export', 'im.gatelab.yaml', '--model', 'indoor-movement-rooms', '--pytorch', `${name}job`, '--init', `${name}0.safetensors`, '--runs', `${name}runs`]);
+      expect(r.status, r.stderr).toBe(0);
+      r = run([path.join(dir, `${name}job/train.py`), '--steps', '20', '--device', 'cpu'], '/usr/bin/python3');
+      expect(r.status, r.stderr).toBe(0);
+      const one = path.join(dir, `${name}runs`, fs.readdirSync(path.join(dir, `${name}runs`))[0]);
+      const ours = stepLosses(path.join(dir, `${name}.jsonl`));
+      const theirs = stepLosses(path.join(one, 'metrics.jsonl'));
+      ours.slice(0, 20).forEach((l, i) => expect(Math.abs(theirs[i] - l) / l, `step ${i + 1}: Gatelab ${l}, PyTorch ${theirs[i]}`).toBeLessThan(1e-4));
+      return { one, summary };
+    };
+    const { one, summary } = both2('im');
+    expect(readRunRecord(one)!.summary).toMatchObject({ accuracy: summary.accuracy, confusion: summary.confusion });
+    // its checkpoint classifies a sequence with gatelab predict (classes and scaling in its metadata)
+    const r = run(['predict', 'im.gatelab.yaml', '--model', 'indoor-movement-rooms', '--init', path.join(one, 'model.safetensors'), '--input', 'data/indoor-movement/dataset/MovementAAL_RSS_1.csv']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(Object.keys(JSON.parse(r.stdout).probabilities).sort()).toEqual(['-1', '1']);
   }, 300_000);
 });

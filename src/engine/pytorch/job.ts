@@ -6,7 +6,8 @@
 // network, the optimizer, schedule, clipping, evaluation and early stopping, the checkpoint metadata
 // that `gatelab sample` reads, the model file's text for the run record.
 //
-// Language models, forecasters (one column or several) and sentence classifiers with LSTM, GRU and
+// Language models, forecasters (one column or several) and classifiers (sentences, numeric
+// sequences) with LSTM, GRU and
 // RNN layers: PyTorch's own modules where the layer is plain (so cuDNN runs them), an explicit cell
 // for the variants PyTorch lacks (LSTM peepholes, coupled gates, cell clip; hard-sigmoid gates) and
 // for equation cells (evaluated from Gatelab's parse trees).
@@ -45,12 +46,8 @@ export interface PytorchJobOptions {
 export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: string; files: string[] }> {
   const { cfg, text } = readModel(o.modelFile, o.modelName);
   checkModel(cfg);
-  if (!['language-model', 'forecast', 'classification'].includes(cfg.task) || isNumericClassification(cfg))
-    throw new UserError(
-      `the PyTorch job exports language models, forecasters and sentence classifiers so far; model "${cfg.name}" is ${isNumericClassification(cfg) ? 'a classifier of numeric sequences' : `a ${cfg.task} model`}`,
-      whereOf(cfg, isNumericClassification(cfg) ? 'data' : 'task'),
-      'export it as ONNX (--onnx)',
-    );
+  if (!['language-model', 'forecast', 'classification'].includes(cfg.task))
+    throw new UserError(`the PyTorch job exports language models, forecasters and classifiers so far; model "${cfg.name}" is a ${cfg.task} model`, whereOf(cfg, 'task'), 'the generated tasks train in Gatelab; export the model as ONNX (--onnx)');
   cfg.model.layers.forEach((l, k) => {
     const explicit = l.type === 'cell' || l.gateActivation !== 'sigmoid' || (l.type === 'lstm' && (l.peepholes || l.coupledGates || l.cellClip > 0));
     if (l.bidirectional && explicit)
@@ -60,7 +57,8 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
     const at = `model.layers.${k}`;
   });
   const dataRoot = path.dirname(cfg.file);
-  const taskPart = cfg.task === 'forecast' ? await forecastPart(cfg) : cfg.task === 'classification' ? classificationPart(cfg, dataRoot) : await languageModelPart(cfg, o.init);
+  const taskPart =
+    cfg.task === 'forecast' ? await forecastPart(cfg) : isNumericClassification(cfg) ? sequencesPart(cfg, dataRoot) : cfg.task === 'classification' ? classificationPart(cfg, dataRoot) : await languageModelPart(cfg, o.init);
   const config = {
     ...taskPart,
     format: 1,
@@ -150,6 +148,25 @@ function classificationPart(cfg: ModelConfig, dataRoot: string) {
     embedding: cfg.model.embedding,
     pooling: cfg.data.pooling,
     checkpointMetadata: { 'gatelab.model': cfg.name, 'gatelab.task': 'classification', 'gatelab.tokens': cfg.data.tokens, 'gatelab.preprocess': cfg.data.preprocess },
+  };
+}
+
+/** What a classifier of numeric sequences needs: where its sequences and labels are (relative to the data root), its columns, missing cells, scaling, split, padding. */
+function sequencesPart(cfg: ModelConfig, dataRoot: string) {
+  const rel = (f: string) => path.relative(dataRoot, f);
+  const split = cfg.data.split;
+  return {
+    numeric: true,
+    ...(cfg.data.sequences ? { sequences: rel(cfg.data.sequences) } : { idColumn: cfg.data.idColumn, labelColumn: cfg.data.labelColumn ?? null }),
+    labels: cfg.data.labels ? { ...cfg.data.labels, file: rel(cfg.data.labels.file) } : null,
+    columns: cfg.data.columns ?? null,
+    missing: cfg.data.missing,
+    scale: cfg.data.scale,
+    split: typeof split === 'object' ? { ...split, file: rel(split.file) } : split,
+    sequenceLength: cfg.data.sequenceLength,
+    sequenceLengthGiven: cfg.data.sequenceLengthGiven,
+    pooling: cfg.data.pooling,
+    checkpointMetadata: { 'gatelab.model': cfg.name, 'gatelab.task': 'classification' },
   };
 }
 

@@ -192,15 +192,19 @@ class TokenNet(nn.Module):
 
     def __init__(self, cfg, outputs):
         super().__init__()
-        self.vocab = len(cfg['vocab'])
+        # numeric sequences: F features per step read as they are (no vocabulary, no embedding)
+        self.features = cfg.get('features')
+        self.vocab = 0 if self.features else len(cfg['vocab'])
         self.kinds = [l['type'] for l in cfg['layers']]
-        E = cfg['embedding']
+        E = 0 if self.features else cfg['embedding']
         self.embedding = nn.Embedding(self.vocab, E) if E > 0 else None
-        self.layers, inp = stack(cfg, E if E > 0 else self.vocab)
+        self.layers, inp = stack(cfg, self.features or (E if E > 0 else self.vocab))
         self.drop = nn.Dropout(cfg['dropout'])
         self.fc = nn.Linear(inp, outputs)
 
     def embed(self, x):
+        if self.features:
+            return x
         return self.embedding(x) if self.embedding is not None else F.one_hot(x, self.vocab).to(self.fc.weight.dtype)
 
     def gatelab_names(self):
@@ -452,6 +456,7 @@ def load_frame(path, columns, categorical, missing):
     with open(path, newline='', encoding='utf-8-sig') as f:
         rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
     header = [header_name(h) for h in rows[0]]
+    columns = list(header) if columns is None else columns
     idx = []
     for c in columns:
         if c not in header:
@@ -566,6 +571,62 @@ def load_labelled(cfg):
     return examples
 
 
+def _table(path, id_col, other_col, other_default):
+    """(id, value) rows of a table with a header (names trimmed, a leading # ignored)."""
+    import csv
+    with open(path, newline='', encoding='utf-8-sig') as f:
+        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    header = [header_name(h) for h in rows[0]]
+    i = header.index(id_col) if id_col else 0
+    j = header.index(other_col) if other_col else other_default
+    return [(r[i].strip(), r[j].strip()) for r in rows[1:]]
+
+
+def _class_order(labels):
+    """Gatelab's order of classes: numerically when every label is a number, else as text."""
+    def num(v):
+        try:
+            return math.isfinite(float(v))
+        except ValueError:
+            return False
+    uniq = sorted(set(labels))
+    return sorted(uniq, key=float) if all(num(v) for v in uniq) else uniq
+
+
+def load_sequences(cfg):
+    """(ids, per-sequence steps [T_i][F], labels, columns): one CSV per sequence (data.sequences with
+    {id}, labels from data.labels) or one long CSV (data.idColumn; labels from data.labels or
+    data.labelColumn), as src/engine/data/sequences.ts reads them."""
+    cols = cfg.get('columns')
+    out_ids, steps, labels = [], [], []
+    if cfg.get('sequences'):
+        lab = cfg['labels']
+        table = _table(lab['file'], lab.get('id'), lab.get('label'), 1)
+        columns = None
+        for sid, label in table:
+            frame = load_frame(cfg['sequences'].replace('{id}', sid), cols, [], cfg['missing'])
+            columns = list(frame.keys())
+            n = len(frame[columns[0]])
+            out_ids.append(sid)
+            labels.append(label)
+            steps.append([[frame[c][t] for c in columns] for t in range(n)])
+        return out_ids, steps, labels, columns
+    id_col = cfg['idColumn']
+    label_col = None if cfg.get('labels') else cfg.get('labelColumn')
+    text = [id_col] + ([label_col] if label_col else [])
+    frame = load_frame(cfg['source'], (cols + text) if cols else None, text, cfg['missing'])
+    columns = cols or [c for c in frame if c not in text]
+    table = dict(_table(cfg['labels']['file'], cfg['labels'].get('id'), cfg['labels'].get('label'), 1)) if cfg.get('labels') else None
+    groups = {}
+    for r, sid in enumerate(frame[id_col]):
+        groups.setdefault(sid, []).append(r)
+    for sid, rows in groups.items():
+        out_ids.append(sid)
+        labels.append(table[sid] if table is not None else frame[label_col][rows[0]])
+        steps.append([[frame[c][r] for c in columns] for r in rows])
+    return out_ids, steps, labels, columns
+
+
 def build_vocab(token_lists, min_frequency):
     """d2l's order: <unk>, then by descending count, ties in order of first appearance."""
     counts = {}
@@ -666,6 +727,12 @@ def main():
     root = a.data_root or cfg['dataRoot']
     cfg['source'] = os.path.join(root, cfg['sourceRelative'])
     cfg['sources'] = [os.path.join(root, f) for f in cfg.get('sourcesRelative', [cfg['sourceRelative']])]
+    for key in ('sequences', 'labels', 'split'):
+        v = cfg.get(key)
+        if isinstance(v, str) and key == 'sequences':
+            cfg[key] = os.path.join(root, v)
+        elif isinstance(v, dict) and 'file' in v:
+            cfg[key] = {**v, 'file': os.path.join(root, v['file'])}
 
     world = int(os.environ.get('WORLD_SIZE', '1'))
     rank = int(os.environ.get('RANK', '0'))
@@ -684,7 +751,8 @@ def main():
     torch.manual_seed(cfg['seed'])
     # Gatelab's generator: the task's split (classification) and every epoch's order draw from it
     rng = gdata.Rng(cfg['seed'])
-    task = {'language-model': LanguageModelTask, 'forecast': ForecastTask, 'classification': ClassificationTask}[cfg['task']](cfg, device, rows, rng)
+    kind = 'sequences' if cfg['task'] == 'classification' and cfg.get('numeric') else cfg['task']
+    task = {'language-model': LanguageModelTask, 'forecast': ForecastTask, 'classification': ClassificationTask, 'sequences': SequenceClassificationTask}[kind](cfg, device, rows, rng)
     model = task.model.to(device)
     init = a.init or cfg.get('init')
     if init:
@@ -1017,6 +1085,68 @@ class ClassificationTask(Task):
 
     def metadata(self):
         return {'gatelab.vocab': json.dumps(self.cfg['vocab']), 'gatelab.classes': json.dumps(self.classes)}
+
+class SequenceClassificationTask(ClassificationTask):
+    """Gatelab's classification of numeric sequences (src/engine/tasks/numericClassification.ts): the
+    sequences and labels, the split (a group table, seeded random or the tail), z-scores of every
+    feature over the training steps, padding to T and masks; the network and scores of the sentence
+    classifier."""
+
+    def __init__(self, cfg, device, rows, rng):
+        self.cfg, self.device, self.rows = cfg, device, rows
+        ids, steps, labels, columns = gdata.load_sequences(cfg)
+        self.classes = gdata._class_order(labels)
+        n = len(ids)
+        split = cfg['split']
+        if isinstance(split, dict):
+            groups = dict(gdata._table(split['file'], split.get('id'), split['group'], None))
+            valid = {str(v) for v in split['valid']}
+            train_idx = [i for i in range(n) if groups[ids[i]] not in valid]
+            valid_idx = [i for i in range(n) if groups[ids[i]] in valid]
+        else:
+            order = list(range(n))
+            if split == 'random':
+                rng.shuffle(order)
+            n_valid = int(math.floor(n * cfg['validation'] + 0.5))
+            train_idx, valid_idx = order[: n - n_valid], order[n - n_valid:]
+        F_ = len(columns)
+        mean, std = [0.0] * F_, [1.0] * F_
+        if cfg['scale'] == 'standard':
+            all_steps = [st for i in train_idx for st in steps[i]]
+            mean = [sum(s[f] for s in all_steps) / len(all_steps) for f in range(F_)]
+            std = [math.sqrt(sum((s[f] - mean[f]) ** 2 for s in all_steps) / len(all_steps)) or 1.0 for f in range(F_)]
+        self.layout = {'columns': columns, 'mean': mean, 'std': std}
+        self.T = cfg['sequenceLength'] if cfg['sequenceLengthGiven'] else max(len(s) for s in steps)
+        self.layout['T'] = self.T
+        norm = [[[(v - mean[f]) / std[f] for f, v in enumerate(st)] for st in s] for s in steps]
+        self.train = [(norm[i], labels[i]) for i in train_idx]
+        self.valid = [(norm[i], labels[i]) for i in valid_idx]
+        cfg['features'] = F_
+        cfg['classes'] = self.classes
+        self.model = Classifier(cfg)
+        self.B = min(cfg['batchSize'], len(self.train))
+        self.per_epoch = len(self.train) // self.B
+        self.tokens_per_step = self.B * self.T
+
+    def encode(self, batch):
+        T, B = self.T, len(batch)
+        F_ = len(self.layout['columns'])
+        x = [[[0.0] * F_ for _ in range(B)] for _ in range(T)]
+        mask = [[0.0] * B for _ in range(T)]
+        last, y = [], []
+        for b, (seq, label) in enumerate(batch):
+            n = min(T, len(seq))
+            for t in range(n):
+                x[t][b] = seq[t]
+                mask[t][b] = 1.0
+            last.append(max(0, n - 1))
+            y.append(self.classes.index(label))
+        d = self.device
+        return torch.tensor(x, device=d), torch.tensor(mask, device=d), torch.tensor(last, device=d), torch.tensor(y, device=d)
+
+    def metadata(self):
+        return {'gatelab.input': 'numeric', 'gatelab.classes': json.dumps(self.classes), 'gatelab.features': json.dumps(self.layout)}
+
 
 def sample(model, cfg, device):
     """Greedy continuation of the sample prefix (Gatelab's end-of-run sample at temperature 0)."""
