@@ -7,12 +7,11 @@
 // that `gatelab sample` reads, the model file's text for the run record.
 //
 // Language models, forecasters (one column or several) and classifiers (sentences, numeric
-// sequences) with LSTM, GRU and
-// RNN layers: PyTorch's own modules where the layer is plain (so cuDNN runs them), an explicit cell
+// sequences) with LSTM, GRU and RNN layers: PyTorch's own modules where the layer is plain (so
+// cuDNN runs them; bidirectional layers too, packed where sentences are padded), an explicit cell
 // for the variants PyTorch lacks (LSTM peepholes, coupled gates, cell clip; hard-sigmoid gates) and
-// for equation cells (evaluated from Gatelab's parse trees).
-// Bidirectional layers as PyTorch's (packed sequences where sentences are padded). The other tasks,
-// and bidirectional explicit cells are errors at their key, for now.
+// for equation cells (evaluated from Gatelab's parse trees). The generated tasks and bidirectional
+// explicit cells are errors at their key.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
