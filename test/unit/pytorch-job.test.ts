@@ -101,6 +101,15 @@ describe('export as a PyTorch job', () => {
     expect(ddp).toHaveLength(5);
     ddp.forEach((l, i) => expect(Math.abs(l - theirs[i]) / theirs[i]).toBeLessThan(1e-5));
     expect(readRunRecord(two)!.status).toBe('done');
+    // the data moved: --data-root names the folder the data paths are relative to
+    const moved = path.join(dir, 'moved');
+    fs.mkdirSync(path.join(moved, 'data'), { recursive: true });
+    fs.copyFileSync(path.join(dir, 'data/timemachine.txt'), path.join(moved, 'data/timemachine.txt'));
+    r = run([path.join(dir, 'job/train.py'), '--steps', '2', '--device', 'cpu', '--data-root', moved, '--runs', path.join(dir, 'runs3')], '/usr/bin/python3');
+    expect(r.status, r.stderr).toBe(0);
+    r = run([path.join(dir, 'job/train.py'), '--steps', '2', '--device', 'cpu', '--data-root', path.join(dir, 'nowhere'), '--runs', path.join(dir, 'runs4')], '/usr/bin/python3');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/nowhere/);
   }, 300_000);
 
   it.skipIf(torch !== 'OK')("a forecaster (airline passengers, log-difference): from the same checkpoint, the first 20 losses are Gatelab's to 1e-4; RMSE beside persistence in the record", () => {

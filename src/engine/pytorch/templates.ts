@@ -752,7 +752,10 @@ def main():
     # Gatelab's generator: the task's split (classification) and every epoch's order draw from it
     rng = gdata.Rng(cfg['seed'])
     kind = 'sequences' if cfg['task'] == 'classification' and cfg.get('numeric') else cfg['task']
-    task = {'language-model': LanguageModelTask, 'forecast': ForecastTask, 'classification': ClassificationTask, 'sequences': SequenceClassificationTask}[kind](cfg, device, rows, rng)
+    try:
+        task = {'language-model': LanguageModelTask, 'forecast': ForecastTask, 'classification': ClassificationTask, 'sequences': SequenceClassificationTask}[kind](cfg, device, rows, rng)
+    except FileNotFoundError as e:
+        sys.exit(f'data file not found: {e.filename} (the paths are relative to {root}; give --data-root DIR if the data moved)')
     model = task.model.to(device)
     init = a.init or cfg.get('init')
     if init:
