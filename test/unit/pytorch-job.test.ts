@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readRunRecord } from '../../src/engine/train/runrecord';
+import { readSafetensors } from '../../src/engine/util/safetensors';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
@@ -233,5 +234,29 @@ describe('export as a PyTorch job', () => {
     const r = run(['predict', 'im.gatelab.yaml', '--model', 'indoor-movement-rooms', '--init', path.join(one, 'model.safetensors'), '--input', 'data/indoor-movement/dataset/MovementAAL_RSS_1.csv']);
     expect(r.status, r.stderr).toBe(0);
     expect(Object.keys(JSON.parse(r.stdout).probabilities).sort()).toEqual(['-1', '1']);
+  }, 300_000);
+
+  it.skipIf(torch !== 'OK')('early stopping as Gatelab: the same epochs, the same best epoch, the best weights restored into the checkpoint', () => {
+    fs.copyFileSync(path.join(ROOT, 'examples/data/airline-passengers.csv'), path.join(dir, 'data/airline-passengers.csv'));
+    const air = fs.readFileSync(path.join(ROOT, 'examples/airline.gatelab.yaml'), 'utf8').replace(/epochs: \d+/, 'epochs: 60\n  earlyStopping: { patience: 3, minDelta: 0 }');
+    expect(air).toContain('earlyStopping');
+    fs.writeFileSync(path.join(dir, 'es.gatelab.yaml'), air);
+    let r = run(['train', 'es.gatelab.yaml', '--steps', '1', '--save', 'es0.safetensors', '--no-record', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    r = run(['train', 'es.gatelab.yaml', '--init', 'es0.safetensors', '--no-record', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    const ours = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(ours.stoppedEarly).toBe(true);
+    r = run(['export', 'es.gatelab.yaml', '--pytorch', 'esjob', '--init', 'es0.safetensors', '--runs', 'esruns']);
+    expect(r.status, r.stderr).toBe(0);
+    r = run([path.join(dir, 'esjob/train.py'), '--device', 'cpu'], '/usr/bin/python3');
+    expect(r.status, r.stderr).toBe(0);
+    const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect([theirs.epochs, theirs.bestEpoch, theirs.stoppedEarly]).toEqual([ours.epochs, ours.bestEpoch, true]);
+    // the checkpoint holds the best weights: gatelab predict from it gives what the best epoch gave
+    const one = path.join(dir, 'esruns', fs.readdirSync(path.join(dir, 'esruns'))[0]);
+    const [last, best] = ['model', 'best'].map((n) => readSafetensors(path.join(one, `${n}.safetensors`)).tensors);
+    expect(Object.keys(last).sort()).toEqual(Object.keys(best).sort());
+    for (const k of Object.keys(best)) expect(Array.from(last[k].data as Float32Array), k).toEqual(Array.from(best[k].data as Float32Array));
   }, 300_000);
 });

@@ -810,6 +810,8 @@ def main():
             st.save(os.path.join(rdir, name), {n: p.detach().float() for n, p in model.gatelab_names().items()}, meta)
 
     step = 0
+    stopped_early = False
+    best_state = None
     touched = [time.time()]
     best = math.inf
     best_epoch = None
@@ -874,19 +876,26 @@ def main():
         if rank == 0:
             touched[0] = time.time()
             write_json(os.path.join(rdir, 'run.json'), {**record, 'checkpoint': os.path.join(rdir, 'model.safetensors'), 'progress': {'step': step, 'epoch': epoch, 'loss': train_loss}})
-        judged = valid_loss if valid_loss is not None else train_loss
-        if judged < best - (es['minDelta'] if es else 0):
-            best, best_epoch, bad = judged, epoch, 0
+        # the best weights by the validation loss; early stopping when it stalls, the best restored (as Gatelab)
+        if valid_loss is not None and valid_loss < best - (es['minDelta'] if es else 0):
+            best, best_epoch, bad = valid_loss, epoch, 0
             save('best.safetensors', step)
-        else:
+            best_state = {n: p.detach().clone() for n, p in model.gatelab_names().items()}
+        elif valid_loss is not None:
             bad += 1
             if es and bad >= es['patience']:
+                stopped_early = True
+                with torch.no_grad():
+                    for n, p in model.gatelab_names().items():
+                        p.copy_(best_state[n])
+                save('model.safetensors', step)
                 break
 
     # the end: a sample from the trained model, the summary in run.json
     summary = {'model': cfg['name'], 'device': record['device'], 'steps': step, 'epochs': done_epochs, 'trainLoss': train_loss, 'validLoss': valid_loss,
                **task.summary(train_loss, last_metrics), 'tokensPerSecond': step * task.tokens_per_step / max(t_train, 1e-9),
-               'elapsedSeconds': round(time.time() - started, 3), 'checkpoint': os.path.join(rdir, 'model.safetensors'), 'bestEpoch': best_epoch}
+               'elapsedSeconds': round(time.time() - started, 3), 'checkpoint': os.path.join(rdir, 'model.safetensors'), 'bestEpoch': best_epoch,
+               **({'stoppedEarly': True} if stopped_early else {})}
     if rank == 0:
         if cfg['task'] == 'language-model':
             text = sample(model, cfg, device)
