@@ -112,19 +112,31 @@ class EquationCell(nn.Module):
         return torch.stack(outs), (tuple(last) if self.two_states else last[0])
 
 
+def _gate_weights(m, inp, H, blocks):
+    """nn.LSTM's / nn.GRU's four parameters on module m (U(-1/sqrt(H), 1/sqrt(H))); returns the initialiser."""
+    k = 1 / math.sqrt(H)
+    u = lambda *shape: nn.Parameter(torch.empty(*shape).uniform_(-k, k))
+    m.hidden_size = H
+    m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0 = u(blocks * H, inp), u(blocks * H, H), u(blocks * H), u(blocks * H)
+    return u
+
+
+def _gate_act(l):
+    """The gates' nonlinearity: the logistic sigmoid, or Gatelab's hard sigmoid max(0, min(1, slope*z + offset))."""
+    if l.get('gateActivation', 'sigmoid') != 'hard-sigmoid':
+        return torch.sigmoid
+    slope, offset = l.get('hardSigmoidSlope', 0.2), l.get('hardSigmoidOffset', 0.5)
+    return lambda z: torch.clamp(slope * z + offset, 0.0, 1.0)
+
+
 class HardGRU(nn.Module):
     """nn.GRU with hard-sigmoid r and z gates (Gatelab's gruCell: max(0, min(1, slope*z + offset))),
     step by step; parameters and calling as nn.GRU's (gate order r, z, n)."""
 
     def __init__(self, inp, l):
         super().__init__()
-        H = l['hidden']
-        self.hidden_size = H
-        k = 1 / math.sqrt(H)
-        u = lambda *shape: nn.Parameter(torch.empty(*shape).uniform_(-k, k))
-        self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0 = u(3 * H, inp), u(3 * H, H), u(3 * H), u(3 * H)
-        slope, offset = l.get('hardSigmoidSlope', 0.2), l.get('hardSigmoidOffset', 0.5)
-        self.act = lambda z: torch.clamp(slope * z + offset, 0.0, 1.0)
+        _gate_weights(self, inp, l['hidden'], 3)
+        self.act = _gate_act(l)
 
     def forward(self, x, state=None):
         T, B, _ = x.shape
@@ -151,16 +163,11 @@ class VariantLSTM(nn.Module):
     def __init__(self, inp, l):
         super().__init__()
         H = l['hidden']
-        self.hidden_size = H
-        k = 1 / math.sqrt(H)
-        u = lambda *shape: nn.Parameter(torch.empty(*shape).uniform_(-k, k))
-        self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0 = u(4 * H, inp), u(4 * H, H), u(4 * H), u(4 * H)
+        u = _gate_weights(self, inp, H, 4)
         self.weight_peephole_l0 = u(3, H) if l.get('peepholes') else None
         self.coupled = bool(l.get('coupledGates'))
         self.clip = l.get('cellClip', 0)
-        hard = l.get('gateActivation', 'sigmoid') == 'hard-sigmoid'
-        slope, offset = l.get('hardSigmoidSlope', 0.2), l.get('hardSigmoidOffset', 0.5)
-        self.act = (lambda z: torch.clamp(slope * z + offset, 0.0, 1.0)) if hard else torch.sigmoid
+        self.act = _gate_act(l)
 
     def forward(self, x, state=None):
         T, B, _ = x.shape
