@@ -52,9 +52,6 @@ export async function exportPytorchJob(o: PytorchJobOptions): Promise<{ dir: str
     if (l.bidirectional && explicit)
       throw new UserError('the PyTorch job has no bidirectional explicit cells yet (equation cells, LSTM variants)', whereOf(cfg, `model.layers.${k}.bidirectional`), 'export it with one direction, or with a plain lstm, gru or rnn layer');
   });
-  cfg.model.layers.forEach((l, k) => {
-    const at = `model.layers.${k}`;
-  });
   const dataRoot = path.dirname(cfg.file);
   const taskPart =
     cfg.task === 'forecast' ? await forecastPart(cfg) : isNumericClassification(cfg) ? sequencesPart(cfg, dataRoot) : cfg.task === 'classification' ? classificationPart(cfg, dataRoot) : await languageModelPart(cfg, o.init);
