@@ -3,9 +3,12 @@
 // 2 bad model file / arguments / data (message names file, line and key; no stack trace), 1 runtime
 // failure.
 
+import '../engine/runtime/preload';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs, ParseArgsConfig } from 'node:util';
+import { parse } from './args';
 import { formatProblem, isUserError, UserError, UserErrors } from '../engine/errors';
 import { loadModelFile, readModel } from '../engine/config/load';
 import { sweepGroups, sweepSettings, sweepTable, variantText } from '../engine/sweep';
@@ -13,7 +16,9 @@ import { TrainerProcess } from '../engine/runtime/client';
 import { defaultRunsDir, newRunId, readRunRecord, RunRecord, settleRecord } from '../engine/train/runrecord';
 import { checkModel, TASKS } from '../engine/tasks/registry';
 import { computeGradients, probeFromCheckpoint, sampleFromCheckpoint } from '../engine/train/oneshot';
-import { doctorReport } from '../engine/runtime/doctor';
+import { doctorReport, probeHere } from '../engine/runtime/doctor';
+import { cuda } from './cuda';
+import { loaderDirs, loaderPathSet, ortEnv } from '../engine/runtime/ortload';
 import { runBench } from '../engine/bench/bench';
 import { exportOnnx } from '../engine/train/export';
 import { exportPytorchJob } from '../engine/pytorch/job';
@@ -44,7 +49,9 @@ usage:
   gatelab export FILE --init W.safetensors --onnx OUT.onnx [--model NAME]
   gatelab export FILE --pytorch DIR [--init W.safetensors] [--runs RUNS_DIR] [--model NAME]
   gatelab bench [--device cpu|cuda] [--json] [--only C1,C2] [--threads N] [--placement]
-  gatelab doctor
+  gatelab doctor [--json]
+  gatelab cuda install [--cuda 13|BUILD] [--dir DIR] [--from PATH ...] [--dry-run] [--force] [--provider-only]
+  gatelab cuda remove [--dir DIR]
 
   train    trains the model; progress on stderr, a one-line JSON summary on stdout;
            the run is recorded in .gatelab/runs/ beside the model file (or --runs DIR);
@@ -63,21 +70,17 @@ usage:
            through every layer's states (--json: one JSON line with the gate values too)
   export   an inference model with the standard ONNX LSTM operator
   bench    training-step and generation speed of C1–C4 against onnxruntime's own ceilings
-  doctor   which execution providers load here and, if CUDA does not, why
+  doctor   which execution providers load here and, if CUDA does not, why: the provider, the
+           CUDA install, the driver's CUDA version and every NVIDIA library the loader lacks
+  cuda     install: the CUDA provider of this onnxruntime and the NVIDIA libraries the system
+           lacks, from nuget.org and PyPI (or mirrors: GATELAB_NUGET_INDEX, GATELAB_PYPI_INDEX,
+           GATELAB_NPM_REGISTRY; or package files in --from), each checked against the pinned
+           digest, into DIR (default GATELAB_CUDA_DIR or ~/.local/share/gatelab/cuda); downloads
+           resume; --dry-run prints the package set, URLs and digests offline; --provider-only
+           leaves the NVIDIA libraries to the system. remove: deletes what install put there.
+           Linux x64 (macOS has no CUDA; Windows: see doctor)
 
 exit status: 0 ok, 2 bad model file or arguments, 1 runtime failure`;
-
-type Opts = ParseArgsConfig['options'];
-
-function parse(args: string[], options: NonNullable<Opts>, command: string) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '');
-    const m = /'(--?[\w-]+)/.exec(msg);
-    throw new UserError(msg, { key: m?.[1] ?? command }, `see \`gatelab ${command} --help\``);
-  }
-}
 
 function positiveInt(v: string | undefined, key: string): number | undefined {
   if (v === undefined) return undefined;
@@ -531,11 +534,40 @@ async function predict(args: string[]): Promise<number> {
 }
 
 async function doctor(args: string[]): Promise<number> {
-  const { values } = parse(args, { json: { type: 'boolean', default: false } }, 'doctor');
-  const report = await doctorReport();
+  const { values } = parse(args, { json: { type: 'boolean', default: false }, probe: { type: 'boolean', default: false }, 'try-cuda': { type: 'boolean', default: false } }, 'doctor');
+  if (values.probe) {
+    // the live check, in the child `doctorReport` starts with the CUDA loader path
+    process.stdout.write(JSON.stringify(await probeHere(values['try-cuda'] as boolean)) + '\n');
+    return 0;
+  }
+  const report = await doctorReport({ cliScript: __filename });
   if (values.json) process.stdout.write(JSON.stringify(report) + '\n');
   else process.stdout.write(report.text + '\n');
   return 0;
+}
+
+/** Commands that run onnxruntime in this process (the others start trainers with the loader path). */
+const IN_PROCESS = new Set(['grad', 'sample', 'predict', 'probe', 'bench']);
+
+/**
+ * Runs this command again in a child started with the CUDA folder on the loader path (which the
+ * loader reads only when a process starts); signals go to the child, its exit status is ours.
+ */
+function reexec(argv: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...process.execArgv, __filename, ...argv], { stdio: 'inherit', env: { ...ortEnv(process.env), GATELAB_REEXEC: '1' } });
+    const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+    const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, forward(sig)] as const);
+    for (const [sig, h] of handlers) process.on(sig, h);
+    child.on('exit', (code, signal) => {
+      for (const [sig, h] of handlers) process.off(sig, h);
+      resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 1) : 1));
+    });
+    child.on('error', (e) => {
+      process.stderr.write(`gatelab: error: cannot start onnxruntime with the CUDA loader path: ${e.message}\n`);
+      resolve(1);
+    });
+  });
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -553,6 +585,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE + '\n');
       return 0;
     }
+    if (IN_PROCESS.has(command) && loaderDirs().length && !loaderPathSet() && !process.env.GATELAB_REEXEC) return await reexec(argv);
     switch (command) {
       case 'train':
         return await train(rest);
@@ -572,8 +605,10 @@ export async function main(argv: string[]): Promise<number> {
         return await probe(rest);
       case 'sweep':
         return await sweep(rest);
+      case 'cuda':
+        return await cuda(rest);
       default:
-        throw new UserError(`unknown command "${command}"`, { key: command }, 'commands: train, sweep, grad, sample, predict, probe, export, bench, doctor');
+        throw new UserError(`unknown command "${command}"`, { key: command }, 'commands: train, sweep, grad, sample, predict, probe, export, bench, doctor, cuda');
     }
   } catch (e) {
     if (isUserError(e)) {

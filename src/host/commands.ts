@@ -18,6 +18,7 @@ export const COMMANDS = {
   showRuns: { id: 'gatelab.showRuns', title: 'Show Runs', palette: true, icon: '$(history)' },
   selectDevice: { id: 'gatelab.selectDevice', title: 'Select Device', palette: true, icon: '$(chip)' },
   doctor: { id: 'gatelab.doctor', title: 'Run Doctor', palette: true, icon: '$(pulse)' },
+  setUpCuda: { id: 'gatelab.setUpCuda', title: 'Set Up CUDA', palette: true, icon: '$(cloud-download)' },
   openRunFolder: { id: 'gatelab.openRunFolder', title: 'Open Run Folder', palette: true, icon: '$(folder-opened)' },
   showOutput: { id: 'gatelab.showOutput', title: 'Show Log', palette: true, icon: '$(output)' },
   // CodeLens only: the last run's result line; clicking it shows that run
@@ -50,6 +51,7 @@ export interface CommandArgs {
   'gatelab.showRuns': [];
   'gatelab.selectDevice': [];
   'gatelab.doctor': [];
+  'gatelab.setUpCuda': [];
   'gatelab.openRunFolder': [ref?: ModelRef | { runId: string }];
   'gatelab.showOutput': [];
   'gatelab.lens.runResult': [runId: string];

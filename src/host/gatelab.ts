@@ -9,7 +9,10 @@ import { loadModelFile, loadModelFiles, modelAnchors, readModel } from '../engin
 import { Setting, sweepSettings, variantText } from '../engine/sweep';
 import type { ModelConfig } from '../engine/config/types';
 import { isUserError } from '../engine/errors';
-import { doctorReport } from '../engine/runtime/doctor';
+import { doctorReport, DoctorReport } from '../engine/runtime/doctor';
+import { ortEnv } from '../engine/runtime/ortload';
+import { hasNvidiaDriver } from '../engine/cuda/libs';
+import { setUpCuda, SET_UP_CUDA } from './cuda';
 import { exportOnnx } from '../engine/train/export';
 import { CATEGORY, COMMANDS, CommandArgs, ModelRef } from './commands';
 import { DashboardPanel, DashboardSerializer, DASHBOARD_VIEW } from './dashboard';
@@ -58,10 +61,7 @@ export class Gatelab implements vscode.Disposable {
         const s = this.settings();
         return { device: s.device, threads: s.threads || undefined, checkpointEvery: s.checkpointInterval, ...(s.tokenCacheGB > 0 ? { cacheMaxBytes: Math.round(s.tokenCacheGB * 1024 ** 3) } : { cache: false }) };
       },
-      env: () => {
-        const s = this.settings();
-        return s.cudaProviderPath ? { ...process.env, GATELAB_CUDA_PROVIDER_DIR: s.cudaProviderPath } : process.env;
-      },
+      env: () => this.childEnv(),
       log: (level, m) => this.log.write(level, m),
     });
     this.status = vscode.window.createStatusBarItem('gatelab.status', vscode.StatusBarAlignment.Left, 50);
@@ -70,10 +70,7 @@ export class Gatelab implements vscode.Disposable {
     this.lenses = new ModelLensProvider(this.runs);
     this.notebook = new NotebookViewProvider(ctx, this.runs, {
       inferScript: path.join(ctx.extensionPath, 'dist', 'infer.js'),
-      env: () => {
-        const s = this.settings();
-        return s.cudaProviderPath ? { ...process.env, GATELAB_CUDA_PROVIDER_DIR: s.cudaProviderPath } : process.env;
-      },
+      env: () => this.childEnv(),
       log: (level, m) => this.log.write(level, m),
       train: (ref) => this.train(ref),
       resume: (ref) => this.resume(ref),
@@ -105,6 +102,26 @@ export class Gatelab implements vscode.Disposable {
     return readSettings(vscode.workspace.getConfiguration('gatelab'));
   }
 
+  /** Where Set Up CUDA installs: GATELAB_CUDA_DIR when the user set it, else the extension's global storage. */
+  get cudaDir(): string {
+    return process.env.GATELAB_CUDA_DIR || path.join(this.ctx.globalStorageUri.fsPath, 'cuda');
+  }
+
+  /**
+   * The environment of trainer, inference and doctor processes: the CUDA folder, the provider
+   * folder of the setting, and both on the loader path (which a process reads when it starts).
+   */
+  childEnv(): NodeJS.ProcessEnv {
+    const s = this.settings();
+    const base: NodeJS.ProcessEnv = { ...process.env, GATELAB_CUDA_DIR: this.cudaDir };
+    if (s.cudaProviderPath) base.GATELAB_CUDA_PROVIDER_DIR = s.cudaProviderPath;
+    return ortEnv(base);
+  }
+
+  private doctorReport(): Promise<DoctorReport> {
+    return doctorReport({ cliScript: path.join(this.ctx.extensionPath, 'dist', 'cli.js'), env: this.childEnv() });
+  }
+
   private register<K extends keyof CommandArgs>(id: K, fn: (...args: CommandArgs[K]) => unknown): void {
     this.subs.push(
       vscode.commands.registerCommand(id, async (...args: unknown[]) => {
@@ -132,6 +149,7 @@ export class Gatelab implements vscode.Disposable {
     this.register(COMMANDS.showRuns.id, () => this.showRuns());
     this.register(COMMANDS.selectDevice.id, () => this.selectDevice());
     this.register(COMMANDS.doctor.id, () => this.doctor());
+    this.register(COMMANDS.setUpCuda.id, () => this.setUpCuda());
     this.register(COMMANDS.openRunFolder.id, (ref) => this.openRunFolder(ref));
     this.register(COMMANDS.showOutput.id, () => this.log.channel.show(true));
     this.register(COMMANDS.lensRunResult.id, (runId) => this.openDashboard({ runId }));
@@ -284,8 +302,11 @@ export class Gatelab implements vscode.Disposable {
   private announce(r: RunInfo): void {
     if (r.status === 'failed') {
       const where = r.errorWhere;
-      const actions = where?.file ? ['Show Problem', 'Show Log'] : ['Show Log'];
+      // a CUDA failure on a machine with an NVIDIA driver: the fix is one command away
+      const cuda = /\bCUDA\b/.test(r.error ?? '') && hasNvidiaDriver();
+      const actions = [...(cuda ? [SET_UP_CUDA] : []), ...(where?.file ? ['Show Problem', 'Show Log'] : ['Show Log'])];
       void vscode.window.showErrorMessage(`Gatelab: training ${r.model} failed: ${r.error}`, ...actions).then(async (c) => {
+        if (c === SET_UP_CUDA) void vscode.commands.executeCommand(COMMANDS.setUpCuda.id);
         if (c === 'Show Log') this.log.channel.show(true);
         if (c === 'Show Problem' && where?.file) {
           const ed = await vscode.window.showTextDocument(vscode.Uri.file(where.file));
@@ -542,7 +563,7 @@ export class Gatelab implements vscode.Disposable {
   }
 
   async selectDevice(): Promise<void> {
-    const report = await doctorReport();
+    const report = await this.doctorReport();
     const items = [
       { label: 'auto', description: report.cuda.ok ? 'CUDA here' : 'CPU here (CUDA not available)', detail: 'CUDA when its provider loads, else the CPU' },
       { label: 'cpu', description: report.cpu.ok ? 'available' : 'failed', detail: 'onnxruntime CPU execution provider' },
@@ -554,13 +575,22 @@ export class Gatelab implements vscode.Disposable {
   }
 
   async doctor(): Promise<string> {
-    const report = await doctorReport();
+    const report = await this.doctorReport();
     this.log.channel.appendLine('');
     this.log.channel.appendLine('── gatelab doctor ──');
     this.log.channel.appendLine(report.text);
     this.log.channel.show(true);
-    void vscode.window.showInformationMessage(report.cuda.ok ? 'Gatelab: CUDA and CPU are available.' : `Gatelab: training runs on the CPU. ${report.cuda.reason ?? ''}`, 'Show Details').then((c) => c && this.log.channel.show());
+    const actions = !report.cuda.ok && report.cuda.installable ? [SET_UP_CUDA, 'Show Details'] : ['Show Details'];
+    void vscode.window.showInformationMessage(report.cuda.ok ? 'Gatelab: CUDA and CPU are available.' : `Gatelab: training runs on the CPU: ${report.cuda.reason ?? ''}`, ...actions).then((c) => {
+      if (c === SET_UP_CUDA) void vscode.commands.executeCommand(COMMANDS.setUpCuda.id);
+      else if (c) this.log.channel.show();
+    });
     return report.text;
+  }
+
+  /** Gatelab: Set Up CUDA (offered by the doctor and when a CUDA run fails on a machine with an NVIDIA driver). */
+  setUpCuda(): Promise<boolean> {
+    return setUpCuda({ dir: this.cudaDir, log: this.log, doctor: () => this.doctorReport() });
   }
 
   // ---- status bar ----

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { chromium, Browser, Frame, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { install, run } from './proc';
+import { providerTarball, Registry, startRegistry } from '../unit/cuda-registry';
 
 const ROOT = path.resolve(__dirname, '../..');
 const OUT = path.join(ROOT, 'test-results', 'e2e');
@@ -23,6 +24,9 @@ let page: Page;
 let workspace: string;
 let extensionsDir = '/nonexistent';
 let serverLog = '';
+let userDataDir = '';
+/** a NuGet/PyPI/npm registry on 127.0.0.1 serving the real CUDA 13 provider from npm, for Set Up CUDA */
+let cudaRegistry: Registry | undefined;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -187,6 +191,14 @@ beforeAll(async () => {
     fs.readFileSync(path.join(ROOT, 'examples/sentiment.gatelab.yaml'), 'utf8').replace(/epochs: \d+/, 'epochs: 2'),
   );
 
+  // Set Up CUDA's registries: the real provider package (from npm) served on 127.0.0.1, in a
+  // manifest whose default build is that provider alone
+  cudaRegistry = await startRegistry({ npmTarball: providerTarball() });
+  const cudaManifest = path.join(home, 'cuda-manifest.json');
+  fs.writeFileSync(cudaManifest, JSON.stringify({ ...cudaRegistry.stored, platforms: { 'linux-x64': { ...cudaRegistry.stored.platforms['linux-x64'], default: 'cuda13-npm' } } }));
+  const cudaEnv = { GATELAB_CUDA_MANIFEST: cudaManifest, GATELAB_NUGET_INDEX: cudaRegistry.indexes.nuget, GATELAB_PYPI_INDEX: cudaRegistry.indexes.pypi, GATELAB_NPM_REGISTRY: cudaRegistry.indexes.npm };
+  userDataDir = userData;
+
   const node = env.NODE24;
   const entry = env.CODE_SERVER;
   await run(node, [entry, '--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', VSIX, '--force']);
@@ -194,7 +206,7 @@ beforeAll(async () => {
   server = spawn(
     node,
     [entry, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--user-data-dir', userData, '--extensions-dir', extensions, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', workspace],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: home } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: home, ...cudaEnv } },
   );
   server.stdout!.on('data', (d) => (serverLog += d));
   server.stderr!.on('data', (d) => (serverLog += d));
@@ -217,6 +229,7 @@ afterEach(async (ctx) => {
 afterAll(async () => {
   await browser?.close().catch(() => undefined);
   server?.kill('SIGTERM');
+  await cudaRegistry?.close();
   fs.writeFileSync(path.join(OUT, 'code-server.log'), serverLog);
 });
 
@@ -523,6 +536,36 @@ describe('Gatelab in real VS Code (code-server)', () => {
     expect(await cell.locator('.metrics').innerText()).toMatch(/ppl\s*\d+\.\d\d/);
     await cell.scrollIntoViewIfNeeded();
     await shot('17-torchrun-run');
+  }, 300_000);
+
+  it('Set Up CUDA: confirms the download, installs the provider into the global storage with progress, and the doctor names what the machine still lacks', async () => {
+    await page.keyboard.press('Control+Shift+P');
+    await answerInputBox('>Gatelab: Set Up CUDA');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: 60_000 });
+    expect(await dialog.innerText()).toMatch(/Set up CUDA for Gatelab: download 1 package \(179\.1 MB\)\?/);
+    await shot('18-set-up-cuda-confirm');
+    await dialog.getByRole('button', { name: 'Download and Install' }).click();
+    const done = page.locator('.notifications-toasts .notification-toast', { hasText: 'the CUDA set is installed, but' });
+    await done.waitFor({ timeout: 180_000 });
+    const text = await done.innerText();
+    expect(text).toMatch(/no NVIDIA driver here|the CUDA provider cannot load: libcu/);
+    const cudaDir = path.join(userDataDir, 'User', 'globalStorage', 'gatelab.gatelab', 'cuda');
+    const inst = JSON.parse(fs.readFileSync(path.join(cudaDir, 'installed.json'), 'utf8'));
+    expect(inst).toMatchObject({ build: 'cuda13-npm', cuda: 13, onnxruntime: '1.29.0' });
+    expect(fs.readdirSync(path.join(cudaDir, inst.set)).sort()).toEqual(['libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_shared.so']);
+    expect(cudaRegistry!.requests.some((q) => q.path.endsWith('.tgz'))).toBe(true);
+    // the doctor's report sits in the Gatelab log
+    await page.keyboard.press('Control+Shift+P');
+    await answerInputBox('>Gatelab: Show Log');
+    await page.locator('.output-view .view-lines', { hasText: 'installed by' }).first().waitFor({ timeout: 30_000 });
+    await shot('19-set-up-cuda-doctor');
+    // the doctor now reports the installed provider; it offers the command again only where it can help (a machine with a driver)
+    await page.keyboard.press('Control+Shift+P');
+    await answerInputBox('>Gatelab: Run Doctor');
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'training runs on the CPU' }).first();
+    await toast.waitFor({ timeout: 60_000 });
+    expect(await toast.getByRole('button', { name: 'Set Up CUDA' }).count()).toBe(fs.existsSync('/proc/driver/nvidia/version') ? 1 : 0);
   }, 300_000);
 });
 

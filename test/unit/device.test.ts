@@ -5,35 +5,58 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { chooseDevice, createSession, DeviceChoice, linkProviderDir, ortVersion, providerVersionMatches } from '../../src/engine/runtime/device';
+import { chooseDevice, createSession, cudaCheck, cudaFailure, DeviceChoice, failedLibrary, ortVersion, providerVersionMatches } from '../../src/engine/runtime/device';
 import { calibrate, decide, syntheticFeeds } from '../../src/engine/runtime/calibrate';
 import { measurePlacement, placementFromTrace } from '../../src/engine/runtime/placement';
 import { buildTrainProgram } from '../../src/engine/train/program';
 import { UserError } from '../../src/engine/errors';
 
 describe('CUDA provider discovery', () => {
+  const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-ep-'));
+
   it('a provider folder without the two libraries is reported by name', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-ep-'));
-    expect(linkProviderDir(dir)).toBe(`GATELAB_CUDA_PROVIDER_DIR=${dir} lacks libonnxruntime_providers_shared.so, libonnxruntime_providers_cuda.so`);
+    const dir = tmp();
+    const c = cudaCheck({ GATELAB_CUDA_PROVIDER_DIR: dir, GATELAB_CUDA_DIR: tmp() });
+    expect(c.reason).toBe(`${dir} lacks libonnxruntime_providers_shared.so, libonnxruntime_providers_cuda.so`);
+    expect(c.provider).toEqual({ dir, source: 'GATELAB_CUDA_PROVIDER_DIR' });
   });
 
-  it('a provider built for another onnxruntime version is refused', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-ep-'));
-    fs.writeFileSync(path.join(dir, 'libonnxruntime_providers_shared.so'), 'x');
-    fs.writeFileSync(path.join(dir, 'libonnxruntime_providers_cuda.so'), 'ELF … onnxruntime 1.17.3 …');
-    expect(providerVersionMatches(path.join(dir, 'libonnxruntime_providers_cuda.so'))).toBe(false);
-    expect(linkProviderDir(dir)).toMatch(new RegExp(`not built for ONNX Runtime ${ortVersion().replace(/\./g, '\\.')}`));
-    fs.writeFileSync(path.join(dir, 'libonnxruntime_providers_cuda.so'), `ELF … ${ortVersion()} …`);
-    expect(providerVersionMatches(path.join(dir, 'libonnxruntime_providers_cuda.so'))).toBe(true);
+  it('a provider built for another onnxruntime version is refused; the version string is searched across chunk boundaries', () => {
+    const dir = tmp();
+    const file = path.join(dir, 'libonnxruntime_providers_cuda.so');
+    fs.writeFileSync(file, 'ELF … onnxruntime 1.17.3 …');
+    expect(providerVersionMatches(file)).toBe(false);
+    // the version string straddling the 4 MiB read size
+    const big = Buffer.alloc((1 << 22) + 64, 0x20);
+    Buffer.from(ortVersion()).copy(big, (1 << 22) - 2);
+    const file2 = path.join(dir, 'straddle.so');
+    fs.writeFileSync(file2, big);
+    expect(providerVersionMatches(file2)).toBe(true);
   });
 
   it('device cuda without the provider is a user error with the reason; auto falls back to the CPU with it', () => {
     if (fs.existsSync(path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so'))) return;
-    expect(() => chooseDevice('cuda')).toThrow(UserError);
-    const auto = chooseDevice('auto');
-    expect(auto.device).toBe('cpu');
-    expect(auto.reason).toMatch(/CUDA execution provider is not installed/);
-    expect(chooseDevice('cpu')).toEqual({ device: 'cpu' });
+    const env: NodeJS.ProcessEnv = { ...process.env, GATELAB_CUDA_DIR: tmp() };
+    delete env.GATELAB_CUDA_PROVIDER_DIR;
+    const saved = process.env;
+    process.env = env;
+    try {
+      expect(() => chooseDevice('cuda')).toThrow(UserError);
+      const auto = chooseDevice('auto');
+      expect(auto.device).toBe('cpu');
+      expect(auto.reason).toBe('the CUDA execution provider is not installed; run `gatelab cuda install` (in VS Code: Gatelab: Set Up CUDA)');
+      expect(chooseDevice('cpu')).toEqual({ device: 'cpu' });
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it("onnxruntime's load error is reduced to the library it could not open", () => {
+    const log =
+      '\x1b[1;31m2026-12-06 21:18:23.277 [E:onnxruntime:onnxruntime-node, provider_bridge_ort.cc:2146 Create] /onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:1988 onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library /x/runtime/ab/libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file: No such file or directory\n\x1b[m';
+    expect(failedLibrary(log)).toBe('libcublasLt.so.13');
+    expect(cudaFailure(new Error(log))).toBe('the CUDA provider cannot load: libcublasLt.so.13 is not on the loader path; run `gatelab cuda install` (in VS Code: Gatelab: Set Up CUDA)');
+    expect(cudaFailure(new Error('CUDNN_STATUS_NOT_INITIALIZED\nmore'))).toBe('CUDA session failed: CUDNN_STATUS_NOT_INITIALIZED');
   });
 });
 

@@ -18,6 +18,9 @@ import { loadModelFile } from '../../src/engine/config/load';
 import { openDocument, recorded } from './vscode-stub';
 import { newRunId, readRunRecord } from '../../src/engine/train/runrecord';
 import { processStartTime } from '../../src/engine/util/fsx';
+import { fmtSize } from '../../src/engine/cuda/manifest';
+import { planInstall } from '../../src/engine/cuda/install';
+import { startRegistry } from './cuda-registry';
 
 const ROOT = path.resolve(__dirname, '../..');
 const WORKER = path.join(ROOT, 'dist/worker.js');
@@ -312,6 +315,7 @@ describe('activation', () => {
     const ctx = {
       extensionPath: ROOT,
       extensionUri: vscode.Uri.file(ROOT),
+      globalStorageUri: vscode.Uri.file(fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-storage-'))),
       subscriptions: [] as { dispose(): void }[],
       extension: { packageJSON: { version: '0.1.0' } },
     } as unknown as vscode.ExtensionContext;
@@ -385,5 +389,56 @@ describe('gradients through time of a non-language-model run (the dashboard\'s C
     expect(t.gradientFlow[0].c).toHaveLength(4);
     await expect(throughInWorker(job, { workerScript: WORKER })).rejects.toThrow(/give the input to probe/);
     runs.dispose();
+  });
+});
+
+describe('Gatelab: Set Up CUDA', () => {
+  it('asks first, installs into the global storage from the registry with the digests checked, then runs the doctor; trainers get that folder', async () => {
+    const reg = await startRegistry();
+    const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-storage-'));
+    const manifest = path.join(storage, 'manifest.json');
+    fs.writeFileSync(manifest, JSON.stringify(reg.stored));
+    const saved = { ...process.env };
+    Object.assign(process.env, { GATELAB_CUDA_MANIFEST: manifest, GATELAB_NUGET_INDEX: reg.indexes.nuget, GATELAB_PYPI_INDEX: reg.indexes.pypi });
+    delete process.env.GATELAB_CUDA_DIR;
+    const ctx = {
+      extensionPath: ROOT,
+      extensionUri: vscode.Uri.file(ROOT),
+      globalStorageUri: vscode.Uri.file(storage),
+      subscriptions: [] as { dispose(): void }[],
+      extension: { packageJSON: { version: '0.1.0' } },
+    } as unknown as vscode.ExtensionContext;
+    const app = new Gatelab(ctx);
+    try {
+      const cudaDir = path.join(storage, 'cuda');
+      // declined: nothing is fetched
+      recorded.answers.push(undefined);
+      const n0 = reg.requests.length;
+      expect(await vscode.commands.executeCommand('gatelab.setUpCuda')).toBe(false);
+      expect(reg.requests.length).toBe(n0);
+      expect(fs.existsSync(path.join(cudaDir, 'installed.json'))).toBe(false);
+      // accepted: the set is installed and checked
+      const k = recorded.messages.length;
+      recorded.answers.push('Download and Install');
+      const ok = await vscode.commands.executeCommand('gatelab.setUpCuda');
+      const msgs = recorded.messages.slice(k);
+      // (a machine with CUDA 13's runtime installed keeps its own libcudart)
+      const todo = planInstall({ dir: cudaDir }).packages.filter((x) => !x.system);
+      expect(msgs[0]).toEqual({ level: 'info', text: `Set up CUDA for Gatelab: download ${todo.length} packages (${fmtSize(todo.reduce((a, x) => a + x.spec.size, 0))})?` });
+      expect(ok).toBe(false); // a made-up provider cannot run: the doctor says why
+      expect(msgs[1].level).toBe('warn');
+      expect(msgs[1].text).toMatch(/^Gatelab: the CUDA set is installed, but /);
+      const inst = JSON.parse(fs.readFileSync(path.join(cudaDir, 'installed.json'), 'utf8'));
+      expect(inst.packages.map((p: { name: string }) => p.name)).toEqual(todo.map((x) => x.spec.name));
+      expect(recorded.output.some((l) => l.includes(`provider:  installed by \`gatelab cuda install\` (build cuda13)`))).toBe(true);
+      // trainer and inference processes start with the installed set as provider folder and on the loader path
+      const env = app.childEnv();
+      expect(env.GATELAB_CUDA_DIR).toBe(cudaDir);
+      expect(env.LD_LIBRARY_PATH?.split(':')[0]).toBe(path.join(cudaDir, inst.set));
+    } finally {
+      app.dispose();
+      process.env = saved;
+      await reg.close();
+    }
   });
 });

@@ -6,6 +6,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ortEnv } from './ortload';
 import type { DoneMessage, ErrorMessage, FromWorker, GatesJob, GatesMessage, ThroughMessage, ToWorker, TrainJob } from '../../shared/protocol';
 
 export interface WorkerOptions {
@@ -41,7 +42,8 @@ export class TrainerProcess {
     const script = o.workerScript ?? defaultWorkerScript();
     this.child = fork(script, [], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: o.env ?? process.env,
+      // the CUDA folders on the loader path (runtime/ortload.ts): the loader reads it only at start
+      env: ortEnv(o.env ?? process.env),
       execArgv: o.execArgv ?? [],
       serialization: 'json',
     });

@@ -1,12 +1,20 @@
 // Execution providers. `auto` tries CUDA and falls back to the CPU with the reason recorded;
 // `cuda` fails with the reason; `cpu` uses the CPU. The CUDA provider is a separate download
-// (libonnxruntime_providers_cuda.so + libonnxruntime_providers_shared.so next to onnxruntime-node's
-// own libonnxruntime.so); without it a CUDA session cannot be created.
+// (`gatelab cuda install`, runtime/ortload.ts puts it beside onnxruntime); before onnxruntime tries
+// to load it, the provider's library chain is followed here so that a missing NVIDIA library is
+// named in one line instead of onnxruntime's "Failed to load shared library".
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors';
+import { resolveChain, loaderPathOf, Resolution } from '../cuda/libs';
+import { buildForCuda, platformKey, platformProblem } from '../cuda/manifest';
+import { readDynamic } from '../cuda/elf';
+import { cudaDir, installedLibDir } from '../cuda/state';
+import { loaderPathSet, ortLoad, ortVersion, providerFiles, providerLocation, providerVersionMatches, ProviderLocation } from './ortload';
+
+export { ortBinDir, ortVersion, providerVersionMatches } from './ortload';
 
 export type DeviceRequest = 'auto' | 'cpu' | 'cuda';
 export type Device = 'cpu' | 'cuda';
@@ -15,74 +23,90 @@ export interface SessionOptions {
   threads?: number;
 }
 
-/** onnxruntime-node's folder of native binaries for this platform. */
-export function ortBinDir(): string {
-  const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
-  return path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+export interface CudaCheck {
+  /** why CUDA cannot be used here, in one line; undefined when nothing stands in the way */
+  reason?: string;
+  provider?: ProviderLocation;
+  /** the provider file onnxruntime will load */
+  providerFile?: string;
+  /** the provider's library chain, with the libraries it opens at run time */
+  chain?: Resolution;
+  /** optional run-time libraries the loader will not find */
+  optionalMissing?: string[];
+  /** CUDA major the provider was built for (from its libcudart) */
+  cuda?: number;
+  /** whether the fix is `gatelab cuda install` (false: the NVIDIA driver is missing, or the platform has none) */
+  installable: boolean;
 }
 
-export const PROVIDER_FILES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
+/** The CUDA major a provider library was built for, read from the libcudart it needs. */
+export function providerCudaMajor(file: string): number | undefined {
+  const lib = readDynamic(file)?.needed.find((n) => n.startsWith('libcudart.so.'));
+  return lib ? Number(lib.slice('libcudart.so.'.length).split('.')[0]) : undefined;
+}
 
-/** The onnxruntime version of the installed onnxruntime-node (the provider must match it). */
-export function ortVersion(): string {
-  try {
-    return JSON.parse(fs.readFileSync(require.resolve('onnxruntime-node/package.json'), 'utf8')).version;
-  } catch {
-    return 'unknown';
+const INSTALL_HINT = 'run `gatelab cuda install` (in VS Code: Gatelab: Set Up CUDA)';
+
+/** Everything that stands between this process and a CUDA session, without creating one. */
+export function cudaCheck(env: NodeJS.ProcessEnv = process.env): CudaCheck {
+  const platform = platformProblem(platformKey());
+  if (platform && process.platform !== 'linux') return { reason: platform.replace(/^no CUDA package set of ONNX Runtime \S+ for \S+: /, ''), installable: false };
+  const load = ortLoad();
+  const provider = load?.provider ?? providerLocation(env);
+  if (!provider) return { reason: `the CUDA execution provider is not installed; ${INSTALL_HINT}`, installable: !platform };
+  if (load?.problem) return { reason: load.problem, provider, installable: !platform };
+  const missingFiles = providerFiles().filter((f) => !fs.existsSync(path.join(provider.dir, f)));
+  if (missingFiles.length) return { reason: `${provider.dir} lacks ${missingFiles.join(', ')}`, provider, installable: !platform };
+  if (provider.source !== 'onnxruntime-node' && !load?.runtime)
+    return { reason: 'this process loaded onnxruntime before the CUDA provider could be put beside it (start it through gatelab, or set the loader path before it starts)', provider, installable: false };
+  const dir = load?.runtime ?? provider.dir;
+  const providerFile = path.join(dir, providerFiles()[1]);
+  if (!providerVersionMatches(providerFile))
+    return { reason: `the CUDA provider in ${provider.dir} was not built for ONNX Runtime ${ortVersion()} (its version string is missing)`, provider, providerFile, installable: !platform };
+  if (process.platform !== 'linux') return { provider, providerFile, installable: false };
+  const cuda = providerCudaMajor(providerFile);
+  const build = cuda ? buildForCuda(cuda) : undefined;
+  const lp = loaderPathOf(env);
+  const chain = resolveChain(providerFile, lp, build?.dlopened ?? []);
+  const optionalMissing = (build?.optional ?? []).filter((l) => !resolveChain(providerFile, lp, [l]).found[l]);
+  const out: CudaCheck = { provider, providerFile, chain, optionalMissing, cuda, installable: !platform };
+  const driver = chain.missing.find((m) => m.lib.startsWith('libcuda.so'));
+  const others = chain.missing.filter((m) => m !== driver).map((m) => m.lib);
+  const started = installedLibDir(cudaDir(env)) && !loaderPathSet(env) ? '; this process was started without the CUDA folder on LD_LIBRARY_PATH' : '';
+  if (driver)
+    return { ...out, reason: `no NVIDIA driver here (${driver.lib} not found): install the NVIDIA driver to use CUDA${others.length ? `; the provider also lacks ${others.join(', ')} (\`gatelab cuda install\` gets them)` : ''}${started}`, installable: false };
+  if (chain.missing.length) {
+    const names = chain.missing.map((m) => m.lib);
+    return { ...out, reason: `the CUDA provider cannot load: ${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} not on the loader path (needed by ${chain.missing[0].neededBy})${started}; ${INSTALL_HINT}` };
   }
+  return out;
+}
+
+/** Why CUDA cannot be used here, or undefined when its provider and libraries are found. */
+export function cudaUnavailableReason(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return cudaCheck(env).reason;
 }
 
 /**
- * Whether a provider library was built for this onnxruntime version: the CUDA provider embeds its
- * version string (e.g. "1.29.0"); a file without the expected one is reported, not loaded.
+ * A CUDA session failure in one line: the library onnxruntime failed to load (from its error text,
+ * else from the chain the loader would follow), never its multi-line log.
  */
-export function providerVersionMatches(file: string, version = ortVersion()): boolean {
-  try {
-    const buf = fs.readFileSync(file);
-    return buf.includes(Buffer.from(version));
-  } catch {
-    return false;
-  }
+export function cudaFailure(e: unknown, env: NodeJS.ProcessEnv = process.env): string {
+  const msg = (e as Error)?.message ?? String(e);
+  const lib = failedLibrary(msg);
+  if (lib) return `the CUDA provider cannot load: ${lib} is not on the loader path; ${INSTALL_HINT}`;
+  if (/Failed to load shared library|providers_cuda|LoadLibrary/i.test(msg)) return cudaUnavailableReason(env) ?? `the CUDA provider failed to load (${msg.split('\n')[0]})`;
+  return `CUDA session failed: ${msg.split('\n')[0]}`;
 }
 
-/**
- * Makes the CUDA provider of a folder named by GATELAB_CUDA_PROVIDER_DIR (or the
- * `gatelab.cudaProviderPath` setting, passed as that variable) visible to onnxruntime, which loads
- * providers from the folder of its own library: the two files are linked there when missing.
- * Returns a problem to report, or undefined.
- */
-export function linkProviderDir(dir = process.env.GATELAB_CUDA_PROVIDER_DIR): string | undefined {
-  if (!dir || process.platform !== 'linux') return undefined;
-  const bin = ortBinDir();
-  const missing = PROVIDER_FILES.filter((f) => !fs.existsSync(path.join(dir, f)));
-  if (missing.length) return `GATELAB_CUDA_PROVIDER_DIR=${dir} lacks ${missing.join(', ')}`;
-  if (!providerVersionMatches(path.join(dir, 'libonnxruntime_providers_cuda.so')))
-    return `the CUDA provider in ${dir} was not built for ONNX Runtime ${ortVersion()} (its version string is missing)`;
-  for (const f of PROVIDER_FILES) {
-    const to = path.join(bin, f);
-    if (fs.existsSync(to)) continue;
-    try {
-      fs.symlinkSync(path.join(dir, f), to);
-    } catch (e) {
-      return `cannot link ${f} into ${bin} (${(e as NodeJS.ErrnoException).code}); copy the files from ${dir} there`;
-    }
-  }
-  return undefined;
+/** What onnxruntime's provider-load error says after "with error:" (e.g. "… invalid ELF header"). */
+export function loadError(text: string): string | undefined {
+  return /Failed to load library \S+ with error: ([^\n\x1b]+)/.exec(text)?.[1]?.trim();
 }
 
-/** Why CUDA cannot be used here, or undefined when its provider files are present. */
-export function cudaUnavailableReason(): string | undefined {
-  if (process.platform !== 'linux' && process.platform !== 'win32') return `no CUDA provider for ${process.platform}`;
-  const linkProblem = linkProviderDir();
-  if (linkProblem) return linkProblem;
-  const dir = ortBinDir();
-  const ext = process.platform === 'win32' ? '.dll' : '.so';
-  const prefix = process.platform === 'win32' ? '' : 'lib';
-  const missing = ['onnxruntime_providers_shared', 'onnxruntime_providers_cuda']
-    .map((n) => `${prefix}${n}${ext}`)
-    .filter((f) => !fs.existsSync(path.join(dir, f)));
-  if (missing.length) return `the CUDA execution provider is not installed (${missing.join(', ')} missing in ${dir}); run \`gatelab doctor\``;
-  return undefined;
+/** The library named in onnxruntime's load error ("… with error: libcublasLt.so.13: cannot open shared object file"). */
+export function failedLibrary(text: string): string | undefined {
+  return /with error: (?:\S*\/)?([^\s/:]+\.so[.\d]*): cannot open shared object file/.exec(text)?.[1] ?? /([\w.-]+\.dll)\b.*(?:not found|could not be found|error 126)/i.exec(text)?.[1];
 }
 
 function options(device: Device, o: SessionOptions): ort.InferenceSession.SessionOptions {
@@ -107,7 +131,7 @@ export function chooseDevice(req: DeviceRequest): DeviceChoice {
   if (req === 'cpu') return { device: 'cpu' };
   const why = cudaUnavailableReason();
   if (req === 'cuda') {
-    if (why) throw new UserError(`device cuda requested but ${why}`, { key: 'train.device' }, 'use device: auto or cpu, or install the CUDA provider');
+    if (why) throw new UserError(`device cuda requested but ${why}`, { key: 'train.device' }, 'or use device: auto or cpu');
     return { device: 'cuda' };
   }
   return why ? { device: 'cpu', reason: why } : { device: 'cuda' };
@@ -126,9 +150,10 @@ export async function createSession(
     return { session: await ort.InferenceSession.create(model, options(choice.device, o)), choice };
   } catch (e) {
     if (choice.device === 'cuda' && o.fallback) {
-      const reason = `CUDA session failed: ${(e as Error).message}`;
+      const reason = cudaFailure(e);
       return { session: await ort.InferenceSession.create(model, options('cpu', o)), choice: { device: 'cpu', reason } };
     }
+    if (choice.device === 'cuda') throw new UserError(cudaFailure(e), { key: 'train.device' }, 'or use device: auto or cpu');
     throw e;
   }
 }

@@ -5,6 +5,7 @@
 // this never runs in the extension host. Sampling, classification and forecasting reuse what the
 // `gatelab sample` / `gatelab predict` commands use.
 
+import './preload';
 import * as path from 'node:path';
 import { parseModelFile, whereOf } from '../config/load';
 import type { ModelConfig } from '../config/types';

@@ -3,6 +3,7 @@
 // ends training after the K-step program that is running, with a checkpoint. Every failure becomes
 // an `error` message (kind `user` for problems the user can fix, `runtime` otherwise).
 
+import './preload';
 import { isUserError, UserErrors } from '../errors';
 import { runTraining, TrainingFailure } from '../train/loop';
 import { gatesFromCheckpoint, throughFromCheckpoint } from '../train/oneshot';
