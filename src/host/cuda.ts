@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { isUserError } from '../engine/errors';
 import { CancelledInstall, NetworkError, Progress } from '../engine/cuda/fetch';
 import { installCuda, planInstall } from '../engine/cuda/install';
-import { fmtSize, MANIFEST, planText, platformProblem } from '../engine/cuda/manifest';
+import { fmtSize, MANIFEST, PlannedPackage, planText, platformProblem } from '../engine/cuda/manifest';
 import type { DoctorReport } from '../engine/runtime/doctor';
 import type { Log } from './log';
 
@@ -17,6 +17,18 @@ export interface CudaSetupDeps {
   dir: string;
   log: Log;
   doctor: () => Promise<DoctorReport>;
+}
+
+/** The packages to fetch, in words: the provider, then the NVIDIA libraries the machine lacks. */
+export function describeTodo(planned: PlannedPackage[], ort: string): string {
+  const one = (x: PlannedPackage) => `${x.spec.name} ${x.spec.version}, ${fmtSize(x.spec.size)}`;
+  const todo = planned.filter((x) => !x.system);
+  const provider = todo.filter((x) => x.role === 'provider').map(one);
+  const runtime = todo.filter((x) => x.role === 'runtime').map(one);
+  const parts = [provider.length ? `The CUDA provider of ONNX Runtime ${ort} (${provider.join('; ')})` : ''];
+  if (runtime.length) parts.push(`${provider.length ? 'and t' : 'T'}he NVIDIA libraries this machine lacks (${runtime.join('; ')})`);
+  else if (planned.some((x) => x.system)) parts.push(`${provider.length ? '; t' : 'T'}his machine has the NVIDIA libraries it needs`);
+  return parts.filter(Boolean).join(' ').replace(' ; ', '; ') + '.';
 }
 
 /** Installs the CUDA set; resolves to whether CUDA is usable afterwards. */
@@ -35,7 +47,7 @@ export async function setUpCuda(d: CudaSetupDeps): Promise<boolean> {
     `Set up CUDA for Gatelab: download ${todo.length} package${todo.length === 1 ? '' : 's'} (${fmtSize(total)})?`,
     {
       modal: true,
-      detail: `The CUDA provider of ONNX Runtime ${MANIFEST.onnxruntime} and the NVIDIA libraries this machine lacks (${todo.map((x) => `${x.spec.name} ${x.spec.version}`).join(', ')}), each checked against its pinned digest, go into Gatelab's own storage (${plan.dir}); nothing else on the machine changes. The Gatelab log lists every URL and digest.`,
+      detail: `${describeTodo(plan.packages, MANIFEST.onnxruntime)}\n\nEach is checked against its pinned digest and only its libraries are unpacked, into Gatelab's own storage (${plan.dir}); nothing else on the machine changes. The Gatelab log lists every URL and digest.`,
     },
     'Download and Install',
   );

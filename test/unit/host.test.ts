@@ -18,7 +18,8 @@ import { loadModelFile } from '../../src/engine/config/load';
 import { openDocument, recorded } from './vscode-stub';
 import { newRunId, readRunRecord } from '../../src/engine/train/runrecord';
 import { processStartTime } from '../../src/engine/util/fsx';
-import { fmtSize } from '../../src/engine/cuda/manifest';
+import { fmtSize, MANIFEST, plan } from '../../src/engine/cuda/manifest';
+import { describeTodo } from '../../src/host/cuda';
 import { planInstall } from '../../src/engine/cuda/install';
 import { startRegistry } from './cuda-registry';
 
@@ -393,6 +394,14 @@ describe('gradients through time of a non-language-model run (the dashboard\'s C
 });
 
 describe('Gatelab: Set Up CUDA', () => {
+  it('says in its dialog what it will fetch: the provider, and the NVIDIA libraries only where the machine lacks them', () => {
+    const b = MANIFEST.platforms['linux-x64'].builds[0];
+    expect(describeTodo(plan(b, () => undefined), '1.29.0')).toBe(
+      'The CUDA provider of ONNX Runtime 1.29.0 (Microsoft.ML.OnnxRuntime.Gpu.Linux 1.29.0, 191.7 MB) and the NVIDIA libraries this machine lacks (nvidia-cuda-runtime 13.0.96, 2.2 MB; nvidia-cublas 13.1.1.3, 423.1 MB; nvidia-curand 10.4.0.35, 59.5 MB; nvidia-cufft 12.0.0.61, 214.1 MB; nvidia-cuda-nvrtc 13.0.88, 90.2 MB; nvidia-cudnn-cu13 9.20.0.48, 366.2 MB).',
+    );
+    expect(describeTodo(plan(b, () => '/usr/lib/x'), '1.29.0')).toBe('The CUDA provider of ONNX Runtime 1.29.0 (Microsoft.ML.OnnxRuntime.Gpu.Linux 1.29.0, 191.7 MB); this machine has the NVIDIA libraries it needs.');
+  });
+
   it('asks first, installs into the global storage from the registry with the digests checked, then runs the doctor; trainers get that folder', async () => {
     const reg = await startRegistry();
     const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-storage-'));
