@@ -60,7 +60,16 @@ async function openFromExplorer(name: string): Promise<void> {
   // the Explorer may be behind another view container (the Gatelab side panel)
   if (!(await page.locator('.explorer-folders-view').first().isVisible().catch(() => false))) await page.locator('.activitybar [aria-label^="Explorer"]').first().click({ force: true }); // its badge covers the icon
   const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).first();
-  await row.waitFor({ timeout: 60_000 });
+  // a file the test just wrote shows when the file watcher reports it; under load, refresh the Explorer
+  for (let i = 0; ; i++) {
+    try {
+      await row.waitFor({ timeout: 20_000 });
+      break;
+    } catch (e) {
+      if (i === 2) throw e;
+      await runCommand('File: Refresh Explorer');
+    }
+  }
   await row.dblclick();
   await page.locator('.tab', { hasText: name }).first().waitFor({ timeout: 30_000 });
 }

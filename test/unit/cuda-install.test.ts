@@ -12,6 +12,7 @@ import { installCuda, removeCuda } from '../../src/engine/cuda/install';
 import { MANIFEST } from '../../src/engine/cuda/manifest';
 import { readInstalled } from '../../src/engine/cuda/state';
 import { UserError } from '../../src/engine/errors';
+import { processStartTime } from '../../src/engine/util/fsx';
 import { loaderDirs, ortEnv, providerLocation } from '../../src/engine/runtime/ortload';
 import { closedPort, CUBLAS, CUDART, NUPKG, Registry, startRegistry, tmpdir } from './cuda-registry';
 
@@ -186,6 +187,17 @@ describe('cuda install from a registry', () => {
     const e = await installCuda({ dir: tmpdir(), manifest: reg.manifest, indexes: { nuget: off, pypi: off, npm: off }, systemHas: none, from: [from] }).catch((x) => x);
     expect(e.message).toBe(`${path.join(from, CUBLAS)} does not match the pinned SHA256 digest of nvidia-cublas 13.1.1.3`);
     expect(e.where.key).toBe('--from');
+  });
+
+  it('one install at a time into a folder: a live holder of the lock is named, a stale lock is taken over', async () => {
+    const dir = tmpdir();
+    fs.writeFileSync(path.join(dir, 'install.lock'), JSON.stringify({ pid: process.pid, started: processStartTime(process.pid) }));
+    const e = await installCuda({ dir, manifest: reg.manifest, indexes: reg.indexes, systemHas: none }).catch((x) => x);
+    expect(e.message).toBe(`another CUDA install (process ${process.pid}) is installing into ${dir}`);
+    expect(() => removeCuda({ dir })).toThrow(`a CUDA install (process ${process.pid}) is installing into ${dir}`);
+    fs.writeFileSync(path.join(dir, 'install.lock'), JSON.stringify({ pid: process.pid, started: 'another start' }));
+    expect((await installCuda({ dir, manifest: reg.manifest, indexes: reg.indexes, systemHas: none })).installed.build).toBe('cuda13');
+    expect(fs.existsSync(path.join(dir, 'install.lock'))).toBe(false);
   });
 
   it('remove deletes the record first, then every file the installer put there', async () => {

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
-import { writeFileAtomic } from '../util/fsx';
+import { processStartTime, sameProcess, writeFileAtomic } from '../util/fsx';
 import { ortVersion, providerFiles, providerVersionMatches } from '../runtime/ortload';
 import { CancelledInstall, NetworkError, download, Indexes, indexesFromEnv, locate, Located, Progress, verify } from './fetch';
 import { findLibrary, loaderPathOf } from './libs';
@@ -82,7 +82,44 @@ function setFolder(build: Build, ort: string): string {
   return `${build.id}-${ort}-${Date.now().toString(36)}`;
 }
 
+/**
+ * Holds `dir/install.lock` while `fn` runs: a second install into the same folder (another window,
+ * a terminal) is refused with the pid that holds it; a lock whose process is gone is taken over.
+ */
+async function locked<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  fs.mkdirSync(dir, { recursive: true });
+  const lock = path.join(dir, 'install.lock');
+  const me = JSON.stringify({ pid: process.pid, started: processStartTime(process.pid) });
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, me, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let held: { pid?: number; started?: string } = {};
+      try {
+        held = JSON.parse(fs.readFileSync(lock, 'utf8'));
+      } catch {
+        // half-written by a process that died: stale
+      }
+      if (held.pid && sameProcess(held.pid, held.started))
+        throw new UserError(`another CUDA install (process ${held.pid}) is installing into ${dir}`, { key: 'cuda install' }, 'wait for it to finish, or stop it');
+      fs.rmSync(lock, { force: true });
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
 export async function installCuda(o: InstallOptions = {}): Promise<InstallResult> {
+  const dir = path.resolve(o.dir ?? cudaDir());
+  return locked(dir, () => install({ ...o, dir }));
+}
+
+async function install(o: InstallOptions): Promise<InstallResult> {
   const manifest = o.manifest ?? activeManifest();
   if (manifest.onnxruntime !== ortVersion() && ortVersion() !== 'unknown')
     throw new UserError(`this manifest is for ONNX Runtime ${manifest.onnxruntime}, but onnxruntime-node is ${ortVersion()}`, { key: 'cuda install' });
@@ -198,8 +235,15 @@ function sizeOf(p: string): number {
 export function removeCuda(o: { dir?: string } = {}): RemoveResult {
   const dir = path.resolve(o.dir ?? cudaDir());
   if (!fs.existsSync(dir)) return { dir, freed: 0 };
+  try {
+    const held = JSON.parse(fs.readFileSync(path.join(dir, 'install.lock'), 'utf8')) as { pid?: number; started?: string };
+    if (held.pid && sameProcess(held.pid, held.started)) throw new UserError(`a CUDA install (process ${held.pid}) is installing into ${dir}`, { key: 'cuda remove' }, 'wait for it to finish, or stop it');
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    // no lock, or a stale one
+  }
   const removed = readInstalled(dir);
-  const ours = (f: string) => f === INSTALLED_FILE || f === 'runtime' || f === 'downloads' || f.startsWith('.staging-') || /^[a-z0-9][a-z0-9-]*-\d+\.\d+\.\d+-[a-z0-9]+$/.test(f) || f === removed?.set;
+  const ours = (f: string) => f === INSTALLED_FILE || f === 'install.lock' || f === 'runtime' || f === 'downloads' || f.startsWith('.staging-') || /^[a-z0-9][a-z0-9-]*-\d+\.\d+\.\d+-[a-z0-9]+$/.test(f) || f === removed?.set;
   const entries = fs.readdirSync(dir).filter(ours);
   const freed = entries.reduce((n, f) => n + sizeOf(path.join(dir, f)), 0);
   fs.rmSync(path.join(dir, INSTALLED_FILE), { force: true });
