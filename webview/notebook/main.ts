@@ -150,7 +150,7 @@ filter.addEventListener('input', () => {
 type Row = { kind: 'group'; key: string; group: CellGroup; shown: number } | { kind: 'cell'; key: string; cell: NotebookCell; pos: number; size: number };
 let rows: Row[] = [];
 const heights = new Map<string, number>();
-const rendered = new Map<string, { el: HTMLElement; version: number }>();
+const rendered = new Map<string, { el: HTMLElement; version: number | string }>();
 
 function estimate(r: Row): number {
   if (r.kind === 'group') return 30;
@@ -215,9 +215,11 @@ function render(): void {
   }
   let prev: Element | null = null;
   for (const r of want) {
-    const version = r.kind === 'cell' ? versions.get(r.cell.id) ?? 0 : -1;
+    // a group row is made again only when what it shows changed (a row replaced between a press
+    // and its release would swallow the click on its buttons)
+    const version = r.kind === 'cell' ? versions.get(r.cell.id) ?? 0 : groupSignature(r);
     let got = rendered.get(r.key);
-    if (!got || (r.kind === 'cell' && got.version !== version) || r.kind === 'group') {
+    if (!got || got.version !== version) {
       const fresh = r.kind === 'group' ? groupRow(r) : cellRow(r.cell, r.pos, r.size, got?.el);
       if (got && got.el !== fresh) got.el.replaceWith(fresh);
       got = { el: fresh, version };
@@ -269,6 +271,11 @@ function bump(id: string): void {
 function bumpAll(): void {
   for (const id of cells.keys()) bump(id);
   rebuildRows();
+}
+
+/** Everything a group row shows, as one string. */
+function groupSignature(r: Extract<Row, { kind: 'group' }>): string {
+  return JSON.stringify([ui.collapsed.includes(r.group.modelFile), r.shown, r.group.fileLabel, r.group.modelFile, r.group.cells.map((c) => [c.id, c.sweep ?? null])]);
 }
 
 function groupRow(r: Extract<Row, { kind: 'group' }>): HTMLElement {
