@@ -222,7 +222,7 @@ beforeAll(async () => {
 
   // Set Up CUDA's registries: the real provider package (from npm) served on 127.0.0.1, in a
   // manifest whose default build is that provider alone
-  cudaRegistry = await startRegistry({ npmTarball: providerTarball() });
+  cudaRegistry = await startRegistry({ npmTarball: await providerTarball() });
   const cudaManifest = path.join(home, 'cuda-manifest.json');
   fs.writeFileSync(cudaManifest, JSON.stringify({ ...cudaRegistry.stored, platforms: { 'linux-x64': { ...cudaRegistry.stored.platforms['linux-x64'], default: 'cuda13-npm' } } }));
   const cudaEnv = { GATELAB_CUDA_MANIFEST: cudaManifest, GATELAB_NUGET_INDEX: cudaRegistry.indexes.nuget, GATELAB_PYPI_INDEX: cudaRegistry.indexes.pypi, GATELAB_NPM_REGISTRY: cudaRegistry.indexes.npm };

@@ -29,8 +29,8 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT) {
 describe.runIf(process.platform === 'linux' && process.arch === 'x64')('the CUDA 13 provider from npm, installed as a local package source', () => {
   let dir: string;
   let set: string;
-  beforeAll(() => {
-    const tgz = providerTarball();
+  beforeAll(async () => {
+    const tgz = await providerTarball();
     dir = tmpdir();
     const r = cli(['cuda', 'install', '--cuda', 'cuda13-npm', '--from', tgz, '--provider-only', '--dir', dir]);
     expect(r.stderr).toContain(`checking ${SPEC.name}'s digest`);

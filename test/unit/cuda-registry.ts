@@ -3,7 +3,6 @@
 // npm version document) and package files the test builds, served with HTTP Range support. Faults
 // on demand: corrupt bytes, a connection dropped after N bytes, a registry that reports another digest.
 
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -14,6 +13,7 @@ import * as yazl from 'yazl';
 import { MANIFEST, resolveManifest, type Manifest, type StoredManifest } from '../../src/engine/cuda/manifest';
 import type { Indexes } from '../../src/engine/cuda/fetch';
 import { ortVersion } from '../../src/engine/runtime/ortload';
+import { runAsync } from '../reference/spawn';
 
 export function zip(entries: Record<string, Buffer | string>): Promise<Buffer> {
   const z = new yazl.ZipFile();
@@ -186,17 +186,14 @@ export async function startRegistry(o: { npmTarball?: string } = {}): Promise<Re
 }
 
 /** The npm package's tarball, fetched once into a cache folder (npm's own cache makes a re-fetch local). */
-export function providerTarball(): string {
+export async function providerTarball(): Promise<string> {
   const SPEC = MANIFEST.platforms['linux-x64'].builds.find((b) => b.id === 'cuda13-npm')!.provider;
   const cache = path.join(os.tmpdir(), 'gatelab-test-packages');
   const file = path.join(cache, SPEC.file);
   if (fs.existsSync(file) && fs.statSync(file).size === SPEC.size) return file;
   fs.mkdirSync(cache, { recursive: true });
-  try {
-    execFileSync('npm', ['pack', `${SPEC.name}@${SPEC.version}`, '--prefer-offline', '--pack-destination', cache, '--silent'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
-  } catch (e) {
-    throw new Error(`this test needs the npm package ${SPEC.name}@${SPEC.version} from the npm registry (as \`npm ci\` does): ${(e as { stderr?: Buffer }).stderr?.toString() ?? e}`);
-  }
+  const r = await runAsync('npm', ['pack', `${SPEC.name}@${SPEC.version}`, '--prefer-offline', '--pack-destination', cache, '--silent'], { timeoutMs: 600_000 });
+  if (r.status !== 0 || !fs.existsSync(file)) throw new Error(`this test needs the npm package ${SPEC.name}@${SPEC.version} from the npm registry (as \`npm ci\` does): ${r.stderr}`);
   return file;
 }
 

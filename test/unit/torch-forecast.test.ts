@@ -6,6 +6,7 @@
 // cannot be, the test is skipped and says why.
 
 import { spawnSync } from 'node:child_process';
+import { runAsync } from '../reference/spawn';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,9 +17,9 @@ const torch = spawnSync('bash', [path.join(ROOT, 'test/reference/ensure-torch.sh
 if (torch !== 'OK') console.warn(`torch-forecast.test.ts skipped: ${torch}`);
 
 describe.skipIf(torch !== 'OK')('multivariate forecast: Gatelab against PyTorch', () => {
-  it('Beijing PM2.5 (11 features, window 24): the same windows and baseline; validation RMSE within 10% of PyTorch\'s', () => {
+  it('Beijing PM2.5 (11 features, window 24): the same windows and baseline; validation RMSE within 10% of PyTorch\'s', async () => {
     const EPOCHS = 4;
-    const py = spawnSync('/usr/bin/python3', [path.join(ROOT, 'bench/torch_forecast.py'), '--epochs', String(EPOCHS), '--seeds', '1'], { encoding: 'utf8' });
+    const py = await runAsync('/usr/bin/python3', [path.join(ROOT, 'bench/torch_forecast.py'), '--epochs', String(EPOCHS), '--seeds', '1']);
     expect(py.status, py.stderr).toBe(0);
     const t = JSON.parse(py.stdout.trim().split('\n').pop()!);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatelab-torch-fc-'));
@@ -26,7 +27,7 @@ describe.skipIf(torch !== 'OK')('multivariate forecast: Gatelab against PyTorch'
     const text = fs.readFileSync(path.join(ROOT, 'examples/beijing.gatelab.yaml'), 'utf8');
     fs.writeFileSync(file, text.replace('seed: 42', 'seed: 1').replace('source: data/beijing-pm25.csv', `source: ${path.join(ROOT, 'examples/data/beijing-pm25.csv')}`));
     try {
-      const g = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'train', file, '--epochs', String(EPOCHS), '--no-record', '--quiet'], { encoding: 'utf8' });
+      const g = await runAsync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'train', file, '--epochs', String(EPOCHS), '--no-record', '--quiet']);
       expect(g.status, g.stderr).toBe(0);
       const r = JSON.parse(g.stdout.trim().split('\n').pop()!);
       expect(r.baselineRmse).toBeCloseTo(t.baselineRmse, 9);
