@@ -62,6 +62,11 @@ export function findLibrary(lib: string, from: string | undefined, lp: LoaderPat
   return undefined;
 }
 
+/** The C and C++ runtime libraries every program links: nothing of the CUDA set, not worth following or listing. */
+export function isSystemLibrary(lib: string): boolean {
+  return /^(lib(c|m|dl|rt|pthread|stdc\+\+|gcc_s|z)\.so|ld-linux)/.test(lib);
+}
+
 export interface Resolution {
   /** library → where it was found */
   found: Record<string, string>;
@@ -93,7 +98,7 @@ export function resolveChain(file: string, lp: LoaderPath = loaderPathOf(), extr
     }
     res.found[q.lib] = at;
     // system libraries need nothing the CUDA set provides: follow only the others
-    if (!/^lib(c|m|dl|rt|pthread|stdc\+\+|gcc_s)\.so/.test(q.lib) && !q.lib.startsWith('ld-linux')) push(at);
+    if (!isSystemLibrary(q.lib)) push(at);
   }
   return res;
 }

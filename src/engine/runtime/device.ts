@@ -67,8 +67,11 @@ export function cudaCheck(env: NodeJS.ProcessEnv = process.env): CudaCheck {
   const cuda = providerCudaMajor(providerFile);
   const build = cuda ? buildForCuda(cuda) : undefined;
   const lp = loaderPathOf(env);
-  const chain = resolveChain(providerFile, lp, build?.dlopened ?? []);
-  const optionalMissing = (build?.optional ?? []).filter((l) => !resolveChain(providerFile, lp, [l]).found[l]);
+  // one walk of the chain: the libraries opened at run time, the optional ones reported apart
+  const optional = build?.optional ?? [];
+  const walked = resolveChain(providerFile, lp, [...(build?.dlopened ?? []), ...optional]);
+  const chain = { found: walked.found, missing: walked.missing.filter((m) => !optional.includes(m.lib)) };
+  const optionalMissing = walked.missing.filter((m) => optional.includes(m.lib)).map((m) => m.lib);
   const out: CudaCheck = { provider, providerFile, chain, optionalMissing, cuda, installable: !platform };
   const driver = chain.missing.find((m) => m.lib.startsWith('libcuda.so'));
   const others = chain.missing.filter((m) => m !== driver).map((m) => m.lib);

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Graph } from '../onnx/builder';
 import { Ops } from '../onnx/ops';
-import { driverFits, driverInfo, DriverInfo } from '../cuda/libs';
+import { driverFits, driverInfo, DriverInfo, isSystemLibrary } from '../cuda/libs';
 import { fmtSize, platformKey, platformProblem } from '../cuda/manifest';
 import { planInstall } from '../cuda/install';
 import { cudaDir, Installed, readInstalled } from '../cuda/state';
@@ -117,8 +117,6 @@ export function probeInChild(o: { cliScript?: string; env?: NodeJS.ProcessEnv; t
   });
 }
 
-const SYSTEM = /^(lib(c|m|dl|rt|pthread|stdc\+\+|gcc_s|z)\.so|ld-linux)/;
-
 export async function doctorReport(o: { cliScript?: string; env?: NodeJS.ProcessEnv } = {}): Promise<DoctorReport> {
   const env = o.env ?? process.env;
   const version = ortVersion();
@@ -131,7 +129,7 @@ export async function doctorReport(o: { cliScript?: string; env?: NodeJS.Process
   const driver = probe.driver;
   const libraries: LibraryState[] = [];
   if (check.chain) {
-    for (const [lib, where] of Object.entries(check.chain.found)) if (!SYSTEM.test(lib)) libraries.push({ lib, where });
+    for (const [lib, where] of Object.entries(check.chain.found)) if (!isSystemLibrary(lib)) libraries.push({ lib, where });
     for (const m of check.chain.missing) libraries.push({ lib: m.lib, neededBy: m.neededBy });
     for (const lib of check.optionalMissing ?? []) libraries.push({ lib, optional: true, neededBy: 'some operators (opened at run time)' });
   }
