@@ -204,7 +204,6 @@ export async function download(
     } catch (e) {
       if (o.signal?.aborted) throw new CancelledInstall();
       if (e instanceof UserError) {
-        fs.closeSync(fd);
         fs.rmSync(part, { force: true });
         throw e;
       }
@@ -212,11 +211,7 @@ export async function download(
       throw new NetworkError(url, code, `while downloading ${spec.file}: stopped at ${have} of ${spec.size} bytes; run again to resume`);
     } finally {
       clearTimeout(timer);
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // closed above
-      }
+      fs.closeSync(fd);
     }
     if (have < spec.size) throw new NetworkError(url, 'connection closed early', `while downloading ${spec.file}: got ${have} of ${spec.size} bytes; run again to resume`);
   }

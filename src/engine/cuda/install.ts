@@ -39,11 +39,12 @@ export interface InstallOptions {
 /** Where the system's loader finds `lib`, not counting Gatelab's own CUDA folder. */
 export function systemLibrary(dir: string, env: NodeJS.ProcessEnv = process.env): (lib: string) => string | undefined {
   const root = path.resolve(dir);
+  const inside = (p: string) => path.resolve(p) === root || path.resolve(p).startsWith(root + path.sep);
   const lp = loaderPathOf(env);
-  lp.ldLibraryPath = lp.ldLibraryPath.filter((d) => !path.resolve(d).startsWith(root));
+  lp.ldLibraryPath = lp.ldLibraryPath.filter((d) => !inside(d));
   return (lib) => {
     const f = findLibrary(lib, undefined, lp);
-    return f && !path.resolve(f).startsWith(root) ? f : undefined;
+    return f && !inside(f) ? f : undefined;
   };
 }
 

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import * as yauzl from 'yauzl';
+import { CancelledInstall } from './fetch';
 import { memberMatches } from './manifest';
 
 /** Unpacks the members of `archive` that match `patterns` into `to` under their base names; returns those names. */
@@ -29,7 +30,7 @@ async function unpackZip(archive: string, patterns: string[], to: string, signal
       zip.readEntry();
     });
     for (const e of entries) {
-      if (signal?.aborted) throw new Error('cancelled');
+      if (signal?.aborted) throw new CancelledInstall();
       const name = path.posix.basename(e.fileName);
       await pipeline(await zip.openReadStreamPromise(e), fs.createWriteStream(path.join(to, name), { mode: 0o755 }));
       out.push(name);
